@@ -1,0 +1,3 @@
+from ocsptool.cli import main
+
+main()

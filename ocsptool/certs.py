@@ -1,0 +1,199 @@
+"""Certificate files: HAProxy bundles (leaf, chain, key), plain PEM and DER.
+
+``parse_bundle`` finds the leaf and its issuer and returns a ``Bundle``. Private keys
+are recognised only to be skipped: their bytes are never decoded, logged or kept.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
+
+from ocsptool.errors import CertificateError
+
+#: Certificate files larger than this are refused unread.
+MAX_FILE_BYTES = 1024 * 1024
+
+_PEM_BLOCK = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----\r?\n(.*?)-----END \1-----", re.DOTALL)
+_PEM_BEGIN = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----")
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """The leaf certificate of one file, its issuer and where the issuer came from."""
+
+    path: Path
+    leaf: x509.Certificate
+    issuer: x509.Certificate
+    issuer_file: Path | None  # <certfile>.issuer, when the chain lacked the issuer
+
+    @property
+    def ocsp_url(self) -> str | None:
+        return ocsp_url(self.leaf)
+
+    @property
+    def fingerprint(self) -> str:
+        return self.leaf.fingerprint(hashes.SHA256()).hex()
+
+    @property
+    def must_staple(self) -> bool:
+        try:
+            features = self.leaf.extensions.get_extension_for_class(x509.TLSFeature).value
+        except x509.ExtensionNotFound:
+            return False
+        return x509.TLSFeatureType.status_request in features
+
+    @property
+    def name(self) -> str:
+        """The main DNS name, or else the subject."""
+        try:
+            san = self.leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        except x509.ExtensionNotFound:
+            pass
+        else:
+            names = san.value.get_values_for_type(x509.DNSName)
+            if names:
+                return names[0]
+        return describe_name(self.leaf.subject)
+
+    def issuer_pem(self) -> bytes | None:
+        """The issuer as PEM when it came from a ``.issuer`` file (HAProxy needs it then)."""
+        if self.issuer_file is None:
+            return None
+        return self.issuer.public_bytes(serialization.Encoding.PEM)
+
+
+def describe_name(name: x509.Name) -> str:
+    """``CN=...`` when there is a common name, else the RFC 4514 string."""
+    cns = name.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if cns:
+        return f"CN={cns[0].value!s}"
+    return name.rfc4514_string() or "(empty name)"
+
+
+def ocsp_url(cert: x509.Certificate) -> str | None:
+    """The first OCSP URL in the AIA extension, or None (normal since 2025)."""
+    try:
+        aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    except x509.ExtensionNotFound:
+        return None
+    for desc in aia:
+        if desc.access_method == AuthorityInformationAccessOID.OCSP and isinstance(
+            desc.access_location, x509.UniformResourceIdentifier
+        ):
+            return desc.access_location.value
+    return None
+
+
+def read_certificates(data: bytes) -> list[x509.Certificate]:
+    """Every certificate in PEM (any number of blocks) or DER ``data``; keys are skipped."""
+    if b"-----BEGIN" not in data:
+        if not data.strip():
+            raise CertificateError("empty file; expected a PEM bundle or a DER certificate")
+        try:
+            return [x509.load_der_x509_certificate(data)]
+        except ValueError:
+            raise CertificateError("not a certificate (neither PEM nor DER)") from None
+    certs: list[x509.Certificate] = []
+    ends = 0
+    for match in _PEM_BLOCK.finditer(data):
+        ends += 1
+        if match.group(1) not in (b"CERTIFICATE", b"TRUSTED CERTIFICATE"):
+            continue  # private keys, parameters: never decoded
+        try:
+            der = base64.b64decode(match.group(2), validate=False)
+            certs.append(x509.load_der_x509_certificate(der))
+        except (ValueError, binascii.Error):
+            raise CertificateError(f"certificate block {len(certs) + 1} is corrupt") from None
+    begins = len(_PEM_BEGIN.findall(data))
+    if begins > ends:
+        raise CertificateError("truncated PEM (a BEGIN line without its END)")
+    return certs
+
+
+def is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return False
+
+
+def _issued_by(cert: x509.Certificate, candidate: x509.Certificate) -> bool:
+    try:
+        cert.verify_directly_issued_by(candidate)
+    except (ValueError, TypeError, InvalidSignature):
+        return False
+    return True
+
+
+def read_file(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
+    """Read a small file, refusing anything over ``limit`` bytes, with one-line errors."""
+    try:
+        with path.open("rb") as f:
+            data = f.read(limit + 1)
+    except PermissionError:
+        raise CertificateError("permission denied; let ocsptool's user read it") from None
+    except IsADirectoryError:
+        raise CertificateError("is a directory") from None
+    except FileNotFoundError:
+        raise CertificateError("no such file") from None
+    except OSError as e:
+        raise CertificateError(f"cannot read: {e.strerror}") from None
+    if len(data) > limit:
+        raise CertificateError(f"over {limit // 1024} KiB; not a certificate bundle, skipped")
+    return data
+
+
+def parse_bundle(path: Path) -> Bundle:
+    """Find the leaf and its issuer: the chain in the file first, then ``<path>.issuer``."""
+    certs = read_certificates(read_file(path))
+    if not certs:
+        raise CertificateError("no certificate in the file (only keys or other PEM blocks)")
+    leaves = [c for c in certs if not is_ca(c)]
+    if not leaves:
+        raise CertificateError("only CA certificates; no leaf certificate found")
+    if len(leaves) > 1:
+        names = ", ".join(describe_name(c.subject) for c in leaves[:3])
+        raise CertificateError(
+            f"{len(leaves)} leaf certificates in one file ({names}); keep one per file"
+        )
+    leaf = leaves[0]
+    for candidate in certs:
+        if candidate is not leaf and _issued_by(leaf, candidate):
+            return Bundle(path, leaf, candidate, None)
+    issuer_path = path.with_name(path.name + ".issuer")
+    wanted = describe_name(leaf.issuer)
+    if not issuer_path.exists():
+        raise CertificateError(
+            f"issuer {wanted} not found in the bundle; append the intermediate "
+            f"certificate or put it in {issuer_path.name}"
+        )
+    try:
+        candidates = read_certificates(read_file(issuer_path))
+    except CertificateError as e:
+        raise CertificateError(f"{issuer_path.name}: {e}") from None
+    for candidate in candidates:
+        if _issued_by(leaf, candidate):
+            return Bundle(path, leaf, candidate, issuer_path)
+    raise CertificateError(
+        f"{issuer_path.name} does not hold the issuer ({wanted}); "
+        "replace it with the right intermediate certificate"
+    )
+
+
+def validity_problem(leaf: x509.Certificate, now: dt.datetime) -> str | None:
+    """Why a certificate is outside its validity period, or None."""
+    if now > leaf.not_valid_after_utc:
+        return f"certificate expired on {leaf.not_valid_after_utc:%Y-%m-%d %H:%M} UTC; renew it"
+    if now < leaf.not_valid_before_utc:
+        return f"certificate not valid before {leaf.not_valid_before_utc:%Y-%m-%d %H:%M} UTC"
+    return None

@@ -1,0 +1,167 @@
+"""HTTP to OCSP responders: GET or POST per RFC 5019, timeouts, a size cap, safe redirects."""
+
+from __future__ import annotations
+
+import base64
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from ocsptool.errors import FetchError
+
+if TYPE_CHECKING:
+    import requests
+
+#: RFC 5019: use GET when the whole URL fits in 255 bytes.
+MAX_GET_URL = 255
+#: A staple is a few KiB; anything near this is an attack or a mistake.
+MAX_RESPONSE_BYTES = 64 * 1024
+MAX_REDIRECTS = 3
+USER_AGENT = "ocsptool"
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    connect: float = 5.0
+    read: float = 10.0
+    #: Wall-clock cap on one whole exchange, redirects included (defeats slow drips).
+    total: float = 30.0
+
+
+@dataclass(frozen=True)
+class Fetched:
+    url: str
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def request_url(url: str, der: bytes) -> str | None:
+    """The GET URL for ``der`` when it fits in 255 bytes, else None (use POST)."""
+    encoded = urllib.parse.quote(base64.b64encode(der).decode("ascii"), safe="")
+    full = url if url.endswith("/") else url + "/"
+    full += encoded
+    return full if len(full.encode()) <= MAX_GET_URL else None
+
+
+def check_url(url: str) -> None:
+    scheme = urllib.parse.urlsplit(url).scheme.lower()
+    if scheme not in ("http", "https"):
+        raise FetchError(f"refusing {scheme or 'relative'} URL {url!r}: only http and https")
+
+
+def new_session() -> requests.Session:
+    """A session with keep-alive and no environment proxies surprises."""
+    import requests
+
+    session = requests.Session()
+    session.headers["User-Agent"] = USER_AGENT
+    adapter = requests.adapters.HTTPAdapter(pool_connections=16, pool_maxsize=32, max_retries=0)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def fetch(
+    session: requests.Session,
+    url: str,
+    der: bytes,
+    *,
+    timeouts: Timeouts = Timeouts(),
+    max_bytes: int = MAX_RESPONSE_BYTES,
+) -> Fetched:
+    """Send one OCSP request; return the raw answer or raise ``FetchError`` (one line)."""
+    import requests
+
+    check_url(url)
+    deadline = time.monotonic() + timeouts.total
+    get_url = request_url(url, der)
+    method, target = ("GET", get_url) if get_url else ("POST", url)
+    seen: set[str] = set()
+    for _hop in range(MAX_REDIRECTS + 1):
+        seen.add(target)
+        try:
+            response = session.request(
+                method,
+                target,
+                data=None if method == "GET" else der,
+                headers=None if method == "GET" else {"Content-Type": "application/ocsp-request"},
+                timeout=(timeouts.connect, timeouts.read),
+                allow_redirects=False,
+                stream=True,
+            )
+        except requests.exceptions.RequestException as e:
+            raise FetchError(_describe_request_error(e, target)) from None
+        with response:
+            if response.is_redirect:
+                location = response.headers.get("Location", "")
+                target = urllib.parse.urljoin(target, location)
+                check_url(target)
+                if target in seen:
+                    raise FetchError(f"redirect loop at {target}")
+                continue
+            body = _read_capped(response, max_bytes, deadline)
+            headers = {k.lower(): v for k, v in response.headers.items()}
+            if response.status_code != 200:
+                raise _http_error(response.status_code, headers)
+            return Fetched(target, body, headers)
+    raise FetchError(f"more than {MAX_REDIRECTS} redirects")
+
+
+def _read_capped(response: requests.Response, max_bytes: int, deadline: float) -> bytes:
+    import requests
+
+    declared = response.headers.get("Content-Length")
+    if declared and declared.isdigit() and int(declared) > max_bytes:
+        raise FetchError(f"response of {int(declared)} bytes is over the {max_bytes}-byte cap")
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        for chunk in response.iter_content(16384):
+            size += len(chunk)
+            if size > max_bytes:
+                raise FetchError(f"response is over the {max_bytes}-byte cap")
+            if time.monotonic() > deadline:
+                raise FetchError("response too slow; gave up")
+            chunks.append(chunk)
+    except requests.exceptions.RequestException as e:
+        raise FetchError(_describe_request_error(e, response.url)) from None
+    return b"".join(chunks)
+
+
+def _http_error(status: int, headers: dict[str, str]) -> FetchError:
+    retry_after = None
+    text = f"HTTP {status}"
+    value = headers.get("retry-after", "")
+    if value.isdigit():
+        retry_after = float(value)
+        text += f" (Retry-After: {value} s)"
+    return FetchError(text, retry_after=retry_after)
+
+
+def _describe_request_error(error: Exception, url: str) -> str:
+    import requests
+
+    host = urllib.parse.urlsplit(url).netloc
+    text = str(error)
+    if isinstance(error, requests.exceptions.ConnectTimeout):
+        return f"timed out connecting to {host}"
+    if isinstance(error, requests.exceptions.ReadTimeout):
+        return f"timed out waiting for {host} to answer"
+    if isinstance(error, requests.exceptions.SSLError):
+        return f"TLS error talking to {host}"
+    if isinstance(error, requests.exceptions.ConnectionError):
+        if (
+            "Name or service not known" in text
+            or "NameResolutionError" in text
+            or ("getaddrinfo" in text)
+        ):
+            return f"DNS lookup failed for {host}"
+        if "Connection refused" in text:
+            return f"connection refused by {host}"
+        if "RemoteDisconnected" in text or "Connection aborted" in text:
+            return f"{host} closed the connection without an answer"
+        return f"cannot connect to {host}"
+    if isinstance(error, requests.exceptions.InvalidSchema | requests.exceptions.InvalidURL):
+        return f"bad URL {url!r}"
+    return f"request to {host} failed ({type(error).__name__})"

@@ -1,0 +1,108 @@
+"""Atomic file writes and the run lock.
+
+A write goes to a temp file in the same directory, is fsynced, then renamed over the
+target, so a killed run leaves the old file or the new one, never a torn one. The temp
+name is fixed per target and ends in ``.ocsp`` (HAProxy skips those when it loads a
+certificate directory), so a killed run leaves at most one leftover, which the next
+write of that file replaces and ``remove_leftovers`` clears.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from ocsptool.errors import LockHeld, WriteError
+
+TEMP_SUFFIX = ".ocsptool-tmp.ocsp"
+
+
+def temp_path(path: Path) -> Path:
+    return path.with_name(f".{path.name}{TEMP_SUFFIX}")
+
+
+def is_temp_name(name: str) -> bool:
+    return name.startswith(".") and name.endswith(TEMP_SUFFIX)
+
+
+def write_atomic(path: Path, data: bytes, mode: int = 0o644, *, sync_dir: bool = True) -> None:
+    """Replace ``path`` with ``data`` atomically.
+
+    A symlink at ``path`` is replaced, not followed.
+    """
+    tmp = temp_path(path)
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fchmod(fd, mode)  # the umask must not decide the mode
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise WriteError(f"cannot write {path}: {_explain(e, path.parent)}") from None
+    if sync_dir:
+        fsync_dir(path.parent)
+
+
+def fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _explain(error: OSError, directory: Path) -> str:
+    if error.errno in (errno.EACCES, errno.EPERM):
+        return f"permission denied; let ocsptool's user write to {directory}"
+    if error.errno == errno.EROFS:
+        return f"{directory} is on a read-only file system"
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return f"no space left on the device holding {directory}; free some space"
+    return error.strerror or str(error)
+
+
+def remove_leftovers(directory: Path, names: list[str]) -> None:
+    """Delete temp files a killed run left in ``directory`` (only under the run lock)."""
+    for name in names:
+        if is_temp_name(name):
+            with contextlib.suppress(OSError):
+                (directory / name).unlink()
+
+
+@contextlib.contextmanager
+def run_lock(state_path: Path) -> Iterator[None]:
+    """Hold ``<state>.lock`` for the run; raise ``LockHeld`` at once if another run has it."""
+    lock_path = state_path.with_name(state_path.name + ".lock")
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as e:
+        raise WriteError(
+            f"cannot create the lock file {lock_path}: {_explain(e, lock_path.parent)}"
+        ) from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LockHeld(f"another ocsptool run holds {lock_path}; exiting") from None
+        yield
+    finally:
+        os.close(fd)

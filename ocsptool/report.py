@@ -1,0 +1,130 @@
+"""Output: one-line problems on stderr, JSON on stdout, and rich only on a terminal.
+
+Nothing here decides anything; it renders the plain dataclasses the core returns.
+rich is imported only when a terminal will see its output.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict
+from typing import Any
+
+from ocsptool.refresh import Outcome, RunReport
+
+PREFIX = "ocsptool: "
+
+
+def stderr_line(text: str) -> None:
+    """One line on stderr, safe for non-UTF-8 file names."""
+    sys.stderr.write(PREFIX + text.replace("\n", " ") + "\n")
+    sys.stderr.flush()
+
+
+def emit(report: RunReport, *, verbosity: int) -> None:
+    """Problems always; notes unless -q; per-certificate actions with -v."""
+    if verbosity >= 0:
+        for note in report.notes:
+            stderr_line(note)
+    if verbosity >= 1:
+        for out in report.outcomes:
+            if out.action not in ("failed", "skipped"):  # those are in the problems
+                stderr_line(describe_outcome(out))
+    for problem in report.problems:
+        stderr_line(problem)
+
+
+def describe_outcome(out: Outcome) -> str:
+    if out.action == "no-ocsp":
+        return f"{out.path}: no OCSP URL; nothing to staple"
+    if out.action in ("failed", "skipped"):
+        return f"{out.path}: {out.error}"
+    until = f", valid until {iso(out.next_update)}" if out.next_update else ""
+    verb = "fetched" if out.action == "fetched" else "fresh"
+    due = f", next refresh {iso(out.next_due)}" if out.next_due else ""
+    return f"{out.path}: {verb}: {out.status}{until}{due}"
+
+
+def iso(moment: dt.datetime | None) -> str | None:
+    return None if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dt.datetime):
+        return iso(value)
+    return value
+
+
+def outcome_dict(out: Outcome) -> dict[str, Any]:
+    return {k: _jsonable(v) for k, v in asdict(out).items()}
+
+
+def refresh_json(report: RunReport, now: dt.datetime, exit_code: int) -> str:
+    return json.dumps(
+        {
+            "time": iso(now),
+            "ok": report.ok,
+            "exit_code": exit_code,
+            "fetched": report.fetched,
+            "problems": report.problems,
+            "notes": report.notes,
+            "certificates": [outcome_dict(o) for o in report.outcomes],
+        },
+        indent=2,
+    )
+
+
+def is_terminal() -> bool:
+    return sys.stderr.isatty()
+
+
+@contextmanager
+def progress_bar(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """A rich progress bar on stderr while fetching, only on a terminal."""
+    if not enabled:
+        yield None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    progress = Progress(
+        TextColumn("fetching staples"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    task = progress.add_task("fetch", total=None)
+
+    def update(done: int, total: int) -> None:
+        progress.update(task, completed=done, total=total)
+
+    with progress:
+        yield update
+
+
+def summary(report: RunReport) -> None:
+    """A short human summary on a terminal."""
+    from rich.console import Console
+
+    counts: dict[str, int] = {}
+    for out in report.outcomes:
+        counts[out.action] = counts.get(out.action, 0) + 1
+    revoked = sum(1 for o in report.outcomes if o.status == "revoked")
+    parts = [
+        f"{counts.get('fetched', 0)} fetched",
+        f"{counts.get('fresh', 0)} fresh",
+        f"{counts.get('no-ocsp', 0)} without OCSP URL",
+    ]
+    failed = counts.get("failed", 0) + counts.get("skipped", 0)
+    console = Console(stderr=True, highlight=False)
+    style = "green" if report.ok else "red"
+    if failed:
+        parts.append(f"[red]{failed} failed[/red]")
+    if revoked:
+        parts.append(f"[bold red]{revoked} REVOKED[/bold red]")
+    console.print(f"[{style}]●[/{style}] {len(report.outcomes)} certificates: " + ", ".join(parts))

@@ -1,0 +1,151 @@
+"""Find certificate files: one ``os.scandir`` per directory, one ``stat`` per certificate.
+
+HAProxy's side files (.ocsp .issuer .key .sctl) are never taken for certificates; their
+presence is read from the same directory listing, so the scan costs no extra calls.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from ocsptool.files import is_temp_name
+
+DEFAULT_EXTENSIONS = (".pem", ".crt")
+SIDE_FILES = (".ocsp", ".issuer", ".key", ".sctl")
+
+#: (device, inode, size, mtime_ns): a file whose key is unchanged is not parsed again.
+StatKey = tuple[int, int, int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    path: str
+    stat: StatKey
+    #: Inode of ``<path>.ocsp``, or None when there is no staple file.
+    ocsp_inode: int | None
+    #: Stat key of ``<path>.issuer``, or None when there is none.
+    issuer_stat: StatKey | None
+
+
+@dataclass
+class ScanResult:
+    found: list[Found] = field(default_factory=list)
+    #: (path, one-line problem)
+    problems: list[tuple[str, str]] = field(default_factory=list)
+    #: Temp files a killed run left behind.
+    leftovers: list[str] = field(default_factory=list)
+
+
+def stat_key(st: os.stat_result) -> StatKey:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def scan(
+    paths: Iterable[str],
+    extensions: Sequence[str] = DEFAULT_EXTENSIONS,
+    excludes: Sequence[str] = (),
+) -> ScanResult:
+    """Certificate files under ``paths`` (files are taken as given, whatever their name)."""
+    result = ScanResult()
+    seen_dirs: set[tuple[int, int]] = set()
+    seen_files: set[str] = set()
+    exts = tuple(extensions)
+    for raw in paths:
+        path = os.path.abspath(raw)
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            result.problems.append((path, "no such file or directory"))
+            continue
+        except OSError as e:
+            result.problems.append((path, _describe(e)))
+            continue
+        if os.path.isdir(path):
+            _scan_dir(path, exts, excludes, result, seen=(seen_dirs, seen_files))
+        elif path not in seen_files:
+            seen_files.add(path)
+            result.found.append(
+                Found(path, stat_key(st), _side_inode(path + ".ocsp"), _side_stat(path))
+            )
+    return result
+
+
+def _scan_dir(
+    directory: str,
+    exts: tuple[str, ...],
+    excludes: Sequence[str],
+    result: ScanResult,
+    *,
+    seen: tuple[set[tuple[int, int]], set[str]],
+) -> None:
+    seen_dirs, seen_files = seen
+    try:
+        st = os.stat(directory)
+        if (st.st_dev, st.st_ino) in seen_dirs:
+            return  # a symlink loop, or the same tree named twice
+        seen_dirs.add((st.st_dev, st.st_ino))
+        with os.scandir(directory) as it:
+            entries = {entry.name: entry for entry in it}
+    except OSError as e:
+        result.problems.append((directory, _describe(e)))
+        return
+    subdirs: list[str] = []
+    for name in sorted(entries):
+        entry = entries[name]
+        if is_temp_name(name):
+            result.leftovers.append(entry.path)
+            continue
+        if excludes and any(fnmatch.fnmatch(name, pattern) for pattern in excludes):
+            continue
+        try:
+            if entry.is_dir():
+                subdirs.append(entry.path)
+                continue
+            if not name.endswith(exts) or name.endswith(SIDE_FILES) or name.startswith("."):
+                continue
+            if entry.path in seen_files:
+                continue
+            key = stat_key(entry.stat())
+        except OSError as e:
+            result.problems.append((entry.path, _describe(e)))
+            continue
+        seen_files.add(entry.path)
+        ocsp = entries.get(name + ".ocsp")
+        issuer = entries.get(name + ".issuer")
+        result.found.append(
+            Found(
+                entry.path,
+                key,
+                ocsp.inode() if ocsp is not None else None,
+                _side_stat(entry.path) if issuer is not None else None,
+            )
+        )
+    for sub in subdirs:
+        _scan_dir(sub, exts, excludes, result, seen=seen)
+
+
+def _side_inode(path: str) -> int | None:
+    try:
+        return os.lstat(path).st_ino
+    except OSError:
+        return None
+
+
+def _side_stat(cert_path: str) -> StatKey | None:
+    try:
+        return stat_key(os.stat(cert_path + ".issuer"))
+    except OSError:
+        return None
+
+
+def _describe(error: OSError) -> str:
+    if isinstance(error, PermissionError):
+        return "permission denied; let ocsptool's user read it"
+    if isinstance(error, FileNotFoundError):
+        return "no such file or directory (a dangling symlink?)"
+    if error.strerror and "symbolic links" in error.strerror:
+        return "too many levels of symbolic links (a symlink loop)"
+    return error.strerror or str(error)

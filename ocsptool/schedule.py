@@ -1,0 +1,61 @@
+"""When is a staple due: the midpoint of its window, with jitter, and backoff after failures."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+#: Never plan a refresh later than nextUpdate minus this (capped at a quarter of the window).
+SAFETY_MARGIN = dt.timedelta(hours=1)
+#: HAProxy stops serving 300 s before nextUpdate; plan to be well before that.
+HAPROXY_MARGIN = dt.timedelta(seconds=300)
+#: Backoff after a failure: FIRST_RETRY, doubling, capped at MAX_RETRY.
+FIRST_RETRY = dt.timedelta(minutes=5)
+MAX_RETRY = dt.timedelta(hours=4)
+#: Jitter spreads a fleet's requests: up to this fraction of the window, either side.
+JITTER = 0.05
+
+
+def _fraction(key: str) -> float:
+    """A stable pseudo-random number in [0, 1) for ``key`` (no global RNG state)."""
+    digest = hashlib.blake2b(key.encode("utf-8", "surrogateescape"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
+def latest_refresh(this_update: dt.datetime, next_update: dt.datetime) -> dt.datetime:
+    """The last moment a refresh should be planned for this window."""
+    window = next_update - this_update
+    margin = min(SAFETY_MARGIN, window / 4)
+    return next_update - HAPROXY_MARGIN - margin
+
+
+def next_due(this_update: dt.datetime, next_update: dt.datetime, key: str) -> dt.datetime:
+    """Midpoint of the validity window, jittered by ``key``, never past ``latest_refresh``."""
+    window = next_update - this_update
+    jitter = window * JITTER * (2 * _fraction(key) - 1)
+    due = this_update + window / 2 + jitter
+    return min(due, latest_refresh(this_update, next_update))
+
+
+def retry_due(
+    failures: int,
+    now: dt.datetime,
+    *,
+    retry_after: float | None = None,
+    staple_next_update: dt.datetime | None = None,
+    staple_this_update: dt.datetime | None = None,
+) -> dt.datetime:
+    """When to try again after ``failures`` consecutive failures (>= 1).
+
+    Doubles from FIRST_RETRY up to MAX_RETRY, honours a responder's Retry-After, and
+    never waits past the point where the staple we still hold would lapse.
+    """
+    delay: dt.timedelta = min(FIRST_RETRY * 2 ** max(failures - 1, 0), MAX_RETRY)
+    if retry_after is not None:
+        delay = max(delay, min(dt.timedelta(seconds=retry_after), MAX_RETRY))
+    due = now + delay
+    if staple_next_update is not None and staple_this_update is not None:
+        due = min(
+            due, max(latest_refresh(staple_this_update, staple_next_update), now + FIRST_RETRY)
+        )
+    return due

@@ -1,0 +1,121 @@
+"""The JSON state file: per certificate, the parse cache, the staple's times and the schedule.
+
+The files on disk are the truth; the state only saves work. A missing state is rebuilt
+from the ``.ocsp`` files, a corrupt one is moved aside (with one line saying so), and a
+state written by a newer ocsptool is refused rather than misread.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ocsptool.errors import StateError
+from ocsptool.files import write_atomic
+
+VERSION = 1
+
+#: One certificate's record. Plain dicts keep loading 10,000 of them cheap.
+Record = dict[str, Any]
+
+
+@dataclass
+class State:
+    certs: dict[str, Record] = field(default_factory=dict)
+    #: One-line notes about the load (e.g. a corrupt file moved aside).
+    notes: list[str] = field(default_factory=list)
+    #: True when a record changed and the file must be written.
+    dirty: bool = False
+    last_run: dict[str, Any] = field(default_factory=dict)
+
+
+def default_path() -> Path:
+    """$STATE_DIRECTORY under systemd, /var/lib/ocsptool as root, else the user state dir."""
+    state_dir = os.environ.get("STATE_DIRECTORY")
+    if state_dir:
+        return Path(state_dir.split(":")[0]) / "state.json"
+    if os.geteuid() == 0:
+        return Path("/var/lib/ocsptool/state.json")
+    xdg = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(xdg) / "ocsptool" / "state.json"
+
+
+def load(path: Path, now: dt.datetime) -> State:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return State()
+    except OSError as e:
+        raise StateError(f"{path}: cannot read the state file: {e.strerror}") from None
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return _set_aside(path, now, "is not valid JSON")
+    if not isinstance(data, dict) or not isinstance(data.get("version"), int):
+        return _set_aside(path, now, "has no version field")
+    if data["version"] > VERSION:
+        raise StateError(
+            f"{path}: written by a newer ocsptool (state version {data['version']}, "
+            f"this one reads {VERSION}); upgrade ocsptool or move the file aside"
+        )
+    certs = data.get("certs")
+    if data["version"] < 1 or not isinstance(certs, dict):
+        return _set_aside(path, now, "has an unexpected shape")
+    good = {k: v for k, v in certs.items() if _valid_record(v)}
+    state = State(certs=good)
+    if len(good) != len(certs):
+        state.notes.append(f"{path}: dropped {len(certs) - len(good)} malformed record(s)")
+        state.dirty = True
+    last_run = data.get("last_run")
+    if isinstance(last_run, dict):
+        state.last_run = last_run
+    return state
+
+
+def _valid_record(record: Any) -> bool:
+    if not isinstance(record, dict):
+        return False
+    stat = record.get("stat")
+    return (
+        isinstance(stat, list)
+        and len(stat) == 4
+        and all(isinstance(n, int) for n in stat)
+        and isinstance(record.get("pushed", []), list)
+        and isinstance(record.get("failures", 0), int)
+        and isinstance(record.get("staple") or {}, dict)
+    )
+
+
+def _set_aside(path: Path, now: dt.datetime, why: str) -> State:
+    aside = path.with_name(f"{path.name}.corrupt-{now:%Y%m%dT%H%M%SZ}")
+    try:
+        path.replace(aside)
+    except OSError as e:
+        raise StateError(f"{path}: {why}, and it cannot be moved aside: {e.strerror}") from None
+    state = State(dirty=True)
+    state.notes.append(
+        f"{path}: {why}; moved it to {aside.name} and rebuilt from the staples on disk"
+    )
+    return state
+
+
+def save(path: Path, state: State) -> None:
+    data = {"version": VERSION, "last_run": state.last_run, "certs": state.certs}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, json.dumps(data, separators=(",", ":")).encode(), mode=0o600)
+    state.dirty = False
+
+
+def to_epoch(moment: dt.datetime | None) -> int | None:
+    """Times are kept as integer epoch seconds: cheap to load and compare at scale."""
+    return None if moment is None else int(moment.timestamp())
+
+
+def from_epoch(value: Any) -> dt.datetime | None:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    return dt.datetime.fromtimestamp(value, dt.UTC)

@@ -1,0 +1,1 @@
+"""A throwaway PKI and a real OCSP responder, shared by the tests, the demo and the benchmarks."""

@@ -1,0 +1,215 @@
+"""A small, real PKI: roots, intermediates, delegated OCSP signers and HAProxy bundles.
+
+Everything is made with cryptography's builders and EC P-256 keys, so thousands of
+certificates take seconds. Used by the tests, ``ocsptool demo`` and the benchmarks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
+
+PrivateKey = ec.EllipticCurvePrivateKey
+
+_DAY = dt.timedelta(days=1)
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+def _key() -> PrivateKey:
+    return ec.generate_private_key(ec.SECP256R1())
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name(
+        [
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "ocsptool test PKI"),
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+        ]
+    )
+
+
+def _pem(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def key_pem(key: PrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+@dataclass
+class Leaf:
+    """A server certificate with its key and the chain up to (not including) the root."""
+
+    cert: x509.Certificate
+    key: PrivateKey
+    chain: list[x509.Certificate]
+
+    def bundle_pem(self, *, chain: bool = True, key: bool = True, leaf_last: bool = False) -> bytes:
+        """A HAProxy bundle: leaf, chain, key (or the leaf after the chain)."""
+        parts = [_pem(c) for c in self.chain] if chain else []
+        parts = [*parts, _pem(self.cert)] if leaf_last else [_pem(self.cert), *parts]
+        if key:
+            parts.append(key_pem(self.key))
+        return b"".join(parts)
+
+    def write_bundle(self, path: Path, **kwargs: bool) -> Path:
+        path.write_bytes(self.bundle_pem(**kwargs))
+        return path
+
+
+@dataclass
+class Authority:
+    """A CA that can issue intermediates, leaves and delegated OCSP signers."""
+
+    cert: x509.Certificate
+    key: PrivateKey
+    parents: list[x509.Certificate] = field(default_factory=list)
+
+    @property
+    def name(self) -> x509.Name:
+        return self.cert.subject
+
+    @property
+    def pem(self) -> bytes:
+        return _pem(self.cert)
+
+    @classmethod
+    def root(cls, common_name: str = "ocsptool Test Root") -> Authority:
+        key = _key()
+        now = _now()
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(_name(common_name))
+            .issuer_name(_name(common_name))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - _DAY)
+            .not_valid_after(now + 3650 * _DAY)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=True,
+                    crl_sign=True,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .add_extension(
+                x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
+            )
+            .sign(key, hashes.SHA256())
+        )
+        return cls(cert, key)
+
+    def _builder(
+        self,
+        subject: x509.Name,
+        public_key: ec.EllipticCurvePublicKey,
+        not_before: dt.datetime | None,
+        not_after: dt.datetime | None,
+    ) -> x509.CertificateBuilder:
+        now = _now()
+        return (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(self.cert.subject)
+            .public_key(public_key)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(not_before or now - _DAY)
+            .not_valid_after(not_after or now + 90 * _DAY)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_public_key(self.key.public_key()),
+                critical=False,
+            )
+        )
+
+    def intermediate(self, common_name: str) -> Authority:
+        key = _key()
+        cert = (
+            self._builder(_name(common_name), key.public_key(), None, _now() + 1825 * _DAY)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+            .add_extension(
+                x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
+            )
+            .sign(self.key, hashes.SHA256())
+        )
+        return Authority(cert, key, [self.cert, *self.parents])
+
+    def leaf(
+        self,
+        dns_name: str,
+        *,
+        ocsp_url: str | None,
+        must_staple: bool = False,
+        not_before: dt.datetime | None = None,
+        not_after: dt.datetime | None = None,
+        key: PrivateKey | None = None,
+    ) -> Leaf:
+        """A server certificate; ``ocsp_url=None`` leaves out the AIA OCSP entry."""
+        key = key or _key()
+        builder = (
+            self._builder(_name(dns_name), key.public_key(), not_before, not_after)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(dns_name)]), critical=False)
+            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        )
+        if ocsp_url is not None:
+            builder = builder.add_extension(
+                x509.AuthorityInformationAccess(
+                    [
+                        x509.AccessDescription(
+                            AuthorityInformationAccessOID.OCSP,
+                            x509.UniformResourceIdentifier(ocsp_url),
+                        )
+                    ]
+                ),
+                critical=False,
+            )
+        if must_staple:
+            builder = builder.add_extension(
+                x509.TLSFeature([x509.TLSFeatureType.status_request]), critical=False
+            )
+        cert = builder.sign(self.key, hashes.SHA256())
+        chain = [self.cert, *self.parents[:-1]] if self.parents else [self.cert]
+        return Leaf(cert, key, chain)
+
+    def ocsp_signer(
+        self,
+        common_name: str = "OCSP Responder",
+        *,
+        eku: bool = True,
+        not_before: dt.datetime | None = None,
+        not_after: dt.datetime | None = None,
+    ) -> Authority:
+        """A delegated OCSP responder certificate issued by this CA."""
+        key = _key()
+        builder = self._builder(_name(common_name), key.public_key(), not_before, not_after)
+        builder = builder.add_extension(
+            x509.BasicConstraints(ca=False, path_length=None), critical=True
+        )
+        if eku:
+            builder = builder.add_extension(
+                x509.ExtendedKeyUsage([ExtendedKeyUsageOID.OCSP_SIGNING]), critical=False
+            )
+        builder = builder.add_extension(x509.OCSPNoCheck(), critical=False)
+        cert = builder.sign(self.key, hashes.SHA256())
+        return Authority(cert, key, [self.cert, *self.parents])

@@ -1,0 +1,353 @@
+"""A real OCSP responder over HTTP on loopback, built on cryptography's OCSPResponseBuilder.
+
+It answers GET and POST as RFC 5019 describes, signs as the issuer or as a delegated
+responder, and can be told to misbehave in every way a real CA's responder has been
+seen to (``Responder.mode`` for all requests, ``Responder.modes[serial]`` for one).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import threading
+import time
+import urllib.parse
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509 import ocsp
+
+from ocsptool.testing.pki import Authority
+
+#: Behaviours the responder can be switched to.
+MODES = (
+    "good",  # the truth: good, or revoked for serials in ``revoked``
+    "revoked",
+    "unknown",
+    "malformedRequest",
+    "internalError",
+    "tryLater",
+    "sigRequired",
+    "unauthorized",
+    "garbage",  # an HTML page with status 200
+    "empty",  # an empty 200 body
+    "truncated",  # the DER cut in half
+    "bad_signature",  # a valid response whose signature bytes are flipped
+    "stranger",  # signed by an unrelated key
+    "delegate_no_eku",  # signed by a delegate without id-kp-OCSPSigning
+    "delegate_other_ca",  # signed by a delegate issued by another CA
+    "delegate_expired",  # signed by an expired delegate
+    "future",  # thisUpdate a day ahead
+    "no_next_update",
+    "expired",  # nextUpdate already past
+    "short",  # nextUpdate 2 minutes ahead
+    "sha256",  # a SHA-256 CertID although SHA-1 was asked
+    "other_cert",  # a response for another serial
+    "multi",  # two SingleResponses
+    "http404",
+    "http500",
+    "http503",  # with Retry-After: 120
+    "redirect",  # 302 to the same responder's /r/ path, which answers normally
+    "redirect_loop",
+    "redirect_ftp",  # 302 to an ftp:// URL
+    "huge",  # a 20 MB body
+    "hang",  # accept, then never answer (until the server stops)
+)
+
+_UNSUCCESSFUL = {
+    "malformedRequest": ocsp.OCSPResponseStatus.MALFORMED_REQUEST,
+    "internalError": ocsp.OCSPResponseStatus.INTERNAL_ERROR,
+    "tryLater": ocsp.OCSPResponseStatus.TRY_LATER,
+    "sigRequired": ocsp.OCSPResponseStatus.SIG_REQUIRED,
+    "unauthorized": ocsp.OCSPResponseStatus.UNAUTHORIZED,
+}
+
+
+@dataclass
+class _Issuer:
+    ca: Authority
+    signer: Authority | None  # a delegated responder, or None to sign as the CA
+
+
+@dataclass
+class Responder:
+    """Configure, then ``with responder.serving() as url:``."""
+
+    validity: dt.timedelta = dt.timedelta(days=4)
+    mode: str = "good"
+    modes: dict[int, str] = field(default_factory=dict)
+    revoked: set[int] = field(default_factory=set)
+    #: Cache signed answers per (serial, mode) so the responder is never the bottleneck.
+    presign: bool = False
+    requests: int = 0
+    methods: list[str] = field(default_factory=list)
+    _issuers: dict[bytes, _Issuer] = field(default_factory=dict)
+    _cache: dict[tuple[int, str], bytes] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _stranger: Authority | None = None
+    _extra: dict[str, Authority] = field(default_factory=dict)
+    url: str = ""
+
+    def add_issuer(self, ca: Authority, signer: Authority | None = None) -> None:
+        """Answer for certificates issued by ``ca``, signing with ``signer`` if given."""
+        key_hash = x509.SubjectKeyIdentifier.from_public_key(ca.cert.public_key()).digest
+        self._issuers[key_hash] = _Issuer(ca, signer)
+
+    # -- HTTP -------------------------------------------------------------------------------
+
+    @contextmanager
+    def serving(self, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+        server = _Server((host, port), _Handler)
+        server.responder = self
+        server.daemon_threads = True
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        self._stop.clear()
+        self.url = f"http://{host}:{server.server_address[1]}/ocsp"
+        try:
+            yield self.url
+        finally:
+            self._stop.set()
+            server.shutdown()
+            server.server_close()
+
+    # -- answers ----------------------------------------------------------------------------
+
+    def answer(self, request_der: bytes) -> tuple[int, dict[str, str], bytes]:
+        """The HTTP status, headers and body for one DER request."""
+        with self._lock:
+            self.requests += 1
+        try:
+            req = ocsp.load_der_ocsp_request(request_der)
+        except ValueError:
+            return 200, _OCSP_HEADERS, _unsuccessful("malformedRequest")
+        mode = self.modes.get(req.serial_number, self.mode)
+        if mode in _UNSUCCESSFUL:
+            return 200, _OCSP_HEADERS, _unsuccessful(mode)
+        if mode == "http404":
+            return 404, {"Content-Type": "text/plain"}, b"not found\n"
+        if mode == "http500":
+            return 500, {"Content-Type": "text/plain"}, b"server error\n"
+        if mode == "http503":
+            return 503, {"Content-Type": "text/plain", "Retry-After": "120"}, b"busy\n"
+        if mode == "garbage":
+            return 200, {"Content-Type": "text/html"}, b"<html><body>Welcome!</body></html>"
+        if mode == "empty":
+            return 200, _OCSP_HEADERS, b""
+        if mode == "huge":
+            return 200, _OCSP_HEADERS, b"\x30" * (20 * 1024 * 1024)
+        key = (req.serial_number, mode)
+        if self.presign and key in self._cache:
+            body = self._cache[key]
+        else:
+            body = self._sign(req, mode)
+            if self.presign:
+                self._cache[key] = body
+        if mode == "truncated":
+            body = body[: len(body) // 2]
+        headers = dict(_OCSP_HEADERS)
+        headers["Cache-Control"] = f"max-age={int(self.validity.total_seconds() // 2)}, public"
+        return 200, headers, body
+
+    def _sign(self, req: ocsp.OCSPRequest, mode: str) -> bytes:
+        issuer = self._issuers.get(req.issuer_key_hash)
+        if issuer is None:
+            return _unsuccessful("unauthorized")
+        ca = issuer.ca
+        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        this_update = now - dt.timedelta(minutes=1)
+        next_update: dt.datetime | None = this_update + self.validity
+        if mode == "future":
+            this_update = now + dt.timedelta(days=1)
+            next_update = this_update + self.validity
+        elif mode == "no_next_update":
+            next_update = None
+        elif mode == "expired":
+            this_update = now - 2 * self.validity
+            next_update = now - dt.timedelta(hours=1)
+        elif mode == "short":
+            next_update = now + dt.timedelta(minutes=2)
+        status = ocsp.OCSPCertStatus.GOOD
+        rev_time = None
+        if mode == "revoked" or req.serial_number in self.revoked:
+            status = ocsp.OCSPCertStatus.REVOKED
+            rev_time = now - dt.timedelta(days=1)
+        elif mode == "unknown":
+            status = ocsp.OCSPCertStatus.UNKNOWN
+        signer = issuer.signer
+        if mode == "stranger":
+            signer = self._extra_authority("stranger", lambda: Authority.root("Stranger CA"))
+        elif mode == "delegate_no_eku":
+            signer = self._extra_authority("no_eku", lambda: ca.ocsp_signer("No EKU", eku=False))
+        elif mode == "delegate_other_ca":
+            signer = self._extra_authority(
+                "other_ca", lambda: Authority.root("Other CA").ocsp_signer("Other CA OCSP")
+            )
+        elif mode == "delegate_expired":
+            signer = self._extra_authority(
+                "expired",
+                lambda: ca.ocsp_signer(
+                    "Expired OCSP",
+                    not_before=now - dt.timedelta(days=30),
+                    not_after=now - dt.timedelta(days=1),
+                ),
+            )
+        sign_as = signer or ca
+        serial = req.serial_number + 1 if mode == "other_cert" else req.serial_number
+        algorithm: hashes.HashAlgorithm = hashes.SHA256() if mode == "sha256" else hashes.SHA1()
+        builder = ocsp.OCSPResponseBuilder()
+        for s in (serial, serial + 7) if mode == "multi" else (serial,):
+            builder = builder.add_response_by_hash(
+                issuer_name_hash=_name_hash(ca, algorithm),
+                issuer_key_hash=_key_hash(ca, algorithm),
+                serial_number=s,
+                algorithm=algorithm,
+                cert_status=status,
+                this_update=this_update,
+                next_update=next_update,
+                revocation_time=rev_time,
+                revocation_reason=x509.ReasonFlags.key_compromise if rev_time else None,
+            )
+        builder = builder.responder_id(ocsp.OCSPResponderEncoding.HASH, sign_as.cert)
+        if signer is not None:
+            builder = builder.certificates([signer.cert])
+        der = builder.sign(sign_as.key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+        if mode == "bad_signature":
+            der = der[:-4] + bytes(b ^ 0xFF for b in der[-4:])
+        return der
+
+    def _extra_authority(self, name: str, make: Any) -> Authority:
+        with self._lock:
+            if name not in self._extra:
+                self._extra[name] = make()
+            return self._extra[name]
+
+
+_OCSP_HEADERS = {"Content-Type": "application/ocsp-response"}
+
+
+def _unsuccessful(name: str) -> bytes:
+    return ocsp.OCSPResponseBuilder.build_unsuccessful(_UNSUCCESSFUL[name]).public_bytes(
+        serialization.Encoding.DER
+    )
+
+
+def _name_hash(ca: Authority, algorithm: hashes.HashAlgorithm) -> bytes:
+    digest = hashes.Hash(algorithm)
+    digest.update(ca.cert.subject.public_bytes())
+    return digest.finalize()
+
+
+def _key_hash(ca: Authority, algorithm: hashes.HashAlgorithm) -> bytes:
+    public = ca.cert.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    # The key hash covers the subjectPublicKey BIT STRING contents, not the whole SPKI.
+    digest = hashes.Hash(algorithm)
+    digest.update(_spki_bit_string(public))
+    return digest.finalize()
+
+
+def _spki_bit_string(spki: bytes) -> bytes:
+    """The contents (less the unused-bits byte) of the BIT STRING at the end of an SPKI."""
+    # SubjectPublicKeyInfo ::= SEQUENCE { algorithm, subjectPublicKey BIT STRING }
+    pos = _skip_header(spki, 0)[0]  # into the outer SEQUENCE
+    pos = sum(_skip_header(spki, pos))  # past the AlgorithmIdentifier
+    start, length = _skip_header(spki, pos)
+    return spki[start + 1 : start + length]
+
+
+def _skip_header(der: bytes, pos: int) -> tuple[int, int]:
+    """Return (content start, content length) of the TLV at ``pos``."""
+    length = der[pos + 1]
+    if length < 0x80:
+        return pos + 2, length
+    count = length & 0x7F
+    return pos + 2 + count, int.from_bytes(der[pos + 2 : pos + 2 + count], "big")
+
+
+class _Server(ThreadingHTTPServer):
+    responder: Responder
+    request_queue_size = 128
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        path = self.path
+        if path.startswith("/r/"):
+            path = path[2:]
+        tail = path.split("/", 2)[-1] if path.count("/") >= 2 else ""
+        try:
+            der = base64.b64decode(urllib.parse.unquote(tail), validate=True)
+        except ValueError:
+            der = b""
+        self._respond(der, "GET")
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length", "0"))
+        self._respond(self.rfile.read(length), "POST")
+
+    def _respond(self, der: bytes, method: str) -> None:
+        responder = self.server.responder
+        responder.methods.append(method)
+        mode = responder.mode
+        if mode == "hang" or _serial_mode(responder, der) == "hang":
+            responder._stop.wait(60)
+            return
+        redirected = self.path.startswith("/r/")
+        if mode in ("redirect", "redirect_loop", "redirect_ftp") and not (
+            redirected and mode == "redirect"
+        ):
+            target = {
+                "redirect": "/r" + self.path,
+                "redirect_loop": self.path,
+                "redirect_ftp": "ftp://127.0.0.1/ocsp",
+            }[mode]
+            self.send_response(302)
+            self.send_header("Location", target)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if redirected:
+            saved, responder.mode = responder.mode, "good"
+            try:
+                status, headers, body = responder.answer(der)
+            finally:
+                responder.mode = saved
+        else:
+            status, headers, body = responder.answer(der)
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        with suppress(BrokenPipeError, ConnectionResetError):
+            self.wfile.write(body)
+
+
+def _serial_mode(responder: Responder, der: bytes) -> str | None:
+    try:
+        return responder.modes.get(ocsp.load_der_ocsp_request(der).serial_number)
+    except ValueError:
+        return None
+
+
+def wait_until(predicate: Any, timeout: float = 10.0) -> None:
+    """Poll ``predicate`` until it is true (used by tests around subprocesses)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise TimeoutError("condition not met in time")
+        time.sleep(0.02)
