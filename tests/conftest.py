@@ -1,0 +1,126 @@
+"""Shared fixtures: a real PKI, a real OCSP responder on loopback, CLI helpers.
+
+HAProxy fixtures live at the end of this file. Add new fixtures in their own section;
+don't reshape the ones above them, other test modules rely on them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from ocsptool.cli import cli
+from ocsptool.testing.pki import Authority, Leaf
+from ocsptool.testing.responder import Responder
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class PKI:
+    """Two CAs, as in production: one signs its own OCSP answers, one uses a delegate."""
+
+    root: Authority
+    direct: Authority  # intermediate that signs OCSP responses itself
+    delegated: Authority  # intermediate whose responses a delegated responder signs
+    signer: Authority  # the delegated responder certificate of ``delegated``
+
+
+@pytest.fixture(scope="session")
+def pki() -> PKI:
+    root = Authority.root()
+    delegated = root.intermediate("Delegating Intermediate")
+    return PKI(root, root.intermediate("Direct Intermediate"), delegated, delegated.ocsp_signer())
+
+
+@pytest.fixture
+def responder(pki: PKI) -> Iterator[Responder]:
+    """A fresh responder per test (so modes and counters never leak), answering for both CAs."""
+    r = Responder()
+    r.add_issuer(pki.direct)
+    r.add_issuer(pki.delegated, pki.signer)
+    with r.serving():
+        yield r
+
+
+@dataclass
+class CertDir:
+    """A directory of HAProxy bundles issued against the ``responder`` fixture."""
+
+    path: Path
+    pki: PKI
+    url: str
+    leaves: dict[str, Leaf] = field(default_factory=dict)
+
+    def add(
+        self,
+        name: str,
+        *,
+        ca: Authority | None = None,
+        ocsp: bool = True,
+        must_staple: bool = False,
+        not_before: dt.datetime | None = None,
+        not_after: dt.datetime | None = None,
+        **bundle: bool,
+    ) -> Path:
+        """Issue ``<name>.pem`` (leaf, chain, key unless told otherwise)."""
+        leaf = (ca or self.pki.direct).leaf(
+            f"{name}.test",
+            ocsp_url=self.url if ocsp else None,
+            must_staple=must_staple,
+            not_before=not_before,
+            not_after=not_after,
+        )
+        self.leaves[name] = leaf
+        return leaf.write_bundle(self.path / f"{name}.pem", **bundle)
+
+    def staple(self, name: str) -> Path:
+        return self.path / f"{name}.pem.ocsp"
+
+
+@pytest.fixture
+def cert_dir(tmp_path: Path, pki: PKI, responder: Responder) -> CertDir:
+    path = tmp_path / "certs"
+    path.mkdir()
+    return CertDir(path, pki, responder.url)
+
+
+@pytest.fixture
+def state_file(tmp_path: Path) -> Path:
+    return tmp_path / "state" / "state.json"
+
+
+@pytest.fixture
+def run_cli(state_file: Path) -> Iterator[object]:
+    """Run ocsptool in-process with click's CliRunner: ``run_cli("refresh", dir)``."""
+    runner = CliRunner()
+
+    def run(*args: object, state: Path | None = state_file) -> Result:
+        argv = [str(a) for a in args]
+        if state is not None and argv and argv[0] in ("refresh", "renew", "status", "check"):
+            argv[1:1] = ["--state", str(state)]
+        return runner.invoke(cli, argv, catch_exceptions=False)
+
+    yield run
+
+
+def run_subprocess(*args: object, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """Run ``python -m ocsptool`` as a real process, as cron would."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.run(
+        [sys.executable, "-m", "ocsptool", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
