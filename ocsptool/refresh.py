@@ -149,6 +149,9 @@ class _Run:
             self._outcome(f.path, rec, "no-ocsp")
             return False
         staple = rec.get("staple")
+        if staple is None and f.ocsp_inode is None and self._backing_off(rec):
+            self._waiting(f.path, rec)
+            return False
         if staple is None or staple.get("inode") != f.ocsp_inode:
             return True  # staple file appeared, vanished or was replaced: look at it
         expiry = rec.get("not_after", 0)
@@ -192,12 +195,25 @@ class _Run:
         staple = rec.get("staple")
         if staple is None or staple.get("inode") != f.ocsp_inode:
             self._adopt_disk_staple(f, bundle, rec)
-        if f.path in self.force or rec.get("staple") is None:
+        if f.path in self.force or self.now_epoch >= rec.get("due", 0):
             return True
-        if self.now_epoch >= rec.get("due", 0):
+        if rec.get("staple") is None:
+            if self._backing_off(rec):
+                self._waiting(f.path, rec)
+                return False
             return True
         self._outcome(f.path, rec, "fresh")
         return False
+
+    def _backing_off(self, rec: Record) -> bool:
+        """A recent failure, and its retry time has not come yet."""
+        return bool(rec.get("failures")) and self.now_epoch < rec.get("due", 0)
+
+    def _waiting(self, path: str, rec: Record) -> None:
+        """No staple yet, and the last try failed: say so again, retry when due."""
+        retry = from_epoch(rec.get("due"))
+        when = f"; next try {retry:%Y-%m-%d %H:%M} UTC" if retry else ""
+        self._fail_cert(path, f"no staple yet: {rec.get('last_error')}{when}", rec)
 
     def _adopt_disk_staple(self, f: scanning.Found, bundle: Bundle, rec: Record) -> None:
         """Read ``<cert>.ocsp``; keep it (and its schedule) if it still verifies."""
@@ -373,6 +389,7 @@ class _Run:
                     + "; the staple tells clients so; replace this certificate"
                 )
         self.report.outcomes = sorted(self.outcomes.values(), key=lambda o: o.path)
+        self.report.problems.sort()  # fetches finish in any order; report in a stable one
 
     def _fail_cert(self, path: str, message: str, rec: Record) -> None:
         out = self._outcome(path, rec, "skipped")
