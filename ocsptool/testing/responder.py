@@ -56,6 +56,8 @@ MODES = (
     "redirect_loop",
     "redirect_ftp",  # 302 to an ftp:// URL
     "huge",  # a 20 MB body
+    "huge_stream",  # a 20 MB body without Content-Length (read until the server closes)
+    "drip",  # a valid answer, one byte every 0.2 s (beats a read timeout, not a total one)
     "hang",  # accept, then never answer (until the server stops)
 )
 
@@ -201,12 +203,12 @@ class Responder:
         sign_as = signer or ca
         serial = req.serial_number + 1 if mode == "other_cert" else req.serial_number
         algorithm: hashes.HashAlgorithm = hashes.SHA256() if mode == "sha256" else hashes.SHA1()
-        builder = ocsp.OCSPResponseBuilder()
-        for s in (serial, serial + 7) if mode == "multi" else (serial,):
-            builder = builder.add_response_by_hash(
+
+        def build(serial_number: int) -> bytes:
+            builder = ocsp.OCSPResponseBuilder().add_response_by_hash(
                 issuer_name_hash=_name_hash(ca, algorithm),
                 issuer_key_hash=_key_hash(ca, algorithm),
-                serial_number=s,
+                serial_number=serial_number,
                 algorithm=algorithm,
                 cert_status=status,
                 this_update=this_update,
@@ -214,10 +216,16 @@ class Responder:
                 revocation_time=rev_time,
                 revocation_reason=x509.ReasonFlags.key_compromise if rev_time else None,
             )
-        builder = builder.responder_id(ocsp.OCSPResponderEncoding.HASH, sign_as.cert)
-        if signer is not None:
-            builder = builder.certificates([signer.cert])
-        der = builder.sign(sign_as.key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+            builder = builder.responder_id(ocsp.OCSPResponderEncoding.HASH, sign_as.cert)
+            if signer is not None:
+                builder = builder.certificates([signer.cert])
+            response = builder.sign(sign_as.key, hashes.SHA256())
+            return response.public_bytes(serialization.Encoding.DER)
+
+        der = build(serial)
+        if mode == "multi":
+            # cryptography's builder refuses a second SingleResponse: graft one in and re-sign.
+            der = _add_single_response(der, build(serial + 7), sign_as.key)
         if mode == "bad_signature":
             der = der[:-4] + bytes(b ^ 0xFF for b in der[-4:])
         return der
@@ -272,6 +280,65 @@ def _skip_header(der: bytes, pos: int) -> tuple[int, int]:
     return pos + 2 + count, int.from_bytes(der[pos + 2 : pos + 2 + count], "big")
 
 
+def _tlv(der: bytes, pos: int) -> tuple[int, int]:
+    """Return (content start, end) of the TLV at ``pos``."""
+    start, length = _skip_header(der, pos)
+    return start, start + length
+
+
+def _children(der: bytes) -> list[bytes]:
+    """The encoded elements inside the constructed TLV ``der``."""
+    pos, end = _tlv(der, 0)
+    out = []
+    while pos < end:
+        _, child_end = _tlv(der, pos)
+        out.append(der[pos:child_end])
+        pos = child_end
+    return out
+
+
+def _encode(tag: int, content: bytes) -> bytes:
+    n = len(content)
+    if n < 0x80:
+        return bytes([tag, n]) + content
+    size = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([tag, 0x80 | len(size)]) + size + content
+
+
+def _basic(der: bytes) -> list[bytes]:
+    """The elements of the BasicOCSPResponse inside an OCSPResponse."""
+    response_bytes = _children(der)[1]  # [0] EXPLICIT ResponseBytes
+    octets = _children(_children(response_bytes)[0])[1]  # SEQUENCE { type, OCTET STRING }
+    start, end = _tlv(octets, 0)
+    return _children(octets[start:end])
+
+
+def _responses_index(fields: list[bytes]) -> int:
+    """ResponseData is [0] version (optional), responderID, producedAt, responses, ..."""
+    return 3 if fields[0][0] == 0xA0 else 2
+
+
+def _add_single_response(der: bytes, other: bytes, key: Any) -> bytes:
+    """``der`` with the SingleResponse of ``other`` appended, re-signed with ``key``."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    tbs, algorithm, _signature, *certs = _basic(der)
+    fields = _children(tbs)
+    other_fields = _children(_basic(other)[0])
+    other_single = _children(other_fields[_responses_index(other_fields)])[0]
+    index = _responses_index(fields)
+    fields[index] = _encode(0x30, b"".join(_children(fields[index])) + other_single)
+    new_tbs = _encode(0x30, b"".join(fields))
+    signature = key.sign(new_tbs, ec.ECDSA(hashes.SHA256()))
+    basic = _encode(
+        0x30, new_tbs + algorithm + _encode(0x03, b"\x00" + signature) + b"".join(certs)
+    )
+    octets = _encode(0x04, basic)
+    oid = _children(_children(_children(der)[1])[0])[0]
+    response_bytes = _encode(0xA0, _encode(0x30, oid + octets))
+    return _encode(0x30, _children(der)[0] + response_bytes)
+
+
 class _Server(ThreadingHTTPServer):
     responder: Responder
     request_queue_size = 128
@@ -306,6 +373,9 @@ class _Handler(BaseHTTPRequestHandler):
         if mode == "hang" or _serial_mode(responder, der) == "hang":
             responder._stop.wait(60)
             return
+        if mode in ("huge_stream", "drip"):
+            self._stream(responder, der, mode)
+            return
         redirected = self.path.startswith("/r/")
         if mode in ("redirect", "redirect_loop", "redirect_ftp") and not (
             redirected and mode == "redirect"
@@ -335,6 +405,30 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         with suppress(BrokenPipeError, ConnectionResetError):
             self.wfile.write(body)
+
+    def _stream(self, responder: Responder, der: bytes, mode: str) -> None:
+        """Answer without Content-Length, closing the connection at the end."""
+        self.close_connection = True
+        self.send_response(200)
+        self.send_header("Content-Type", "application/ocsp-response")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        with suppress(BrokenPipeError, ConnectionResetError):
+            if mode == "huge_stream":
+                chunk = b"\x30" * 65536
+                for _ in range(320):
+                    self.wfile.write(chunk)
+                return
+            saved, responder.mode = responder.mode, "good"
+            try:
+                body = responder.answer(der)[2]
+            finally:
+                responder.mode = saved
+            for i in range(len(body)):
+                if responder._stop.wait(0.2):
+                    return
+                self.wfile.write(body[i : i + 1])
+                self.wfile.flush()
 
 
 def _serial_mode(responder: Responder, der: bytes) -> str | None:
