@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import time
 import urllib.parse
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -117,7 +118,7 @@ def _read_capped(response: requests.Response, max_bytes: int, deadline: float) -
     chunks: list[bytes] = []
     size = 0
     try:
-        for chunk in response.iter_content(16384):
+        for chunk in _chunks(response):
             size += len(chunk)
             if size > max_bytes:
                 raise FetchError(f"response is over the {max_bytes}-byte cap")
@@ -127,6 +128,16 @@ def _read_capped(response: requests.Response, max_bytes: int, deadline: float) -
     except requests.exceptions.RequestException as e:
         raise FetchError(_describe_request_error(e, response.url)) from None
     return b"".join(chunks)
+
+
+def _chunks(response: requests.Response) -> Iterator[bytes]:
+    """The body as it arrives: a slow drip yields often, so the deadline is checked often."""
+    read1 = getattr(response.raw, "read1", None)  # urllib3 >= 2
+    if read1 is None:
+        yield from response.iter_content(1024)
+        return
+    while chunk := read1(16384, decode_content=True):
+        yield chunk
 
 
 def _http_error(status: int, headers: dict[str, str]) -> FetchError:
