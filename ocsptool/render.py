@@ -1,0 +1,172 @@
+"""Rendering for people: the ``status`` table, ``show`` and relative times.
+
+rich is imported inside the functions that draw, so importing this module stays cheap.
+Off a terminal rich prints the same table without colour.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from ocsptool.status import CRITICAL, WARNING, CertStatus, StatusReport
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+_STYLE = {CRITICAL: "bold red", WARNING: "yellow"}
+_STATUS_STYLE = {
+    "good": "green",
+    "revoked": "bold red",
+    "invalid": "red",
+    "unknown": "red",
+    "none": "yellow",
+}
+
+
+def span(delta: dt.timedelta) -> str:
+    """``3d 4h``, ``2h 5m``, ``45s``: the two largest units."""
+    seconds = int(abs(delta.total_seconds()))
+    units = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+    parts: list[str] = []
+    for name, size in units:
+        if seconds >= size or (name == "s" and not parts):
+            parts.append(f"{seconds // size}{name}")
+            seconds %= size
+        if len(parts) == 2:
+            break
+    if len(parts) == 2 and parts[1].startswith("0"):
+        parts.pop()
+    return " ".join(parts)
+
+
+def relative(moment: dt.datetime | None, now: dt.datetime, *, expiry: bool = False) -> str:
+    """``in 3d 4h`` or ``2h ago`` (``expired 2h ago`` for an expiry)."""
+    if moment is None:
+        return "-"
+    delta = moment - now
+    if delta.total_seconds() >= 0:
+        return f"in {span(delta)}"
+    return f"{'expired ' if expiry else ''}{span(delta)} ago"
+
+
+def iso(moment: dt.datetime | None) -> str | None:
+    return None if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _console() -> Console:
+    from rich.console import Console
+
+    return Console(file=sys.stdout, highlight=False, soft_wrap=False)
+
+
+# -- status ------------------------------------------------------------------------------
+
+
+def status_table(report: StatusReport, now: dt.datetime) -> None:
+    """A headline naming what needs a person, then one row per certificate."""
+    from rich.table import Table
+    from rich.text import Text
+
+    console = _console()
+    console.print(_headline(report))
+    if not report.certs:
+        return
+    table = Table(box=None, header_style="bold", pad_edge=False, show_edge=False)
+    for column in ("certificate", "issuer", "responder", "staple", "thisUpdate", "nextUpdate"):
+        table.add_column(column, overflow="fold")
+    table.add_column("refresh", overflow="fold")
+    table.add_column("problem", overflow="fold", ratio=1)
+    for cert in report.certs:
+        style = _STYLE.get(cert.severity, "")
+        name = Text(cert.name or "?", style=style or "bold")
+        if cert.must_staple:
+            name.append(" [must-staple]", style="magenta")
+        name.append("\n" + cert.path, style="dim")
+        if cert.ocsp_url is None and not cert.cert_error:
+            table.add_row(name, cert.issuer or "", Text(NO_OCSP_TEXT, style="dim"), style="dim")
+            continue
+        staple = Text(cert.status, style=_STATUS_STYLE.get(cert.status, ""))
+        table.add_row(
+            name,
+            cert.issuer or "",
+            cert.responder or "",
+            staple,
+            relative(cert.this_update, now),
+            relative(cert.next_update, now, expiry=True),
+            _refresh_due(cert, now),
+            Text("; ".join(cert.problems) or cert.reason or "", style=style),
+        )
+    console.print(table)
+
+
+NO_OCSP_TEXT = "no OCSP URL: CRL only"
+
+
+def _refresh_due(cert: CertStatus, now: dt.datetime) -> str:
+    if cert.next_due is None:
+        return "-"
+    if cert.next_due <= now:
+        return "due now"
+    return relative(cert.next_due, now)
+
+
+def _headline(report: StatusReport) -> str:
+    bad = [c for c in report.certs if c.severity >= WARNING]
+    total = len(report.certs)
+    scan = len(report.scan_problems)
+    if not bad and not scan:
+        stapled = sum(1 for c in report.certs if c.ocsp_url)
+        return f"[green]● all good[/green]: {total} certificates, {stapled} with OCSP stapling"
+    worst = max((c.severity for c in bad), default=WARNING)
+    colour = _STYLE[worst]
+    n = len(bad) + scan
+    lines = [f"[{colour}]● {n} need{'s' if n == 1 else ''} attention[/{colour}] (of {total}):"]
+    for path, why in report.scan_problems:
+        lines.append(f"  [{colour}]{_escape(path)}[/{colour}]: {_escape(why)}")
+    for cert in bad:
+        style = _STYLE[cert.severity]
+        lines.append(
+            f"  [{style}]{_escape(cert.name or cert.path)}[/{style}]: {_escape(cert.problems[0])}"
+        )
+    return "\n".join(lines)
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def status_json(report: StatusReport, now: dt.datetime, exit_code: int) -> str:
+    return json.dumps(
+        {
+            "time": iso(now),
+            "ok": report.ok,
+            "exit_code": exit_code,
+            "problems": report.problems,
+            "certificates": [cert_dict(c) for c in report.certs],
+        },
+        indent=2,
+    )
+
+
+def cert_dict(cert: CertStatus) -> dict[str, Any]:
+    """One certificate as JSON-ready data: times in ISO 8601 UTC, ``error`` the worst problem."""
+    data = {k: iso(v) if isinstance(v, dt.datetime) else v for k, v in asdict(cert).items()}
+    data["responder"] = cert.responder
+    data["severity"] = {0: "ok", 1: "warning", 2: "critical"}[cert.severity]
+    data["error"] = cert.problems[0] if cert.problems else None
+    return data
+
+
+# -- show --------------------------------------------------------------------------------
+
+
+def show_text(fields: list[tuple[str, str]]) -> str:
+    """``label: value`` lines, labels aligned."""
+    width = max((len(label) for label, _ in fields), default=0)
+    return "\n".join(f"{label + ':':<{width + 1}} {value}" for label, value in fields)

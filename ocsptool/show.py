@@ -1,0 +1,96 @@
+"""Decode a certificate and an OCSP response for people, and verify the response.
+
+``decode`` reads any response without trusting it (to show what a responder sent even
+when it fails verification); ``inspect`` reads ``<cert>`` and ``<cert>.ocsp`` and returns
+labelled lines. Neither needs the state file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from ocsptool.render import iso, relative
+
+Fields = list[tuple[str, str]]
+
+
+def decode(der: bytes) -> Fields:
+    """What an OCSP response says, unverified: status, times, responder, serial."""
+    from cryptography.x509 import ocsp
+
+    from ocsptool.certs import describe_name
+
+    try:
+        response = ocsp.load_der_ocsp_response(der)
+    except ValueError:
+        return [("response", f"not an OCSP response ({len(der)} bytes)")]
+    status = response.response_status
+    if status != ocsp.OCSPResponseStatus.SUCCESSFUL:
+        return [("response", f"unsuccessful: {status.name}")]
+    singles = list(response.responses)
+    fields: Fields = [("response", f"successful, {len(singles)} SingleResponse(s)")]
+    if len(singles) != 1:
+        return fields
+    single = singles[0]
+    cert_status = single.certificate_status.name.lower()
+    fields.append(("status", cert_status))
+    if single.revocation_time_utc is not None:
+        reason = single.revocation_reason.name if single.revocation_reason else "no reason given"
+        fields.append(("revoked", f"{iso(single.revocation_time_utc)} ({reason})"))
+    fields.append(("serial", f"{single.serial_number:x}"))
+    fields.append(("producedAt", iso(response.produced_at_utc) or "-"))
+    fields.append(("thisUpdate", iso(single.this_update_utc) or "-"))
+    fields.append(("nextUpdate", iso(single.next_update_utc) or "missing"))
+    if response.responder_name is not None:
+        responder = describe_name(response.responder_name)
+    else:
+        responder = f"key hash {(response.responder_key_hash or b'').hex()}"
+    fields.append(("responder ID", responder))
+    fields.append(("certificates", str(len(response.certificates))))
+    return fields
+
+
+def inspect(path: Path, now: dt.datetime) -> tuple[Fields, bool]:
+    """The certificate, its OCSP URL and its staple, verified; (lines, staple usable)."""
+    from ocsptool.certs import describe_name, parse_bundle, validity_problem
+    from ocsptool.status import NO_OCSP, CertStatus, read_staple
+
+    bundle = parse_bundle(path)
+    leaf = bundle.leaf
+    try:
+        from cryptography import x509
+
+        san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        names = ", ".join(san.get_values_for_type(x509.DNSName)) or "-"
+    except x509.ExtensionNotFound:
+        names = "-"
+    fields: Fields = [
+        ("certificate", str(path)),
+        ("subject", leaf.subject.rfc4514_string()),
+        ("names", names),
+        ("issuer", describe_name(leaf.issuer)),
+        ("issuer from", str(bundle.issuer_file) if bundle.issuer_file else "the bundle"),
+        ("serial", f"{leaf.serial_number:x}"),
+        ("valid", f"{iso(leaf.not_valid_before_utc)} to {iso(leaf.not_valid_after_utc)}"),
+    ]
+    problem = validity_problem(leaf, now)
+    if problem:
+        fields.append(("certificate problem", problem))
+    fields.append(("OCSP URL", bundle.ocsp_url or NO_OCSP))
+    fields.append(("Must-Staple", "yes" if bundle.must_staple else "no"))
+    staple_path = Path(str(path) + ".ocsp")
+    cert = CertStatus(path=str(path), ocsp_url=bundle.ocsp_url)
+    der = read_staple(cert, bundle, staple_path, now)
+    fields.append(("staple file", str(staple_path)))
+    fields.append(("staple", cert.status))
+    if cert.reason:
+        fields.append(("why", cert.reason))
+    if der:
+        fields.extend((f"  {label}", value) for label, value in decode(der))
+    if cert.status in ("good", "revoked"):
+        fields.append(("  signer", cert.signer or "-"))
+        fields.append(("  expires", relative(cert.next_update, now, expiry=True)))
+    if cert.status == "revoked":
+        fields.append(("  REVOKED", "clients are told this certificate is revoked; replace it"))
+    return fields, cert.status in ("good",) or (bundle.ocsp_url is None and der is None)

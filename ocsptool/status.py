@@ -1,0 +1,399 @@
+"""Per-certificate staple health from the files on disk and the state file (no network).
+
+``gather`` returns one ``CertStatus`` per certificate, most urgent first. The files are
+the truth: a certificate whose stat matches its state record is not parsed again, but a
+staple file whose inode differs from the record, or whose recorded staple has lapsed, is
+verified from disk, so the answer is right with a stale state file or none at all.
+
+Staple status is one of ``good``, ``revoked``, ``unknown``, ``none`` or ``invalid``.
+Certificates without an OCSP URL have status ``none``, ``ocsp_url`` None, and are
+never a problem.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ocsptool import scan as scanning
+from ocsptool import state as statefile
+from ocsptool.errors import CertificateError, OcspToolError
+from ocsptool.refresh import _cache_valid
+from ocsptool.state import Record, from_epoch
+
+if TYPE_CHECKING:
+    from ocsptool.certs import Bundle
+    from ocsptool.haproxy import ServedStaple
+
+#: Severity of a row: how much it needs a person.
+OK, WARNING, CRITICAL = 0, 1, 2
+NO_OCSP = "no OCSP URL: CRL only"
+STATUSES = ("good", "revoked", "unknown", "none", "invalid")
+
+
+@dataclass
+class CertStatus:
+    """The facts about one certificate and its staple, and what (if anything) is wrong."""
+
+    path: str
+    name: str | None = None
+    issuer: str | None = None
+    ocsp_url: str | None = None
+    must_staple: bool = False
+    not_after: dt.datetime | None = None
+    status: str = "none"
+    #: Why the status is what it is, when it is not plainly good.
+    reason: str | None = None
+    this_update: dt.datetime | None = None
+    next_update: dt.datetime | None = None
+    produced_at: dt.datetime | None = None
+    signer: str | None = None
+    revocation_time: dt.datetime | None = None
+    revocation_reason: str | None = None
+    next_due: dt.datetime | None = None
+    failures: int = 0
+    last_error: str | None = None
+    push_error: str | None = None
+    #: The certificate file itself cannot be used (unreadable, no issuer, expired).
+    cert_error: str | None = None
+    #: One line per HAProxy that serves something other than the disk (``--live``).
+    live: list[str] = field(default_factory=list)
+    severity: int = OK
+    #: One-line descriptions of everything wrong, most serious first.
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def responder(self) -> str | None:
+        if self.ocsp_url is None:
+            return None
+        import urllib.parse
+
+        return urllib.parse.urlsplit(self.ocsp_url).netloc or self.ocsp_url
+
+
+@dataclass
+class StatusReport:
+    certs: list[CertStatus] = field(default_factory=list)
+    #: Paths that could not be scanned: (path, one-line problem).
+    scan_problems: list[tuple[str, str]] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    #: The last refresh run as the state file recorded it ({"time": epoch, "ok": bool}).
+    last_run: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def problems(self) -> list[str]:
+        lines = [f"{path}: {why}" for path, why in self.scan_problems]
+        for cert in self.certs:
+            lines.extend(f"{cert.path}: {p}" for p in cert.problems)
+        return lines
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def gather(
+    paths: Sequence[str],
+    state_path: Path | None,
+    *,
+    now: dt.datetime,
+    extensions: Sequence[str] = scanning.DEFAULT_EXTENSIONS,
+    excludes: Sequence[str] = (),
+) -> StatusReport:
+    """Staple health of every certificate under ``paths``; reads, never writes."""
+    state = _read_state(state_path, now)
+    found = scanning.scan(paths, extensions, excludes)
+    report = StatusReport(scan_problems=list(found.problems), notes=state.notes)
+    report.last_run = dict(state.last_run)
+    for f in found.found:
+        cert = _from_record(f, state.certs.get(f.path), now)
+        if cert is None:
+            cert = _from_disk(f, state.certs.get(f.path), now)
+        assess(cert, now)
+        report.certs.append(cert)
+    report.certs.sort(key=lambda c: urgency(c, now))
+    return report
+
+
+def _read_state(path: Path | None, now: dt.datetime) -> statefile.State:
+    """The state, read-only: a corrupt file is ignored here (``refresh`` moves it aside)."""
+    if path is None or not path.exists():
+        return statefile.State()
+    import json
+
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError, UnicodeDecodeError):
+        return statefile.State(notes=[f"{path}: unreadable state file; read the disk only"])
+    if isinstance(data, dict) and isinstance(data.get("version"), int):
+        if data["version"] > statefile.VERSION:
+            return statefile.load(path, now)  # raises the one-line "newer ocsptool" error
+        certs = data.get("certs")
+        last_run = data.get("last_run")
+        return statefile.State(
+            certs={
+                k: v
+                for k, v in (certs if isinstance(certs, dict) else {}).items()
+                if statefile._valid_record(v)
+            },
+            last_run=last_run if isinstance(last_run, dict) else {},
+        )
+    return statefile.State(notes=[f"{path}: unexpected state file; read the disk only"])
+
+
+# -- from the state record (fast path) ---------------------------------------------------
+
+
+def _from_record(f: scanning.Found, rec: Record | None, now: dt.datetime) -> CertStatus | None:
+    """The row from an up-to-date record, or None when the disk must be read."""
+    if rec is None or not _cache_valid(rec, f):
+        return None
+    cert = CertStatus(path=f.path)
+    _copy_record(cert, rec)
+    if rec.get("cert_error"):
+        cert.cert_error = str(rec["cert_error"])
+        return cert
+    if not cert.ocsp_url:
+        return cert
+    staple = rec.get("staple")
+    if staple is None:
+        if f.ocsp_inode is not None:
+            return None  # a staple file the run could not use: find out why
+        cert.status, cert.reason = "none", "no staple file"
+        return cert
+    if staple.get("inode") != f.ocsp_inode:
+        return None  # replaced, removed or re-created since the run: read it
+    from ocsptool.ocsp import HAPROXY_MARGIN
+
+    next_update = from_epoch(staple.get("next_update"))
+    if next_update is None or next_update - now <= HAPROXY_MARGIN:
+        return None  # lapsed (or about to): let verify() say exactly how
+    cert.status = str(staple.get("status"))
+    cert.this_update = from_epoch(staple.get("this_update"))
+    cert.next_update = next_update
+    cert.produced_at = from_epoch(staple.get("produced_at"))
+    cert.signer = staple.get("signer")
+    cert.revocation_time = from_epoch(staple.get("revocation_time"))
+    cert.revocation_reason = staple.get("revocation_reason")
+    return cert
+
+
+def _copy_record(cert: CertStatus, rec: Record) -> None:
+    cert.name = rec.get("name")
+    cert.issuer = rec.get("issuer")
+    cert.ocsp_url = rec.get("url")
+    cert.must_staple = bool(rec.get("must_staple"))
+    cert.not_after = from_epoch(rec.get("not_after"))
+    _copy_history(cert, rec)
+
+
+def _copy_history(cert: CertStatus, rec: Record) -> None:
+    """What the last runs recorded: schedule, failures, errors."""
+    cert.next_due = from_epoch(rec.get("due")) if rec.get("due") else None
+    cert.failures = int(rec.get("failures") or 0)
+    cert.last_error = rec.get("last_error")
+    cert.push_error = rec.get("push_error")
+
+
+# -- from the disk -----------------------------------------------------------------------
+
+
+def _from_disk(f: scanning.Found, rec: Record | None, now: dt.datetime) -> CertStatus:
+    from ocsptool.certs import describe_name, parse_bundle, validity_problem
+
+    cert = CertStatus(path=f.path)
+    try:
+        bundle = parse_bundle(Path(f.path))
+    except CertificateError as e:
+        cert.cert_error = str(e)
+        return cert
+    cert.name = bundle.name
+    cert.issuer = describe_name(bundle.leaf.issuer)
+    cert.ocsp_url = bundle.ocsp_url
+    cert.must_staple = bundle.must_staple
+    cert.not_after = bundle.leaf.not_valid_after_utc
+    if rec is not None and rec.get("fingerprint") == bundle.fingerprint:
+        _copy_history(cert, rec)
+    problem = validity_problem(bundle.leaf, now)
+    if problem and now > bundle.leaf.not_valid_after_utc:
+        cert.cert_error = problem
+    if cert.ocsp_url is None:
+        return cert
+    read_staple(cert, bundle, Path(f.path + ".ocsp"), now)
+    if cert.next_due is None and cert.this_update and cert.next_update:
+        from ocsptool.schedule import next_due
+
+        cert.next_due = next_due(cert.this_update, cert.next_update, f.path)
+    return cert
+
+
+def read_staple(cert: CertStatus, bundle: Bundle, path: Path, now: dt.datetime) -> bytes | None:
+    """Verify the staple file at ``path`` into ``cert``; return its bytes (None if absent)."""
+    from ocsptool.ocsp import verify
+
+    try:
+        der = path.read_bytes()
+    except FileNotFoundError:
+        cert.status, cert.reason = "none", "no staple file"
+        return None
+    except OSError as e:
+        cert.status, cert.reason = "invalid", f"cannot read {path.name}: {e.strerror}"
+        return None
+    if not der:
+        cert.status, cert.reason = "none", f"{path.name} is empty"
+        return der
+    decoded = decode_times(der)
+    if decoded is not None:
+        cert.this_update, cert.next_update, cert.produced_at = decoded
+    try:
+        staple = verify(der, bundle, now)
+    except OcspToolError as e:
+        cert.reason = str(e)
+        cert.status = "unknown" if "status unknown" in cert.reason else "invalid"
+        return der
+    cert.status = staple.status
+    cert.reason = None
+    cert.this_update, cert.next_update = staple.this_update, staple.next_update
+    cert.produced_at, cert.signer = staple.produced_at, staple.signer
+    cert.revocation_time = staple.revocation_time
+    cert.revocation_reason = staple.revocation_reason
+    return der
+
+
+def decode_times(der: bytes) -> tuple[dt.datetime, dt.datetime | None, dt.datetime] | None:
+    """(thisUpdate, nextUpdate, producedAt) of an unverified response, when it has them."""
+    from cryptography.x509 import ocsp
+
+    try:
+        response = ocsp.load_der_ocsp_response(der)
+        if response.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
+            return None
+        return response.this_update_utc, response.next_update_utc, response.produced_at_utc
+    except ValueError:
+        return None
+
+
+# -- judging -----------------------------------------------------------------------------
+
+
+def assess(cert: CertStatus, now: dt.datetime) -> None:
+    """Fill ``severity`` and ``problems`` from the facts (and ``live``)."""
+    from ocsptool.schedule import latest_refresh
+
+    found: list[tuple[int, str]] = []
+    if cert.cert_error:
+        expired = cert.not_after is not None and now > cert.not_after
+        found.append((CRITICAL if expired else WARNING, cert.cert_error))
+    if cert.ocsp_url is not None:
+        must = " on a Must-Staple certificate; clients will refuse the site" * cert.must_staple
+        hard = CRITICAL if cert.must_staple else WARNING
+        if cert.status == "revoked":
+            since = f" since {cert.revocation_time:%Y-%m-%d %H:%M} UTC" * bool(cert.revocation_time)
+            why = f" ({cert.revocation_reason})" if cert.revocation_reason else ""
+            found.append((CRITICAL, f"REVOKED{since}{why}; replace this certificate"))
+        elif cert.status in ("none", "invalid", "unknown") and not cert.cert_error:
+            what = {"none": "no staple", "invalid": "invalid staple", "unknown": "staple"}
+            found.append((hard, f"{what[cert.status]}: {cert.reason}{must}"))
+        elif (
+            cert.this_update
+            and cert.next_update
+            and now > latest_refresh(cert.this_update, cert.next_update)
+        ):
+            found.append((WARNING, "refresh overdue; is `ocsptool refresh` running?"))
+        if cert.failures and cert.last_error:
+            s = "s" if cert.failures > 1 else ""
+            found.append((WARNING, f"{cert.failures} failed refresh{s}: {cert.last_error}"))
+        if cert.push_error:
+            found.append((WARNING, f"HAProxy {cert.push_error}"))
+    for line in cert.live:
+        found.append(
+            (CRITICAL if cert.must_staple and "serves no staple" in line else WARNING, line)
+        )
+    found.sort(key=lambda item: -item[0])
+    cert.severity = max((s for s, _ in found), default=OK)
+    cert.problems = [text for _, text in found]
+
+
+def urgency(cert: CertStatus, now: dt.datetime) -> tuple[int, float, str]:
+    """Sort key: critical, then warnings, then healthy by nextUpdate, then no-OCSP rows."""
+    rank = {CRITICAL: 0, WARNING: 1}.get(cert.severity, 2 if cert.ocsp_url else 3)
+    left = (cert.next_update - now).total_seconds() if cert.next_update else float("-inf")
+    return rank, left, cert.path
+
+
+# -- what HAProxy serves (--live) --------------------------------------------------------
+
+
+def compare_live(
+    report: StatusReport, sockets: Sequence[str], *, now: dt.datetime, timeout: float = 10.0
+) -> None:
+    """Ask each HAProxy what it staples; note every certificate it serves differently.
+
+    A socket that cannot be asked is a problem of its own (in ``scan_problems``).
+    """
+    from ocsptool.errors import HAProxyError
+    from ocsptool.haproxy import show_ocsp_responses, show_ssl_certs
+
+    keys = {c.path: _certid_key(c.path) for c in report.certs if c.ocsp_url and not c.cert_error}
+    for address in sockets:
+        try:
+            served = show_ocsp_responses(address, timeout=timeout)
+            loaded, _ = show_ssl_certs(address, timeout=timeout)
+        except HAProxyError as e:
+            report.scan_problems.append((address, str(e)))
+            continue
+        loaded_real = {os.path.realpath(p) for p in loaded}
+        for cert in report.certs:
+            key = keys.get(cert.path)
+            if key is None:
+                continue
+            if cert.path not in loaded and os.path.realpath(cert.path) not in loaded_real:
+                continue  # this HAProxy does not serve the certificate at all
+            issue = _live_issue(cert, served.get(key), now)
+            if issue:
+                cert.live.append(f"HAProxy {address} {issue}")
+    for cert in report.certs:
+        if cert.live:
+            assess(cert, now)
+    report.certs.sort(key=lambda c: urgency(c, now))
+
+
+def _live_issue(cert: CertStatus, served: ServedStaple | None, now: dt.datetime) -> str | None:
+    if served is None or not served.status:
+        if cert.status in ("good", "revoked"):
+            return "serves no staple; run `ocsptool refresh -s ADDR` to push it"
+        return "serves no staple"
+    if served.next_update is not None and served.next_update <= now:
+        return f"serves an expired staple (nextUpdate {_iso(served.next_update)})"
+    if cert.status not in ("good", "revoked"):
+        return None
+    if served.this_update and cert.this_update and served.this_update < cert.this_update:
+        return (
+            f"serves an older staple (thisUpdate {_iso(served.this_update)}) than the "
+            f"one on disk ({_iso(cert.this_update)}); push it with `ocsptool refresh -s`"
+        )
+    if served.status != cert.status:
+        return f"serves status {served.status}, but the staple on disk says {cert.status}"
+    return None
+
+
+def _certid_key(path: str) -> str | None:
+    from cryptography.x509 import ocsp
+
+    from ocsptool.certs import parse_bundle
+    from ocsptool.haproxy import certid_key
+    from ocsptool.ocsp import build_request
+
+    try:
+        request = ocsp.load_der_ocsp_request(build_request(parse_bundle(Path(path))))
+    except CertificateError:
+        return None
+    return certid_key(request.issuer_name_hash, request.issuer_key_hash, request.serial_number)
+
+
+def _iso(moment: dt.datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
