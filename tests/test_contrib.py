@@ -1,0 +1,125 @@
+"""contrib/: the systemd units and the cron.d file carry what the README promises."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+
+SYSTEMD = ROOT / "contrib" / "systemd"
+CRON = ROOT / "contrib" / "cron" / "ocsptool"
+
+
+def unit(name: str) -> dict[str, dict[str, list[str]]]:
+    """A unit file as {section: {key: [values, in order]}} (keys may repeat)."""
+    sections: dict[str, dict[str, list[str]]] = {}
+    current: dict[str, list[str]] = {}
+    for raw in (SYSTEMD / name).read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith(("#", ";")):
+            continue
+        if line.startswith("["):
+            current = sections.setdefault(line.strip("[]"), {})
+            continue
+        key, _, value = line.partition("=")
+        current.setdefault(key, []).append(value)
+    return sections
+
+
+def test_service_is_a_hardened_unprivileged_oneshot() -> None:
+    service = unit("ocsptool.service")["Service"]
+    expected = {
+        "Type": ["oneshot"],
+        "User": ["ocsptool"],
+        "StateDirectory": ["ocsptool"],
+        "NoNewPrivileges": ["yes"],
+        "ProtectSystem": ["strict"],
+        "ReadWritePaths": ["/etc/haproxy/certs"],
+        "ProtectHome": ["yes"],
+        "PrivateTmp": ["yes"],
+        "PrivateDevices": ["yes"],
+        "RestrictAddressFamilies": ["AF_UNIX AF_INET AF_INET6"],
+        "CapabilityBoundingSet": [""],
+        "AmbientCapabilities": [""],
+        "SystemCallFilter": ["@system-service", "~@privileged @resources"],
+        "ExecStart": ["/usr/local/bin/ocsptool refresh"],
+    }
+    assert {key: service.get(key) for key in expected} == expected
+
+
+def test_timer_every_15_minutes_with_jitter_and_catch_up() -> None:
+    timer = unit("ocsptool.timer")
+    assert timer["Timer"] == {
+        "OnCalendar": ["*:0/15"],
+        "RandomizedDelaySec": ["5min"],
+        "Persistent": ["true"],
+        "AccuracySec": ["1min"],
+    }
+    assert timer["Install"] == {"WantedBy": ["timers.target"]}
+
+
+def test_cron_file_runs_refresh_every_15_minutes_as_ocsptool() -> None:
+    lines = [
+        line
+        for line in CRON.read_text().splitlines()
+        if line.strip() and not line.startswith("#") and "=" not in line.split()[0]
+    ]
+    assert len(lines) == 1
+    fields = lines[0].split(None, 6)
+    assert fields[:6] == ["*/15", "*", "*", "*", "*", "ocsptool"]
+    assert fields[6].endswith("; ocsptool refresh")
+    # cron.d files must end with a newline, or cron ignores the last line.
+    assert CRON.read_text().endswith("\n")
+    assert re.search(r"^MAILTO=", CRON.read_text(), re.MULTILINE)
+
+
+def _systemd_analyze() -> str:
+    found = shutil.which("systemd-analyze")
+    if found is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("systemd-analyze is missing; .ci/run installs it (apt-get install systemd)")
+        pytest.skip("systemd-analyze is not installed")
+    return found
+
+
+def test_systemd_analyze_verify(tmp_path: Path) -> None:
+    """`systemd-analyze verify` on both units, pointing ExecStart at this ocsptool."""
+    analyze = _systemd_analyze()
+    # verify insists that ExecStart exists: use the console script next to this Python when
+    # installed, else a stand-in that exists; everything else is checked as shipped.
+    script = Path(sys.executable).parent / "ocsptool"
+    exec_path = str(script) if script.exists() else "/bin/true"
+    text = (SYSTEMD / "ocsptool.service").read_text()
+    (tmp_path / "ocsptool.service").write_text(text.replace("/usr/local/bin/ocsptool", exec_path))
+    shutil.copy(SYSTEMD / "ocsptool.timer", tmp_path / "ocsptool.timer")
+    done = subprocess.run(
+        [analyze, "verify", str(tmp_path / "ocsptool.service"), str(tmp_path / "ocsptool.timer")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
+
+
+def test_systemd_analyze_verify_catches_a_typo(tmp_path: Path) -> None:
+    """The verify step above can fail: a misspelt directive is reported."""
+    analyze = _systemd_analyze()
+    text = (SYSTEMD / "ocsptool.service").read_text()
+    text = text.replace("/usr/local/bin/ocsptool", "/bin/true").replace("PrivateTmp", "PrivatTmp")
+    (tmp_path / "ocsptool.service").write_text(text)
+    done = subprocess.run(
+        [analyze, "verify", str(tmp_path / "ocsptool.service")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert "Unknown key" in done.stderr
+    assert "'PrivatTmp'" in done.stderr
