@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import difflib
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -115,6 +115,17 @@ def _timeout(value: Any, _base: Path) -> float:
         raise _BadValue(f"expected a number of seconds from {low} to {high:g}")
     return float(value)
 
+
+def default_map(values: dict[str, Any], commands: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """click's ``default_map``: the file's values for each command (some keys for some only)."""
+    return {
+        name: {k: v for k, v in values.items() if name in ONLY.get(k, (name,))} for name in commands
+    }
+
+
+#: Keys that apply to some commands only: metrics from the file are written by the timer's
+#: refresh, not by every monitoring check (which may run as another user).
+ONLY = {"metrics": ("refresh",)}
 
 #: TOML key -> (click parameter name, converter). The keys are documented in the README.
 KEYS: dict[str, tuple[str, Callable[[Any, Path], Any]]] = {

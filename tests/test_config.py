@@ -229,3 +229,24 @@ def test_demo_ignores_the_config(tmp_path: Path) -> None:
     code, output = invoke("--config", path, "demo", "--help")
     assert code == 0
     assert "throwaway CA" in output
+
+
+def test_metrics_from_the_file_are_written_by_refresh_only(
+    cert_dir: CertDir, tmp_path: Path
+) -> None:
+    cert_dir.add("site")
+    path = write(tmp_path, f'paths = ["{cert_dir.path}"]\nmetrics = "m.prom"\nstate = "s.json"\n')
+    code, output = invoke("--config", path, "refresh")
+    assert (code, output) == (0, "")
+    assert "ocsptool_last_run_success 1" in (tmp_path / "m.prom").read_text()
+    (tmp_path / "m.prom").unlink()
+    invoke("--config", path, "status")
+    assert not (tmp_path / "m.prom").exists()
+
+
+def test_default_map_scopes_keys_to_commands() -> None:
+    values = {"paths": ("/a",), "metrics": Path("/m.prom"), "jobs": 2}
+    assert config.default_map(values, ["refresh", "status"]) == {
+        "refresh": values,
+        "status": {"paths": ("/a",), "jobs": 2},
+    }
