@@ -108,7 +108,7 @@ class Responder:
         server = _Server((host, port), _Handler)
         server.responder = self
         server.daemon_threads = True
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
         thread.start()
         self._stop.clear()
         self.url = f"http://{host}:{server.server_address[1]}/ocsp"
