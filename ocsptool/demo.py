@@ -133,7 +133,7 @@ def _demo(work: Path, out: _Out) -> None:
             base = ["refresh", "--state", state.name, *sockets, certs.name]
             _refresh(out, work, [*base, "-v"], certs)
             _second_run(out, work, base)
-            _status(out, work, state, certs)
+            _status(out, work, state, certs, sockets)
             if proxy is not None:
                 _handshakes(out, proxy.port, certs)
 
@@ -142,12 +142,18 @@ def _ocsptool(args: list[str]) -> list[str]:
     return [sys.executable, "-m", "ocsptool", *args]
 
 
-def _env() -> dict[str, str]:
-    """Run the same ocsptool package as this process, whether installed or from a clone."""
+def _env(out: _Out) -> dict[str, str]:
+    """The same ocsptool package as this process, and none of the user's OCSPTOOL_* settings
+    (the demo must never push into a real HAProxy named in the environment)."""
     here = str(Path(__file__).resolve().parent.parent)
-    path = os.environ.get("PYTHONPATH")
-    env = dict(os.environ, PYTHONPATH=here + (os.pathsep + path if path else ""))
-    env.pop("OCSPTOOL_CONFIG", None)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OCSPTOOL_")}
+    path = env.get("PYTHONPATH")
+    env["PYTHONPATH"] = here + (os.pathsep + path if path else "")
+    # Tables get the width of the terminal (less the indent), and colour when it has it.
+    width = shutil.get_terminal_size((166, 24)).columns if out.color else 166
+    env["COLUMNS"] = str(max(width - 6, 60))
+    if out.color:
+        env["FORCE_COLOR"] = "1"
     return env
 
 
@@ -157,7 +163,7 @@ def _show(out: _Out, cwd: Path, args: list[str]) -> subprocess.CompletedProcess[
         _ocsptool(["--config", os.devnull, *args]),
         capture_output=True,
         text=True,
-        env=_env(),
+        env=_env(out),
         cwd=cwd,
         timeout=120,
         check=False,
@@ -196,14 +202,18 @@ def _second_run(out: _Out, cwd: Path, args: list[str]) -> None:
     out.ok(f"nothing due: no request sent, {took:.2f} s; only the revoked one is named")
 
 
-def _status(out: _Out, cwd: Path, state: Path, certs: Path) -> None:
+def _status(out: _Out, cwd: Path, state: Path, certs: Path, sockets: list[str]) -> None:
     from ocsptool.cli import cli
 
     if "status" not in cli.commands:
         out.step("ocsptool status", ": skipped: this build has no status command yet")
         return
-    out.step("ocsptool status", ": staple health from the files and the state, no network")
-    _show(out, cwd, ["status", "--state", state.name, certs.name])
+    live = ["--live", *sockets] if sockets else []
+    what = "and what HAProxy serves (--live)" if live else "no network"
+    out.step("ocsptool status", f": staple health from the files and the state, {what}")
+    done = _show(out, cwd, ["status", "--state", state.name, *live, certs.name])
+    if done.returncode != 1 or "old.example.test" not in done.stdout:
+        raise DemoFailed(f"status exited {done.returncode}; expected 1 naming old.example.test")
 
 
 def _handshakes(out: _Out, port: int, certs: Path) -> None:
