@@ -65,12 +65,15 @@ def test_demo_with_haproxy(haproxy_bin: str) -> None:
 
 def test_demo_without_haproxy_says_the_push_step_is_skipped() -> None:
     os.environ["OCSPTOOL_HAPROXY"] = "/nonexistent/haproxy"
+    # The user's own settings never leak into the demo's commands.
+    os.environ["OCSPTOOL_HAPROXY_SOCKET"] = "/nonexistent/admin.sock"
     try:
         done = run_subprocess("demo", timeout=120)
     finally:
-        del os.environ["OCSPTOOL_HAPROXY"]
+        del os.environ["OCSPTOOL_HAPROXY"], os.environ["OCSPTOOL_HAPROXY_SOCKET"]
     out = done.stdout
     assert (done.returncode, done.stderr) == (0, ""), out
+    assert "/nonexistent/admin.sock" not in out
     assert "==> HAProxy: push step skipped: haproxy is not installed" in out
     assert "✓ exit 1, as it should be: old.example.test is REVOKED" in out
     assert "TLS handshakes" not in out
