@@ -124,3 +124,43 @@ def run_subprocess(*args: object, timeout: float = 60) -> subprocess.CompletedPr
         check=False,
         stdin=subprocess.DEVNULL,
     )
+
+
+# -- HAProxy: a real haproxy process (tests marked ``haproxy``) ------------------------------
+# Needs the ``haproxy`` binary. Without it these fixtures skip, except under CI=true, where a
+# missing binary fails the test: CI must prove the HAProxy behaviour, not quietly skip it.
+
+from collections.abc import Callable  # noqa: E402 - kept with the section that uses it
+
+from ocsptool.testing.haproxy import HAProxy, haproxy_binary  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def haproxy_bin() -> str:
+    """The haproxy executable; skips (fails under CI=true) when it is missing."""
+    binary = haproxy_binary()
+    if binary is None:
+        message = "haproxy is not installed (apt-get install haproxy)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{message}; CI=true requires it")
+        pytest.skip(message)
+    return binary
+
+
+@pytest.fixture
+def start_haproxy(haproxy_bin: str) -> Iterator[Callable[..., HAProxy]]:
+    """Start a real HAProxy on a crt file, directory or crt-list: ``start_haproxy(path)``.
+
+    Keyword arguments go to ``HAProxy`` (``crt_list=True``, ``tcp_socket=True``). Every
+    process started is stopped and its temporary directory removed after the test.
+    """
+    started: list[HAProxy] = []
+
+    def start(crt: Path, **options: bool) -> HAProxy:
+        proxy = HAProxy(crt, binary=haproxy_bin, **options)
+        started.append(proxy)
+        return proxy.start()
+
+    yield start
+    for proxy in started:
+        proxy.close()
