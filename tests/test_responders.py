@@ -22,6 +22,7 @@ from cryptography.x509 import ocsp
 from ocsptool.certs import parse_bundle
 from ocsptool.ocsp import build_request
 from ocsptool.testing.responder import Responder
+from tests.conftest import PKI
 
 RunCli = Callable[..., Result]
 
@@ -96,10 +97,10 @@ def good_staple_for(path: Path, responder: Responder) -> bytes:
 
 @pytest.fixture
 def make_site(
-    tmp_path: Path, pki: object, responder: Responder, state_file: Path, run_cli: RunCli
+    tmp_path: Path, pki: PKI, responder: Responder, state_file: Path, run_cli: RunCli
 ) -> Callable[..., Site]:
     def make(url: str | None = None, *, delegated: bool = False) -> Site:
-        ca = pki.delegated if delegated else pki.direct  # type: ignore[attr-defined]
+        ca = pki.delegated if delegated else pki.direct
         directory = tmp_path / "certs"
         directory.mkdir(exist_ok=True)
         leaf = ca.leaf("site.test", ocsp_url=url or responder.url)
@@ -257,14 +258,14 @@ def test_connect_timeout(make_site: Callable[..., Site], full_backlog: int) -> N
 
 
 def test_one_dead_responder_does_not_hold_up_the_others(
-    tmp_path: Path, pki: object, responder: Responder, state_file: Path, run_cli: RunCli
+    tmp_path: Path, pki: PKI, responder: Responder, state_file: Path, run_cli: RunCli
 ) -> None:
     """Eight certificates hang, eight answer: the run takes about one timeout, not eight."""
     directory = tmp_path / "certs"
     directory.mkdir()
     hanging = []
     for i in range(16):
-        leaf = pki.direct.leaf(f"s{i}.test", ocsp_url=responder.url)  # type: ignore[attr-defined]
+        leaf = pki.direct.leaf(f"s{i}.test", ocsp_url=responder.url)
         leaf.write_bundle(directory / f"s{i:02}.pem")
         if i % 2:
             responder.modes[leaf.cert.serial_number] = "hang"
@@ -283,18 +284,18 @@ def test_one_dead_responder_does_not_hold_up_the_others(
     assert len(list(directory.glob("*.ocsp"))) == 8
 
 
-def test_multi_response_is_validly_signed(pki: object, responder: Responder) -> None:
+def test_multi_response_is_validly_signed(pki: PKI, responder: Responder) -> None:
     """The 'multi' case is rejected for having two answers, not for a broken signature."""
-    leaf = pki.direct.leaf("multi.test", ocsp_url=responder.url)  # type: ignore[attr-defined]
+    leaf = pki.direct.leaf("multi.test", ocsp_url=responder.url)
     from ocsptool.certs import Bundle
 
-    bundle = Bundle(Path("multi.pem"), leaf.cert, pki.direct.cert, None)  # type: ignore[attr-defined]
+    bundle = Bundle(Path("multi.pem"), leaf.cert, pki.direct.cert, None)
     responder.mode = "multi"
     response = ocsp.load_der_ocsp_response(responder.answer(build_request(bundle))[2])
     singles = list(response.responses)
     assert [s.serial_number - leaf.cert.serial_number for s in singles] == [0, 7]
     algorithm = response.signature_hash_algorithm
     assert algorithm is not None
-    key = pki.direct.cert.public_key()  # type: ignore[attr-defined]
+    key = pki.direct.cert.public_key()
     assert isinstance(key, ec.EllipticCurvePublicKey)
     key.verify(response.signature, response.tbs_response_bytes, ec.ECDSA(algorithm))
