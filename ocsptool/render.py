@@ -76,10 +76,11 @@ def status_table(report: StatusReport, now: dt.datetime) -> None:
     if not report.certs:
         return
     table = Table(box=None, header_style="bold", pad_edge=False, show_edge=False)
+    # Only the issuer and the problem wrap: names, paths and times stay whole.
     for column in ("certificate", "issuer", "responder", "staple", "thisUpdate", "nextUpdate"):
-        table.add_column(column, overflow="fold")
-    table.add_column("refresh", overflow="fold")
-    table.add_column("problem", overflow="fold", ratio=1)
+        table.add_column(column, no_wrap=column != "issuer", overflow="fold")
+    table.add_column("refresh", no_wrap=True)
+    table.add_column("problem", overflow="fold", min_width=20)
     for cert in report.certs:
         style = _STYLE.get(cert.severity, "")
         name = Text(cert.name or "?", style=style or "bold")

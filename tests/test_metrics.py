@@ -1,0 +1,105 @@
+"""`--metrics`: the node_exporter textfile format, parsed strictly, from status and refresh."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from click.testing import Result
+from conftest import CertDir
+
+from ocsptool.metrics import escape
+from ocsptool.testing.responder import Responder
+
+_NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
+_LABEL = rf'({_NAME[:-1]}*)="((?:[^"\\\n]|\\[\\"n])*)"'
+_SAMPLE = re.compile(
+    rf"({_NAME})(?:\{{((?:{_LABEL},?)*)\}})? (?P<value>-?\d+(?:\.\d+)?|NaN|[+-]Inf)"
+)
+Samples = dict[str, list[tuple[dict[str, str], float]]]
+
+
+def parse(text: str) -> Samples:
+    """A strict reader of the Prometheus text exposition format (what node_exporter reads)."""
+    assert text.endswith("\n")
+    samples: Samples = {}
+    typed: set[str] = set()
+    for line in text.splitlines():
+        if line.startswith("# HELP "):
+            assert re.fullmatch(rf"# HELP {_NAME} .+", line), line
+            continue
+        if line.startswith("# TYPE "):
+            match = re.fullmatch(rf"# TYPE ({_NAME}) (gauge|counter|untyped)", line)
+            assert match and match[1] not in typed, line
+            typed.add(match[1])
+            continue
+        match = _SAMPLE.fullmatch(line)
+        assert match, f"not a sample line: {line!r}"
+        name = match[1]
+        assert name in typed, f"{name} has no TYPE line before it"
+        labels = {
+            m[1]: re.sub(r"\\(.)", lambda e: "\n" if e[1] == "n" else e[1], m[2])
+            for m in re.finditer(_LABEL, match[2] or "")
+        }
+        samples.setdefault(name, []).append((labels, float(match["value"])))
+    return samples
+
+
+def by_path(samples: Samples, name: str) -> dict[str, float]:
+    return {Path(labels["path"]).name: value for labels, value in samples[name]}
+
+
+def test_status_metrics(
+    cert_dir: CertDir, responder: Responder, run_cli: Callable[..., Result], tmp_path: Path
+) -> None:
+    cert_dir.add("a")
+    cert_dir.add("b")
+    cert_dir.add("crl", ocsp=False)
+    out = tmp_path / "ocsptool.prom"
+    before = int(time.time())
+    assert run_cli("refresh", cert_dir.path, "--metrics", out).exit_code == 0
+    samples = parse(out.read_text())
+    assert samples["ocsptool_last_run_success"] == [({}, 1.0)]
+    assert samples["ocsptool_last_run_timestamp_seconds"][0][1] >= before
+    next_update = by_path(samples, "ocsptool_staple_next_update_timestamp_seconds")
+    assert set(next_update) == {"a.pem", "b.pem"}
+    assert next_update["a.pem"] > before + 3 * 86400
+    good = {
+        Path(labels["path"]).name: value
+        for labels, value in samples["ocsptool_staple_status"]
+        if labels["status"] == "good"
+    }
+    assert good == {"a.pem": 1.0, "b.pem": 1.0}
+    assert by_path(samples, "ocsptool_certificate_consecutive_failures") == {"a.pem": 0, "b.pem": 0}
+    info = {Path(labels["path"]).name: labels for labels, _ in samples["ocsptool_certificate_info"]}
+    assert info["crl.pem"]["responder"] == ""
+
+    # A failing run: the failure counts and the run's success show.
+    responder.modes[cert_dir.leaves["b"].cert.serial_number] = "http500"
+    assert run_cli("renew", cert_dir.path / "b.pem").exit_code == 1
+    result = run_cli("status", "--metrics", out, cert_dir.path)
+    assert result.exit_code == 1
+    samples = parse(out.read_text())
+    assert by_path(samples, "ocsptool_certificate_consecutive_failures")["b.pem"] == 1
+    assert by_path(samples, "ocsptool_certificate_problem") == {
+        "a.pem": 0,
+        "b.pem": 1,
+        "crl.pem": 0,
+    }
+    assert not list(tmp_path.glob(".*tmp*")), "temporary file left behind"
+
+
+def test_label_values_are_escaped(cert_dir: CertDir, run_cli: Callable[..., Result]) -> None:
+    odd = cert_dir.path / 'we"ird\\name\nx.pem'
+    cert_dir.add("plain").rename(odd)
+    out = cert_dir.path.parent / "m.prom"
+    run_cli("status", "--metrics", out, cert_dir.path)
+    samples = parse(out.read_text())
+    assert [labels["path"] for labels, _ in samples["ocsptool_certificate_info"]] == [str(odd)]
+
+
+def test_escape() -> None:
+    assert escape('a"b\\c\nd') == 'a\\"b\\\\c\\nd'
+    assert escape("caf\udce9") == "caf\\\\xe9"  # undecodable file-name bytes stay visible

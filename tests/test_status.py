@@ -1,0 +1,228 @@
+"""`ocsptool status`: facts from disk and state, urgency order, table, JSON, --live."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from conftest import CertDir
+
+from ocsptool import certs
+from ocsptool.cli import cli
+from ocsptool.status import CRITICAL, OK, WARNING, gather
+from ocsptool.testing.haproxy import HAProxy
+from ocsptool.testing.responder import Responder
+
+KEYS = {
+    "path", "name", "issuer", "ocsp_url", "responder", "must_staple", "status", "reason",
+    "this_update", "next_update", "next_due", "failures", "last_error", "error", "severity",
+    "problems", "live",
+}  # fmt: skip
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def status_json(run_cli: Callable[..., Result], *args: object) -> tuple[int, dict[str, Any]]:
+    result = run_cli("status", "--json", *args)
+    data = json.loads(result.stdout)
+    return result.exit_code, {Path(c["path"]).name: c for c in data["certificates"]}
+
+
+@pytest.fixture
+def mixed(cert_dir: CertDir) -> CertDir:
+    cert_dir.add("a")
+    cert_dir.add("must", must_staple=True)
+    cert_dir.add("crl", ocsp=False)
+    return cert_dir
+
+
+def test_without_state_reads_the_disk(mixed: CertDir, run_cli: Callable[..., Result]) -> None:
+    code, rows = status_json(run_cli, mixed.path)
+    assert code == 1
+    assert rows["must.pem"]["status"] == "none"
+    assert rows["must.pem"]["severity"] == "critical"
+    assert rows["must.pem"]["error"] == (
+        "no staple: no staple file on a Must-Staple certificate; clients will refuse the site"
+    )
+    assert rows["a.pem"]["severity"] == "warning"
+    assert rows["crl.pem"]["reason"] is None and rows["crl.pem"]["error"] is None
+    assert rows["crl.pem"]["ocsp_url"] is None
+    assert all(set(row) >= KEYS for row in rows.values())
+
+
+def test_after_refresh_all_good_and_times_are_iso(
+    mixed: CertDir, run_cli: Callable[..., Result]
+) -> None:
+    assert run_cli("refresh", mixed.path).exit_code == 0
+    code, rows = status_json(run_cli, mixed.path)
+    assert code == 0
+    assert rows["a.pem"]["status"] == "good"
+    assert rows["a.pem"]["error"] is None
+    assert rows["a.pem"]["signer"] == "the issuer"
+    next_update = dt.datetime.strptime(rows["a.pem"]["next_update"], "%Y-%m-%dT%H:%M:%SZ")
+    assert next_update.replace(tzinfo=dt.UTC) > now() + dt.timedelta(days=3)
+    assert rows["must.pem"]["must_staple"] is True
+    # The same facts without the state file.
+    code2, rows2 = status_json(run_cli, "--state", mixed.path.parent / "absent.json", mixed.path)
+    assert code2 == 0
+    for name in rows:
+        for key in ("status", "this_update", "next_update", "next_due", "severity"):
+            assert rows[name][key] == rows2[name][key], (name, key)
+
+
+def test_state_fast_path_parses_nothing(
+    mixed: CertDir, state_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    CliRunner().invoke(cli, ["refresh", "--state", str(state_file), str(mixed.path)])
+    calls: list[Path] = []
+    real = certs.parse_bundle
+    monkeypatch.setattr(certs, "parse_bundle", lambda p: calls.append(p) or real(p))
+    report = gather([str(mixed.path)], state_file, now=now())
+    assert [c.status for c in report.certs] == ["good", "good", "none"]
+    assert calls == []
+    # A staple replaced behind the state's back is verified from disk.
+    other = mixed.path / "other.ocsp"
+    other.write_bytes(mixed.staple("must").read_bytes())
+    other.replace(mixed.staple("a"))  # a new inode, as any atomic writer makes
+    report = gather([str(mixed.path)], state_file, now=now())
+    first = report.certs[0]
+    assert (Path(first.path).name, first.status, first.severity) == ("a.pem", "invalid", WARNING)
+    assert first.reason is not None and first.reason.startswith("CertID serial 0x")
+    assert calls == [Path(first.path)]
+
+
+def test_lapsed_staple_is_invalid_and_must_staple_critical(
+    mixed: CertDir, state_file: Path
+) -> None:
+    CliRunner().invoke(cli, ["refresh", "--state", str(state_file), str(mixed.path)])
+    later = now() + dt.timedelta(days=5)
+    report = gather([str(mixed.path)], state_file, now=later)
+    by_name = {Path(c.path).name: c for c in report.certs}
+    assert [Path(c.path).name for c in report.certs] == ["must.pem", "a.pem", "crl.pem"]
+    assert by_name["must.pem"].severity == CRITICAL
+    assert by_name["a.pem"].status == "invalid"
+    assert by_name["a.pem"].reason is not None
+    assert "has already passed" in by_name["a.pem"].reason
+    assert by_name["crl.pem"].severity == OK
+
+
+def test_overdue_refresh_is_a_warning(mixed: CertDir, state_file: Path) -> None:
+    CliRunner().invoke(cli, ["refresh", "--state", str(state_file), str(mixed.path)])
+    report = gather(
+        [str(mixed.path / "a.pem")], state_file, now=now() + dt.timedelta(days=3, hours=23)
+    )
+    assert report.certs[0].problems == ["refresh overdue; is `ocsptool refresh` running?"]
+
+
+def test_revoked_row_comes_first(
+    mixed: CertDir, responder: Responder, run_cli: Callable[..., Result]
+) -> None:
+    responder.revoked.add(mixed.leaves["a"].cert.serial_number)
+    assert run_cli("refresh", mixed.path).exit_code == 1
+    result = run_cli("status", "--json", mixed.path)
+    assert result.exit_code == 1
+    first = json.loads(result.stdout)["certificates"][0]
+    assert (Path(first["path"]).name, first["status"], first["severity"]) == (
+        "a.pem", "revoked", "critical",
+    )  # fmt: skip
+    assert first["error"].startswith("REVOKED since ")
+
+
+def test_failing_refresh_shows_last_error(
+    mixed: CertDir, responder: Responder, run_cli: Callable[..., Result]
+) -> None:
+    responder.mode = "tryLater"
+    run_cli("refresh", mixed.path)
+    code, rows = status_json(run_cli, mixed.path)
+    assert code == 1
+    assert rows["a.pem"]["failures"] == 1
+    assert rows["a.pem"]["last_error"] == f"{responder.url}: responder said tryLater"
+
+
+def test_unparsable_certificate_and_missing_path(
+    cert_dir: CertDir, run_cli: Callable[..., Result]
+) -> None:
+    (cert_dir.path / "broken.pem").write_text("not a certificate\n")
+    code, rows = status_json(run_cli, cert_dir.path, cert_dir.path / "nope.pem")
+    assert code == 1
+    assert rows["broken.pem"]["error"] == "not a certificate (neither PEM nor DER)"
+
+
+def test_usage_errors_exit_2(run_cli: Callable[..., Result], tmp_path: Path) -> None:
+    assert run_cli("status").exit_code == 2
+    result = run_cli("status", "--live", tmp_path)
+    assert result.exit_code == 2
+    assert "--live needs at least one -s/--haproxy-socket ADDR" in result.stderr
+
+
+def test_table_content(mixed: CertDir, responder: Responder, state_file: Path) -> None:
+    responder.revoked.add(mixed.leaves["must"].cert.serial_number)
+    runner = CliRunner(env={"TERM": "dumb", "COLUMNS": "200"})
+    runner.invoke(cli, ["refresh", "--state", str(state_file), str(mixed.path)])
+    (mixed.path / "a.pem.ocsp").unlink()
+    result = runner.invoke(cli, ["status", "--state", str(state_file), str(mixed.path)])
+    assert result.exit_code == 1
+    lines = result.stdout.splitlines()
+    assert "\x1b[" not in result.stdout
+    assert lines[0] == "● 2 need attention (of 3):"
+    assert lines[1].startswith("  must.test: REVOKED since ")
+    assert lines[2] == "  a.test: no staple: no staple file"
+    header = lines[3].split()
+    assert header == [
+        "certificate", "issuer", "responder", "staple", "thisUpdate", "nextUpdate", "refresh",
+        "problem",
+    ]  # fmt: skip
+    rows = [line.split() for line in lines[4:] if line.strip()]
+    assert rows[0][:2] == ["must.test", "[must-staple]"]
+    assert "revoked" in rows[0] and "in" in rows[0] and "ago" in rows[0]
+    assert rows[1][0] == str(mixed.path / "must.pem")
+    assert rows[2][0] == "a.test" and "none" in rows[2]
+    assert " ".join(rows[4][1:]) == "CN=Direct Intermediate no OCSP URL: CRL only"
+
+
+# -- --live against a real HAProxy -------------------------------------------------------
+
+
+@pytest.mark.haproxy
+def test_live(
+    cert_dir: CertDir,
+    run_cli: Callable[..., Result],
+    start_haproxy: Callable[..., HAProxy],
+) -> None:
+    cert_dir.add("served")
+    cert_dir.add("new")
+    assert run_cli("refresh", cert_dir.path / "served.pem").exit_code == 0
+    proxy = start_haproxy(cert_dir.path)  # served.pem has a staple at start; new.pem none
+    assert run_cli("refresh", cert_dir.path).exit_code == 0  # new.pem: written, not pushed
+    code, rows = status_json(run_cli, "--live", "-s", proxy.socket, cert_dir.path)
+    assert code == 1
+    assert rows["served.pem"]["live"] == []
+    assert rows["new.pem"]["live"] == [
+        f"HAProxy {proxy.socket} serves no staple; run `ocsptool refresh -s ADDR` to push it"
+    ]
+    # Renewed on disk but not pushed: HAProxy serves an older one.
+    time.sleep(1.1)  # the responder's thisUpdate has one-second resolution
+    assert run_cli("renew", cert_dir.path / "served.pem").exit_code == 0
+    code, rows = status_json(run_cli, "--live", "-s", proxy.socket, cert_dir.path)
+    assert code == 1
+    assert rows["served.pem"]["live"][0].startswith(
+        f"HAProxy {proxy.socket} serves an older staple (thisUpdate "
+    )
+    # Push everything: nothing left to flag.
+    assert run_cli("renew", "-s", proxy.socket, *cert_dir.path.glob("*.pem")).exit_code == 0
+    code, rows = status_json(run_cli, "--live", "-s", proxy.socket, cert_dir.path)
+    assert (code, rows["served.pem"]["live"], rows["new.pem"]["live"]) == (0, [], [])
+    # HAProxy stopped: the socket is the problem, in one line; the disk facts remain.
+    proxy.stop()
+    result = run_cli("status", "--json", "--live", "-s", proxy.socket, cert_dir.path)
+    assert result.exit_code == 1
+    problems = json.loads(result.stdout)["problems"]
+    assert len(problems) == 1 and problems[0].startswith(f"{proxy.socket}: ")
