@@ -105,6 +105,8 @@ def status_table(report: StatusReport, now: dt.datetime) -> None:
 
 
 NO_OCSP_TEXT = "no OCSP URL: CRL only"
+#: The headline names at most this many certificates; the table has them all.
+HEADLINE_ROWS = 10
 
 
 def _refresh_due(cert: CertStatus, now: dt.datetime) -> str:
@@ -128,11 +130,13 @@ def _headline(report: StatusReport) -> str:
     lines = [f"[{colour}]● {n} need{'s' if n == 1 else ''} attention[/{colour}] (of {total}):"]
     for path, why in report.scan_problems:
         lines.append(f"  [{colour}]{_escape(path)}[/{colour}]: {_escape(why)}")
-    for cert in bad:
+    for cert in bad[:HEADLINE_ROWS]:
         style = _STYLE[cert.severity]
         lines.append(
             f"  [{style}]{_escape(cert.name or cert.path)}[/{style}]: {_escape(cert.problems[0])}"
         )
+    if len(bad) > HEADLINE_ROWS:
+        lines.append(f"  ... and {len(bad) - HEADLINE_ROWS} more in the table below")
     return "\n".join(lines)
 
 
