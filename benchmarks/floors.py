@@ -1,0 +1,73 @@
+"""The reference processes ("floors"), run as a plain script so they import almost nothing.
+
+python benchmarks/floors.py noop DIR STATE       # stat the certificates, load the state
+python benchmarks/floors.py http URL REQUESTS J  # POST the pre-built requests, J threads
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def noop(directory: str, state: str) -> None:
+    """What a no-op refresh cannot avoid: list the files, stat each cert, load the state."""
+    import json
+    import os
+
+    count = 0
+    with os.scandir(directory) as entries:
+        for entry in entries:
+            if entry.name.endswith(".pem"):
+                entry.stat()
+                count += 1
+    with open(state, "rb") as f:
+        json.load(f)
+    assert count
+
+
+def http(url: str, requests_file: str, jobs: int) -> None:
+    """The same requests ocsptool sends, POSTed by a minimal thread pool with keep-alive."""
+    import http.client
+    import threading
+    import urllib.parse
+
+    with open(requests_file, "rb") as f:
+        data = f.read()
+    bodies = []
+    pos = 0
+    while pos < len(data):
+        size = int.from_bytes(data[pos : pos + 4], "big")
+        bodies.append(data[pos + 4 : pos + 4 + size])
+        pos += 4 + size
+    parts = urllib.parse.urlsplit(url)
+    lock = threading.Lock()
+    todo = iter(bodies)
+
+    def worker() -> None:
+        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+        headers = {"Content-Type": "application/ocsp-request"}
+        while True:
+            with lock:
+                body = next(todo, None)
+            if body is None:
+                break
+            connection.request("POST", parts.path, body, headers)
+            response = connection.getresponse()
+            if response.status != 200 or not response.read():
+                raise SystemExit(f"HTTP {response.status}")
+        connection.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(jobs)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "noop":
+        noop(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "http":
+        http(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    else:
+        raise SystemExit(f"unknown floor {sys.argv[1]!r}")

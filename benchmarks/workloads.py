@@ -1,0 +1,478 @@
+"""The five workloads of issue 6, each measured beside its reference in the same run."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchmarks import fixtures as fx
+from benchmarks.measure import (
+    ROOT,
+    Timing,
+    env,
+    ocsptool,
+    run_once,
+    time_call,
+    time_pair,
+    time_process,
+)
+
+FLOORS = str(Path(__file__).resolve().parent / "floors.py")
+JOBS = 8  # ocsptool's default --jobs, and the raw HTTP floor's thread count
+
+
+@dataclass(frozen=True)
+class Sizes:
+    noop: int = 10_000
+    cold: int = 1_000
+    openssl: int = 100
+    push: int = 1_000
+    scaling: tuple[int, ...] = (1_000, 10_000)
+    runs: int = 5
+    cold_runs: int = 3
+
+
+@dataclass
+class Row:
+    workload: str
+    ours: str
+    reference: str
+    ratio: str
+    target: str
+    met: bool | None  # None: informational, no target
+
+    @property
+    def verdict(self) -> str:
+        return {True: "met", False: "NOT met", None: "-"}[self.met]
+
+
+@dataclass
+class Bench:
+    workdir: Path
+    sizes: Sizes
+    pki: fx.Pki
+    responder: fx.Server
+    rows: list[Row] = field(default_factory=list)
+    sections: list[tuple[str, str]] = field(default_factory=list)
+    _sets: dict[int, fx.CertSet] = field(default_factory=dict)
+
+    def log(self, text: str) -> None:
+        print(f"[bench] {text}", file=sys.stderr, flush=True)
+
+    # -- fixtures ---------------------------------------------------------------------------
+
+    def warm_set(self, size: int) -> fx.CertSet:
+        """``size`` certificates with fresh staples on disk and a warm state (cached)."""
+        if size in self._sets:
+            return self._sets[size]
+        self.log(f"generating {size:,} bundles")
+        certs = fx.make_certs(self.pki, self.workdir / f"warm-{size}", size, self.responder.url)
+        fx.write_staples(certs, fx.warm(self.responder, certs))
+        self.log(f"warming the state for {size:,} certificates (one untimed refresh)")
+        run_once(refresh(certs))
+        self._sets[size] = certs
+        return certs
+
+    # -- 1 and 5: the no-op refresh ---------------------------------------------------------
+
+    def noop(self, size: int) -> tuple[Timing, Timing]:
+        certs = self.warm_set(size)
+        self.log(f"timing the no-op refresh at {size:,} certificates")
+        floor_argv = [sys.executable, FLOORS, "noop", str(certs.directory), str(certs.state)]
+        ours, floor = time_pair(refresh(certs), floor_argv, self.sizes.runs)
+        before = {p: p.stat().st_mtime_ns for p in [certs.state, *certs.staples()[:50]]}
+        run_once(refresh(certs))
+        if any(p.stat().st_mtime_ns != m for p, m in before.items()):
+            self.log("warning: a no-op refresh rewrote the state or a staple")
+        return ours, floor
+
+    def workload_noop(self) -> None:
+        size = self.sizes.noop
+        ours, floor = self.noop(size)
+        self.rows.append(
+            Row(
+                f"1. No-op refresh, {size:,} certs",
+                secs(ours),
+                f"floor {secs(floor)}",
+                times(ours.median, floor.median),
+                "<= 2x floor",
+                ours.median <= 2 * floor.median,
+            )
+        )
+        self.rows.append(
+            Row(
+                f"1. Peak RSS, no-op at {size:,}",
+                f"{ours.max_rss_mb:.0f} MB",
+                f"floor {floor.max_rss_mb:.0f} MB",
+                times(ours.max_rss_mb, floor.max_rss_mb),
+                "<= 150 MB",
+                ours.max_rss_mb <= 150,
+            )
+        )
+
+    # -- 2: the cold refresh ----------------------------------------------------------------
+
+    def workload_cold(self) -> None:
+        size = self.sizes.cold
+        self.log(f"generating {size:,} bundles for the cold refresh")
+        certs = fx.make_certs(self.pki, self.workdir / f"cold-{size}", size, self.responder.url)
+        fx.warm(self.responder, certs)  # the responder only serves cached bytes from now on
+        served = self.responder.requests
+        self.log(f"timing the cold refresh of {size:,} certificates, and the raw HTTP floor")
+        requests_file = fx.write_requests(certs, self.workdir / "requests.bin")
+        url = self.responder.url
+        floor_argv = [sys.executable, FLOORS, "http", url, str(requests_file), str(JOBS)]
+        ours, floor = time_pair(
+            refresh(certs), floor_argv, self.sizes.cold_runs, before=certs.reset
+        )
+        assert all(p.exists() for p in certs.staples()), "the cold refresh wrote no staples"
+        assert self.responder.requests - served >= 2 * size * self.sizes.cold_runs
+        if self.responder.misses:
+            self.log(f"warning: {self.responder.misses} requests were signed while timed")
+        subset = min(self.sizes.openssl, size)
+        self.log(f"timing sequential openssl ocsp on {subset} certificates")
+        openssl = time_call(1, lambda: self.openssl_sequential(certs, subset))
+        ours_per = ours.median / size
+        openssl_per = openssl.median / subset
+        self.rows.append(
+            Row(
+                f"2. Cold refresh, {size:,} certs",
+                f"{secs(ours)} ({ms(ours_per)}/cert)",
+                f"openssl ocsp: {ms(openssl_per)}/cert (on {subset})",
+                f"{openssl_per / ours_per:.1f}x faster",
+                ">= 10x faster",
+                openssl_per >= 10 * ours_per,
+            )
+        )
+        self.rows.append(
+            Row(
+                f"2. Cold refresh, {size:,} certs",
+                secs(ours),
+                f"raw HTTP floor {secs(floor)} ({JOBS} threads)",
+                times(ours.median, floor.median),
+                "<= 1.5x floor",
+                ours.median <= 1.5 * floor.median,
+            )
+        )
+        self._sets.setdefault(size, certs)  # left warm by the last run: reused for scaling
+
+    def openssl_sequential(self, certs: fx.CertSet, count: int) -> None:
+        """What hapos-upd and acme.sh do: one ``openssl ocsp`` process per certificate."""
+        assert self.pki.ca_file is not None and self.pki.root_file is not None
+        out = self.workdir / "openssl.der"
+        for path in certs.paths[:count]:
+            subprocess.run(
+                [
+                    "openssl", "ocsp", "-no_nonce",
+                    "-issuer", str(self.pki.ca_file), "-cert", str(path),
+                    "-CAfile", str(self.pki.root_file),
+                    "-url", self.responder.url, "-respout", str(out),
+                ],
+                check=True,
+                capture_output=True,
+            )  # fmt: skip
+
+    # -- 3: pushing into HAProxy ------------------------------------------------------------
+
+    def workload_push(self) -> None:
+        from ocsptool.haproxy import PushItem, push_staples
+        from ocsptool.testing.haproxy import HAProxy, haproxy_binary
+
+        size = self.sizes.push
+        name = f"3. Push {size:,} staples into HAProxy"
+        if haproxy_binary() is None:
+            self.rows.append(Row(name, "skipped", "haproxy not installed", "-", ">= 10x", None))
+            return
+        self.log(f"generating {size:,} bundles with staples for HAProxy")
+        certs = fx.make_certs(self.pki, self.workdir / f"push-{size}", size, self.responder.url)
+        staples = fx.warm(self.responder, certs)
+        fx.write_staples(certs, staples)
+        items = [PushItem(str(p), der, None) for p, der in zip(certs.paths, staples, strict=True)]
+        self.log("starting HAProxy")
+        with HAProxy(certs.directory) as proxy:
+
+            def push() -> None:
+                results = push_staples(proxy.socket, items)
+                assert all(r.ok and r.method == "update" for r in results), results[:3]
+
+            self.log(f"timing push_staples (one connection) for {size:,} staples")
+            ours = time_call(self.sizes.runs, push)
+            self.log("timing one connection per command, and the raw pipelined floor")
+            per_connection = time_call(
+                self.sizes.runs, lambda: one_connection_per_command(proxy.socket, items)
+            )
+            floor = time_call(self.sizes.runs, lambda: pipelined_floor(proxy.socket, items))
+            subset = min(self.sizes.openssl, size)
+            self.log(f"timing socat, one process per command, on {subset} staples")
+            socat = time_call(1, lambda: socat_per_command(proxy.socket, items[:subset]))
+            self.log("timing a whole ocsptool run that pushes every staple")
+            run_once(refresh(certs, proxy.socket))  # builds the state, pushes once
+            whole = time_process(
+                refresh(certs, proxy.socket), self.sizes.cold_runs, before=lambda: unpush(certs)
+            )
+            records = json.loads(certs.state.read_bytes())["certs"].values()
+            assert all(r["pushed"] == [proxy.socket] for r in records), "not all were pushed"
+        socat_total = socat.median / subset * size
+        self.rows += [
+            Row(
+                name,
+                f"{secs(whole)} (whole `ocsptool refresh -s` process)",
+                f"`socat` per command ~ {socat_total:.2f} s (measured on {subset})",
+                f"{socat_total / whole.median:.1f}x faster",
+                ">= 10x faster",
+                socat_total >= 10 * whole.median,
+            ),
+            Row(
+                name,
+                f"{secs(ours)} (`push_staples`, 1 connection)",
+                f"`socat` per command ~ {socat_total:.2f} s",
+                f"{socat_total / ours.median:.0f}x faster",
+                ">= 10x faster",
+                socat_total >= 10 * ours.median,
+            ),
+            Row(
+                name,
+                f"{secs(ours)} (`push_staples`, 1 connection)",
+                f"in-process, 1 connection/command {secs(per_connection)}",
+                f"{per_connection.median / ours.median:.1f}x faster",
+                ">= 10x faster",
+                per_connection.median >= 10 * ours.median,
+            ),
+            Row(
+                name,
+                f"{secs(ours)} (`push_staples`, 1 connection)",
+                f"raw pipelined floor {secs(floor)}",
+                times(ours.median, floor.median),
+                "-",
+                None,
+            ),
+        ]
+
+    # -- 4: startup -------------------------------------------------------------------------
+
+    def workload_startup(self) -> None:
+        runs = max(self.sizes.runs, 5)
+        self.log("timing startup")
+        click = time_process([sys.executable, "-c", "import click"], runs)
+        bare = time_process([sys.executable, "-c", "pass"], runs)
+        for flag in ("--version", "--help"):
+            ours = time_process(ocsptool(flag), runs)
+            self.rows.append(
+                Row(
+                    f"4. Startup: ocsptool {flag}",
+                    secs(ours),
+                    f"import click {secs(click)} (bare python {secs(bare)})",
+                    times(ours.median, click.median),
+                    "<= 1.5x",
+                    ours.median <= 1.5 * click.median,
+                )
+            )
+
+    # -- 5: scaling, and where the time goes ------------------------------------------------
+
+    def workload_scaling(self) -> None:
+        per_cert = []
+        for size in self.sizes.scaling:
+            ours, floor = self.noop(size)
+            per_cert.append(ours.median / size)
+            self.rows.append(
+                Row(
+                    f"5. No-op refresh, {size:,} certs",
+                    f"{secs(ours)} ({us(ours.median / size)}/cert, {ours.max_rss_mb:.0f} MB)",
+                    f"floor {secs(floor)} ({us(floor.median / size)}/cert)",
+                    times(ours.median, floor.median),
+                    "linear",
+                    None,
+                )
+            )
+        if len(self.sizes.scaling) >= 2:
+            small, large = self.sizes.scaling[0], self.sizes.scaling[-1]
+            t_small, t_large = per_cert[0] * small, per_cert[-1] * large
+            marginal = (t_large - t_small) / (large - small)
+            self.rows.append(
+                Row(
+                    f"5. Marginal cost {small:,}→{large:,}",
+                    f"{us(marginal)}/cert",
+                    "-",
+                    "-",
+                    "small constant",
+                    None,
+                )
+            )
+
+    def profile(self) -> None:
+        """``-X importtime`` and cProfile of the no-op refresh at the no-op size."""
+        certs = self.warm_set(self.sizes.noop)
+        self.log("profiling the no-op refresh")
+        done = subprocess.run(
+            [sys.executable, "-X", "importtime", "-m", "ocsptool", *refresh(certs)[3:]],
+            capture_output=True,
+            text=True,
+            env=env(),
+            check=True,
+        )
+        self.sections.append(
+            (f"`-X importtime`, no-op refresh at {certs.size:,} certs", importtime(done.stderr))
+        )
+        out = self.workdir / "noop.prof"
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "cProfile",
+                "-o",
+                str(out),
+                "-m",
+                "ocsptool",
+                *refresh(certs)[3:],
+            ],
+            capture_output=True,
+            env=env(),
+            check=True,
+        )
+        self.sections.append(
+            (f"cProfile, no-op refresh at {certs.size:,} certs: top 10 cumulative", pstats(out))
+        )
+
+
+def refresh(certs: fx.CertSet, socket_path: str | None = None) -> list[str]:
+    argv = ocsptool("refresh", "--state", certs.state, certs.directory)
+    return [*argv, "-s", socket_path] if socket_path else argv
+
+
+def unpush(certs: fx.CertSet) -> None:
+    """Make the state say no staple has been pushed, so the next run pushes them all."""
+    data = json.loads(certs.state.read_bytes())
+    for record in data["certs"].values():
+        record["pushed"] = []
+    certs.state.write_text(json.dumps(data, separators=(",", ":")))
+
+
+def one_connection_per_command(address: str, items: list[object]) -> None:
+    for item in items:
+        line = f"set ssl ocsp-response {base64.b64encode(item.der).decode()}\n"  # type: ignore[attr-defined]
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.connect(address)
+            sock.sendall(line.encode())
+            reply = b""
+            while chunk := sock.recv(4096):
+                reply += chunk
+        if b"updated" not in reply:
+            raise RuntimeError(f"HAProxy answered {reply!r}")
+
+
+def pipelined_floor(address: str, items: list[object]) -> None:
+    """HAProxy's own cost: every command pre-built, sent at once on one connection."""
+    data = b"".join(
+        f"set ssl ocsp-response {base64.b64encode(item.der).decode()}\n".encode()  # type: ignore[attr-defined]
+        for item in items
+    )
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.connect(address)
+        sock.sendall(data)
+        sock.shutdown(socket.SHUT_WR)
+        reply = b""
+        while chunk := sock.recv(65536):
+            reply += chunk
+    if reply.count(b"updated") != len(items):
+        raise RuntimeError(f"HAProxy answered {reply[:200]!r}")
+
+
+def socat_per_command(address: str, items: list[object]) -> None:
+    """The way shell scripts do it: ``echo "set ssl ocsp-response ..." | socat stdio <sock>``."""
+    for item in items:
+        line = f"set ssl ocsp-response {base64.b64encode(item.der).decode()}\n"  # type: ignore[attr-defined]
+        done = subprocess.run(
+            ["socat", "stdio", f"unix-connect:{address}"],
+            input=line.encode(),
+            capture_output=True,
+            check=True,
+        )
+        if b"updated" not in done.stdout:
+            raise RuntimeError(f"HAProxy answered {done.stdout!r}")
+
+
+def importtime(stderr: str, top: int = 12) -> str:
+    """Import cost, leaving out ``site`` (the interpreter's own startup, same for any process)."""
+    rows = []
+    total = 0
+    in_site = False  # children are printed before their parent, so walk backwards
+    for line in stderr.splitlines():
+        if not line.startswith("import time:") or "self [us]" in line:
+            continue
+        self_us, cumulative, raw_name = line[12:].split("|")
+        depth = (len(raw_name) - len(raw_name.lstrip())) // 2
+        name = raw_name.strip()
+        rows.append((depth, int(cumulative), int(self_us), name))
+    kept = []
+    for depth, cumulative, self_us, name in reversed(rows):
+        if depth == 0:
+            in_site = name == "site"
+        if not in_site:
+            kept.append((cumulative, self_us, name, depth))
+            total += self_us
+    kept.sort(reverse=True)
+    lines = [
+        f"Import time outside `site` (interpreter startup): {total / 1000:.1f} ms "
+        f"over {len(kept)} modules. Top {top} by cumulative time:",
+        "",
+        "| cumulative | self | module (depth) |",
+        "|---:|---:|---|",
+    ]
+    lines += [
+        f"| {c / 1000:.1f} ms | {s / 1000:.1f} ms | `{n}` ({d}) |" for c, s, n, d in kept[:top]
+    ]
+    return "\n".join(lines)
+
+
+def pstats(path: Path, top: int = 10) -> str:
+    """The top ``top`` ocsptool functions by cumulative time, and all functions by own time."""
+    import io
+    import pstats as stats_module
+
+    out = []
+    for sort, restriction, title in (
+        ("cumulative", r"ocsptool/", "ocsptool functions by cumulative time"),
+        ("tottime", "", "all functions by own time"),
+    ):
+        stream = io.StringIO()
+        stats = stats_module.Stats(str(path), stream=stream)
+        stats.sort_stats(sort)
+        if restriction:
+            stats.print_stats(restriction, top)
+        else:
+            stats.print_stats(top)
+        text = stream.getvalue()
+        start = text.find("   ncalls")
+        body = text[start:] if start >= 0 else text
+        body = re.sub(r"/\S*/(site-packages|lib/python3\.\d+)/", "", body)
+        body = body.replace(str(ROOT) + "/", "")
+        out.append(f"{title}:\n\n```\n{body.rstrip()}\n```")
+    return "\n\n".join(out)
+
+
+def secs(t: Timing) -> str:
+    return f"{t.median:.3f} s"
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:.2f} ms"
+
+
+def us(seconds: float) -> str:
+    return f"{seconds * 1e6:.1f} µs"
+
+
+def times(ours: float, reference: float) -> str:
+    return f"{ours / reference:.2f}x" if reference else "-"
+
+
+def elapsed(start: float) -> str:
+    return f"{time.perf_counter() - start:.0f} s"

@@ -1,0 +1,75 @@
+"""The benchmark script still works: a tiny smoke run (timings are never asserted)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from benchmarks.__main__ import END, START, write_results
+from benchmarks.workloads import importtime
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_smoke_run_prints_the_table() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--size", "20", "--runs", "1", "--quick"],
+        cwd=ROOT,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert out.startswith("Command: `python -m benchmarks --size 20 --runs 1 --quick`")
+    assert "- **Cores:** " in out
+    assert "| Workload | ocsptool | Reference (same run) | Ratio | Target | Verdict |" in out
+    for row in (
+        "| 1. No-op refresh, 20 certs | ",
+        "| 1. Peak RSS, no-op at 20 | ",
+        "| 2. Cold refresh, 20 certs | ",
+        "| 3. Push 20 staples into HAProxy | ",
+        "| 4. Startup: ocsptool --version | ",
+        "| 4. Startup: ocsptool --help | ",
+        "| 5. No-op refresh, 20 certs | ",
+    ):
+        assert row in out, row
+    assert "warning" not in done.stderr
+
+
+def test_write_keeps_the_hand_written_text(tmp_path: Path) -> None:
+    results = tmp_path / "results.md"
+    results.write_text(f"# Results\n\nIntro.\n\n{START}\nold table\n{END}\n\n## Findings\nKept.\n")
+    write_results("new table", results)
+    assert results.read_text() == (
+        f"# Results\n\nIntro.\n\n{START}\nnew table\n{END}\n\n## Findings\nKept.\n"
+    )
+
+
+def test_write_creates_the_file(tmp_path: Path) -> None:
+    results = tmp_path / "results.md"
+    write_results("a table", results)
+    assert results.read_text() == f"# Benchmark results\n\n{START}\na table\n{END}\n"
+
+
+def test_importtime_leaves_out_site() -> None:
+    stderr = "\n".join(
+        [
+            "import time: self [us] | cumulative | imported package",
+            "import time:       100 |        100 |   encodings.aliases",
+            "import time:      2000 |       2100 | site",
+            "import time:       300 |        300 |   json.decoder",
+            "import time:       500 |        800 | json",
+        ]
+    )
+    text = importtime(stderr)
+    assert text.startswith(
+        "Import time outside `site` (interpreter startup): 0.8 ms over 2 modules."
+    )
+    assert "| 0.8 ms | 0.5 ms | `json` (0) |" in text
+    assert "| 0.3 ms | 0.3 ms | `json.decoder` (1) |" in text
+    assert "site" not in text.split("\n", 1)[1]
