@@ -39,6 +39,10 @@ class ResponseRejected(OcspToolError):
     """The responder answered, but the response fails verification."""
 
 
+class StatusUnknown(ResponseRejected):
+    """The responder answered properly but does not know the certificate."""
+
+
 class WriteError(OcspToolError):
     """A staple or the state could not be written (permissions, full disk)."""
 

@@ -14,6 +14,7 @@ CHECK_CRITICAL = 2
 CHECK_UNKNOWN = 3  # includes usage errors, so they are never mistaken for CRITICAL
 
 TABLE = f"""\
+\b
 Exit codes:
   {OK}   success: every certificate with an OCSP URL has a valid staple, or was not due
   {FAILURE}   a certificate failed (named on stderr), or a staple says REVOKED

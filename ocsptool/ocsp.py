@@ -17,7 +17,7 @@ from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from ocsptool.certs import Bundle, describe_name
-from ocsptool.errors import ResponseRejected
+from ocsptool.errors import ResponseRejected, StatusUnknown
 
 #: How far thisUpdate may lie in the future (clock skew between us and the CA).
 CLOCK_SKEW = dt.timedelta(minutes=5)
@@ -88,7 +88,7 @@ def verify(der: bytes, bundle: Bundle, now: dt.datetime) -> Staple:
         )
     status = response.certificate_status
     if status == ocsp.OCSPCertStatus.UNKNOWN:
-        raise ResponseRejected("responder does not know this certificate (status unknown)")
+        raise StatusUnknown("responder does not know this certificate (status unknown)")
     revoked = status == ocsp.OCSPCertStatus.REVOKED
     reason = response.revocation_reason if revoked else None
     return Staple(

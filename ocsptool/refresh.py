@@ -131,7 +131,7 @@ class _Run:
         certs = self.state.certs
         for f in found:
             rec = certs.get(f.path)
-            cached = rec is not None and _cache_valid(rec, f) and f.path not in self.force
+            cached = rec is not None and cache_valid(rec, f) and f.path not in self.force
             if cached and rec is not None and not self._cached(f, rec):
                 continue
             bundle = self._parse(f, rec)
@@ -413,7 +413,7 @@ class _Run:
         return out
 
 
-def _cache_valid(rec: Record, f: scanning.Found) -> bool:
+def cache_valid(rec: Record, f: scanning.Found) -> bool:
     return rec["stat"] == list(f.stat) and rec.get("issuer_stat") == _list(f.issuer_stat)
 
 

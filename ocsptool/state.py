@@ -65,7 +65,7 @@ def load(path: Path, now: dt.datetime) -> State:
     certs = data.get("certs")
     if data["version"] < 1 or not isinstance(certs, dict):
         return _set_aside(path, now, "has an unexpected shape")
-    good = {k: v for k, v in certs.items() if _valid_record(v)}
+    good = {k: v for k, v in certs.items() if valid_record(v)}
     state = State(certs=good)
     if len(good) != len(certs):
         state.notes.append(f"{path}: dropped {len(certs) - len(good)} malformed record(s)")
@@ -76,7 +76,7 @@ def load(path: Path, now: dt.datetime) -> State:
     return state
 
 
-def _valid_record(record: Any) -> bool:
+def valid_record(record: Any) -> bool:
     if not isinstance(record, dict):
         return False
     stat = record.get("stat")

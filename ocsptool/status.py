@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING
 
 from ocsptool import scan as scanning
 from ocsptool import state as statefile
-from ocsptool.errors import CertificateError, OcspToolError
-from ocsptool.refresh import _cache_valid
+from ocsptool.errors import CertificateError, OcspToolError, StatusUnknown
+from ocsptool.refresh import cache_valid
 from ocsptool.state import Record, from_epoch
 
 if TYPE_CHECKING:
@@ -138,7 +138,7 @@ def _read_state(path: Path | None, now: dt.datetime) -> statefile.State:
             certs={
                 k: v
                 for k, v in (certs if isinstance(certs, dict) else {}).items()
-                if statefile._valid_record(v)
+                if statefile.valid_record(v)
             },
             last_run=last_run if isinstance(last_run, dict) else {},
         )
@@ -150,7 +150,7 @@ def _read_state(path: Path | None, now: dt.datetime) -> statefile.State:
 
 def _from_record(f: scanning.Found, rec: Record | None, now: dt.datetime) -> CertStatus | None:
     """The row from an up-to-date record, or None when the disk must be read."""
-    if rec is None or not _cache_valid(rec, f):
+    if rec is None or not cache_valid(rec, f):
         return None
     cert = CertStatus(path=f.path)
     _copy_record(cert, rec)
@@ -253,7 +253,7 @@ def read_staple(cert: CertStatus, bundle: Bundle, path: Path, now: dt.datetime) 
         staple = verify(der, bundle, now)
     except OcspToolError as e:
         cert.reason = str(e)
-        cert.status = "unknown" if "status unknown" in cert.reason else "invalid"
+        cert.status = "unknown" if isinstance(e, StatusUnknown) else "invalid"
         return der
     cert.status = staple.status
     cert.reason = None
