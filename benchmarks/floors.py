@@ -44,7 +44,7 @@ def http(url: str, requests_file: str, jobs: int) -> None:
     todo = iter(bodies)
 
     def worker() -> None:
-        connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+        connection = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=10)
         headers = {"Content-Type": "application/ocsp-request"}
         while True:
             with lock:

@@ -9,8 +9,10 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from benchmarks import fixtures as fx
 from benchmarks.measure import (
@@ -23,6 +25,9 @@ from benchmarks.measure import (
     time_pair,
     time_process,
 )
+
+if TYPE_CHECKING:
+    from ocsptool.haproxy import PushItem
 
 FLOORS = str(Path(__file__).resolve().parent / "floors.py")
 JOBS = 8  # ocsptool's default --jobs, and the raw HTTP floor's thread count
@@ -355,9 +360,9 @@ def unpush(certs: fx.CertSet) -> None:
     certs.state.write_text(json.dumps(data, separators=(",", ":")))
 
 
-def one_connection_per_command(address: str, items: list[object]) -> None:
+def one_connection_per_command(address: str, items: Sequence[PushItem]) -> None:
     for item in items:
-        line = f"set ssl ocsp-response {base64.b64encode(item.der).decode()}\n"  # type: ignore[attr-defined]
+        line = f"set ssl ocsp-response {base64.b64encode(item.der).decode()}\n"
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.connect(address)
             sock.sendall(line.encode())
@@ -368,11 +373,10 @@ def one_connection_per_command(address: str, items: list[object]) -> None:
             raise RuntimeError(f"HAProxy answered {reply!r}")
 
 
-def pipelined_floor(address: str, items: list[object]) -> None:
+def pipelined_floor(address: str, items: Sequence[PushItem]) -> None:
     """HAProxy's own cost: every command pre-built, sent at once on one connection."""
     data = b"".join(
-        f"set ssl ocsp-response {base64.b64encode(item.der).decode()}\n".encode()  # type: ignore[attr-defined]
-        for item in items
+        f"set ssl ocsp-response {base64.b64encode(item.der).decode()}\n".encode() for item in items
     )
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.connect(address)
@@ -385,10 +389,10 @@ def pipelined_floor(address: str, items: list[object]) -> None:
         raise RuntimeError(f"HAProxy answered {reply[:200]!r}")
 
 
-def socat_per_command(address: str, items: list[object]) -> None:
+def socat_per_command(address: str, items: Sequence[PushItem]) -> None:
     """The way shell scripts do it: ``echo "set ssl ocsp-response ..." | socat stdio <sock>``."""
     for item in items:
-        line = f"set ssl ocsp-response {base64.b64encode(item.der).decode()}\n"  # type: ignore[attr-defined]
+        line = f"set ssl ocsp-response {base64.b64encode(item.der).decode()}\n"
         done = subprocess.run(
             ["socat", "stdio", f"unix-connect:{address}"],
             input=line.encode(),
@@ -401,23 +405,22 @@ def socat_per_command(address: str, items: list[object]) -> None:
 
 def importtime(stderr: str, top: int = 12) -> str:
     """Import cost, leaving out ``site`` (the interpreter's own startup, same for any process)."""
-    rows = []
-    total = 0
-    in_site = False  # children are printed before their parent, so walk backwards
+    rows: list[tuple[int, int, int, str]] = []
     for line in stderr.splitlines():
         if not line.startswith("import time:") or "self [us]" in line:
             continue
-        self_us, cumulative, raw_name = line[12:].split("|")
+        own_text, cumulative_text, raw_name = line[12:].split("|")
         depth = (len(raw_name) - len(raw_name.lstrip())) // 2
-        name = raw_name.strip()
-        rows.append((depth, int(cumulative), int(self_us), name))
-    kept = []
-    for depth, cumulative, self_us, name in reversed(rows):
-        if depth == 0:
-            in_site = name == "site"
+        rows.append((depth, int(cumulative_text), int(own_text), raw_name.strip()))
+    kept: list[tuple[int, int, str, int]] = []
+    total = 0
+    in_site = False  # children are printed before their parent, so walk backwards
+    for level, cumulative_us, own_us, module in reversed(rows):
+        if level == 0:
+            in_site = module == "site"
         if not in_site:
-            kept.append((cumulative, self_us, name, depth))
-            total += self_us
+            kept.append((cumulative_us, own_us, module, level))
+            total += own_us
     kept.sort(reverse=True)
     lines = [
         f"Import time outside `site` (interpreter startup): {total / 1000:.1f} ms "
@@ -427,7 +430,7 @@ def importtime(stderr: str, top: int = 12) -> str:
         "|---:|---:|---|",
     ]
     lines += [
-        f"| {c / 1000:.1f} ms | {s / 1000:.1f} ms | `{n}` ({d}) |" for c, s, n, d in kept[:top]
+        f"| {c / 1000:.1f} ms | {o / 1000:.1f} ms | `{n}` ({d}) |" for c, o, n, d in kept[:top]
     ]
     return "\n".join(lines)
 
