@@ -84,14 +84,48 @@ def fetch_options(f: F) -> F:
     )(f)
 
 
+def metrics_option(f: F) -> F:
+    return click.option(
+        "--metrics",
+        type=click.Path(dir_okay=False, path_type=Path),
+        metavar="FILE",
+        envvar="OCSPTOOL_METRICS",
+        show_envvar=True,
+        help="Also write Prometheus metrics to FILE (node_exporter textfile collector, "
+        "e.g. /var/lib/prometheus/node-exporter/ocsptool.prom), atomically.",
+    )(f)
+
+
 @click.group(context_settings=CONTEXT, epilog=exitcodes.TABLE)
 @click.version_option(__version__, "-V", "--version", message="ocsptool %(version)s")
-def cli() -> None:
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="OCSPTOOL_CONFIG",
+    show_envvar=True,
+    help="TOML file with option defaults (paths, haproxy_sockets, state, ...). "
+    "Default: /etc/ocsptool/config.toml when it exists. Flags and OCSPTOOL_* variables win.",
+)
+@click.pass_context
+def cli(ctx: click.Context, config_file: Path | None) -> None:
     """Keep OCSP staples fresh for HAProxy.
 
     Run `ocsptool refresh` from cron or a systemd timer: it fetches, verifies and
     writes <cert>.ocsp for what is due, and pushes new staples into HAProxy.
     """
+    from ocsptool import config
+
+    path = config.find(config_file)
+    if path is None or ctx.invoked_subcommand == "demo":
+        return
+    try:
+        defaults = config.load(path)
+    except UsageError as e:
+        _fail(e, 0)
+        sys.exit(exitcodes.CHECK_UNKNOWN if ctx.invoked_subcommand == "check" else exitcodes.USAGE)
+    # click resolves flag > environment > default_map > built-in default, per command.
+    ctx.default_map = config.default_map(defaults, cli.commands)
 
 
 @cli.command(context_settings=CONTEXT, epilog=exitcodes.TABLE)
@@ -115,6 +149,7 @@ def cli() -> None:
     envvar="OCSPTOOL_EXCLUDE",
     help="Skip files and directories whose name matches GLOB (repeatable).",
 )
+@metrics_option
 @output_options
 def refresh(
     paths: tuple[str, ...],
@@ -124,6 +159,7 @@ def refresh(
     timeout: float,
     extensions: tuple[str, ...],
     excludes: tuple[str, ...],
+    metrics: Path | None,
     as_json: bool,
     verbose: int,
     quiet: int,
@@ -136,9 +172,11 @@ def refresh(
     """
     verbosity = verbose - quiet
     if not paths:
-        raise click.UsageError("give at least one certificate file or directory")
+        raise click.UsageError(
+            "give at least one certificate file or directory (or set paths in the config file)"
+        )
     settings = _settings(paths, state, sockets, jobs, timeout, extensions, excludes)
-    _run(lambda: _refresh(settings, as_json, verbosity), verbosity)
+    _run(lambda: _refresh(settings, as_json, verbosity, metrics), verbosity)
 
 
 def _settings(
@@ -175,7 +213,7 @@ def _split_sockets(sockets: tuple[str, ...]) -> list[str]:
     return out
 
 
-def _refresh(settings: Any, as_json: bool, verbosity: int) -> int:
+def _refresh(settings: Any, as_json: bool, verbosity: int, metrics: Path | None = None) -> int:
     from ocsptool import report as output
     from ocsptool.refresh import run_refresh
 
@@ -185,11 +223,41 @@ def _refresh(settings: Any, as_json: bool, verbosity: int) -> int:
         result = run_refresh(settings, now=now, progress=progress)
     code = exitcodes.OK if result.ok else exitcodes.FAILURE
     output.emit(result, verbosity=verbosity)
+    if metrics is not None:
+        _write_metrics(metrics, settings, now, result.ok)
     if as_json:
         click.echo(output.refresh_json(result, now, code))
     elif tty and verbosity >= 0:
         output.summary(result)
     return code
+
+
+def _write_metrics(path: Path, settings: Any, now: dt.datetime, ok: bool) -> None:
+    """Metrics after a refresh run: every certificate's staple, and this run."""
+    from ocsptool import metrics as prom
+    from ocsptool import status as health
+
+    report = health.gather(
+        settings.paths,
+        settings.state_path,
+        now=now,
+        extensions=settings.extensions,
+        excludes=settings.excludes,
+    )
+    prom.write(path, report, last_run=now, last_run_ok=ok)
+
+
+@cli.command(context_settings=CONTEXT)
+@click.option("--keep", is_flag=True, help="Keep the temporary directory for a look afterwards.")
+def demo(keep: bool) -> None:
+    """See it work: a throwaway CA, OCSP responder and HAProxy, then the real refresh.
+
+    Needs nothing of yours and changes nothing outside a temporary directory. Without
+    a haproxy binary the push and TLS steps are skipped (and it says so).
+    """
+    from ocsptool.demo import run_demo
+
+    _run(lambda: run_demo(keep=keep), 0)
 
 
 def _run(action: Callable[[], int], verbosity: int) -> None:
@@ -219,6 +287,386 @@ def _fail(error: Exception, verbosity: int) -> None:
 
         traceback.print_exc()
     stderr_line(str(error))
+
+
+# -- status, check, renew, show (issue 3) --------------------------------------------------
+
+
+def scan_options(f: F) -> F:
+    f = click.option(
+        "--exclude",
+        "excludes",
+        multiple=True,
+        metavar="GLOB",
+        envvar="OCSPTOOL_EXCLUDE",
+        help="Skip files and directories whose name matches GLOB (repeatable).",
+    )(f)
+    return click.option(
+        "--ext",
+        "extensions",
+        multiple=True,
+        metavar="EXT",
+        envvar="OCSPTOOL_EXT",
+        help="File endings scanned in directories (repeatable). Default: .pem .crt",
+    )(f)
+
+
+def live_option(f: F) -> F:
+    return click.option(
+        "--live",
+        is_flag=True,
+        help="Also ask each HAProxy (-s) what it staples, and flag certificates it serves "
+        "no staple for, an older one than on disk, or a different status.",
+    )(f)
+
+
+STATUS_CODES = """\
+\b
+Exit codes:
+  0   no certificate has a problem (certificates without an OCSP URL never do)
+  1   at least one certificate has a problem: revoked, missing/invalid/expired staple,
+      failing refreshes, a HAProxy serving something else (--live), an unreadable file
+  2   usage or configuration error
+"""
+
+
+@cli.command(context_settings=CONTEXT, epilog=STATUS_CODES)
+@click.argument("paths", nargs=-1, type=click.Path(path_type=str))
+@state_option
+@socket_option
+@live_option
+@scan_options
+@metrics_option
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0.1, 300),
+    default=10.0,
+    show_default=True,
+    help="Seconds to wait for HAProxy (--live).",
+)
+@output_options
+def status(
+    paths: tuple[str, ...],
+    state: Path | None,
+    sockets: tuple[str, ...],
+    live: bool,
+    extensions: tuple[str, ...],
+    excludes: tuple[str, ...],
+    metrics: Path | None,
+    timeout: float,
+    as_json: bool,
+    verbose: int,
+    quiet: int,
+) -> None:
+    """Staple health of every certificate, most urgent first.
+
+    Reads the files on disk and the state file; no network unless --live. The
+    first lines name what needs you; the table has one row per certificate.
+    """
+    verbosity = verbose - quiet
+    settings = _status_settings(paths, state, sockets, live, extensions, excludes, timeout)
+    _run(lambda: _status(settings, live, metrics, as_json), verbosity)
+
+
+def _status_settings(
+    paths: tuple[str, ...],
+    state: Path | None,
+    sockets: tuple[str, ...],
+    live: bool,
+    extensions: tuple[str, ...],
+    excludes: tuple[str, ...],
+    timeout: float,
+) -> Any:
+    if not paths:
+        raise click.UsageError("give at least one certificate file or directory")
+    settings = _settings(paths, state, sockets, 1, timeout, extensions, excludes)
+    if live and not settings.sockets:
+        raise click.UsageError("--live needs at least one -s/--haproxy-socket ADDR")
+    return settings
+
+
+def _gather(settings: Any, live: bool, metrics: Path | None, now: dt.datetime) -> Any:
+    from ocsptool import status as health
+
+    report = health.gather(
+        settings.paths,
+        settings.state_path,
+        now=now,
+        extensions=settings.extensions,
+        excludes=settings.excludes,
+    )
+    if live:
+        health.compare_live(report, settings.sockets, now=now, timeout=settings.haproxy_timeout)
+    if metrics is not None:
+        from ocsptool import metrics as prom
+
+        when, ok = prom.last_run_of(report)
+        prom.write(metrics, report, last_run=when, last_run_ok=ok)
+    return report
+
+
+def _status(settings: Any, live: bool, metrics: Path | None, as_json: bool) -> int:
+    from ocsptool import render
+
+    now = _now()
+    report = _gather(settings, live, metrics, now)
+    code = exitcodes.OK if report.ok else exitcodes.FAILURE
+    if as_json:
+        click.echo(render.status_json(report, now, code))
+    else:
+        render.status_table(report, now)
+    return code
+
+
+class _NagiosCommand(click.Command):
+    """Usage errors exit 3 (UNKNOWN) with one ``OCSP UNKNOWN - ...`` line on stdout."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as e:
+            click.echo(f"OCSP UNKNOWN - usage error: {e.format_message()}")
+            sys.exit(exitcodes.CHECK_UNKNOWN)
+
+
+def _duration(ctx: click.Context, param: click.Parameter, value: str) -> dt.timedelta:
+    from ocsptool.check import parse_duration
+
+    try:
+        return parse_duration(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e), ctx, param) from None
+
+
+CHECK_CODES = """\
+\b
+Exit codes (Nagios/Icinga plugin convention):
+  0   OK
+  1   WARNING: a problem `ocsptool status` shows, or the earliest nextUpdate within --warn
+  2   CRITICAL: a revoked staple; a missing, invalid or expired staple on a Must-Staple
+      certificate; an expired certificate; or the earliest nextUpdate within --crit
+  3   UNKNOWN: usage errors (bad options, bad config file) and anything that stopped the
+      check; the line then starts "OCSP UNKNOWN -". Exit 2 always means CRITICAL here.
+"""
+
+
+@cli.command(cls=_NagiosCommand, context_settings=CONTEXT, epilog=CHECK_CODES)
+@click.argument("paths", nargs=-1, type=click.Path(path_type=str))
+@state_option
+@socket_option
+@live_option
+@scan_options
+@metrics_option
+@click.option(
+    "--warn",
+    default="12h",
+    callback=_duration,
+    metavar="DURATION",
+    show_default=True,
+    help="WARNING when the earliest nextUpdate is this close (2d, 12h, 90m).",
+)
+@click.option(
+    "--crit",
+    default="3h",
+    callback=_duration,
+    metavar="DURATION",
+    show_default=True,
+    help="CRITICAL when the earliest nextUpdate is this close.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0.1, 300),
+    default=10.0,
+    show_default=True,
+    help="Seconds to wait for HAProxy (--live).",
+)
+def check(
+    paths: tuple[str, ...],
+    state: Path | None,
+    sockets: tuple[str, ...],
+    live: bool,
+    extensions: tuple[str, ...],
+    excludes: tuple[str, ...],
+    metrics: Path | None,
+    warn: dt.timedelta,
+    crit: dt.timedelta,
+    timeout: float,
+) -> None:
+    """Monitoring plugin: one line with perfdata, Nagios exit codes.
+
+    Reads the files and the state file like `ocsptool status`; no network unless --live.
+    """
+    from ocsptool import check as nagios
+
+    try:
+        if crit > warn:
+            raise click.UsageError("--crit must not be longer than --warn")
+        settings = _status_settings(paths, state, sockets, live, extensions, excludes, timeout)
+        now = _now()
+        verdict = nagios.evaluate(
+            _gather(settings, live, metrics, now), now=now, warn=warn, crit=crit
+        )
+    except click.UsageError as e:
+        verdict = nagios.unknown(f"usage error: {e.format_message()}")
+    except OcspToolError as e:
+        verdict = nagios.unknown(str(e))
+    click.echo(verdict.line)
+    sys.exit(verdict.code)
+
+
+@cli.command(context_settings=CONTEXT, epilog=exitcodes.TABLE)
+@click.argument("certs", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=str))
+@state_option
+@socket_option
+@fetch_options
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Fetch and verify, then print what the responder sent (status, times, "
+    "signer, HTTP cache headers); write, push and record nothing. Takes no lock.",
+)
+@output_options
+def renew(
+    certs: tuple[str, ...],
+    state: Path | None,
+    sockets: tuple[str, ...],
+    jobs: int,
+    timeout: float,
+    dry_run: bool,
+    as_json: bool,
+    verbose: int,
+    quiet: int,
+) -> None:
+    """Fetch a staple now for each CERT, whatever the schedule.
+
+    Verifies, writes <cert>.ocsp, pushes to every -s and records it in the state, then
+    prints the new staple's status and validity. A failed renewal leaves the existing
+    staple as it was. Exit 0 only when every CERT got a fresh verified staple.
+    """
+    verbosity = verbose - quiet
+    settings = _settings(certs, state, sockets, jobs, timeout, (), ())
+    if dry_run:
+        _run(lambda: _renew_dry(settings, as_json), verbosity)
+    else:
+        _run(lambda: _renew(settings, as_json, verbosity), verbosity)
+
+
+def _renew(settings: Any, as_json: bool, verbosity: int) -> int:
+    import os
+
+    from ocsptool import report as output
+    from ocsptool.refresh import run_refresh
+
+    now = _now()
+    named = [os.path.abspath(p) for p in settings.paths]
+    result = run_refresh(settings, now=now, force=named)
+    outcomes = {o.path: o for o in result.outcomes}
+    for path in named:
+        out = outcomes.get(path)
+        if out is not None and out.action == "no-ocsp":
+            result.problems.append(f"{path}: no OCSP URL: CRL only; nothing to renew")
+    renewed = all(outcomes.get(p) and outcomes[p].action == "fetched" for p in named)
+    code = exitcodes.OK if renewed and result.ok else exitcodes.FAILURE
+    output.emit(result, verbosity=min(verbosity, 0))
+    if as_json:
+        click.echo(output.refresh_json(result, now, code))
+        return code
+    for path in named:
+        out = outcomes.get(path)
+        if out is not None and out.action == "fetched":
+            pushed = f", pushed to {', '.join(out.pushed)}" if out.pushed else ""
+            click.echo(output.describe_outcome(out) + pushed)
+    return code
+
+
+def _renew_dry(settings: Any, as_json: bool) -> int:
+    import json
+    from pathlib import Path as _Path
+
+    from ocsptool.fetch import new_session
+    from ocsptool.render import show_text
+    from ocsptool.renew import dry_run
+
+    now = _now()
+    session = new_session()
+    try:
+        results = [
+            dry_run(
+                _Path(p),
+                session,
+                now=now,
+                timeouts=settings.timeouts,
+                max_bytes=settings.max_response_bytes,
+            )
+            for p in settings.paths
+        ]
+    finally:
+        session.close()
+    code = exitcodes.OK if all(r.ok for r in results) else exitcodes.FAILURE
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "exit_code": code,
+                    "dry_run": [
+                        {
+                            "path": r.path,
+                            "url": r.url,
+                            "ok": r.ok,
+                            "error": r.error,
+                            "received": dict(r.received),
+                            "headers": r.headers,
+                        }
+                        for r in results
+                    ],
+                },
+                indent=2,
+            )
+        )
+        return code
+    for r in results:
+        lines = [("certificate", r.path), ("responder", r.url or "-"), *r.received]
+        lines += [(f"HTTP {name}", value) for name, value in r.headers.items()]
+        lines.append(
+            ("result", f"REJECTED: {r.error}" if r.error else "verified; not written (--dry-run)")
+        )
+        click.echo(show_text(lines) + "\n")
+    for r in results:
+        if r.error:
+            _fail(OcspToolError(f"{r.path}: {r.error}"), 0)
+    return code
+
+
+@cli.command(context_settings=CONTEXT)
+@click.argument("cert", type=click.Path(dir_okay=False, path_type=Path))
+def show(cert: Path) -> None:
+    """Decode CERT and its CERT.ocsp staple, verified against the certificate.
+
+    Prints the certificate (subject, names, issuer, serial, validity, OCSP URL,
+    Must-Staple) and the staple (status, producedAt, thisUpdate, nextUpdate, signer,
+    revocation), or why the staple is invalid. Needs no state file. Exit 0 when the
+    staple is good (or the certificate has no OCSP URL and no staple), 1 otherwise.
+    """
+    _run(lambda: _show(cert), 0)
+
+
+def _show(cert: Path) -> int:
+    from ocsptool.errors import CertificateError
+    from ocsptool.render import show_text
+    from ocsptool.show import inspect
+
+    try:
+        fields, ok = inspect(cert, _now())
+    except CertificateError as e:
+        raise CertificateError(f"{cert}: {e}") from None
+    click.echo(show_text(fields))
+    return exitcodes.OK if ok else exitcodes.FAILURE
 
 
 def main() -> None:
