@@ -1,0 +1,275 @@
+"""Atomic writes, the run lock, and real write faults: a full disk, a read-only directory.
+
+The faults are real: a 64 KiB tmpfs filled to the brim, a tmpfs remounted read-only, and
+a directory without write permission for a process that lacks CAP_DAC_OVERRIDE. Only
+where mounting is impossible does the full-disk test fall back to an injected ENOSPC.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import stat
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+
+from ocsptool import files
+from ocsptool.errors import LockHeld, WriteError
+from ocsptool.testing.responder import Responder
+from tests.conftest import PKI, CertDir
+from tests.test_bad_files import run_without_dac
+
+RunCli = Callable[..., Result]
+
+
+# -- write_atomic ----------------------------------------------------------------------------
+
+
+def test_write_atomic_replaces_and_sets_the_mode(tmp_path: Path) -> None:
+    target = tmp_path / "a.pem.ocsp"
+    target.write_bytes(b"old")
+    old_umask = os.umask(0o077)
+    try:
+        files.write_atomic(target, b"new", mode=0o644)
+    finally:
+        os.umask(old_umask)
+    assert target.read_bytes() == b"new"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
+    assert os.listdir(tmp_path) == ["a.pem.ocsp"]
+
+
+def test_write_atomic_replaces_a_symlink_instead_of_following_it(tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"precious")
+    link = tmp_path / "a.pem.ocsp"
+    link.symlink_to(victim)
+    files.write_atomic(link, b"staple")
+    assert not link.is_symlink()
+    assert link.read_bytes() == b"staple"
+    assert victim.read_bytes() == b"precious"
+
+
+def test_write_atomic_is_not_fooled_by_a_symlink_at_the_temp_path(tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"precious")
+    target = tmp_path / "a.pem.ocsp"
+    files.temp_path(target).symlink_to(victim)
+    files.write_atomic(target, b"staple")
+    assert victim.read_bytes() == b"precious"
+    assert target.read_bytes() == b"staple"
+    assert sorted(os.listdir(tmp_path)) == ["a.pem.ocsp", "victim"]
+
+
+def test_temp_names_are_hidden_and_end_in_ocsp(tmp_path: Path) -> None:
+    tmp = files.temp_path(tmp_path / "site.pem.ocsp")
+    assert tmp.name.startswith(".") and tmp.name.endswith(".ocsp")
+    assert files.is_temp_name(tmp.name)
+    assert not files.is_temp_name("site.pem.ocsp")
+
+
+def test_remove_leftovers_only_removes_temp_files(tmp_path: Path) -> None:
+    names = [".a.pem.ocsp.ocsptool-tmp.ocsp", "a.pem.ocsp", "a.pem"]
+    for name in names:
+        (tmp_path / name).write_bytes(b"x")
+    files.remove_leftovers(tmp_path, names)
+    assert sorted(os.listdir(tmp_path)) == ["a.pem", "a.pem.ocsp"]
+
+
+def test_write_into_a_missing_directory_is_one_line(tmp_path: Path) -> None:
+    with pytest.raises(WriteError, match=r"^cannot write .*/nowhere/x\.ocsp: No such file"):
+        files.write_atomic(tmp_path / "nowhere" / "x.ocsp", b"x")
+
+
+# -- the lock --------------------------------------------------------------------------------
+
+
+def test_run_lock_is_exclusive_and_released(tmp_path: Path) -> None:
+    state = tmp_path / "state" / "state.json"
+    held = pytest.raises(LockHeld, match=r"another ocsptool run holds .*state\.json\.lock")
+    with files.run_lock(state), held, files.run_lock(state):
+        pass
+    with files.run_lock(state):  # released when the first run ended
+        pass
+    assert stat.S_IMODE(Path(f"{state}.lock").stat().st_mode) == 0o600
+
+
+# -- real faults -----------------------------------------------------------------------------
+
+
+def mount_tmpfs(path: Path, size: str) -> bool:
+    path.mkdir(parents=True, exist_ok=True)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(path)],
+        capture_output=True,
+        check=False,
+    )
+    return done.returncode == 0
+
+
+@pytest.fixture
+def small_fs(tmp_path: Path) -> Iterator[Path | None]:
+    """A 64 KiB tmpfs, or None where mounting is not allowed."""
+    mount = tmp_path / "fs"
+    if not mount_tmpfs(mount, "64k"):
+        yield None
+        return
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+def staple_site(directory: Path, pki: PKI, responder: Responder, run_cli: RunCli) -> Path:
+    path = pki.direct.leaf("site.test", ocsp_url=responder.url).write_bundle(directory / "site.pem")
+    first = run_cli("refresh", directory)
+    assert (first.exit_code, first.stderr) == (0, "")
+    return path
+
+
+def make_due(state: Path) -> None:
+    data = json.loads(state.read_text())
+    for record in data["certs"].values():
+        record["due"] = 0
+    state.write_text(json.dumps(data))
+
+
+def fill(directory: Path) -> None:
+    """Fill the file system holding ``directory`` to the last byte."""
+    with (directory / "filler").open("wb", buffering=0) as f:
+        while True:
+            try:
+                f.write(b"\0" * 4096)
+            except OSError as e:
+                assert e.errno == errno.ENOSPC
+                break
+        while True:  # the last partial block
+            try:
+                f.write(b"\0")
+            except OSError:
+                break
+
+
+def test_full_disk_keeps_the_old_staple_and_says_what_to_fix(  # noqa: PLR0917 - fixtures
+    small_fs: Path | None,
+    tmp_path: Path,
+    pki: PKI,
+    responder: Responder,
+    run_cli: RunCli,
+    state_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    directory = small_fs or (tmp_path / "certs")
+    directory.mkdir(exist_ok=True)
+    path = staple_site(directory, pki, responder, run_cli)
+    staple = Path(f"{path}.ocsp")
+    before = staple.read_bytes()
+    make_due(state_file)
+    if small_fs is not None:
+        fill(directory)
+    else:  # no mount allowed here: inject the fault where the disk would report it
+        real_write = os.write
+
+        def full_write(fd: int, data: bytes) -> int:
+            if os.readlink(f"/proc/self/fd/{fd}").startswith(str(directory)):
+                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+            return real_write(fd, data)
+
+        monkeypatch.setattr(os, "write", full_write)
+    result = run_cli("refresh", directory)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"ocsptool: {path}: {responder.url}: cannot write {staple}: no space left on the "
+        f"device holding {directory}; free some space\n"
+    )
+    assert staple.read_bytes() == before
+    assert [n for n in os.listdir(directory) if files.is_temp_name(n)] == []
+
+
+def test_full_disk_under_the_state_file(
+    tmp_path: Path, pki: PKI, responder: Responder, run_cli: RunCli
+) -> None:
+    state_dir = tmp_path / "statefs"
+    if not mount_tmpfs(state_dir, "16k"):
+        pytest.fail("cannot mount a tmpfs (needs root); this proof needs a real full disk")
+    try:
+        state = state_dir / "state.json"
+        directory = tmp_path / "certs"
+        directory.mkdir()
+        path = pki.direct.leaf("site.test", ocsp_url=responder.url).write_bundle(
+            directory / "site.pem"
+        )
+        first = run_cli("refresh", directory, state=state)  # creates the lock and the state
+        assert (first.exit_code, first.stderr) == (0, "")
+        fill(state_dir)
+        os.utime(path, (1, 1))  # a changed file is parsed again, so the state must be written
+        result = run_cli("refresh", directory, state=state)
+        assert result.exit_code == 1
+        assert result.stderr == (
+            f"ocsptool: cannot write {state}: no space left on the device holding "
+            f"{state_dir}; free some space\n"
+        )
+        assert json.loads(state.read_text())  # the old state is whole
+        assert Path(f"{path}.ocsp").stat().st_size > 0
+    finally:
+        subprocess.run(["umount", "-l", str(state_dir)], check=False)
+
+
+def test_read_only_file_system(
+    tmp_path: Path, pki: PKI, responder: Responder, run_cli: RunCli, state_file: Path
+) -> None:
+    directory = tmp_path / "rofs"
+    if not mount_tmpfs(directory, "1m"):
+        pytest.fail("cannot mount a tmpfs (needs root)")
+    try:
+        path = staple_site(directory, pki, responder, run_cli)
+        staple = Path(f"{path}.ocsp")
+        before = staple.read_bytes()
+        make_due(state_file)
+        subprocess.run(["mount", "-o", "remount,ro", str(directory)], check=True)
+        result = run_cli("refresh", directory)
+        assert result.exit_code == 1
+        assert result.stderr == (
+            f"ocsptool: {path}: {responder.url}: cannot write {staple}: {directory} is on a "
+            "read-only file system\n"
+        )
+        assert staple.read_bytes() == before
+    finally:
+        subprocess.run(["umount", "-l", str(directory)], check=False)
+
+
+def test_read_only_cert_directory(cert_dir: CertDir, state_file: Path) -> None:
+    path = cert_dir.add("site")
+    first = run_without_dac("refresh", "--state", state_file, cert_dir.path)
+    assert (first.returncode, first.stderr) == (0, "")
+    staple = cert_dir.staple("site")
+    before = staple.read_bytes()
+    make_due(state_file)
+    cert_dir.path.chmod(0o555)
+    try:
+        result = run_without_dac("refresh", "--state", state_file, cert_dir.path)
+    finally:
+        cert_dir.path.chmod(0o755)
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"ocsptool: {path}: {cert_dir.url}: cannot write {staple}: permission denied; "
+        f"let ocsptool's user write to {cert_dir.path}\n"
+    )
+    assert staple.read_bytes() == before
+
+
+def test_unwritable_state_directory(cert_dir: CertDir, tmp_path: Path) -> None:
+    cert_dir.add("site")
+    state_dir = tmp_path / "locked-state"
+    state_dir.mkdir(mode=0o555)
+    result = run_without_dac("refresh", "--state", state_dir / "state.json", cert_dir.path)
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"ocsptool: cannot create the lock file {state_dir}/state.json.lock: permission "
+        f"denied; let ocsptool's user write to {state_dir}\n"
+    )
+    assert not cert_dir.staple("site").exists()  # nothing done without the lock
