@@ -1,0 +1,220 @@
+"""The state file: load, save, recovery from damage, and the run's behaviour around it.
+
+The files on disk are the truth: whatever happened to the state, a staple still valid on
+disk is adopted, never refetched.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import stat
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+
+from ocsptool import state as statefile
+from ocsptool.errors import StateError
+from ocsptool.testing.responder import Responder
+from tests.conftest import CertDir
+
+RunCli = Callable[..., Result]
+NOW = dt.datetime(2026, 5, 1, 12, 0, tzinfo=dt.UTC)
+RECORD = {"stat": [1, 2, 3, 4], "pushed": [], "failures": 0, "staple": None}
+
+
+# -- unit ------------------------------------------------------------------------------------
+
+
+def test_missing_state_is_empty(tmp_path: Path) -> None:
+    loaded = statefile.load(tmp_path / "state.json", NOW)
+    assert (loaded.certs, loaded.notes, loaded.dirty) == ({}, [], False)
+
+
+def test_round_trip_and_mode(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "state.json"
+    state = statefile.State(certs={"/c/a.pem": dict(RECORD)}, last_run={"at": 5})
+    statefile.save(path, state)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    loaded = statefile.load(path, NOW)
+    assert loaded.certs == {"/c/a.pem": RECORD}
+    assert loaded.last_run == {"at": 5}
+    assert (loaded.notes, loaded.dirty, state.dirty) == ([], False, False)
+
+
+def test_non_utf8_paths_survive_a_round_trip(tmp_path: Path) -> None:
+    name = os.fsdecode(b"/c/caf\xe9.pem")
+    statefile.save(tmp_path / "s.json", statefile.State(certs={name: dict(RECORD)}))
+    assert list(statefile.load(tmp_path / "s.json", NOW).certs) == [name]
+
+
+CORRUPT = {
+    "garbage": (b"\x00\xffnot json{", "is not valid JSON"),
+    "truncated": (b'{"version": 1, "certs": {"/a": {"st', "is not valid JSON"),
+    "empty": (b"", "is not valid JSON"),
+    "a list": (b"[1, 2]", "has no version field"),
+    "no version": (b'{"certs": {}}', "has no version field"),
+    "string version": (b'{"version": "1", "certs": {}}', "has no version field"),
+    "certs a list": (b'{"version": 1, "certs": []}', "has an unexpected shape"),
+    "version zero": (b'{"version": 0, "certs": {}}', "has an unexpected shape"),
+}
+
+
+@pytest.mark.parametrize("kind", sorted(CORRUPT))
+def test_corrupt_state_is_moved_aside(kind: str, tmp_path: Path) -> None:
+    data, why = CORRUPT[kind]
+    path = tmp_path / "state.json"
+    path.write_bytes(data)
+    loaded = statefile.load(path, NOW)
+    aside = "state.json.corrupt-20260501T120000Z"
+    assert loaded.notes == [
+        f"{path}: {why}; moved it to {aside} and rebuilt from the staples on disk"
+    ]
+    assert (loaded.certs, loaded.dirty) == ({}, True)
+    assert (tmp_path / aside).read_bytes() == data
+    assert not path.exists()
+
+
+def test_malformed_records_are_dropped_the_rest_kept(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    certs = {
+        "/ok": RECORD,
+        "/not-a-dict": 5,
+        "/short-stat": {**RECORD, "stat": [1, 2]},
+        "/pushed-str": {**RECORD, "pushed": "x"},
+        "/staple-list": {**RECORD, "staple": [1]},
+    }
+    path.write_text(json.dumps({"version": 1, "certs": certs}))
+    loaded = statefile.load(path, NOW)
+    assert list(loaded.certs) == ["/ok"]
+    assert loaded.notes == [f"{path}: dropped 4 malformed record(s)"]
+    assert loaded.dirty
+
+
+def test_future_version_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    path.write_text('{"version": 99, "certs": {}}')
+    with pytest.raises(StateError) as raised:
+        statefile.load(path, NOW)
+    assert str(raised.value) == (
+        f"{path}: written by a newer ocsptool (state version 99, this one reads 1); "
+        "upgrade ocsptool or move the file aside"
+    )
+    assert path.read_text() == '{"version": 99, "certs": {}}'
+
+
+def test_epoch_helpers() -> None:
+    assert statefile.to_epoch(None) is None
+    assert statefile.from_epoch(statefile.to_epoch(NOW)) == NOW
+    assert statefile.from_epoch("x") is None
+    assert statefile.from_epoch(True) is None
+
+
+def test_default_path_under_systemd(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STATE_DIRECTORY", "/var/lib/ocsptool:/other")
+    assert statefile.default_path() == Path("/var/lib/ocsptool/state.json")
+
+
+# -- end to end ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def stapled(cert_dir: CertDir, run_cli: RunCli, state_file: Path) -> CertDir:
+    """Three certificates with fresh staples and a good state."""
+    for name in ("a", "b", "c"):
+        cert_dir.add(name)
+    first = run_cli("refresh", cert_dir.path)
+    assert (first.exit_code, first.stderr) == (0, "")
+    return cert_dir
+
+
+def staples(cert_dir: CertDir) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(cert_dir.path.glob("*.ocsp"))}
+
+
+@pytest.mark.parametrize("content", [b"garbage\xff", b"[]", b'{"version": 1, "certs": 7}'])
+def test_corrupt_state_never_refetches_valid_staples(
+    content: bytes,
+    stapled: CertDir,
+    run_cli: RunCli,
+    state_file: Path,
+    responder: Responder,
+) -> None:
+    before = staples(stapled)
+    state_file.write_bytes(content)
+    requests = responder.requests
+    result = run_cli("refresh", stapled.path)
+    assert result.exit_code == 0
+    assert re.fullmatch(
+        f"ocsptool: {re.escape(str(state_file))}: "
+        "(is not valid JSON|has no version field|has an unexpected shape); "
+        r"moved it to state\.json\.corrupt-\d{8}T\d{6}Z and rebuilt from the staples on disk\n",
+        result.stderr,
+    ), result.stderr
+    assert responder.requests == requests  # adopted from disk, not refetched
+    assert staples(stapled) == before
+    assert set(statefile.load(state_file, NOW).certs) == {
+        str(stapled.path / n) for n in ("a.pem", "b.pem", "c.pem")
+    }
+    # The run after that is silent and sends nothing.
+    again = run_cli("refresh", stapled.path)
+    assert (again.exit_code, again.stderr, responder.requests) == (0, "", requests)
+
+
+def test_missing_state_adopts_staples_on_disk(
+    stapled: CertDir, run_cli: RunCli, state_file: Path, responder: Responder
+) -> None:
+    before = staples(stapled)
+    state_file.unlink()
+    requests = responder.requests
+    result = run_cli("refresh", stapled.path)
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert responder.requests == requests
+    assert staples(stapled) == before
+
+
+def test_future_version_state_is_refused_and_nothing_touched(
+    stapled: CertDir, run_cli: RunCli, state_file: Path, responder: Responder
+) -> None:
+    before = staples(stapled)
+    state_file.write_text('{"version": 2, "certs": {}}')
+    requests = responder.requests
+    result = run_cli("refresh", stapled.path)
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"ocsptool: {state_file}: written by a newer ocsptool (state version 2, this one "
+        "reads 1); upgrade ocsptool or move the file aside\n"
+    )
+    assert state_file.read_text() == '{"version": 2, "certs": {}}'
+    assert (responder.requests, staples(stapled)) == (requests, before)
+
+
+def test_deleted_certificates_are_pruned(
+    stapled: CertDir, run_cli: RunCli, state_file: Path
+) -> None:
+    (stapled.path / "b.pem").unlink()
+    (stapled.path / "b.pem.ocsp").unlink()
+    result = run_cli("refresh", stapled.path)
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert set(statefile.load(state_file, NOW).certs) == {
+        str(stapled.path / "a.pem"),
+        str(stapled.path / "c.pem"),
+    }
+
+
+def test_replaced_staple_on_disk_is_checked_again(
+    stapled: CertDir, run_cli: RunCli, responder: Responder
+) -> None:
+    """Someone wrote junk over a staple: the state's record no longer matches, so refetch."""
+    junk = stapled.path / "junk"
+    junk.write_bytes(b"junk")
+    junk.replace(stapled.staple("a"))
+    requests = responder.requests
+    result = run_cli("refresh", stapled.path)
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert responder.requests == requests + 1
+    assert stapled.staple("a").read_bytes() != b"junk"
