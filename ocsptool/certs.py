@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 
@@ -100,7 +100,9 @@ def read_certificates(data: bytes) -> list[x509.Certificate]:
         if not data.strip():
             raise CertificateError("empty file; expected a PEM bundle or a DER certificate")
         try:
-            return [x509.load_der_x509_certificate(data)]
+            return [load_der(data)]
+        except _Unsupported as e:
+            raise CertificateError(f"the certificate {e}") from None
         except ValueError:
             raise CertificateError("not a certificate (neither PEM nor DER)") from None
     certs: list[x509.Certificate] = []
@@ -111,13 +113,37 @@ def read_certificates(data: bytes) -> list[x509.Certificate]:
             continue  # private keys, parameters: never decoded
         try:
             der = base64.b64decode(match.group(2), validate=False)
-            certs.append(x509.load_der_x509_certificate(der))
+            certs.append(load_der(der))
+        except _Unsupported as e:
+            raise CertificateError(f"certificate block {len(certs) + 1} {e}") from None
         except (ValueError, binascii.Error):
             raise CertificateError(f"certificate block {len(certs) + 1} is corrupt") from None
     begins = len(_PEM_BEGIN.findall(data))
     if begins > ends:
         raise CertificateError("truncated PEM (a BEGIN line without its END)")
     return certs
+
+
+class _Unsupported(ValueError):
+    """A well-formed certificate using an algorithm cryptography does not support."""
+
+
+def load_der(der: bytes) -> x509.Certificate:
+    """Load a DER certificate; raise ``ValueError`` now for anything that would fail later.
+
+    cryptography parses names, extensions and times lazily: a corrupt extension would
+    otherwise surface as a ``ValueError`` deep inside a run instead of here.
+    """
+    try:
+        cert = x509.load_der_x509_certificate(der)
+        _ = (cert.subject, cert.issuer, cert.extensions, cert.serial_number)
+        _ = (cert.not_valid_before_utc, cert.not_valid_after_utc)
+        cert.public_key()
+    except UnsupportedAlgorithm as e:
+        raise _Unsupported(f"uses an unsupported algorithm ({e})") from None
+    except (KeyError, x509.InvalidVersion):  # an unknown string type in a name, version 11
+        raise ValueError("corrupt certificate") from None
+    return cert
 
 
 def is_ca(cert: x509.Certificate) -> bool:
@@ -130,7 +156,7 @@ def is_ca(cert: x509.Certificate) -> bool:
 def _issued_by(cert: x509.Certificate, candidate: x509.Certificate) -> bool:
     try:
         cert.verify_directly_issued_by(candidate)
-    except (ValueError, TypeError, InvalidSignature):
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
         return False
     return True
 
