@@ -10,7 +10,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
 from cryptography.x509 import ocsp
@@ -59,6 +59,16 @@ def build_request(bundle: Bundle) -> bytes:
 
 def verify(der: bytes, bundle: Bundle, now: dt.datetime) -> Staple:
     """Check ``der`` against ``bundle`` by every rule of RFC 6960 a stapler needs."""
+    try:
+        return _verify(der, bundle, now)
+    except UnsupportedAlgorithm as e:
+        raise ResponseRejected(f"malformed OCSP response ({e})") from None
+    except (ValueError, KeyError, x509.InvalidVersion):
+        # cryptography parses lazily: a corrupt field surfaces when it is first read.
+        raise ResponseRejected("malformed OCSP response (a field cannot be parsed)") from None
+
+
+def _verify(der: bytes, bundle: Bundle, now: dt.datetime) -> Staple:
     try:
         response = ocsp.load_der_ocsp_response(der)
     except ValueError:
@@ -133,7 +143,7 @@ def _check_signature(response: ocsp.OCSPResponse, bundle: Bundle, now: dt.dateti
         who = describe_name(cert.subject)
         try:
             cert.verify_directly_issued_by(issuer)
-        except (ValueError, TypeError, InvalidSignature):
+        except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
             raise ResponseRejected(
                 f"signed by {who}, which is not authorised for this issuer"
             ) from None
