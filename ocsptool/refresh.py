@@ -331,10 +331,10 @@ class _Run:
         try:
             results = push_staples(address, items, timeout=self.settings.haproxy_timeout)
         except HAProxyError as e:
-            self.report.problems.append(f"{address}: {e}")
+            self.report.problems.append(str(e))
             for item in items:
                 self.state.certs[item.cert_path]["push_error"] = str(e)
-                self.outcomes[item.cert_path].push_errors.append(f"{address}: {e}")
+                self.outcomes[item.cert_path].push_errors.append(str(e))
             self.state.dirty = True
             return
         for result in results:

@@ -370,7 +370,7 @@ def test_failed_push_is_retried_next_run(
 
     run = run_subprocess("refresh", "--state", state_file, "-s", missing, cert_dir.path)
     assert run.returncode == 1
-    assert run.stderr.startswith(f"ocsptool: {missing}: ")
+    assert run.stderr.startswith(f"ocsptool: HAProxy socket {missing}: ")
     assert cert_dir.staple("site").exists()
 
     shutil.copy(cert_dir.staple("site"), proxy.dir / "keep")
