@@ -76,17 +76,45 @@ def load(path: Path, now: dt.datetime) -> State:
     return state
 
 
+#: Fields a record may have, and their types when present (None is allowed for str ones).
+_INT_FIELDS = ("due", "not_before", "not_after", "failures", "last_attempt", "last_success")
+_STR_FIELDS = (
+    "url", "fingerprint", "name", "issuer", "issuer_file", "serial",
+    "cert_error", "last_error", "push_error",
+)  # fmt: skip
+_STAPLE_INT_FIELDS = ("this_update", "next_update")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_stat(value: Any) -> bool:
+    return isinstance(value, list) and len(value) == 4 and all(_is_int(n) for n in value)
+
+
 def valid_record(record: Any) -> bool:
-    if not isinstance(record, dict):
+    """True if every field a run reads has the type it expects (else the record is rebuilt)."""
+    if not isinstance(record, dict) or not _is_stat(record.get("stat")):
         return False
-    stat = record.get("stat")
+    if any(k in record and not _is_int(record[k]) for k in _INT_FIELDS):
+        return False
+    if any(record.get(k) is not None and not isinstance(record[k], str) for k in _STR_FIELDS):
+        return False
+    issuer_stat = record.get("issuer_stat")
+    if issuer_stat is not None and not _is_stat(issuer_stat):
+        return False
+    pushed = record.get("pushed", [])
+    if not isinstance(pushed, list) or not all(isinstance(a, str) for a in pushed):
+        return False
+    staple = record.get("staple")
+    if staple is None:
+        return True
     return (
-        isinstance(stat, list)
-        and len(stat) == 4
-        and all(isinstance(n, int) for n in stat)
-        and isinstance(record.get("pushed", []), list)
-        and isinstance(record.get("failures", 0), int)
-        and isinstance(record.get("staple") or {}, dict)
+        isinstance(staple, dict)
+        and staple.get("status") in ("good", "revoked")
+        and all(_is_int(staple.get(k)) for k in _STAPLE_INT_FIELDS)
+        and (staple.get("inode") is None or _is_int(staple["inode"]))
     )
 
 
