@@ -16,6 +16,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ocsptool import state as statefile
 from ocsptool.errors import StateError
@@ -218,3 +220,62 @@ def test_replaced_staple_on_disk_is_checked_again(
     assert (result.exit_code, result.stderr) == (0, "")
     assert responder.requests == requests + 1
     assert stapled.staple("a").read_bytes() != b"junk"
+
+
+WRONG_TYPES = [
+    ("due", "soon"),
+    ("due", None),
+    ("not_after", "x"),
+    ("failures", 1.5),
+    ("url", 5),
+    ("cert_error", 5),
+    ("pushed", [5]),
+    ("issuer_stat", "x"),
+    ("staple", {"status": "good", "this_update": "x", "next_update": 1, "inode": None}),
+    ("staple", {"status": "maybe", "this_update": 1, "next_update": 2}),
+    ("staple", {"status": "good", "this_update": 1, "next_update": 2, "inode": "x"}),
+]
+
+
+@pytest.mark.parametrize("case", WRONG_TYPES, ids=[f"{k}={v!r}" for k, v in WRONG_TYPES])
+def test_record_with_a_wrong_type_is_rebuilt_without_refetching(
+    case: tuple[str, object],
+    stapled: CertDir,
+    run_cli: RunCli,
+    state_file: Path,
+    responder: Responder,
+) -> None:
+    """Valid JSON, plausible shape, one field of the wrong type: never a crash."""
+    key, value = case
+    before = staples(stapled)
+    data = json.loads(state_file.read_text())
+    data["certs"][str(stapled.path / "a.pem")][key] = value
+    state_file.write_text(json.dumps(data))
+    requests = responder.requests
+    result = run_cli("refresh", stapled.path)
+    assert (result.exit_code, result.stderr) == (
+        0,
+        f"ocsptool: {state_file}: dropped 1 malformed record(s)\n",
+    )
+    assert (responder.requests, staples(stapled)) == (requests, before)
+    assert statefile.valid_record(
+        statefile.load(state_file, NOW).certs[str(stapled.path / "a.pem")]
+    )
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=6)
+    ),
+    max_leaves=20,
+)
+record_keys = st.sampled_from(
+    ["stat", "due", "not_after", "url", "staple", "pushed", "failures", "cert_error", "inode"]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.dictionaries(record_keys, json_values, max_size=6) | json_values)
+def test_valid_record_never_raises(record: object) -> None:
+    assert statefile.valid_record(record) in (True, False)
