@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import shutil
 import threading
+import time
 import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -102,9 +103,13 @@ class Server:
     requests: int = 0
     #: Requests that were not pre-built (so had to be signed while timed): should stay 0.
     misses: int = 0
+    #: Seconds to wait before each answer, to play a real responder across the internet.
+    latency: float = 0.0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def answer(self, request: bytes) -> bytes:
+        if self.latency:
+            time.sleep(self.latency)
         with self._lock:
             self.requests += 1
         body = self.answers.get(request)

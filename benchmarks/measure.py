@@ -29,6 +29,8 @@ def ocsptool(*args: object) -> list[str]:
 class Run:
     seconds: float
     max_rss_mb: float
+    #: User + system CPU seconds: steadier than wall time on a shared machine.
+    cpu: float = 0.0
 
 
 class ProcessFailed(RuntimeError):
@@ -70,7 +72,7 @@ def run_once(argv: Sequence[str], *, check: bool = True) -> Run:
         text = Path(rss_file).read_text().split()
         os.unlink(rss_file)
         max_rss_kib = int(text[-1]) if text and text[-1].isdigit() else max_rss_kib
-    return Run(seconds, max_rss_kib / 1024)
+    return Run(seconds, max_rss_kib / 1024, usage.ru_utime + usage.ru_stime)
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,7 @@ class Timing:
     median: float
     runs: tuple[float, ...]
     max_rss_mb: float
+    cpu: float = 0.0  # median user + system CPU seconds
 
 
 def median_of(
@@ -120,7 +123,12 @@ def time_pair(
 
 def _timing(results: list[Run]) -> Timing:
     seconds = tuple(r.seconds for r in results)
-    return Timing(statistics.median(seconds), seconds, max(r.max_rss_mb for r in results))
+    return Timing(
+        statistics.median(seconds),
+        seconds,
+        max(r.max_rss_mb for r in results),
+        statistics.median(r.cpu for r in results),
+    )
 
 
 def time_call(
@@ -148,6 +156,7 @@ def machine() -> dict[str, str]:
         pass
     return {
         "CPU": cpu,
+        "Load average (1, 5, 15 min)": " ".join(f"{n:.2f}" for n in os.getloadavg()),
         "Cores": str(os.cpu_count()),
         "Python": f"{platform.python_implementation()} {platform.python_version()}",
         "OS": platform.platform(),
