@@ -46,7 +46,14 @@ def request_url(url: str, der: bytes) -> str | None:
 
 
 def check_url(url: str) -> None:
-    scheme = urllib.parse.urlsplit(url).scheme.lower()
+    if not url.isascii() or not url.isprintable():
+        raise FetchError(f"bad URL {url!r}: not printable ASCII")
+    try:
+        parts = urllib.parse.urlsplit(url)
+        _ = parts.port  # a non-numeric port raises here, not deep inside requests
+    except ValueError as e:
+        raise FetchError(f"bad URL {url!r}: {e}") from None
+    scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
         raise FetchError(f"refusing {scheme or 'relative'} URL {url!r}: only http and https")
 
@@ -96,7 +103,10 @@ def fetch(
         with response:
             if response.is_redirect:
                 location = response.headers.get("Location", "")
-                target = urllib.parse.urljoin(target, location)
+                try:
+                    target = urllib.parse.urljoin(target, location)
+                except ValueError:
+                    raise FetchError(f"bad redirect Location {location!r}") from None
                 check_url(target)
                 if target in seen:
                     raise FetchError(f"redirect loop at {target}")
