@@ -9,7 +9,9 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import os
 import re
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -162,18 +164,30 @@ def _issued_by(cert: x509.Certificate, candidate: x509.Certificate) -> bool:
 
 
 def read_file(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
-    """Read a small file, refusing anything over ``limit`` bytes, with one-line errors."""
+    """Read a small regular file, refusing anything over ``limit`` bytes, with one-line errors.
+
+    A FIFO, socket or device is refused without reading: a FIFO would block the run forever.
+    """
     try:
-        with path.open("rb") as f:
-            data = f.read(limit + 1)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except PermissionError:
         raise CertificateError("permission denied; let ocsptool's user read it") from None
-    except IsADirectoryError:
-        raise CertificateError("is a directory") from None
     except FileNotFoundError:
         raise CertificateError("no such file") from None
     except OSError as e:
         raise CertificateError(f"cannot read: {e.strerror}") from None
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise CertificateError("is a directory")
+        if not stat.S_ISREG(mode):
+            raise CertificateError("not a regular file (a FIFO, socket or device); skipped")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            data = f.read(limit + 1)
+    except OSError as e:
+        raise CertificateError(f"cannot read: {e.strerror}") from None
+    finally:
+        os.close(fd)
     if len(data) > limit:
         raise CertificateError(f"over {limit // 1024} KiB; not a certificate bundle, skipped")
     return data
