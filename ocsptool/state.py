@@ -8,8 +8,10 @@ state written by a newer ocsptool is refused rather than misread.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
 import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,7 +48,7 @@ def default_path() -> Path:
 
 def load(path: Path, now: dt.datetime) -> State:
     try:
-        raw = path.read_bytes()
+        raw = _read_regular(path)
     except FileNotFoundError:
         return State()
     except OSError as e:
@@ -116,6 +118,15 @@ def valid_record(record: Any) -> bool:
         and all(_is_int(staple.get(k)) for k in _STAPLE_INT_FIELDS)
         and (staple.get("inode") is None or _is_int(staple["inode"]))
     )
+
+
+def _read_regular(path: Path) -> bytes:
+    """The file's bytes; a FIFO or device is refused instead of blocking the run forever."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as f:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        return f.read()
 
 
 def _set_aside(path: Path, now: dt.datetime, why: str) -> State:
