@@ -320,3 +320,52 @@ def test_keys_never_leak_from_a_key_only_file(certs: CertDir, run_cli: RunCli) -
     body = key.split(b"\n")[1].decode()
     assert body not in result.stderr
     assert re.search("PRIVATE KEY", result.stderr + result.stdout) is None
+
+
+def test_fifo_named_like_a_certificate_never_blocks(certs: CertDir, state_file: Path) -> None:
+    """A FIFO would block a plain open() forever: it is refused unread."""
+    fifo = certs.path / "fifo.pem"
+    os.mkfifo(fifo)
+    result = run_subprocess("refresh", "--state", state_file, certs.path, timeout=20)
+    assert_fails_with(result, [f"{fifo}: not a regular file (a FIFO, socket or device); skipped"])
+    assert_good_stapled(certs)
+
+
+def test_fifo_as_issuer_file_never_blocks(certs: CertDir, state_file: Path) -> None:
+    path = certs.add("nochain", chain=False)
+    os.mkfifo(f"{path}.issuer")
+    result = run_subprocess("refresh", "--state", state_file, certs.path, timeout=20)
+    assert_fails_with(
+        result,
+        [f"{path}: nochain.pem.issuer: not a regular file (a FIFO, socket or device); skipped"],
+    )
+
+
+def test_device_given_as_a_certificate(certs: CertDir, run_cli: RunCli) -> None:
+    result = refresh(run_cli, "/dev/zero", certs.path)
+    assert_fails_with(result, ["/dev/zero: not a regular file (a FIFO, socket or device); skipped"])
+    assert_good_stapled(certs)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="needs refresh.py change: read <cert>.ocsp with certs.read_file (refuses FIFOs), "
+    "not Path.read_bytes(), in _adopt_disk_staple and _push_to",
+)
+def test_fifo_at_the_staple_path_never_blocks(certs: CertDir, state_file: Path) -> None:
+    path = certs.add("site")
+    os.mkfifo(f"{path}.ocsp")
+    result = run_subprocess("refresh", "--state", state_file, certs.path, timeout=4)
+    assert (result.returncode, result.stderr) == (0, "")
+    assert Path(f"{path}.ocsp").is_file()  # the FIFO was replaced by a real staple
+
+
+def test_malformed_ocsp_url_in_the_certificate(certs: CertDir, run_cli: RunCli, pki: PKI) -> None:
+    path = pki.direct.leaf("bad-url.test", ocsp_url="http://[::1/ocsp").write_bundle(
+        certs.path / "bad-url.pem"
+    )
+    assert_fails_with(
+        refresh(run_cli, certs.path),
+        [f"{path}: http://[::1/ocsp: bad URL 'http://[::1/ocsp': Invalid IPv6 URL"],
+    )
+    assert_good_stapled(certs)

@@ -279,3 +279,11 @@ record_keys = st.sampled_from(
 @given(st.dictionaries(record_keys, json_values, max_size=6) | json_values)
 def test_valid_record_never_raises(record: object) -> None:
     assert statefile.valid_record(record) in (True, False)
+
+
+def test_a_fifo_at_the_state_path_is_refused_not_waited_on(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    os.mkfifo(path)
+    with pytest.raises(StateError) as raised:
+        statefile.load(path, NOW)
+    assert str(raised.value) == f"{path}: cannot read the state file: not a regular file"
