@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import base64
+import contextlib
+import functools
+import socket
+import threading
 import time
 import urllib.parse
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ocsptool.errors import FetchError
 
@@ -65,9 +69,87 @@ def new_session() -> requests.Session:
     session = requests.Session()
     session.headers["User-Agent"] = USER_AGENT
     adapter = requests.adapters.HTTPAdapter(pool_connections=16, pool_maxsize=32, max_retries=0)
+    adapter.poolmanager.pool_classes_by_scheme = _guarded_pools()
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
+
+
+class _Guard:
+    """Shuts the socket of an exchange that outlives its deadline.
+
+    Connect and read timeouts bound each socket operation, not the whole exchange: a
+    tarpit that drips a header byte every few seconds would hold a run forever. The
+    connections of ``new_session`` register their socket here, and a timer shuts it.
+    """
+
+    def __init__(self) -> None:
+        self.expired = False
+        self._sock: socket.socket | None = None
+        self._lock = threading.Lock()
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sock = sock
+            if self.expired:
+                self._shut()
+
+    def expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            self._shut()
+
+    def _shut(self) -> None:
+        if self._sock is not None:
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_RDWR)
+
+
+_active = threading.local()
+
+
+@functools.cache
+def _guarded_pools() -> dict[str, Any]:
+    """urllib3 pool classes whose connections register their socket with this thread's guard."""
+    from urllib3.connection import HTTPConnection, HTTPSConnection
+    from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+
+    class Guarded:
+        sock: socket.socket | None
+
+        def getresponse(self, *args: Any, **kwargs: Any) -> Any:
+            guard: _Guard | None = getattr(_active, "guard", None)
+            if guard is not None and self.sock is not None:
+                guard.watch(self.sock)
+            return super().getresponse(*args, **kwargs)  # type: ignore[misc]
+
+    class GuardedHTTP(Guarded, HTTPConnection):
+        pass
+
+    class GuardedHTTPS(Guarded, HTTPSConnection):
+        pass
+
+    class HTTPPool(HTTPConnectionPool):
+        ConnectionCls = GuardedHTTP
+
+    class HTTPSPool(HTTPSConnectionPool):
+        ConnectionCls = GuardedHTTPS
+
+    return {"http": HTTPPool, "https": HTTPSPool}
+
+
+@contextlib.contextmanager
+def _deadline(seconds: float) -> Iterator[_Guard]:
+    guard = _Guard()
+    timer = threading.Timer(seconds, guard.expire)
+    timer.daemon = True
+    _active.guard = guard
+    timer.start()
+    try:
+        yield guard
+    finally:
+        timer.cancel()
+        _active.guard = None
 
 
 def fetch(
@@ -79,9 +161,24 @@ def fetch(
     max_bytes: int = MAX_RESPONSE_BYTES,
 ) -> Fetched:
     """Send one OCSP request; return the raw answer or raise ``FetchError`` (one line)."""
+    check_url(url)
+    with _deadline(timeouts.total) as guard:
+        try:
+            fetched = _exchange(session, url, der, timeouts, max_bytes)
+        except FetchError:
+            if guard.expired:
+                raise FetchError("response too slow; gave up") from None
+            raise
+        if guard.expired:  # cut off mid-headers, the response may look complete
+            raise FetchError("response too slow; gave up")
+        return fetched
+
+
+def _exchange(
+    session: requests.Session, url: str, der: bytes, timeouts: Timeouts, max_bytes: int
+) -> Fetched:
     import requests
 
-    check_url(url)
     deadline = time.monotonic() + timeouts.total
     get_url = request_url(url, der)
     method, target = ("GET", get_url) if get_url else ("POST", url)
@@ -121,6 +218,7 @@ def fetch(
 
 def _read_capped(response: requests.Response, max_bytes: int, deadline: float) -> bytes:
     import requests
+    import urllib3
 
     declared = response.headers.get("Content-Length")
     if declared and declared.isdigit() and int(declared) > max_bytes:
@@ -137,6 +235,11 @@ def _read_capped(response: requests.Response, max_bytes: int, deadline: float) -
             chunks.append(chunk)
     except requests.exceptions.RequestException as e:
         raise FetchError(_describe_request_error(e, response.url)) from None
+    except (urllib3.exceptions.HTTPError, OSError) as e:  # raw.read1 is not wrapped by requests
+        host = urllib.parse.urlsplit(response.url).netloc
+        if isinstance(e, urllib3.exceptions.ReadTimeoutError | TimeoutError):
+            raise FetchError(f"timed out waiting for {host} to answer") from None
+        raise FetchError(f"{host} broke off the answer ({type(e).__name__})") from None
     return b"".join(chunks)
 
 
