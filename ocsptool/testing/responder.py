@@ -59,6 +59,7 @@ MODES = (
     "huge",  # a 20 MB body
     "huge_stream",  # a 20 MB body without Content-Length (read until the server closes)
     "drip",  # a valid answer, one byte every 0.2 s (beats a read timeout, not a total one)
+    "drip_headers",  # a tarpit: endless headers, one byte every 0.2 s (for up to 60 s)
     "hang",  # accept, then never answer (until the server stops)
 )
 
@@ -379,6 +380,9 @@ class _Handler(BaseHTTPRequestHandler):
         if mode == "hang" or _serial_mode(responder, der) == "hang":
             responder._stop.wait(60)
             return
+        if mode == "drip_headers":
+            self._drip_headers(responder)
+            return
         if mode in ("huge_stream", "drip"):
             self._stream(responder, der, mode)
             return
@@ -411,6 +415,17 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         with suppress(BrokenPipeError, ConnectionResetError):
             self.wfile.write(body)
+
+    def _drip_headers(self, responder: Responder) -> None:
+        self.close_connection = True
+        with suppress(BrokenPipeError, ConnectionResetError):
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Tarpit: ")
+            self.wfile.flush()
+            for _ in range(300):
+                if responder._stop.wait(0.2):
+                    return
+                self.wfile.write(b"a")
+                self.wfile.flush()
 
     def _stream(self, responder: Responder, der: bytes, mode: str) -> None:
         """Answer without Content-Length, closing the connection at the end."""
