@@ -119,3 +119,23 @@ def test_unparseable_url_is_one_line(session: requests.Session, url: str) -> Non
     with pytest.raises(FetchError) as raised:
         fetch.fetch(session, url, b"\x30\x00")
     assert "\n" not in str(raised.value)
+
+
+def test_read_timeout_in_the_middle_of_the_body(
+    session: requests.Session, responder: Responder, request_der: bytes
+) -> None:
+    """The body stalls longer than the read timeout: one line, not a urllib3 exception."""
+    responder.mode = "drip"
+    timeouts = fetch.Timeouts(connect=1, read=0.1, total=5)
+    with pytest.raises(FetchError) as raised:
+        fetch.fetch(session, responder.url, request_der, timeouts=timeouts)
+    assert str(raised.value) == f"timed out waiting for {responder.url.split('/')[2]} to answer"
+
+
+def test_a_plain_session_still_gets_the_body_deadline(
+    responder: Responder, request_der: bytes
+) -> None:
+    responder.mode = "drip"
+    timeouts = fetch.Timeouts(connect=1, read=1, total=0.6)
+    with requests.Session() as plain, pytest.raises(FetchError, match="too slow"):
+        fetch.fetch(plain, responder.url, request_der, timeouts=timeouts)

@@ -59,6 +59,7 @@ HOSTILE = {
     "huge_stream": r"response is over the 65536-byte cap",
     "hang": r"timed out waiting for 127\.0\.0\.1:\d+ to answer",
     "drip": r"response too slow; gave up",
+    "drip_headers": r"response too slow; gave up",
 }
 
 DELEGATE_MODES = {"delegate_no_eku", "delegate_other_ca", "delegate_expired"}

@@ -91,16 +91,16 @@ def test_body_is_capped(mode: str, cert_dir: CertDir, responder: Responder) -> N
         fetch.fetch(session, responder.url, build_request(bundle), max_bytes=4096)
 
 
-@pytest.mark.parametrize(("mode", "limit"), [("hang", 0.5), ("drip", 1.0)])
+@pytest.mark.parametrize(("mode", "limit"), [("hang", 0.5), ("drip", 1.0), ("drip_headers", 1.0)])
 def test_every_read_times_out(
     mode: str, limit: float, cert_dir: CertDir, responder: Responder
 ) -> None:
-    """A silent server trips the read timeout; a slow drip trips the total deadline."""
+    """A silent server trips the read timeout; a slow drip (body or headers) the deadline."""
     bundle = parse_bundle(cert_dir.add("site"))
     responder.mode = mode
     timeouts = fetch.Timeouts(connect=0.5, read=0.5, total=1.0)
     started = time.monotonic()
-    with requests.Session() as session, pytest.raises(FetchError):
+    with fetch.new_session() as session, pytest.raises(FetchError):
         fetch.fetch(session, responder.url, build_request(bundle), timeouts=timeouts)
     assert time.monotonic() - started < limit + 0.7
 
