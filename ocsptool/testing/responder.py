@@ -47,6 +47,7 @@ MODES = (
     "no_next_update",
     "expired",  # nextUpdate already past
     "short",  # nextUpdate 2 minutes ahead
+    "stale",  # valid, but older: thisUpdate 3/4 of the validity ago (a CDN or a replay)
     "sha256",  # a SHA-256 CertID although SHA-1 was asked
     "other_cert",  # a response for another serial
     "multi",  # two SingleResponses
@@ -177,6 +178,9 @@ class Responder:
             next_update = now - dt.timedelta(hours=1)
         elif mode == "short":
             next_update = now + dt.timedelta(minutes=2)
+        elif mode == "stale":
+            this_update = now - self.validity * 3 / 4
+            next_update = this_update + self.validity
         status = ocsp.OCSPCertStatus.GOOD
         rev_time = None
         if mode == "revoked" or req.serial_number in self.revoked:
