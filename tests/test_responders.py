@@ -300,3 +300,44 @@ def test_multi_response_is_validly_signed(pki: PKI, responder: Responder) -> Non
     key = pki.direct.cert.public_key()
     assert isinstance(key, ec.EllipticCurvePublicKey)
     key.verify(response.signature, response.tbs_response_bytes, ec.ECDSA(algorithm))
+
+
+# -- replays: valid responses older than the staple we hold ----------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="needs refresh.py change: after verify() in _fetch_one, reject a response whose "
+    "thisUpdate is older than the staple on record (rec['staple']['this_update'])",
+)
+def test_an_older_response_never_replaces_a_newer_staple(
+    make_site: Callable[..., Site], responder: Responder
+) -> None:
+    """A stale CDN copy or a replay is valid but older: keep the newer staple."""
+    site = make_site()
+    before = site.staple.read_bytes()
+    responder.mode = "stale"
+    result = site.refresh()
+    assert result.exit_code == 1
+    assert "older than the staple" in result.stderr
+    assert site.staple.read_bytes() == before
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="needs refresh.py change: after verify() in _fetch_one, reject a response whose "
+    "thisUpdate is older than the staple on record (rec['staple']['this_update'])",
+)
+def test_a_replayed_good_response_never_undoes_a_revocation(
+    make_site: Callable[..., Site], responder: Responder
+) -> None:
+    site = make_site()
+    responder.mode = "revoked"
+    site.refresh()
+    revoked = site.staple.read_bytes()
+    assert ocsp.load_der_ocsp_response(revoked).certificate_status == ocsp.OCSPCertStatus.REVOKED
+    site.make_due()
+    responder.mode = "stale"  # an attacker on the http path replays an old 'good'
+    result = site.refresh()
+    assert result.exit_code == 1
+    assert site.staple.read_bytes() == revoked
