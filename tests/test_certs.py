@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import time
 from pathlib import Path
 
 import pytest
@@ -157,3 +159,27 @@ def test_a_leaf_whose_issuer_has_the_same_name_but_another_key(tmp_path: Path) -
     path = write(tmp_path, "a.pem", leaf.bundle_pem(chain=False) + impostor.pem)
     with pytest.raises(CertificateError, match="issuer CN=Same Name CA not found in the bundle"):
         certs.parse_bundle(path)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"-----BEGIN CERTIFICATE-----\n" * 37000,
+        b"-----BEGIN CERTIFICATE-----\n" + b"A" * 1_000_000,
+        b"-----BEGIN X-----\n-----END X-----\n" * 30000,
+    ],
+    ids=["begins", "endless-body", "many-blocks"],
+)
+def test_pem_parsing_is_linear(data: bytes) -> None:
+    """A 1 MiB file of markers once took minutes (a backtracking regex); now milliseconds."""
+    started = time.monotonic()
+    with contextlib.suppress(CertificateError):
+        certs.read_certificates(data)
+    assert time.monotonic() - started < 0.5
+
+
+def test_mismatched_pem_markers() -> None:
+    data = b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END PRIVATE KEY-----\n"
+    with pytest.raises(CertificateError) as raised:
+        certs.read_certificates(data)
+    assert str(raised.value) == "malformed PEM (BEGIN CERTIFICATE ended by END PRIVATE KEY)"
