@@ -7,9 +7,11 @@ stderr, no traceback, and the good staple byte-identical.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -341,3 +343,71 @@ def test_a_replayed_good_response_never_undoes_a_revocation(
     result = site.refresh()
     assert result.exit_code == 1
     assert site.staple.read_bytes() == revoked
+
+
+# -- things that are not HTTP responders at all ----------------------------------------------
+
+
+RAW_ANSWERS = {
+    "ssh-banner": (
+        b"SSH-2.0-OpenSSH_9.2\r\n",
+        r"127\.0\.0\.1:\d+ closed the connection without an answer",
+    ),
+    "bad-status-line": (
+        b"HTTP/1.1 OK\r\n\r\n",
+        r"127\.0\.0\.1:\d+ closed the connection without an answer",
+    ),
+    "short-body": (
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n0\x82\x03\xe8",
+        r"127\.0\.0\.1:\d+ broke off the answer \(ProtocolError\)",
+    ),
+    "bad-chunking": (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        r"127\.0\.0\.1:\d+ broke off the answer \(\w+\)",
+    ),
+    "huge-header": (
+        b"HTTP/1.1 200 OK\r\nX: " + b"a" * 200_000 + b"\r\n\r\n",
+        r"127\.0\.0\.1:\d+ closed the connection without an answer",
+    ),
+}
+
+
+@pytest.fixture
+def raw_server() -> Iterator[Callable[[bytes], str]]:
+    """A TCP server that answers every connection with fixed bytes, then closes."""
+    servers: list[socket.socket] = []
+
+    def serve(answer: bytes) -> str:
+        server = socket.create_server(("127.0.0.1", 0))
+        servers.append(server)
+
+        def loop() -> None:
+            while True:
+                try:
+                    conn, _ = server.accept()
+                except OSError:
+                    return
+                with conn:
+                    conn.settimeout(2)
+                    with contextlib.suppress(OSError):
+                        conn.recv(65536)
+                        conn.sendall(answer)
+
+        threading.Thread(target=loop, daemon=True).start()
+        return f"http://127.0.0.1:{server.getsockname()[1]}/ocsp"
+
+    yield serve
+    for server in servers:
+        server.close()
+
+
+@pytest.mark.parametrize("kind", sorted(RAW_ANSWERS))
+def test_not_an_http_responder(
+    kind: str, make_site: Callable[..., Site], raw_server: Callable[[bytes], str]
+) -> None:
+    answer, cause = RAW_ANSWERS[kind]
+    url = raw_server(answer)
+    site = make_site(url)
+    before = site.staple.read_bytes()
+    assert_one_line_failure(site.refresh(), site, url, cause)
+    assert site.staple.read_bytes() == before
