@@ -175,3 +175,37 @@ def test_error_messages_are_one_line(site: Bundle) -> None:
 
 def _key_hash(authority: Authority) -> str:
     return x509.SubjectKeyIdentifier.from_public_key(authority.cert.public_key()).digest.hex()
+
+
+def test_impostor_with_the_issuers_name_is_refused(site: Bundle) -> None:
+    """Responder ID by name matches the issuer, but another key signed: bad signature."""
+    impostor = Authority.root("Direct Intermediate")
+    impostor.cert = _with_subject(impostor, site.issuer.subject)
+    der = respond(site, impostor, by_name=True)
+    assert rejected(der, site) == "bad signature (signer CN=Direct Intermediate)"
+
+
+def test_forged_delegate_naming_the_issuer_is_refused(site: Bundle) -> None:
+    """A delegate whose issuer *name* is right but which the issuer never signed."""
+    forger = Authority.root("Forger")
+    forger.cert = _with_subject(forger, site.issuer.subject)
+    fake = forger.ocsp_signer("Fake OCSP")
+    der = respond(site, fake, include=[fake.cert])
+    assert rejected(der, site) == "signed by CN=Fake OCSP, which is not authorised for this issuer"
+
+
+def _with_subject(authority: Authority, subject: x509.Name) -> x509.Certificate:
+    """``authority``'s certificate re-issued (self-signed) under another subject name."""
+    cert = authority.cert
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(authority.key.public_key())
+        .serial_number(cert.serial_number)
+        .not_valid_before(cert.not_valid_before_utc)
+        .not_valid_after(cert.not_valid_after_utc)
+    )
+    for extension in cert.extensions:
+        builder = builder.add_extension(extension.value, extension.critical)
+    return builder.sign(authority.key, hashes.SHA256())
