@@ -93,7 +93,7 @@ def run_lock(state_path: Path) -> Iterator[None]:
     lock_path = state_path.with_name(state_path.name + ".lock")
     try:
         lock_path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
     except OSError as e:
         raise WriteError(
             f"cannot create the lock file {lock_path}: {_explain(e, lock_path.parent)}"
