@@ -273,3 +273,15 @@ def test_unwritable_state_directory(cert_dir: CertDir, tmp_path: Path) -> None:
         f"denied; let ocsptool's user write to {state_dir}\n"
     )
     assert not cert_dir.staple("site").exists()  # nothing done without the lock
+
+
+def test_a_planted_symlink_at_the_lock_path_is_not_followed(tmp_path: Path) -> None:
+    """Through a dangling link, O_CREAT would create the target (say, in /etc/cron.d)."""
+    state = tmp_path / "state.json"
+    target = tmp_path / "elsewhere" / "created-by-root"
+    target.parent.mkdir()
+    Path(f"{state}.lock").symlink_to(target)
+    with pytest.raises(WriteError) as raised, files.run_lock(state):
+        pass
+    assert str(raised.value).startswith(f"cannot create the lock file {state}.lock: ")
+    assert not target.exists()
