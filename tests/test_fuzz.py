@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import json
 import os
 from pathlib import Path
 
@@ -17,8 +18,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from ocsptool import certs
+from ocsptool import state as statefile
 from ocsptool.certs import Bundle, parse_bundle, read_certificates
-from ocsptool.errors import CertificateError, OcspToolError, ResponseRejected
+from ocsptool.errors import CertificateError, OcspToolError, ResponseRejected, StateError
 from ocsptool.ocsp import Staple, build_request, verify
 from ocsptool.testing.pki import Authority
 from ocsptool.testing.responder import Responder
@@ -176,3 +178,28 @@ def test_unmutated_responses_verify() -> None:
     assert check(RESPONSES["good"]) is not None
     assert check(RESPONSES["revoked"]) is not None
     assert check(RESPONSES["delegated"], DBUNDLE) is not None
+
+
+# -- the state file --------------------------------------------------------------------------
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=10), inner),
+    max_leaves=15,
+)
+_state_like = st.fixed_dictionaries(
+    {"version": st.integers(-1, 3) | _json, "certs": st.dictionaries(st.text(), _json) | _json},
+    optional={"last_run": _json},
+)
+
+
+@FUZZ
+@given(data=st.binary(max_size=512) | _json.map(json.dumps) | _state_like.map(json.dumps))
+def test_state_load_on_anything(tmp_path: Path, data: bytes | str) -> None:
+    path = tmp_path / "state.json"
+    path.write_bytes(data if isinstance(data, bytes) else data.encode())
+    try:
+        loaded = statefile.load(path, NOW)
+    except StateError:
+        return
+    assert all(statefile.valid_record(r) for r in loaded.certs.values())
