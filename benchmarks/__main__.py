@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 from benchmarks import fixtures as fx
+from benchmarks import measure
 from benchmarks.measure import machine
 from benchmarks.workloads import Bench, Sizes
 
@@ -33,7 +34,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--workdir", type=Path, help="keep fixtures here (default: a temp dir)")
     parser.add_argument("--write", action="store_true", help=f"store the result in {RESULTS.name}")
     parser.add_argument("--only", nargs="*", choices=["1", "2", "3", "4", "5"], help="workloads")
+    parser.add_argument(
+        "--ocsptool",
+        type=Path,
+        metavar="DIR",
+        help="time the ocsptool package in DIR/ocsptool instead (a copy with a change to try)",
+    )
     args = parser.parse_args(argv)
+    if args.ocsptool is not None and not (args.ocsptool / "ocsptool" / "__init__.py").exists():
+        parser.error(f"--ocsptool: no ocsptool package in {args.ocsptool}")
     if args.runs < 1 or (args.size is not None and args.size < 1):
         parser.error("--runs and --size must be at least 1")
     return args
@@ -53,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     command = "python -m benchmarks " + shlex.join(sys.argv[1:] if argv is None else argv)
     started = time.perf_counter()
+    if args.ocsptool is not None:
+        measure.PACKAGE_ROOT = args.ocsptool.resolve()
     if args.workdir:
         args.workdir.mkdir(parents=True, exist_ok=True)
         workdir = Path(tempfile.mkdtemp(prefix="run-", dir=args.workdir))
@@ -73,6 +84,8 @@ def main(argv: list[str] | None = None) -> int:
             for key, step in steps:
                 if key in only:
                     step()
+            if not args.quick and "2" in only:
+                bench.breakdown()
             if not args.quick and "5" in only:
                 bench.profile()
     finally:

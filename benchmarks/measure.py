@@ -16,9 +16,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+#: Where the timed processes import ``ocsptool`` from: this checkout, or (``--ocsptool``) a
+#: copy with a change to try. The benchmark's own process always uses this checkout.
+PACKAGE_ROOT = ROOT
+
+
 def env() -> dict[str, str]:
-    """The environment a user's run would have, with this checkout on the path."""
-    return dict(os.environ, PYTHONPATH=str(ROOT), PYTHONDONTWRITEBYTECODE="")
+    """The environment a user's run would have, with the package under test on the path."""
+    path = os.pathsep.join(dict.fromkeys([str(PACKAGE_ROOT), str(ROOT)]))
+    return dict(os.environ, PYTHONPATH=path, PYTHONDONTWRITEBYTECODE="")
 
 
 def ocsptool(*args: object) -> list[str]:
@@ -56,6 +62,7 @@ def run_once(argv: Sequence[str], *, check: bool = True) -> Run:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         env=env(),
+        cwd=PACKAGE_ROOT,  # ``-m`` puts the working directory first on sys.path
     )
     assert process.stderr is not None
     err = process.stderr.read()  # drain first: a full pipe would block the child
@@ -168,6 +175,8 @@ def machine() -> dict[str, str]:
 
 
 def _commit() -> str:
+    if PACKAGE_ROOT != ROOT:
+        return f"the copy in {PACKAGE_ROOT} (--ocsptool)"
     commit = _output(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
     dirty = _output(["git", "-C", str(ROOT), "status", "--porcelain", "--", "ocsptool"])
     return f"{commit} (+ uncommitted changes in ocsptool/)" if dirty else commit

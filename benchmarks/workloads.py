@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from benchmarks import fixtures as fx
+from benchmarks import measure
 from benchmarks.measure import (
     ROOT,
     Timing,
@@ -337,6 +338,24 @@ class Bench:
                 )
             )
 
+    def breakdown(self) -> None:
+        """Per step and per certificate, where a cold refresh spends its time."""
+        certs = self._sets.get(self.sizes.cold)
+        if certs is None:
+            return
+        count = min(300, certs.size)
+        self.log(f"timing the steps of a cold refresh on {count} certificates")
+        done = subprocess.run(
+            [sys.executable, "-m", "benchmarks.breakdown", self.responder.url, str(certs.directory),
+             str(count)],
+            capture_output=True,
+            text=True,
+            env=env(),
+            cwd=measure.PACKAGE_ROOT,
+            check=True,
+        )  # fmt: skip
+        self.sections.append(("Where a cold refresh spends its time", done.stdout.strip()))
+
     def profile(self) -> None:
         """``-X importtime`` and cProfile of the no-op refresh at the no-op size."""
         certs = self.warm_set(self.sizes.noop)
@@ -346,6 +365,7 @@ class Bench:
             capture_output=True,
             text=True,
             env=env(),
+            cwd=measure.PACKAGE_ROOT,
             check=True,
         )
         self.sections.append(
@@ -365,6 +385,7 @@ class Bench:
             ],
             capture_output=True,
             env=env(),
+            cwd=measure.PACKAGE_ROOT,
             check=True,
         )
         self.sections.append(
