@@ -73,6 +73,10 @@ def assert_consistent(directory: Path, state: Path, now: dt.datetime) -> int:
     return staples
 
 
+def staple_inodes(directory: Path) -> dict[str, int]:
+    return {p.name: p.stat().st_ino for p in directory.glob("[!.]*.ocsp")}
+
+
 def make_all_due(state: Path) -> None:
     if not state.exists():
         return
@@ -93,11 +97,19 @@ def test_sigkill_at_random_moments_never_tears_anything(
     assert first.returncode == 0
     length = time.monotonic() - started
     assert assert_consistent(many, state_file, dt.datetime.now(dt.UTC)) == CERTS
-    kills = 0
-    for _ in range(KILLS):
+    kills = mid_write = 0
+    for i in range(KILLS):
         make_all_due(state_file)
+        before = staple_inodes(many)
         proc = start("refresh", "--state", state_file, many)
-        time.sleep(rng.uniform(0.05, length * 1.1))
+        if i % 2:  # anywhere in the run, start-up included
+            time.sleep(rng.uniform(0.05, length * 1.1))
+        else:  # aimed at the writes: wait for the first new staple, then a little more
+            deadline = time.monotonic() + 30
+            while staple_inodes(many) == before and proc.poll() is None:
+                assert time.monotonic() < deadline
+                time.sleep(0.002)
+            time.sleep(rng.uniform(0, 0.05))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1
@@ -105,7 +117,11 @@ def test_sigkill_at_random_moments_never_tears_anything(
         assert proc.returncode in (0, -signal.SIGKILL), err
         assert "Traceback" not in err
         assert assert_consistent(many, state_file, dt.datetime.now(dt.UTC)) == CERTS
+        after = staple_inodes(many)
+        changed = sum(after[name] != inode for name, inode in before.items())
+        mid_write += proc.returncode == -signal.SIGKILL and changed > 0
     assert kills >= KILLS // 2  # the proof is about kills, not about clean exits
+    assert mid_write >= KILLS // 4  # and about kills once staples were being written
     # The next run converges: all good, nothing left behind, and the run after is a no-op.
     make_all_due(state_file)
     final = start("refresh", "--state", state_file, many)
