@@ -107,7 +107,7 @@ def write(
 
 def last_run_of(report: StatusReport) -> tuple[dt.datetime | None, bool | None]:
     """The last refresh run the state file recorded, if it did."""
-    from ocsptool.state import from_epoch
+    from ocsptool.times import from_epoch
 
     when = from_epoch(report.last_run.get("time"))
     ok = report.last_run.get("ok")

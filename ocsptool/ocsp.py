@@ -18,6 +18,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from ocsptool.certs import Bundle, describe_name
 from ocsptool.errors import ResponseRejected, StatusUnknown
+from ocsptool.times import iso
 
 #: How far thisUpdate may lie in the future (clock skew between us and the CA).
 CLOCK_SKEW = dt.timedelta(minutes=5)
@@ -86,15 +87,14 @@ def _verify(der: bytes, bundle: Bundle, now: dt.datetime) -> Staple:
     this_update = response.this_update_utc
     next_update = response.next_update_utc
     if this_update > now + CLOCK_SKEW:
-        raise ResponseRejected(f"thisUpdate {_iso(this_update)} is in the future")
+        raise ResponseRejected(f"thisUpdate {iso(this_update)} is in the future")
     if next_update is None:
         raise ResponseRejected("nextUpdate missing; the response cannot be scheduled or served")
     if next_update <= now:
-        raise ResponseRejected(f"nextUpdate {_iso(next_update)} has already passed")
+        raise ResponseRejected(f"nextUpdate {iso(next_update)} has already passed")
     if next_update - now <= HAPROXY_MARGIN:
         raise ResponseRejected(
-            f"nextUpdate {_iso(next_update)} is less than 5 minutes away; "
-            "HAProxy would not serve it"
+            f"nextUpdate {iso(next_update)} is less than 5 minutes away; HAProxy would not serve it"
         )
     status = response.certificate_status
     if status == ocsp.OCSPCertStatus.UNKNOWN:
@@ -154,7 +154,7 @@ def _check_signature(response: ocsp.OCSPResponse, bundle: Bundle, now: dt.dateti
         if not cert.not_valid_before_utc <= now <= cert.not_valid_after_utc:
             raise ResponseRejected(
                 f"signed by {who}, whose certificate is not valid now "
-                f"(valid {_iso(cert.not_valid_before_utc)} to {_iso(cert.not_valid_after_utc)})"
+                f"(valid {iso(cert.not_valid_before_utc)} to {iso(cert.not_valid_after_utc)})"
             )
         _verify_signature(response, cert)
         return f"delegate {who}"
@@ -210,7 +210,3 @@ def _describe_bytes(data: bytes) -> str:
     if head.lstrip().startswith(b"<"):
         return "got HTML or XML"
     return f"{len(data)} bytes starting {head[:8].hex()}"
-
-
-def _iso(moment: dt.datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -13,6 +13,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from ocsptool.status import CRITICAL, WARNING, CertStatus, StatusReport
+from ocsptool.times import iso
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -51,10 +52,6 @@ def relative(moment: dt.datetime | None, now: dt.datetime, *, expiry: bool = Fal
     if delta.total_seconds() >= 0:
         return f"in {span(delta)}"
     return f"{'expired ' if expiry else ''}{span(delta)} ago"
-
-
-def iso(moment: dt.datetime | None) -> str | None:
-    return None if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _console() -> Console:

@@ -15,6 +15,7 @@ from dataclasses import asdict
 from typing import Any
 
 from ocsptool.refresh import Outcome, RunReport
+from ocsptool.times import iso
 
 PREFIX = "ocsptool: "
 
@@ -47,10 +48,6 @@ def describe_outcome(out: Outcome) -> str:
     verb = "fetched" if out.action == "fetched" else "fresh"
     due = f", next refresh {iso(out.next_due)}" if out.next_due else ""
     return f"{out.path}: {verb}: {out.status}{until}{due}"
-
-
-def iso(moment: dt.datetime | None) -> str | None:
-    return None if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _jsonable(value: Any) -> Any:

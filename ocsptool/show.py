@@ -10,7 +10,8 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from ocsptool.render import iso, relative
+from ocsptool.render import relative
+from ocsptool.times import iso
 
 Fields = list[tuple[str, str]]
 

@@ -147,14 +147,3 @@ def save(path: Path, state: State) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, json.dumps(data, separators=(",", ":")).encode(), mode=0o600)
     state.dirty = False
-
-
-def to_epoch(moment: dt.datetime | None) -> int | None:
-    """Times are kept as integer epoch seconds: cheap to load and compare at scale."""
-    return None if moment is None else int(moment.timestamp())
-
-
-def from_epoch(value: Any) -> dt.datetime | None:
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return None
-    return dt.datetime.fromtimestamp(value, dt.UTC)

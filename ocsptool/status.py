@@ -23,7 +23,8 @@ from ocsptool import scan as scanning
 from ocsptool import state as statefile
 from ocsptool.errors import CertificateError, OcspToolError, StatusUnknown
 from ocsptool.refresh import cache_valid
-from ocsptool.state import Record, from_epoch
+from ocsptool.state import Record
+from ocsptool.times import from_epoch, iso
 
 if TYPE_CHECKING:
     from ocsptool.certs import Bundle
@@ -368,13 +369,13 @@ def _live_issue(cert: CertStatus, served: ServedStaple | None, now: dt.datetime)
             return "serves no staple; run `ocsptool refresh -s ADDR` to push it"
         return "serves no staple"
     if served.next_update is not None and served.next_update <= now:
-        return f"serves an expired staple (nextUpdate {_iso(served.next_update)})"
+        return f"serves an expired staple (nextUpdate {iso(served.next_update)})"
     if cert.status not in ("good", "revoked"):
         return None
     if served.this_update and cert.this_update and served.this_update < cert.this_update:
         return (
-            f"serves an older staple (thisUpdate {_iso(served.this_update)}) than the "
-            f"one on disk ({_iso(cert.this_update)}); push it with `ocsptool refresh -s`"
+            f"serves an older staple (thisUpdate {iso(served.this_update)}) than the "
+            f"one on disk ({iso(cert.this_update)}); push it with `ocsptool refresh -s`"
         )
     if served.status != cert.status:
         return f"serves status {served.status}, but the staple on disk says {cert.status}"
@@ -393,7 +394,3 @@ def _certid_key(path: str) -> str | None:
     except CertificateError:
         return None
     return certid_key(request.issuer_name_hash, request.issuer_key_hash, request.serial_number)
-
-
-def _iso(moment: dt.datetime) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")

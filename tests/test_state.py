@@ -109,13 +109,6 @@ def test_future_version_is_refused(tmp_path: Path) -> None:
     assert path.read_text() == '{"version": 99, "certs": {}}'
 
 
-def test_epoch_helpers() -> None:
-    assert statefile.to_epoch(None) is None
-    assert statefile.from_epoch(statefile.to_epoch(NOW)) == NOW
-    assert statefile.from_epoch("x") is None
-    assert statefile.from_epoch(True) is None
-
-
 def test_default_path_under_systemd(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("STATE_DIRECTORY", "/var/lib/ocsptool:/other")
     assert statefile.default_path() == Path("/var/lib/ocsptool/state.json")

@@ -1,0 +1,22 @@
+"""Time helpers shared by every module: ISO 8601 UTC text and epoch seconds."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+
+def iso(moment: dt.datetime | None) -> str | None:
+    """``2026-11-28T20:31:00Z``, or None."""
+    return None if moment is None else moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def to_epoch(moment: dt.datetime | None) -> int | None:
+    """Times are kept as integer epoch seconds in the state: cheap to load and compare."""
+    return None if moment is None else int(moment.timestamp())
+
+
+def from_epoch(value: Any) -> dt.datetime | None:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    return dt.datetime.fromtimestamp(value, dt.UTC)
