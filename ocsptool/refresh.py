@@ -17,10 +17,17 @@ from typing import TYPE_CHECKING, Any
 
 from ocsptool import scan as scanning
 from ocsptool import state as statefile
-from ocsptool.errors import CertificateError, FetchError, HAProxyError, OcspToolError
+from ocsptool.errors import (
+    CertificateError,
+    FetchError,
+    HAProxyError,
+    OcspToolError,
+    ResponseRejected,
+)
 from ocsptool.fetch import MAX_RESPONSE_BYTES, Timeouts
 from ocsptool.files import fsync_dir, remove_leftovers, run_lock, write_atomic
-from ocsptool.state import Record, State, from_epoch, to_epoch
+from ocsptool.state import Record, State
+from ocsptool.times import from_epoch, iso, to_epoch
 
 if TYPE_CHECKING:
     import requests
@@ -217,6 +224,7 @@ class _Run:
 
     def _adopt_disk_staple(self, f: scanning.Found, bundle: Bundle, rec: Record) -> None:
         """Read ``<cert>.ocsp``; keep it (and its schedule) if it still verifies."""
+        from ocsptool.certs import read_file
         from ocsptool.ocsp import verify
 
         rec["staple"] = None
@@ -224,7 +232,7 @@ class _Run:
         if f.ocsp_inode is None:
             return
         try:
-            der = Path(f.path + ".ocsp").read_bytes()
+            der = read_file(Path(f.path + ".ocsp"))
             staple = verify(der, bundle, self.now)
         except (OSError, OcspToolError):
             return  # no usable staple on disk: fetch one
@@ -265,6 +273,7 @@ class _Run:
                 max_bytes=self.settings.max_response_bytes,
             )
             staple = verify(fetched.body, bundle, self.now)
+            _check_not_older(staple, self.state.certs[str(bundle.path)].get("staple"))
             write_atomic(Path(str(bundle.path) + ".ocsp"), staple.der, sync_dir=False)
         except OcspToolError as e:
             return e
@@ -313,6 +322,7 @@ class _Run:
                 self._push_to(address, pending)
 
     def _push_to(self, address: str, paths: list[str]) -> None:
+        from ocsptool.certs import read_file
         from ocsptool.haproxy import PushItem, push_staples
 
         items = []
@@ -320,7 +330,7 @@ class _Run:
             der = self.fetched_der.get(path)
             try:
                 if der is None:
-                    der = Path(path + ".ocsp").read_bytes()
+                    der = read_file(Path(path + ".ocsp"))
                 issuer_pem = self._issuer_pem(path)
             except (OSError, OcspToolError) as e:
                 self._push_failed(path, address, f"cannot read the staple to push it: {e}")
@@ -459,6 +469,27 @@ def _describe_staple(staple: Staple, inode: int | None) -> dict[str, Any]:
         "sha256": hashlib.sha256(staple.der).hexdigest(),
         "inode": inode,
     }
+
+
+def _check_not_older(new: Staple, held: dict[str, Any] | None) -> None:
+    """Refuse a replay or a stale cache copy: it must not replace a newer staple we hold,
+    and a 'good' never undoes a revocation (only certificateHold can be lifted)."""
+    if not held:
+        return
+    held_this = from_epoch(held.get("this_update"))
+    if held_this is not None and new.this_update < held_this:
+        raise ResponseRejected(
+            f"response is older than the staple we hold (thisUpdate {iso(new.this_update)} "
+            f"< {iso(held_this)}); kept the newer one"
+        )
+    if (
+        held.get("status") == "revoked"
+        and new.status == "good"
+        and held.get("revocation_reason") != "certificate_hold"
+    ):
+        raise ResponseRejected(
+            "responder now says good, but the staple we hold says REVOKED; kept the revocation"
+        )
 
 
 def _due(path: str, staple: Staple) -> int:

@@ -347,11 +347,6 @@ def test_device_given_as_a_certificate(certs: CertDir, run_cli: RunCli) -> None:
     assert_good_stapled(certs)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs refresh.py change: read <cert>.ocsp with certs.read_file (refuses FIFOs), "
-    "not Path.read_bytes(), in _adopt_disk_staple and _push_to",
-)
 def test_fifo_at_the_staple_path_never_blocks(certs: CertDir, state_file: Path) -> None:
     path = certs.add("site")
     os.mkfifo(f"{path}.ocsp")

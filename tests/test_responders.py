@@ -307,11 +307,6 @@ def test_multi_response_is_validly_signed(pki: PKI, responder: Responder) -> Non
 # -- replays: valid responses older than the staple we hold ----------------------------------
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs refresh.py change: after verify() in _fetch_one, reject a response whose "
-    "thisUpdate is older than the staple on record (rec['staple']['this_update'])",
-)
 def test_an_older_response_never_replaces_a_newer_staple(
     make_site: Callable[..., Site], responder: Responder
 ) -> None:
@@ -325,11 +320,6 @@ def test_an_older_response_never_replaces_a_newer_staple(
     assert site.staple.read_bytes() == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs refresh.py change: after verify() in _fetch_one, reject a response whose "
-    "thisUpdate is older than the staple on record (rec['staple']['this_update'])",
-)
 def test_a_replayed_good_response_never_undoes_a_revocation(
     make_site: Callable[..., Site], responder: Responder
 ) -> None:
