@@ -23,6 +23,7 @@ from ocsptool.errors import (
     HAProxyError,
     OcspToolError,
     ResponseRejected,
+    WriteError,
 )
 from ocsptool.fetch import MAX_RESPONSE_BYTES, Timeouts
 from ocsptool.files import fsync_dir, remove_leftovers, run_lock, write_atomic
@@ -287,7 +288,9 @@ class _Run:
         if isinstance(result, OcspToolError):
             failures = int(rec.get("failures", 0)) + 1
             rec["failures"] = failures
-            message = f"{bundle.ocsp_url}: {result}"
+            # A write fault is about our disk, not the responder: don't blame its URL.
+            where = "" if isinstance(result, WriteError) else f"{bundle.ocsp_url}: "
+            message = f"{where}{result}"
             rec["last_error"] = message
             staple = rec.get("staple") or {}
             rec["due"] = to_epoch(_retry_due(failures, self.now, result, staple))

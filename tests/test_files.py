@@ -183,7 +183,7 @@ def test_full_disk_keeps_the_old_staple_and_says_what_to_fix(  # noqa: PLR0917 -
     result = run_cli("refresh", directory)
     assert result.exit_code == 1
     assert result.stderr == (
-        f"ocsptool: {path}: {responder.url}: cannot write {staple}: no space left on the "
+        f"ocsptool: {path}: cannot write {staple}: no space left on the "
         f"device holding {directory}; free some space\n"
     )
     assert staple.read_bytes() == before
@@ -234,7 +234,7 @@ def test_read_only_file_system(
         result = run_cli("refresh", directory)
         assert result.exit_code == 1
         assert result.stderr == (
-            f"ocsptool: {path}: {responder.url}: cannot write {staple}: {directory} is on a "
+            f"ocsptool: {path}: cannot write {staple}: {directory} is on a "
             "read-only file system\n"
         )
         assert staple.read_bytes() == before
@@ -256,7 +256,7 @@ def test_read_only_cert_directory(cert_dir: CertDir, state_file: Path) -> None:
         cert_dir.path.chmod(0o755)
     assert result.returncode == 1
     assert result.stderr == (
-        f"ocsptool: {path}: {cert_dir.url}: cannot write {staple}: permission denied; "
+        f"ocsptool: {path}: cannot write {staple}: permission denied; "
         f"let ocsptool's user write to {cert_dir.path}\n"
     )
     assert staple.read_bytes() == before
