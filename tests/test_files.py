@@ -234,8 +234,7 @@ def test_read_only_file_system(
         result = run_cli("refresh", directory)
         assert result.exit_code == 1
         assert result.stderr == (
-            f"ocsptool: {path}: cannot write {staple}: {directory} is on a "
-            "read-only file system\n"
+            f"ocsptool: {path}: cannot write {staple}: {directory} is on a read-only file system\n"
         )
         assert staple.read_bytes() == before
     finally:
