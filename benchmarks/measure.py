@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import shlex
 import statistics
 import subprocess
 import sys
@@ -51,34 +52,38 @@ GNU_TIME = "/usr/bin/time"
 def run_once(argv: Sequence[str], *, check: bool = True) -> Run:
     """Run ``argv`` to the end; its wall time and its own peak RSS."""
     rss_file = None
+    wrapped = list(argv)
     if os.access(GNU_TIME, os.X_OK):
         fd, rss_file = tempfile.mkstemp(prefix="ocsptool-bench-rss-")
         os.close(fd)
-        argv = [GNU_TIME, "-f", "%M", "-o", rss_file, *argv]
-    start = time.perf_counter()
-    process = subprocess.Popen(
-        argv,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        env=env(),
-        cwd=PACKAGE_ROOT,  # ``-m`` puts the working directory first on sys.path
-    )
-    assert process.stderr is not None
-    err = process.stderr.read()  # drain first: a full pipe would block the child
-    _pid, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - start
-    process.returncode = os.waitstatus_to_exitcode(status)
-    process.stderr.close()
+        wrapped = [GNU_TIME, "-f", "%M", "-o", rss_file, *argv]
+    try:
+        start = time.perf_counter()
+        process = subprocess.Popen(
+            wrapped,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=env(),
+            cwd=PACKAGE_ROOT,  # ``-m`` puts the working directory first on sys.path
+        )
+        assert process.stderr is not None
+        err = process.stderr.read()  # drain first: a full pipe would block the child
+        _pid, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - start
+        process.returncode = os.waitstatus_to_exitcode(status)
+        process.stderr.close()
+        max_rss_kib = usage.ru_maxrss  # KiB on Linux; an upper bound without GNU time
+        if rss_file is not None:
+            text = Path(rss_file).read_text().split()
+            max_rss_kib = int(text[-1]) if text and text[-1].isdigit() else max_rss_kib
+    finally:
+        if rss_file is not None:
+            os.unlink(rss_file)
     if check and process.returncode != 0:
         raise ProcessFailed(
-            f"{' '.join(argv[:8])}... exited {process.returncode}: {err.decode()[-500:]}"
+            f"{shlex.join(argv[:6])}... exited {process.returncode}: {err.decode()[-500:]}"
         )
-    max_rss_kib = usage.ru_maxrss  # KiB on Linux; an upper bound without GNU time
-    if rss_file is not None:
-        text = Path(rss_file).read_text().split()
-        os.unlink(rss_file)
-        max_rss_kib = int(text[-1]) if text and text[-1].isdigit() else max_rss_kib
     return Run(seconds, max_rss_kib / 1024, usage.ru_utime + usage.ru_stime)
 
 
