@@ -188,7 +188,7 @@ def _settings(
     extensions: tuple[str, ...],
     excludes: tuple[str, ...],
 ) -> Any:
-    from ocsptool.fetch import Timeouts
+    from ocsptool.limits import Timeouts
     from ocsptool.refresh import Settings
     from ocsptool.scan import DEFAULT_EXTENSIONS
     from ocsptool.state import default_path

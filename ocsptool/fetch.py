@@ -14,24 +14,17 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ocsptool.errors import FetchError
+from ocsptool.limits import MAX_RESPONSE_BYTES, Timeouts
+
+_DEFAULT_TIMEOUTS = Timeouts()
 
 if TYPE_CHECKING:
     import requests
 
 #: RFC 5019: use GET when the whole URL fits in 255 bytes.
 MAX_GET_URL = 255
-#: A staple is a few KiB; anything near this is an attack or a mistake.
-MAX_RESPONSE_BYTES = 64 * 1024
 MAX_REDIRECTS = 3
 USER_AGENT = "ocsptool"
-
-
-@dataclass(frozen=True)
-class Timeouts:
-    connect: float = 5.0
-    read: float = 10.0
-    #: Wall-clock cap on one whole exchange, redirects included (defeats slow drips).
-    total: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -157,7 +150,7 @@ def fetch(
     url: str,
     der: bytes,
     *,
-    timeouts: Timeouts = Timeouts(),
+    timeouts: Timeouts = _DEFAULT_TIMEOUTS,
     max_bytes: int = MAX_RESPONSE_BYTES,
 ) -> Fetched:
     """Send one OCSP request; return the raw answer or raise ``FetchError`` (one line)."""

@@ -10,8 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import os
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,8 +25,8 @@ from ocsptool.errors import (
     ResponseRejected,
     WriteError,
 )
-from ocsptool.fetch import MAX_RESPONSE_BYTES, Timeouts
 from ocsptool.files import fsync_dir, remove_leftovers, run_lock, write_atomic
+from ocsptool.limits import MAX_RESPONSE_BYTES, Timeouts
 from ocsptool.state import Record, State
 from ocsptool.times import from_epoch, iso, to_epoch
 
@@ -71,16 +71,22 @@ class Outcome:
 
 @dataclass
 class RunReport:
-    outcomes: list[Outcome] = field(default_factory=list)
     #: One line each, ``<file>: <what went wrong>``; any problem makes the exit code 1.
     problems: list[str] = field(default_factory=list)
     #: One line each, worth saying but not a failure (e.g. a corrupt state moved aside).
     notes: list[str] = field(default_factory=list)
     fetched: int = 0
+    #: Builds the per-certificate outcomes when someone asks (a quiet no-op run never does).
+    build_outcomes: Callable[[], list[Outcome]] = field(default=list, repr=False)
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    @cached_property
+    def outcomes(self) -> list[Outcome]:
+        """One ``Outcome`` per certificate, sorted by path."""
+        return self.build_outcomes()
 
 
 def run_refresh(
@@ -128,6 +134,8 @@ class _Run:
         self.now_epoch = int(now.timestamp())
         self.force = force
         self.outcomes: dict[str, Outcome] = {}
+        #: Certificates with a fresh staple: their Outcome is built only if asked for.
+        self.fresh: list[str] = []
         self.bundles: dict[str, Bundle] = {}
         self.fetched_der: dict[str, bytes] = {}
 
@@ -165,7 +173,7 @@ class _Run:
         expiry = rec.get("not_after", 0)
         if self.now_epoch >= rec.get("due", 0) or self.now_epoch >= expiry:
             return True
-        self._outcome(f.path, rec, "fresh")
+        self.fresh.append(f.path)
         return False
 
     def _parse(self, f: scanning.Found, old: Record | None) -> Bundle | None:
@@ -210,7 +218,7 @@ class _Run:
                 self._waiting(f.path, rec)
                 return False
             return True
-        self._outcome(f.path, rec, "fresh")
+        self.fresh.append(f.path)
         return False
 
     def _backing_off(self, rec: Record) -> bool:
@@ -246,6 +254,8 @@ class _Run:
     def fetch_all(
         self, due: list[Bundle], session: requests.Session, progress: Progress | None
     ) -> None:
+        from concurrent.futures import ThreadPoolExecutor, as_completed
+
         jobs = max(1, min(self.settings.jobs, len(due)))
         done = 0
         with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="fetch") as pool:
@@ -314,15 +324,22 @@ class _Run:
     def push(self) -> None:
         if not self.settings.sockets:
             return
+        certs = self.state.certs
+        stapled = [p for p in self._stapled() if certs[p].get("staple")]
         for address in self.settings.sockets:
-            pending = [
-                path
-                for path, out in self.outcomes.items()
-                if out.status is not None
-                and address not in self.state.certs[path].get("pushed", [])
-            ]
+            pending = [p for p in stapled if address not in certs[p].get("pushed", [])]
             if pending:
                 self._push_to(address, pending)
+
+    def _stapled(self) -> list[str]:
+        """Certificates that may have a staple on disk: fresh ones and those handled."""
+        return list(dict.fromkeys([*self.fresh, *self.outcomes]))
+
+    def _outcome_of(self, path: str) -> Outcome:
+        """The Outcome of ``path``, built now for a fresh certificate."""
+        if path not in self.outcomes:
+            self._outcome(path, self.state.certs[path], "fresh")
+        return self.outcomes[path]
 
     def _push_to(self, address: str, paths: list[str]) -> None:
         from ocsptool.certs import read_file
@@ -347,7 +364,7 @@ class _Run:
             self.report.problems.append(str(e))
             for item in items:
                 self.state.certs[item.cert_path]["push_error"] = str(e)
-                self.outcomes[item.cert_path].push_errors.append(str(e))
+                self._outcome_of(item.cert_path).push_errors.append(str(e))
             self.state.dirty = True
             return
         for result in results:
@@ -355,7 +372,7 @@ class _Run:
             if result.ok or result.method == "not-loaded":
                 rec.setdefault("pushed", []).append(address)
                 rec["push_error"] = None
-                self.outcomes[result.cert_path].pushed.append(address)
+                self._outcome_of(result.cert_path).pushed.append(address)
                 if result.method == "not-loaded":
                     self.report.notes.append(
                         f"{result.cert_path}: HAProxy {address}: {result.error}"
@@ -376,7 +393,7 @@ class _Run:
 
     def _push_failed(self, path: str, address: str, why: str) -> None:
         self.state.certs[path]["push_error"] = f"{address}: {why}"
-        self.outcomes[path].push_errors.append(f"{address}: {why}")
+        self._outcome_of(path).push_errors.append(f"{address}: {why}")
         self.report.problems.append(f"{path}: HAProxy {address}: {why}")
         self.state.dirty = True
 
@@ -390,9 +407,9 @@ class _Run:
                 self.state.dirty = True
 
     def finish(self) -> None:
-        for path, out in self.outcomes.items():
-            if out.status == "revoked":
-                staple = self.state.certs[path].get("staple") or {}
+        for path in self._stapled():
+            staple = self.state.certs[path].get("staple") or {}
+            if staple.get("status") == "revoked":
                 since = from_epoch(staple.get("revocation_time"))
                 when = f" since {since:%Y-%m-%d %H:%M} UTC" if since else ""
                 reason = staple.get("revocation_reason")
@@ -401,8 +418,13 @@ class _Run:
                     + (f" ({reason})" if reason else "")
                     + "; the staple tells clients so; replace this certificate"
                 )
-        self.report.outcomes = sorted(self.outcomes.values(), key=lambda o: o.path)
+        self.report.build_outcomes = self._all_outcomes
         self.report.problems.sort()  # fetches finish in any order; report in a stable one
+
+    def _all_outcomes(self) -> list[Outcome]:
+        for path in self.fresh:
+            self._outcome_of(path)
+        return sorted(self.outcomes.values(), key=lambda o: o.path)
 
     def _fail_cert(self, path: str, message: str, rec: Record) -> None:
         out = self._outcome(path, rec, "skipped")

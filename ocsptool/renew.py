@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ocsptool.errors import OcspToolError
-from ocsptool.fetch import MAX_RESPONSE_BYTES, Timeouts
+from ocsptool.limits import MAX_RESPONSE_BYTES, Timeouts
 
 if TYPE_CHECKING:
     import requests

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -93,25 +94,35 @@ def _scan_dir(
         result.problems.append((directory, _describe(e)))
         return
     subdirs: list[str] = []
-    for name in sorted(entries):
-        entry = entries[name]
-        if is_temp_name(name):
-            result.leftovers.append(entry.path)
+    candidates: list[str] = []
+    for name, entry in entries.items():
+        if name[0] == ".":  # hidden: never a certificate; maybe a killed run's temp file
+            if is_temp_name(name):
+                result.leftovers.append(entry.path)
             continue
         if excludes and any(fnmatch.fnmatch(name, pattern) for pattern in excludes):
             continue
+        if name.endswith(exts) and not name.endswith(SIDE_FILES):
+            candidates.append(name)
+        else:
+            try:
+                if entry.is_dir():
+                    subdirs.append(entry.path)
+            except OSError as e:
+                result.problems.append((entry.path, _describe(e)))
+    for name in sorted(candidates):
+        entry = entries[name]
+        if entry.path in seen_files:
+            continue
         try:
-            if entry.is_dir():
-                subdirs.append(entry.path)
-                continue
-            if not name.endswith(exts) or name.endswith(SIDE_FILES) or name.startswith("."):
-                continue
-            if entry.path in seen_files:
-                continue
-            key = stat_key(entry.stat())
+            st = entry.stat()
         except OSError as e:
             result.problems.append((entry.path, _describe(e)))
             continue
+        if stat.S_ISDIR(st.st_mode):
+            subdirs.append(entry.path)
+            continue
+        key = stat_key(st)
         seen_files.add(entry.path)
         ocsp = entries.get(name + ".ocsp")
         issuer = entries.get(name + ".issuer")
@@ -123,7 +134,7 @@ def _scan_dir(
                 _side_stat(entry.path) if issuer is not None else None,
             )
         )
-    for sub in subdirs:
+    for sub in sorted(subdirs):
         _scan_dir(sub, exts, excludes, result, seen=seen)
 
 

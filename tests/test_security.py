@@ -18,7 +18,7 @@ import pytest
 import requests
 from click.testing import Result
 
-from ocsptool import fetch
+from ocsptool import fetch, limits
 from ocsptool.certs import parse_bundle
 from ocsptool.errors import FetchError
 from ocsptool.ocsp import build_request
@@ -80,7 +80,7 @@ def test_every_timeout_is_finite() -> None:
     assert 0 < timeouts.connect <= 10
     assert 0 < timeouts.read <= 30
     assert 0 < timeouts.total <= 60
-    assert fetch.MAX_RESPONSE_BYTES <= 1024 * 1024
+    assert limits.MAX_RESPONSE_BYTES <= 1024 * 1024
 
 
 @pytest.mark.parametrize("mode", ["huge", "huge_stream"])

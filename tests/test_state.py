@@ -280,3 +280,26 @@ def test_a_fifo_at_the_state_path_is_refused_not_waited_on(tmp_path: Path) -> No
     with pytest.raises(StateError) as raised:
         statefile.load(path, NOW)
     assert str(raised.value) == f"{path}: cannot read the state file: not a regular file"
+
+
+def test_state_as_written_loads_without_checking_each_record(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "state.json"
+    record = {"stat": [1, 2, 3, 4], "failures": 0, "pushed": []}
+    statefile.save(path, statefile.State(certs={"/a.pem": record}))
+    monkeypatch.setattr(statefile, "valid_record", lambda r: pytest.fail("checked a record"))
+    assert statefile.load(path, NOW).certs == {"/a.pem": record}
+
+
+def test_edited_state_fails_its_digest_and_is_checked_in_full(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    good = {"stat": [1, 2, 3, 4], "failures": 0}
+    statefile.save(path, statefile.State(certs={"/a.pem": good, "/b.pem": dict(good)}))
+    raw = path.read_bytes()
+    edited = raw.replace(b'"failures":0}}', b'"failures":"x"}}')
+    assert edited != raw
+    path.write_bytes(edited)  # still valid JSON, same digest field: no longer ours
+    loaded = statefile.load(path, NOW)
+    assert list(loaded.certs) == ["/a.pem"]
+    assert loaded.notes == [f"{path}: dropped 1 malformed record(s)"]
