@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import errno
-import hashlib
 import json
 import os
 import re
 import stat
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -72,7 +72,8 @@ def load(path: Path, now: dt.datetime) -> State:
     if _written_by_us(raw):
         return State(certs=certs, last_run=_dict(data.get("last_run")))
     good = {k: v for k, v in certs.items() if valid_record(v)}
-    state = State(certs=good)
+    # Checked in full: write it back with its digest, so the next run need not check again.
+    state = State(certs=good, dirty=True)
     if len(good) != len(certs):
         state.notes.append(f"{path}: dropped {len(certs) - len(good)} malformed record(s)")
         state.dirty = True
@@ -160,11 +161,15 @@ def save(path: Path, state: State) -> None:
     state.dirty = False
 
 
-_SIGNED = re.compile(rb'\{"version":(\d+),"digest":"([0-9a-f]{32})",')
+_SIGNED = re.compile(rb'\{"version":(\d+),"digest":"([0-9a-f]{8})",')
 
 
 def _digest(data: bytes) -> str:
-    return hashlib.blake2b(data, digest_size=16).hexdigest()
+    """A CRC-32: it tells our own bytes from edited or damaged ones, fast (~2 ms for 7 MB).
+    It is no defence against a forger, and need not be: whoever can write the state file
+    can write any state, and loading checks the types only so that a bad record cannot
+    crash a run."""
+    return f"{zlib.crc32(data):08x}"
 
 
 def _written_by_us(raw: bytes) -> bool:
