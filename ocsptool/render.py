@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sys
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
@@ -57,14 +58,21 @@ def relative(moment: dt.datetime | None, now: dt.datetime, *, expiry: bool = Fal
 def _console() -> Console:
     from rich.console import Console
 
-    return Console(file=sys.stdout, highlight=False, soft_wrap=False)
+    # Off a terminal (a pipe, a file, a mail from cron) nothing should fold or be cut: give
+    # rich a wide page unless COLUMNS says otherwise.
+    width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 250
+    return Console(file=sys.stdout, highlight=False, soft_wrap=False, width=width)
 
 
 # -- status ------------------------------------------------------------------------------
 
 
 def status_table(report: StatusReport, now: dt.datetime) -> None:
-    """A headline naming what needs a person, then one row per certificate."""
+    """A headline naming what needs a person, then one row per certificate.
+
+    Below WIDE columns the issuer and thisUpdate columns are left out, so the problem
+    column keeps room to be read.
+    """
     from rich.table import Table
     from rich.text import Text
 
@@ -72,38 +80,54 @@ def status_table(report: StatusReport, now: dt.datetime) -> None:
     console.print(_headline(report))
     if not report.certs:
         return
+    wide = console.width >= WIDE
     table = Table(box=None, header_style="bold", pad_edge=False, show_edge=False)
-    # Only the issuer and the problem wrap: names, paths and times stay whole.
-    for column in ("certificate", "issuer", "responder", "staple", "thisUpdate", "nextUpdate"):
-        table.add_column(column, no_wrap=column != "issuer", overflow="fold")
+    # Names, paths and the problem fold when the terminal is narrow; times never do.
+    table.add_column("certificate", overflow="fold", min_width=16, no_wrap=wide)
+    table.add_column("responder", overflow="fold", min_width=10)
+    table.add_column("staple", no_wrap=True)
+    if wide:
+        table.add_column("thisUpdate", no_wrap=True)
+    table.add_column("nextUpdate", no_wrap=True)
+    if wide:
+        table.add_column("issuer", no_wrap=True, overflow="ellipsis", max_width=24)
     table.add_column("refresh", no_wrap=True)
-    table.add_column("problem", overflow="fold", min_width=20)
+    table.add_column("problem", overflow="fold", min_width=24)
     for cert in report.certs:
         style = _STYLE.get(cert.severity, "")
         name = Text(cert.name or "?", style=style or "bold")
         if cert.must_staple:
             name.append(" [must-staple]", style="magenta")
         name.append("\n" + cert.path, style="dim")
+        this_update = [relative(cert.this_update, now)] if wide else []
+        issuer = [_short_name(cert.issuer)] if wide else []
         if cert.ocsp_url is None and not cert.cert_error:
-            table.add_row(name, cert.issuer or "", Text(NO_OCSP_TEXT, style="dim"), style="dim")
+            blank = ["-", "-", *[""] * len(this_update), "", *issuer, "-"]
+            table.add_row(name, *blank, Text(NO_OCSP_TEXT, style="dim"), style="dim")
             continue
-        staple = Text(cert.status, style=_STATUS_STYLE.get(cert.status, ""))
         table.add_row(
             name,
-            cert.issuer or "",
             cert.responder or "",
-            staple,
-            relative(cert.this_update, now),
+            Text(cert.status, style=_STATUS_STYLE.get(cert.status, "")),
+            *this_update,
             relative(cert.next_update, now, expiry=True),
+            *issuer,
             _refresh_due(cert, now),
             Text("; ".join(cert.problems) or cert.reason or "", style=style),
         )
     console.print(table)
 
 
+#: From this terminal width on, the table also shows thisUpdate and the issuer.
+WIDE = 130
 NO_OCSP_TEXT = "no OCSP URL: CRL only"
 #: The headline names at most this many certificates; the table has them all.
 HEADLINE_ROWS = 10
+
+
+def _short_name(name: str | None) -> str:
+    """``CN=Example CA`` reads as ``Example CA`` in a narrow column."""
+    return (name or "").removeprefix("CN=")
 
 
 def _refresh_due(cert: CertStatus, now: dt.datetime) -> str:

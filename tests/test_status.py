@@ -177,7 +177,7 @@ def test_table_content(mixed: CertDir, responder: Responder, state_file: Path) -
     assert lines[2] == "  a.test: no staple: no staple file"
     header = lines[3].split()
     assert header == [
-        "certificate", "issuer", "responder", "staple", "thisUpdate", "nextUpdate", "refresh",
+        "certificate", "responder", "staple", "thisUpdate", "nextUpdate", "issuer", "refresh",
         "problem",
     ]  # fmt: skip
     rows = [line.split() for line in lines[4:] if line.strip()]
@@ -185,7 +185,25 @@ def test_table_content(mixed: CertDir, responder: Responder, state_file: Path) -
     assert "revoked" in rows[0] and "in" in rows[0] and "ago" in rows[0]
     assert rows[1][0] == str(mixed.path / "must.pem")
     assert rows[2][0] == "a.test" and "none" in rows[2]
-    assert " ".join(rows[4][1:]) == "CN=Direct Intermediate no OCSP URL: CRL only"
+    assert " ".join(rows[4][1:]) == "- - Direct Intermediate - no OCSP URL: CRL only"
+
+
+def test_narrow_table_keeps_the_problem_readable(
+    mixed: CertDir, responder: Responder, state_file: Path
+) -> None:
+    responder.revoked.add(mixed.leaves["must"].cert.serial_number)
+    runner = CliRunner(env={"TERM": "dumb", "COLUMNS": "100"})
+    runner.invoke(cli, ["refresh", "--state", str(state_file), str(mixed.path)])
+    result = runner.invoke(cli, ["status", "--state", str(state_file), str(mixed.path)])
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 100
+    header = lines[2].split()
+    assert header == ["certificate", "responder", "staple", "nextUpdate", "refresh", "problem"]
+    problem_column = lines[2].index("problem")
+    # The first row's problem, folded over as many lines as it takes (spaces aside).
+    problem = "".join(line[problem_column:].replace(" ", "") for line in lines[3:12])
+    assert problem.startswith("REVOKEDsince")
+    assert "(key_compromise);replacethiscertificate" in problem
 
 
 # -- --live against a real HAProxy -------------------------------------------------------
