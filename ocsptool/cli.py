@@ -84,6 +84,25 @@ def fetch_options(f: F) -> F:
     )(f)
 
 
+def scan_options(f: F) -> F:
+    f = click.option(
+        "--exclude",
+        "excludes",
+        multiple=True,
+        metavar="GLOB",
+        envvar="OCSPTOOL_EXCLUDE",
+        help="Skip files and directories whose name matches GLOB (repeatable).",
+    )(f)
+    return click.option(
+        "--ext",
+        "extensions",
+        multiple=True,
+        metavar="EXT",
+        envvar="OCSPTOOL_EXT",
+        help="File endings scanned in directories (repeatable). Default: .pem .crt",
+    )(f)
+
+
 def metrics_option(f: F) -> F:
     return click.option(
         "--metrics",
@@ -133,22 +152,7 @@ def cli(ctx: click.Context, config_file: Path | None) -> None:
 @state_option
 @socket_option
 @fetch_options
-@click.option(
-    "--ext",
-    "extensions",
-    multiple=True,
-    metavar="EXT",
-    envvar="OCSPTOOL_EXT",
-    help="File endings scanned in directories (repeatable). Default: .pem .crt",
-)
-@click.option(
-    "--exclude",
-    "excludes",
-    multiple=True,
-    metavar="GLOB",
-    envvar="OCSPTOOL_EXCLUDE",
-    help="Skip files and directories whose name matches GLOB (repeatable).",
-)
+@scan_options
 @metrics_option
 @output_options
 def refresh(
@@ -290,25 +294,6 @@ def _fail(error: Exception, verbosity: int) -> None:
 
 
 # -- status, check, renew, show (issue 3) --------------------------------------------------
-
-
-def scan_options(f: F) -> F:
-    f = click.option(
-        "--exclude",
-        "excludes",
-        multiple=True,
-        metavar="GLOB",
-        envvar="OCSPTOOL_EXCLUDE",
-        help="Skip files and directories whose name matches GLOB (repeatable).",
-    )(f)
-    return click.option(
-        "--ext",
-        "extensions",
-        multiple=True,
-        metavar="EXT",
-        envvar="OCSPTOOL_EXT",
-        help="File endings scanned in directories (repeatable). Default: .pem .crt",
-    )(f)
 
 
 def live_option(f: F) -> F:
