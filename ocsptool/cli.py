@@ -296,6 +296,18 @@ def _fail(error: Exception, verbosity: int) -> None:
 # -- status, check, renew, show (issue 3) --------------------------------------------------
 
 
+def live_timeout_option(f: F) -> F:
+    return click.option(
+        "--timeout",
+        type=click.FloatRange(0.1, 300),
+        default=10.0,
+        show_default=True,
+        envvar="OCSPTOOL_TIMEOUT",
+        show_envvar=True,
+        help="Seconds to wait for HAProxy (--live).",
+    )(f)
+
+
 def live_option(f: F) -> F:
     return click.option(
         "--live",
@@ -322,13 +334,7 @@ Exit codes:
 @live_option
 @scan_options
 @metrics_option
-@click.option(
-    "--timeout",
-    type=click.FloatRange(0.1, 300),
-    default=10.0,
-    show_default=True,
-    help="Seconds to wait for HAProxy (--live).",
-)
+@live_timeout_option
 @output_options
 def status(
     paths: tuple[str, ...],
@@ -464,13 +470,7 @@ Exit codes (Nagios/Icinga plugin convention):
     show_default=True,
     help="CRITICAL when the earliest nextUpdate is this close.",
 )
-@click.option(
-    "--timeout",
-    type=click.FloatRange(0.1, 300),
-    default=10.0,
-    show_default=True,
-    help="Seconds to wait for HAProxy (--live).",
-)
+@live_timeout_option
 def check(
     paths: tuple[str, ...],
     state: Path | None,
