@@ -200,11 +200,12 @@ class _Run:
 
         try:
             bundle = parse_bundle(Path(f.path))
-        except CertificateError as e:
-            rec = {"stat": f.stat, "issuer_stat": f.issuer_stat, "cert_error": str(e)}
+        except Exception as e:  # one certificate never stops the others, not even a bug
+            error = e if isinstance(e, CertificateError) else _unexpected(e)
+            rec = {"stat": f.stat, "issuer_stat": f.issuer_stat, "cert_error": str(error)}
             self.state.certs[f.path] = rec
             self.state.dirty = True
-            self._fail_cert(f.path, str(e), rec)
+            self._fail_cert(f.path, str(error), rec)
             return None
         rec = _describe_bundle(bundle, f)
         if old is not None and old.get("fingerprint") == rec["fingerprint"]:
@@ -267,7 +268,7 @@ class _Run:
         try:
             der = read_file(Path(f.path + ".ocsp"))
             staple = verify(der, bundle, self.now)
-        except (OSError, OcspToolError):
+        except Exception:  # whatever is wrong with the staple on disk, fetch a new one
             return  # no usable staple on disk: fetch one
         rec["staple"] = _describe_staple(staple, f.ocsp_inode)
         rec["due"] = _due(f.path, staple)
@@ -312,6 +313,8 @@ class _Run:
             write_atomic(Path(str(bundle.path) + ".ocsp"), staple.der, sync_dir=False)
         except OcspToolError as e:
             return e
+        except Exception as e:  # one certificate never stops the others, not even a bug
+            return _unexpected(e)
         return staple
 
     def _record_fetch(self, bundle: Bundle, result: Staple | OcspToolError) -> None:
@@ -516,6 +519,11 @@ def _describe_staple(staple: Staple, inode: int | None) -> dict[str, Any]:
         "sha256": hashlib.sha256(staple.der).hexdigest(),
         "inode": inode,
     }
+
+
+def _unexpected(error: Exception) -> OcspToolError:
+    """A bug met while handling one certificate: report it on that certificate's line."""
+    return OcspToolError(f"unexpected {type(error).__name__}: {error} (a bug; please report it)")
 
 
 def _check_not_older(new: Staple, held: dict[str, Any] | None) -> None:

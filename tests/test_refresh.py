@@ -410,3 +410,30 @@ def test_key_material_never_leaves_the_bundle(
         assert key_body not in text
     assert os.stat(state_file).st_mode & 0o777 == 0o600
     assert serialization  # the key helper above serialises with cryptography
+
+
+def test_a_bug_on_one_certificate_never_stops_the_others(
+    cert_dir: CertDir, state_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug cannot be made real on purpose, so this one is injected: verify() raising an
+    exception that is not ours, for one certificate only."""
+    from ocsptool import ocsp as ocsp_module
+
+    cert_dir.add("good")
+    cert_dir.add("buggy")
+    real_verify = ocsp_module.verify
+
+    def verify(der: bytes, bundle: object, now: dt.datetime) -> object:
+        if bundle.path.name == "buggy.pem":  # type: ignore[attr-defined]
+            raise ValueError("boom")
+        return real_verify(der, bundle, now)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ocsp_module, "verify", verify)
+    report = run_refresh(settings(cert_dir, state_file), now=NOW)
+
+    assert report.problems == [
+        f"{cert_dir.path / 'buggy.pem'}: {cert_dir.url}: "
+        "unexpected ValueError: boom (a bug; please report it)"
+    ]
+    assert report.fetched == 1
+    assert cert_dir.staple("good").exists() and not cert_dir.staple("buggy").exists()
