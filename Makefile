@@ -1,19 +1,19 @@
 # The two Quickstart commands, and the CI entry point (.ci/run calls `make test`).
 #   make demo   a virtualenv, the project installed into it, then `ocsptool demo`
-#   make test   test tools, HAProxy (when root), then lint, types, tests, benchmark smoke
+#   make test   test tools, HAProxy and socat (when root), then lint, types, tests, benchmark smoke
 
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 
-.PHONY: demo test install-haproxy lint typecheck pytest benchmark-smoke clean
+.PHONY: demo test install-peers lint typecheck pytest benchmark-smoke clean
 
 demo: $(BIN)/python
 	$(PIP) install .
 	$(BIN)/ocsptool demo
 
-test: $(BIN)/python install-haproxy
+test: $(BIN)/python install-peers
 	$(PIP) install -e '.[dev]'
 	$(MAKE) --no-print-directory lint typecheck pytest benchmark-smoke
 
@@ -26,14 +26,20 @@ $(BIN)/python:
 	  else echo "$(PYTHON) cannot make a venv: apt-get install python3-venv" >&2; exit 1; fi; }
 	$(PYTHON) -m venv $(VENV)
 
-# The HAProxy tests need a real haproxy. As root, install Debian's when it is missing;
-# otherwise those tests skip (and fail under CI=true, which must prove them).
-install-haproxy:
+# The HAProxy tests need a real haproxy, the benchmark smoke socat. As root, install
+# Debian's when missing; without haproxy the HAProxy tests skip
+# (and fail under CI=true, which must prove them).
+install-peers:
 	@if command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  echo "installing haproxy (apt-get)"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq haproxy; \
 	else echo "haproxy is not installed: the HAProxy tests will skip (sudo apt-get install haproxy)"; fi
+	@if command -v socat >/dev/null; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing socat (apt-get), the benchmark's per-command push reference"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq socat; \
+	else echo "socat is not installed: the benchmark smoke will fail (sudo apt-get install socat)"; fi
 
 lint:
 	$(BIN)/ruff check .
