@@ -6,9 +6,10 @@ with a traceback only at ``-vv``. Heavy modules are imported inside the commands
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -267,7 +268,8 @@ def demo(keep: bool) -> None:
 def _run(action: Callable[[], int], verbosity: int) -> None:
     """Run a command body; turn our errors into one line and the documented exit code."""
     try:
-        code = action()
+        with _debug_logging(verbosity >= 2):
+            code = action()
     except LockHeld as e:
         _fail(e, verbosity)
         sys.exit(exitcodes.LOCKED)
@@ -281,6 +283,26 @@ def _run(action: Callable[[], int], verbosity: int) -> None:
         sys.stderr.write("ocsptool: interrupted\n")
         sys.exit(130)
     sys.exit(code)
+
+
+@contextlib.contextmanager
+def _debug_logging(enabled: bool) -> Iterator[None]:
+    """-vv: ocsptool's debug lines (HTTP exchanges, HAProxy commands) on stderr."""
+    if not enabled:
+        yield
+        return
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("ocsptool: debug: %(message)s"))
+    logger = logging.getLogger("ocsptool")
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(logging.NOTSET)
 
 
 def _fail(error: Exception, verbosity: int) -> None:

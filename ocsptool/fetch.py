@@ -6,6 +6,7 @@ import base64
 import contextlib
 import functools
 import heapq
+import logging
 import socket
 import threading
 import time
@@ -21,6 +22,8 @@ _DEFAULT_TIMEOUTS = Timeouts()
 
 if TYPE_CHECKING:
     import requests
+
+log = logging.getLogger(__name__)
 
 #: RFC 5019: use GET when the whole URL fits in 255 bytes.
 MAX_GET_URL = 255
@@ -223,6 +226,7 @@ def _exchange(
     seen: set[str] = set()
     for _hop in range(MAX_REDIRECTS + 1):
         seen.add(target)
+        started = time.monotonic()
         try:
             response = session.request(
                 method,
@@ -236,6 +240,13 @@ def _exchange(
         except requests.exceptions.RequestException as e:
             raise FetchError(_describe_request_error(e, target)) from None
         with response:
+            log.debug(
+                "%s %s -> HTTP %d after %.0f ms",
+                method,
+                target if len(target) <= 80 else target[:77] + "...",
+                response.status_code,
+                (time.monotonic() - started) * 1000,
+            )
             if response.is_redirect:
                 location = response.headers.get("Location", "")
                 try:

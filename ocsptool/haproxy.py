@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import logging
 import os
 import re
 import selectors
@@ -39,6 +40,8 @@ NOT_LOADED = "HAProxy has not loaded this certificate (not in 'show ssl cert')"
 #: most ~16356 bytes of base64, so the payload form buys no room. Sending the large ones
 #: last, smallest first, keeps a too-large staple from costing any other.
 MAX_LINE = 16000
+
+log = logging.getLogger(__name__)
 
 _PROMPT = b"\n> "
 _CHUNK = 65536
@@ -173,14 +176,21 @@ class _Connection:
         """
         if self.broken is not None:
             raise self.broken
+        if log.isEnabledFor(logging.DEBUG):
+            for command in commands:
+                line = command.split(b"\n", 1)[0].decode("ascii", "replace")
+                log.debug("HAProxy %s <- %s", self.address, line[:100])
         try:
-            return self._exchange(b"".join(commands), len(commands))
+            replies = self._exchange(b"".join(commands), len(commands))
         except OSError as e:
             self.broken = self.error(e)
             raise self.broken from None
         except HAProxyError as e:
             self.broken = e
             raise
+        for reply in replies:
+            log.debug("HAProxy %s -> %s", self.address, _one_line(reply)[:100] or "(empty)")
+        return replies
 
     def _exchange(self, data: bytes, count: int) -> list[str]:
         outgoing = memoryview(data)

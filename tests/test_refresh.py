@@ -437,3 +437,24 @@ def test_a_bug_on_one_certificate_never_stops_the_others(
     ]
     assert report.fetched == 1
     assert cert_dir.staple("good").exists() and not cert_dir.staple("buggy").exists()
+
+
+@pytest.mark.haproxy
+def test_debug_output_shows_http_and_haproxy_exchanges(
+    cert_dir: CertDir, state_file: Path, start_haproxy: Callable[..., HAProxy]
+) -> None:
+    cert_dir.add("site")
+    proxy = start_haproxy(cert_dir.path)
+    run = run_subprocess("refresh", "-vv", "--state", state_file, "-s", proxy.socket, cert_dir.path)
+    assert run.returncode == 0
+    debug = [line for line in run.stderr.splitlines() if line.startswith("ocsptool: debug: ")]
+    assert any(
+        line.startswith(f"ocsptool: debug: GET {cert_dir.url}/") and " -> HTTP 200 after " in line
+        for line in debug
+    ), run.stderr
+    assert f"ocsptool: debug: HAProxy {proxy.socket} <- prompt" in debug
+    assert any(
+        line.startswith(f"ocsptool: debug: HAProxy {proxy.socket} <- set ssl ") for line in debug
+    )
+    assert debug[-1].endswith(" Success!")  # the first staple's commit
+    assert "PRIVATE KEY" not in run.stderr
