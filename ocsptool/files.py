@@ -12,9 +12,11 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from ocsptool.errors import LockHeld, WriteError
 
@@ -88,9 +90,9 @@ def remove_leftovers(directory: Path, names: list[str]) -> None:
 
 
 @contextlib.contextmanager
-def run_lock(state_path: Path) -> Iterator[None]:
+def run_lock(state_path: Path) -> Iterator[RunLock]:
     """Hold ``<state>.lock`` for the run; raise ``LockHeld`` at once if another run has it."""
-    lock_path = state_path.with_name(state_path.name + ".lock")
+    lock_path = lock_path_of(state_path)
     try:
         lock_path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
@@ -103,6 +105,34 @@ def run_lock(state_path: Path) -> Iterator[None]:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             raise LockHeld(f"another ocsptool run holds {lock_path}; exiting") from None
-        yield
+        yield RunLock(fd)
     finally:
         os.close(fd)
+
+
+def lock_path_of(state_path: Path) -> Path:
+    return state_path.with_name(state_path.name + ".lock")
+
+
+class RunLock:
+    """The held lock file. It also records the last run: a few bytes written in place,
+    with no fsync and no rename, so that recording costs a no-op run next to nothing
+    (the state file itself is written only when something changed)."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def record_run(self, when: int, ok: bool) -> None:
+        data = json.dumps({"time": when, "ok": ok}).encode()
+        with contextlib.suppress(OSError):  # a missed record must never fail the run
+            os.ftruncate(self.fd, 0)
+            os.pwrite(self.fd, data, 0)
+
+
+def last_run(state_path: Path) -> dict[str, Any]:
+    """What ``RunLock.record_run`` last wrote next to ``state_path``, or {}."""
+    try:
+        data = json.loads(lock_path_of(state_path).read_bytes())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}

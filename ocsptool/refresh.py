@@ -100,7 +100,7 @@ def run_refresh(
     force: Sequence[str] = (),
 ) -> RunReport:
     """Refresh what is due (and everything in ``force``, given as absolute paths)."""
-    with run_lock(settings.state_path):
+    with run_lock(settings.state_path) as lock:
         with _gc_paused():  # tens of thousands of long-lived dicts and tuples: no garbage
             state = statefile.load(settings.state_path, now)
             found = scanning.scan(settings.paths, settings.extensions, settings.excludes)
@@ -124,6 +124,7 @@ def run_refresh(
         run.finish()
         if state.dirty:
             statefile.save(settings.state_path, state)
+        lock.record_run(run.now_epoch, report.ok)
         return report
 
 

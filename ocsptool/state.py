@@ -34,7 +34,6 @@ class State:
     notes: list[str] = field(default_factory=list)
     #: True when a record changed and the file must be written.
     dirty: bool = False
-    last_run: dict[str, Any] = field(default_factory=dict)
 
 
 def default_path() -> Path:
@@ -48,19 +47,24 @@ def default_path() -> Path:
     return Path(xdg) / "ocsptool" / "state.json"
 
 
-def load(path: Path, now: dt.datetime) -> State:
+def load(path: Path, now: dt.datetime, *, read_only: bool = False) -> State:
+    """The state at ``path``. A corrupt file is moved aside (and the state rebuilt from the
+    staples on disk); with ``read_only`` it is left alone and only noted."""
+    set_aside = _noted if read_only else _set_aside
     try:
         raw = _read_regular(path)
     except FileNotFoundError:
         return State()
     except OSError as e:
+        if read_only:
+            return _noted(path, now, f"cannot be read ({e.strerror})")
         raise StateError(f"{path}: cannot read the state file: {e.strerror}") from None
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
-        return _set_aside(path, now, "is not valid JSON")
+        return set_aside(path, now, "is not valid JSON")
     if not isinstance(data, dict) or not isinstance(data.get("version"), int):
-        return _set_aside(path, now, "has no version field")
+        return set_aside(path, now, "has no version field")
     if data["version"] > VERSION:
         raise StateError(
             f"{path}: written by a newer ocsptool (state version {data['version']}, "
@@ -68,21 +72,20 @@ def load(path: Path, now: dt.datetime) -> State:
         )
     certs = data.get("certs")
     if data["version"] < 1 or not isinstance(certs, dict):
-        return _set_aside(path, now, "has an unexpected shape")
+        return set_aside(path, now, "has an unexpected shape")
     if _written_by_us(raw):
-        return State(certs=certs, last_run=_dict(data.get("last_run")))
+        return State(certs=certs)
     good = {k: v for k, v in certs.items() if valid_record(v)}
     # Checked in full: write it back with its digest, so the next run need not check again.
     state = State(certs=good, dirty=True)
     if len(good) != len(certs):
         state.notes.append(f"{path}: dropped {len(certs) - len(good)} malformed record(s)")
-        state.dirty = True
-    state.last_run = _dict(data.get("last_run"))
     return state
 
 
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
+def _noted(path: Path, now: dt.datetime, why: str) -> State:
+    del now  # the same signature as _set_aside
+    return State(notes=[f"{path}: {why}; using the files on disk only"])
 
 
 #: Fields a record may have, and their types when present (None is allowed for str ones).
@@ -150,9 +153,7 @@ def _set_aside(path: Path, now: dt.datetime, why: str) -> State:
 
 
 def save(path: Path, state: State) -> None:
-    body = json.dumps(
-        {"last_run": state.last_run, "certs": state.certs}, separators=(",", ":")
-    ).encode()
+    body = json.dumps({"certs": state.certs}, separators=(",", ":")).encode()
     # The digest lets the next load skip checking every record: the bytes are ours, as
     # written. Anything edited or damaged since fails the digest and is checked in full.
     data = b'{"version":%d,"digest":"%s",' % (VERSION, _digest(body[1:]).encode()) + body[1:]

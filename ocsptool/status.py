@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 from ocsptool import scan as scanning
 from ocsptool import state as statefile
 from ocsptool.errors import CertificateError, OcspToolError, StatusUnknown
+from ocsptool.files import last_run
 from ocsptool.refresh import cache_valid
 from ocsptool.state import Record
 from ocsptool.times import from_epoch, iso
@@ -109,7 +110,7 @@ def gather(
     state = _read_state(state_path, now)
     found = scanning.scan(paths, extensions, excludes)
     report = StatusReport(scan_problems=list(found.problems), notes=state.notes)
-    report.last_run = dict(state.last_run)
+    report.last_run = last_run(state_path) if state_path is not None else {}
     for f in found.found:
         cert = _from_record(f, state.certs.get(f.path), now)
         if cert is None:
@@ -121,29 +122,10 @@ def gather(
 
 
 def _read_state(path: Path | None, now: dt.datetime) -> statefile.State:
-    """The state, read-only: a corrupt file is ignored here (``refresh`` moves it aside)."""
-    if path is None or not path.exists():
+    """The state, read-only: a corrupt file is only noted here (``refresh`` moves it aside)."""
+    if path is None:
         return statefile.State()
-    import json
-
-    try:
-        data = json.loads(path.read_bytes())
-    except (OSError, ValueError, UnicodeDecodeError):
-        return statefile.State(notes=[f"{path}: unreadable state file; read the disk only"])
-    if isinstance(data, dict) and isinstance(data.get("version"), int):
-        if data["version"] > statefile.VERSION:
-            return statefile.load(path, now)  # raises the one-line "newer ocsptool" error
-        certs = data.get("certs")
-        last_run = data.get("last_run")
-        return statefile.State(
-            certs={
-                k: v
-                for k, v in (certs if isinstance(certs, dict) else {}).items()
-                if statefile.valid_record(v)
-            },
-            last_run=last_run if isinstance(last_run, dict) else {},
-        )
-    return statefile.State(notes=[f"{path}: unexpected state file; read the disk only"])
+    return statefile.load(path, now, read_only=True)
 
 
 # -- from the state record (fast path) ---------------------------------------------------

@@ -284,3 +284,15 @@ def test_a_planted_symlink_at_the_lock_path_is_not_followed(tmp_path: Path) -> N
         pass
     assert str(raised.value).startswith(f"cannot create the lock file {state}.lock: ")
     assert not target.exists()
+
+
+def test_the_lock_file_records_the_last_run(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    assert files.last_run(state) == {}
+    with files.run_lock(state) as lock:
+        lock.record_run(1_700_000_000, False)
+    with files.run_lock(state) as lock:
+        lock.record_run(1_700_000_900, True)  # shorter data over longer: no leftovers
+    assert files.last_run(state) == {"time": 1_700_000_900, "ok": True}
+    (tmp_path / "state.json.lock").write_text("garbage")
+    assert files.last_run(state) == {}

@@ -189,7 +189,7 @@ _json = st.recursive(
 )
 _state_like = st.fixed_dictionaries(
     {"version": st.integers(-1, 3) | _json, "certs": st.dictionaries(st.text(), _json) | _json},
-    optional={"last_run": _json},
+    optional={"extra": _json},
 )
 
 

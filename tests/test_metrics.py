@@ -88,6 +88,9 @@ def test_status_metrics(
         "b.pem": 1,
         "crl.pem": 0,
     }
+    # status reads the last run (the failed renew) from what refresh records.
+    assert samples["ocsptool_last_run_success"] == [({}, 0.0)]
+    assert samples["ocsptool_last_run_timestamp_seconds"][0][1] >= before
     assert not list(tmp_path.glob(".*tmp*")), "temporary file left behind"
 
 

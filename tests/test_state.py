@@ -39,12 +39,11 @@ def test_missing_state_is_empty(tmp_path: Path) -> None:
 
 def test_round_trip_and_mode(tmp_path: Path) -> None:
     path = tmp_path / "deep" / "state.json"
-    state = statefile.State(certs={"/c/a.pem": dict(RECORD)}, last_run={"at": 5})
+    state = statefile.State(certs={"/c/a.pem": dict(RECORD)})
     statefile.save(path, state)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     loaded = statefile.load(path, NOW)
     assert loaded.certs == {"/c/a.pem": RECORD}
-    assert loaded.last_run == {"at": 5}
     assert (loaded.notes, loaded.dirty, state.dirty) == ([], False, False)
 
 
@@ -303,3 +302,12 @@ def test_edited_state_fails_its_digest_and_is_checked_in_full(tmp_path: Path) ->
     loaded = statefile.load(path, NOW)
     assert list(loaded.certs) == ["/a.pem"]
     assert loaded.notes == [f"{path}: dropped 1 malformed record(s)"]
+
+
+def test_read_only_load_notes_a_corrupt_state_and_leaves_it(tmp_path: Path) -> None:
+    path = tmp_path / "state.json"
+    path.write_text("{not json")
+    loaded = statefile.load(path, NOW, read_only=True)
+    assert loaded.notes == [f"{path}: is not valid JSON; using the files on disk only"]
+    assert path.read_text() == "{not json"
+    assert list(tmp_path.iterdir()) == [path]
