@@ -80,6 +80,9 @@ def status_table(report: StatusReport, now: dt.datetime) -> None:
     console.print(_headline(report))
     if not report.certs:
         return
+    if len(report.certs) > RICH_MAX_ROWS:
+        sys.stdout.write(_plain_table(report, now))
+        return
     wide = console.width >= WIDE
     table = Table(box=None, header_style="bold", pad_edge=False, show_edge=False)
     # Names, paths and the problem fold when the terminal is narrow; times never do.
@@ -116,6 +119,46 @@ def status_table(report: StatusReport, now: dt.datetime) -> None:
             Text("; ".join(cert.problems) or cert.reason or "", style=style),
         )
     console.print(table)
+
+
+#: Above this many rows the table is laid out by hand: rich takes ~1 ms a row (8 s for
+#: 10,000 certificates), plain columns take microseconds.
+RICH_MAX_ROWS = 500
+
+
+def _plain_table(report: StatusReport, now: dt.datetime) -> str:
+    """Every column, aligned, nothing folded or cut; the path on a line of its own."""
+    header = [
+        "certificate", "responder", "staple", "thisUpdate", "nextUpdate", "issuer",
+        "refresh", "problem",
+    ]  # fmt: skip
+    rows = []
+    for cert in report.certs:
+        name = (cert.name or "?") + (" [must-staple]" if cert.must_staple else "")
+        if cert.ocsp_url is None and not cert.cert_error:
+            cells = [name, "-", "-", "", "", _short_name(cert.issuer), "-", NO_OCSP_TEXT]
+        else:
+            cells = [
+                name,
+                cert.responder or "",
+                cert.status,
+                relative(cert.this_update, now),
+                relative(cert.next_update, now, expiry=True),
+                _short_name(cert.issuer),
+                _refresh_due(cert, now),
+                "; ".join(cert.problems) or cert.reason or "",
+            ]
+        rows.append((cells, cert.path))
+    widths = [max(len(h), *(len(c[i]) for c, _ in rows)) for i, h in enumerate(header)]
+    widths[-1] = 0  # the last column is not padded
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+    out = [line(header)]
+    for cells, path in rows:
+        out += [line(cells), path]
+    return "\n".join(out) + "\n"
 
 
 #: From this terminal width on, the table also shows thisUpdate and the issuer.

@@ -244,3 +244,29 @@ def test_live(
     assert result.exit_code == 1
     problems = json.loads(result.stdout)["problems"]
     assert len(problems) == 1 and problems[0].startswith(f"{proxy.socket}: ")
+
+
+def test_long_lists_get_a_plain_table_with_every_column(
+    mixed: CertDir, responder: Responder, state_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past RICH_MAX_ROWS rows (10,000 took rich 8 s) the columns are laid out by hand."""
+    from ocsptool import render
+
+    monkeypatch.setattr(render, "RICH_MAX_ROWS", 2)
+    responder.revoked.add(mixed.leaves["must"].cert.serial_number)
+    runner = CliRunner(env={"TERM": "dumb", "COLUMNS": "80"})
+    runner.invoke(cli, ["refresh", "--state", str(state_file), str(mixed.path)])
+    result = runner.invoke(cli, ["status", "--state", str(state_file), str(mixed.path)])
+    assert result.exit_code == 1
+    output = result.stdout.splitlines()
+    start = next(n for n, line in enumerate(output) if line.startswith("certificate "))
+    header, first, first_path, *_ = output[start:]
+    assert header.split() == [
+        "certificate", "responder", "staple", "thisUpdate", "nextUpdate", "issuer", "refresh",
+        "problem",
+    ]  # fmt: skip
+    assert first.startswith("must.test [must-staple]  ")
+    assert first[header.index("problem") :].startswith("REVOKED since ")
+    assert first.endswith("; replace this certificate")  # whole, not folded at 80 columns
+    assert first_path == str(mixed.path / "must.pem")
+    assert output[-2].startswith("crl.test ") and output[-2].endswith("no OCSP URL: CRL only")
