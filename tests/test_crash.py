@@ -163,13 +163,14 @@ def test_kill_during_the_first_run_without_any_state(
 def test_concurrent_runs_exactly_one_works(
     many: Path, state_file: Path, responder: Responder
 ) -> None:
-    # One certificate's responder hangs, so the working run holds the lock for ~3 s.
+    # One certificate's responder hangs, so the working run holds the lock for ~5 s: a wide
+    # margin for the other three to start and meet the lock, even on a loaded machine.
     slow = parse_bundle(many / "s01.pem").leaf.serial_number
     responder.modes[slow] = "hang"
     procs = []
     for _ in range(4):
         procs.append(
-            (time.monotonic(), start("refresh", "--timeout", "3", "--state", state_file, many))
+            (time.monotonic(), start("refresh", "--timeout", "5", "--state", state_file, many))
         )
     ended: dict[int, float] = {}
     deadline = time.monotonic() + 60
