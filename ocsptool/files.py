@@ -14,7 +14,7 @@ import errno
 import fcntl
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -81,12 +81,12 @@ def _explain(error: OSError, directory: Path) -> str:
     return error.strerror or str(error)
 
 
-def remove_leftovers(directory: Path, names: list[str]) -> None:
-    """Delete temp files a killed run left in ``directory`` (only under the run lock)."""
-    for name in names:
-        if is_temp_name(name):
+def remove_leftovers(paths: Iterable[str]) -> None:
+    """Delete temp files a killed run left behind (only under the run lock)."""
+    for path in paths:
+        if is_temp_name(os.path.basename(path)):
             with contextlib.suppress(OSError):
-                (directory / name).unlink()
+                os.unlink(path)
 
 
 @contextlib.contextmanager

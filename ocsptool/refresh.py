@@ -105,8 +105,7 @@ def run_refresh(
             state = statefile.load(settings.state_path, now)
             found = scanning.scan(settings.paths, settings.extensions, settings.excludes)
         report = RunReport(notes=list(state.notes))
-        for leftover in found.leftovers:
-            remove_leftovers(Path(leftover).parent, [Path(leftover).name])
+        remove_leftovers(found.leftovers)
         report.problems.extend(f"{path}: {why}" for path, why in found.problems)
         run = _Run(settings, state, report, now, set(force))
         with _gc_paused():

@@ -76,7 +76,7 @@ def test_remove_leftovers_only_removes_temp_files(tmp_path: Path) -> None:
     names = [".a.pem.ocsp.ocsptool-tmp.ocsp", "a.pem.ocsp", "a.pem"]
     for name in names:
         (tmp_path / name).write_bytes(b"x")
-    files.remove_leftovers(tmp_path, names)
+    files.remove_leftovers(str(tmp_path / name) for name in names)
     assert sorted(os.listdir(tmp_path)) == ["a.pem", "a.pem.ocsp"]
 
 
