@@ -435,18 +435,17 @@ class _Run:
 
     def finish(self) -> None:
         certs = self.state.certs
-        handled = [p for p in self.outcomes if (certs[p].get("staple") or {}).get("status")]
+        handled = [p for p in self.outcomes if _staple_status(certs[p]) == "revoked"]
         for path in dict.fromkeys([*self.revoked, *handled]):
-            staple = certs[path].get("staple") or {}
-            if staple.get("status") == "revoked":
-                since = from_epoch(staple.get("revocation_time"))
-                when = f" since {since:%Y-%m-%d %H:%M} UTC" if since else ""
-                reason = staple.get("revocation_reason")
-                self.report.problems.append(
-                    f"{path}: REVOKED{when}"
-                    + (f" ({reason})" if reason else "")
-                    + "; the staple tells clients so; replace this certificate"
-                )
+            staple = certs[path]["staple"]
+            since = from_epoch(staple.get("revocation_time"))
+            when = f" since {since:%Y-%m-%d %H:%M} UTC" if since else ""
+            reason = staple.get("revocation_reason")
+            self.report.problems.append(
+                f"{path}: REVOKED{when}"
+                + (f" ({reason})" if reason else "")
+                + "; the staple tells clients so; replace this certificate"
+            )
         self.report.build_outcomes = self._all_outcomes
         self.report.problems.sort()  # fetches finish in any order; report in a stable one
 
@@ -475,6 +474,11 @@ class _Run:
         )
         self.outcomes[path] = out
         return out
+
+
+def _staple_status(rec: Record) -> str | None:
+    staple = rec.get("staple")
+    return staple.get("status") if staple else None
 
 
 def cache_valid(rec: Record, f: scanning.Found) -> bool:
