@@ -1,0 +1,211 @@
+"""One interactive (``prompt``) connection to HAProxy's runtime API, windowed.
+
+On connect: ``prompt``, which also tells a master CLI (``master> ``) from a worker's
+stats socket (``> ``); on a master every command is routed to the current worker with
+``@1``. Then ``show version`` picks the Dialect and ``show cli level`` the socket's level,
+once per connection.
+
+Commands are pipelined, but never more than ``Dialect.window`` bytes sent and not yet
+answered: a command larger than the window goes alone. Every wait has the timeout.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import selectors
+import socket
+from collections import deque
+from collections.abc import Sequence
+
+from ocsptool.errors import HAProxyError
+from ocsptool.haproxy.addresses import parse_address
+from ocsptool.haproxy.dialect import Dialect, dialect_for
+
+log = logging.getLogger("ocsptool.haproxy")
+
+_WORKER_PROMPT = re.compile(rb"\n> ")
+_MASTER_PROMPT = re.compile(rb"\nmaster[^\n>]{0,40}> ")
+_PROMPT_MAX = 48  # longest prompt: how far back a new read may complete one
+_CHUNK = 65536
+LEVELS = ("user", "operator", "admin")
+
+
+class Connection:
+    """One connection in interactive mode; ``dialect``, ``level``, ``master`` once known."""
+
+    def __init__(self, address: str, timeout: float) -> None:
+        self.address = address
+        self.timeout = timeout
+        self.broken: HAProxyError | None = None
+        self.master = False
+        self._prompt = _WORKER_PROMPT
+        self._route = b""
+        self.dialect: Dialect = dialect_for("")  # until ``show version`` answers
+        self.level: str | None = None
+        family, sockaddr = parse_address(address)
+        self.sock = socket.socket(family, socket.SOCK_STREAM)
+        self.sock.settimeout(timeout)
+        try:
+            self.sock.connect(sockaddr)
+            self.sock.setblocking(False)
+            self._start_prompt()
+            self.dialect = dialect_for(self.command("show version\n"))
+            level = self.command("show cli level\n")
+            self.level = level if level in LEVELS else None
+        except OSError as e:
+            self.close()
+            raise self.error(e) from None
+        except HAProxyError:
+            self.close()
+            raise
+        log.debug(
+            "HAProxy %s: version %s, level %s%s",
+            address,
+            self.dialect.version,
+            self.level or "unknown",
+            ", master CLI (commands go to @1)" if self.master else "",
+        )
+
+    def _start_prompt(self) -> None:
+        """Send ``prompt``; a worker answers ``\\n> ``, a master CLI ``master> ``."""
+        self.sock.sendall(b"prompt\n")
+        data = bytearray()
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.sock, selectors.EVENT_READ)
+            while not data.endswith(b"> "):
+                if not selector.select(self.timeout):
+                    raise TimeoutError
+                data += self._receive()
+                if len(data) > 200:
+                    break
+        if bytes(data) == b"\n> ":
+            return
+        if re.fullmatch(rb"master[^\n>]{0,40}> ", data):
+            self.master = True
+            self._prompt = _MASTER_PROMPT
+            self._route = b"@1 "
+            return
+        text = one_line(data.decode("utf-8", "replace"))
+        raise self.error(f"this is not HAProxy's runtime API (it answered {text[:80]!r})")
+
+    def error(self, cause: OSError | str) -> HAProxyError:
+        """A one-line HAProxyError naming the address and the cause."""
+        if isinstance(cause, str):
+            why = cause
+        elif isinstance(cause, FileNotFoundError):
+            why = "no such socket (is HAProxy running with this 'stats socket'?)"
+        elif isinstance(cause, PermissionError):
+            why = "permission denied (run as a user that may use the socket)"
+        elif isinstance(cause, ConnectionRefusedError):
+            why = "connection refused (nothing is listening)"
+        elif isinstance(cause, TimeoutError):
+            why = f"timed out after {self.timeout:g}s waiting for HAProxy"
+        elif isinstance(cause, ConnectionResetError | BrokenPipeError):
+            why = "HAProxy closed the connection unexpectedly"
+        else:
+            why = cause.strerror or str(cause)
+        return HAProxyError(f"HAProxy socket {self.address}: {why}")
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def command(self, command: str) -> str:
+        """Send one command (with its newline or payload) and return its reply."""
+        return self.exchange([command])[0]
+
+    def exchange(self, commands: Sequence[str]) -> list[str]:
+        """Send ``commands`` in order within the window; their replies, in order.
+
+        Raises HAProxyError (and marks the connection broken) on timeout or close.
+        """
+        if self.broken is not None:
+            raise self.broken
+        if not commands:
+            return []
+        data = [self._route + command.encode() for command in commands]
+        if log.isEnabledFor(logging.DEBUG):
+            for command in commands:  # the first line only: a payload may hold a key
+                log.debug("HAProxy %s <- %s", self.address, command.split("\n", 1)[0][:100])
+        try:
+            replies = self._exchange(data)
+        except OSError as e:
+            self.broken = self.error(e)
+            raise self.broken from None
+        except HAProxyError as e:
+            self.broken = e
+            raise
+        for reply in replies:
+            log.debug("HAProxy %s -> %s", self.address, one_line(reply)[:100] or "(empty)")
+        return replies
+
+    def _exchange(self, commands: list[bytes]) -> list[str]:
+        window = self.dialect.window
+        outgoing = bytearray()
+        in_flight: deque[int] = deque()
+        unanswered = 0
+        next_command = 0
+        incoming = bytearray()
+        scanned = 0  # incoming[:scanned] holds no prompt start we have not counted
+        reply_start = 0
+        replies: list[str] = []
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.sock, selectors.EVENT_READ)
+            while len(replies) < len(commands):
+                while next_command < len(commands) and (
+                    not in_flight or unanswered + len(commands[next_command]) <= window
+                ):
+                    size = len(commands[next_command])
+                    outgoing += commands[next_command]
+                    in_flight.append(size)
+                    unanswered += size
+                    next_command += 1
+                events = selectors.EVENT_READ | (selectors.EVENT_WRITE if outgoing else 0)
+                selector.modify(self.sock, events)
+                ready = selector.select(self.timeout)
+                if not ready:
+                    raise TimeoutError
+                mask = ready[0][1]
+                if mask & selectors.EVENT_WRITE and outgoing:
+                    del outgoing[: self._send(outgoing)]
+                if mask & selectors.EVENT_READ:
+                    incoming += self._receive()
+                    for match in self._prompt.finditer(incoming, scanned):
+                        replies.append(clean(incoming[reply_start : match.start()]))
+                        reply_start = scanned = match.end()
+                        unanswered -= in_flight.popleft()
+                        if not in_flight and next_command == len(commands):
+                            break
+                    scanned = max(scanned, len(incoming) - _PROMPT_MAX)
+        if len(replies) != len(commands) or incoming[reply_start:]:
+            text = one_line(incoming[reply_start:].decode("utf-8", "replace"))
+            raise self.error(f"unexpected output from HAProxy: {text[:100]!r}")
+        return replies
+
+    def _send(self, data: bytearray) -> int:
+        try:
+            return self.sock.send(data[:_CHUNK])
+        except BlockingIOError:
+            return 0
+
+    def _receive(self) -> bytes:
+        try:
+            chunk = self.sock.recv(_CHUNK)
+        except BlockingIOError:
+            return b""
+        if not chunk:
+            raise self.error("HAProxy closed the connection unexpectedly")
+        return chunk
+
+
+def clean(reply: bytes | bytearray) -> str:
+    """The reply text without the ``+ `` prompts HAProxy prints while it reads a payload."""
+    text = reply.decode("utf-8", "replace")
+    while text.startswith("+ "):
+        text = text[2:]
+    return text.strip()
+
+
+def one_line(reply: str) -> str:
+    """A reply on one line (for messages)."""
+    return " ".join(line.strip() for line in reply.splitlines() if line.strip())
