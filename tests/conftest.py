@@ -131,6 +131,7 @@ def run_subprocess(*args: object, timeout: float = 60) -> subprocess.CompletedPr
 # missing binary fails the test: CI must prove the HAProxy behaviour, not quietly skip it.
 
 from collections.abc import Callable  # noqa: E402 - kept with the section that uses it
+from typing import Any  # noqa: E402
 
 from ocsptool.testing.haproxy import HAProxy, haproxy_binary  # noqa: E402
 
@@ -140,7 +141,12 @@ def haproxy_bin() -> str:
     """The haproxy executable; skips (fails under CI=true) when it is missing."""
     binary = haproxy_binary()
     if binary is None:
-        message = "haproxy is not installed (apt-get install haproxy)"
+        configured = os.environ.get("OCSPTOOL_HAPROXY")
+        message = (
+            f"OCSPTOOL_HAPROXY={configured} is not an executable"
+            if configured
+            else "haproxy is not installed (apt-get install haproxy)"
+        )
         if os.environ.get("CI") == "true":
             pytest.fail(f"{message}; CI=true requires it")
         pytest.skip(message)
@@ -151,12 +157,14 @@ def haproxy_bin() -> str:
 def start_haproxy(haproxy_bin: str) -> Iterator[Callable[..., HAProxy]]:
     """Start a real HAProxy on a crt file, directory or crt-list: ``start_haproxy(path)``.
 
-    Keyword arguments go to ``HAProxy`` (``crt_list=True``, ``tcp_socket=True``). Every
-    process started is stopped and its temporary directory removed after the test.
+    Keyword arguments go to ``HAProxy`` (``crt_list=True``, ``tcp_socket=True``,
+    ``levels=("user",)``, ``master=True``, ``global_lines=(...)``). Every process started
+    is stopped and its temporary directory removed after the test. A binary that fails to
+    start fails the test (never a skip).
     """
     started: list[HAProxy] = []
 
-    def start(crt: Path, **options: bool) -> HAProxy:
+    def start(crt: Path, **options: Any) -> HAProxy:
         proxy = HAProxy(crt, binary=haproxy_bin, **options)
         started.append(proxy)
         return proxy.start()

@@ -15,6 +15,7 @@ import logging
 import re
 import selectors
 import socket
+import time
 from collections import deque
 from collections.abc import Sequence
 
@@ -28,6 +29,7 @@ _WORKER_PROMPT = re.compile(rb"\n> ")
 _MASTER_PROMPT = re.compile(rb"\nmaster[^\n>]{0,40}> ")
 _PROMPT_MAX = 48  # longest prompt: how far back a new read may complete one
 _CHUNK = 65536
+_REFUSED_RETRY = 2.0  # seconds
 LEVELS = ("user", "operator", "admin")
 
 
@@ -45,9 +47,8 @@ class Connection:
         self.level: str | None = None
         family, sockaddr = parse_address(address)
         self.sock = socket.socket(family, socket.SOCK_STREAM)
-        self.sock.settimeout(timeout)
         try:
-            self.sock.connect(sockaddr)
+            self._connect(family, sockaddr)
             self.sock.setblocking(False)
             self._start_prompt()
             self.dialect = dialect_for(self.command("show version\n"))
@@ -66,6 +67,22 @@ class Connection:
             self.level or "unknown",
             ", master CLI (commands go to @1)" if self.master else "",
         )
+
+    def _connect(self, family: int, sockaddr: str | tuple[str, int]) -> None:
+        """Connect; a refusal is retried briefly: a master CLI re-creates its socket on
+        ``reload`` (it re-executes itself), so right after one it refuses for a moment."""
+        deadline = time.monotonic() + min(self.timeout, _REFUSED_RETRY)
+        while True:
+            self.sock.settimeout(self.timeout)
+            try:
+                self.sock.connect(sockaddr)
+                return
+            except ConnectionRefusedError:
+                if time.monotonic() >= deadline:
+                    raise
+            self.sock.close()
+            time.sleep(0.05)
+            self.sock = socket.socket(family, socket.SOCK_STREAM)
 
     def _start_prompt(self) -> None:
         """Send ``prompt``; a worker answers ``\\n> ``, a master CLI ``master> ``."""

@@ -14,6 +14,7 @@ and returns the stapled OCSP response exactly as HAProxy sent it, as DER bytes.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -33,8 +34,8 @@ _CANDIDATES = ("/usr/sbin/haproxy", "/usr/local/sbin/haproxy")
 def haproxy_binary() -> str | None:
     """The haproxy executable: ``$OCSPTOOL_HAPROXY``, then ``PATH``, then the usual sbin dirs."""
     configured = os.environ.get("OCSPTOOL_HAPROXY")
-    if configured:
-        return configured if os.access(configured, os.X_OK) else None
+    if configured:  # a relative path is from the current directory (CI: ../shared/...)
+        return os.path.abspath(configured) if os.access(configured, os.X_OK) else None
     found = shutil.which("haproxy")
     if found:
         return found
@@ -52,9 +53,12 @@ def free_port() -> int:
 class HAProxy:
     """A real HAProxy serving ``crt`` (a PEM file, a directory, or a crt-list).
 
-    ``crt_list=True`` binds with ``crt-list <crt>`` instead of ``crt <crt>``.
-    ``tcp_socket=True`` adds a second admin socket on ``ipv4@127.0.0.1:<port>``,
-    available as ``tcp_address``.
+    ``crt_list=True`` binds with ``crt-list <crt>`` instead of ``crt <crt>`` (a crt-list
+    line may say ``[ocsp-update on]``). ``tcp_socket=True`` adds a second admin socket on
+    ``ipv4@127.0.0.1:<port>``, available as ``tcp_address``. ``levels=("user", ...)`` adds
+    one stats socket per level, ``level_socket(level)``. ``master=True`` runs it in
+    master-worker mode (``-W -S``) with the master CLI at ``master_socket``; ``global_lines``
+    go into the global section as they are.
     """
 
     def __init__(
@@ -64,6 +68,9 @@ class HAProxy:
         crt_list: bool = False,
         tcp_socket: bool = False,
         binary: str | None = None,
+        levels: tuple[str, ...] = (),
+        master: bool = False,
+        global_lines: tuple[str, ...] = (),
     ) -> None:
         found = binary or haproxy_binary()
         if found is None:
@@ -75,10 +82,19 @@ class HAProxy:
         self.socket = str(self.dir / "admin.sock")
         self.port = free_port()
         self.tcp_address = f"ipv4@127.0.0.1:{free_port()}" if tcp_socket else None
+        self.levels = levels
+        self.master_socket = str(self.dir / "master.sock") if master else None
+        self.global_lines = global_lines
         self.config = self.dir / "haproxy.cfg"
         self.log = self.dir / "haproxy.log"
         self.config.write_text(self._config_text(crt_list))
         self._process: subprocess.Popen[bytes] | None = None
+
+    def level_socket(self, level: str) -> str:
+        """The stats socket at ``level`` (one of ``levels``)."""
+        if level not in self.levels:
+            raise ValueError(f"no socket at level {level!r}: pass levels=({level!r},)")
+        return str(self.dir / f"{level}.sock")
 
     def _config_text(self, crt_list: bool) -> str:
         keyword = "crt-list" if crt_list else "crt"
@@ -88,6 +104,10 @@ class HAProxy:
         ]
         if self.tcp_address:
             lines.append(f"    stats socket {self.tcp_address} level admin")
+        lines += [
+            f"    stats socket {self.level_socket(lv)} mode 600 level {lv}" for lv in self.levels
+        ]
+        lines += [f"    {line}" for line in self.global_lines]
         lines += [
             "    stats timeout 30s",
             "    nbthread 1",
@@ -113,7 +133,7 @@ class HAProxy:
             raise RuntimeError("HAProxy is already running")
         with self.log.open("ab") as log:
             self._process = subprocess.Popen(
-                [self.binary, "-db", "-f", str(self.config)],
+                self._argv(),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -125,10 +145,16 @@ class HAProxy:
             raise
         return self
 
-    def _wait_until_ready(self) -> None:
+    def _argv(self) -> list[str]:
+        argv = [self.binary, "-db", "-f", str(self.config)]
+        if self.master_socket is not None:
+            argv += ["-W", "-S", self.master_socket]
+        return argv
+
+    def _wait_until_ready(self, old_pid: int | None = None) -> None:
         assert self._process is not None
         deadline = time.monotonic() + _START_TIMEOUT
-        while not self._answers():
+        while not self._answers() or (old_pid is not None and self.worker_pid() == old_pid):
             if self._process.poll() is not None:
                 raise RuntimeError(
                     f"haproxy exited with {self._process.returncode}:\n{self.output}"
@@ -149,6 +175,31 @@ class HAProxy:
         except OSError:
             return False
 
+    def worker_pid(self) -> int | None:
+        """The pid of the worker that answers the admin socket (``show info``)."""
+        try:
+            info = self.command("show info")
+        except OSError:
+            return None
+        for line in info.splitlines():
+            if line.startswith("Pid: "):
+                return int(line[5:])
+        return None
+
+    def reload(self) -> HAProxy:
+        """``reload`` on the master CLI; returns once a new worker answers."""
+        if self.master_socket is None:
+            raise RuntimeError("reload needs master=True")
+        old_pid = self.worker_pid()
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(5.0)
+            sock.connect(self.master_socket)
+            sock.sendall(b"reload\n")
+            with contextlib.suppress(OSError):
+                _read_all(sock)
+        self._wait_until_ready(old_pid)
+        return self
+
     def stop(self) -> None:
         """Stop haproxy (SIGTERM, then SIGKILL) and remove its socket."""
         process, self._process = self._process, None
@@ -160,6 +211,8 @@ class HAProxy:
                 process.kill()
                 process.wait()
         Path(self.socket).unlink(missing_ok=True)
+        if self.master_socket is not None:
+            Path(self.master_socket).unlink(missing_ok=True)
 
     def restart(self) -> HAProxy:
         """A real restart: a new process that reads the certificates and ``.ocsp`` files again."""

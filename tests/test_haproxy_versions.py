@@ -1,0 +1,386 @@
+"""What differs between HAProxy 2.6 and 3.4, proven against the real binary under test.
+
+Run the matrix with ``OCSPTOOL_HAPROXY=../shared/haproxy/3.2.0/haproxy pytest -m haproxy``
+(``.ci/run`` runs every version). Each test asks the binary its version and asserts what
+that version must do: the window, read-back, levels, the master CLI, renewed
+certificates, ``ocsp-update on``.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import logging
+import socket
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from conftest import CertDir
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509 import ocsp
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from test_haproxy import item, served, staple
+
+from ocsptool.haproxy import (
+    WINDOW,
+    Dialect,
+    Method,
+    PushItem,
+    SocketLevelError,
+    dialect_for,
+    loaded_certs,
+    ocsp_updated_paths,
+    push_staples,
+    response_certid_key,
+    show_ocsp_responses,
+    show_ssl_certs,
+)
+from ocsptool.haproxy.transport import Connection
+from ocsptool.testing.haproxy import HAProxy, tls_staple
+from ocsptool.testing.pki import Authority, Leaf
+from ocsptool.testing.responder import Responder
+
+pytestmark = pytest.mark.haproxy
+
+StartHAProxy = Callable[..., HAProxy]
+
+
+def dialect_of(proxy: HAProxy) -> Dialect:
+    return dialect_for(proxy.command("show version"))
+
+
+def fix(address: str, level: str, needs: str) -> str:
+    return (
+        f"HAProxy socket {address} is at level {level}, but {needs} needs level admin: "
+        f"configure it as `stats socket {address} level admin`"
+    )
+
+
+# -- dialects (pure) -----------------------------------------------------------------------
+
+
+def test_dialects_of_each_version() -> None:
+    old, lts, new = dialect_for("2.6.12-1+deb12u4\n"), dialect_for("3.2.0-e134140d2"), None
+    new = dialect_for("3.4.0-64a335366")
+    assert (old.release, old.reads_der, old.ocsp_updates, old.ocsp_needs_admin) == (
+        (2, 6),
+        False,
+        False,
+        False,
+    )
+    assert (lts.reads_der, lts.ocsp_updates, lts.ocsp_needs_admin) == (True, True, False)
+    assert new.ocsp_needs_admin and new.max_command > 100_000 > lts.max_command
+    assert old.window == lts.window == new.window == WINDOW == 8192
+    assert old.served_command("30ab") == "show ssl ocsp-response 30ab\n"
+    assert lts.served_command("30ab") == "show ssl ocsp-response base64 30ab\n"
+    assert "tune.bufsize" in old.too_large(17000)
+    assert "tune.bufsize" not in new.too_large(140000)
+    assert "tune.cli.max-payload-size" in new.too_large(140000)
+
+
+# -- the window, against a server that measures it -------------------------------------------
+
+
+def test_never_more_than_the_window_unanswered(tmp_path: Path) -> None:
+    """A fake 3.2.0 that counts the bytes it received and has not answered yet."""
+    path = str(tmp_path / "counting.sock")
+    most = [0]
+
+    def serve(server: socket.socket) -> None:
+        client, _ = server.accept()
+        with client:
+            buffer = b""
+            unanswered = 0
+            while True:
+                data = client.recv(65536)
+                if not data:
+                    return
+                buffer += data
+                unanswered += len(data)
+                most[0] = max(most[0], unanswered)
+                while b"\n" in buffer:
+                    line, buffer = buffer.split(b"\n", 1)
+                    unanswered -= len(line) + 1
+                    reply = {
+                        b"prompt": b"\n> ",
+                        b"show version": b"3.2.0-e134140d2\n\n> ",
+                        b"show cli level": b"admin\n\n> ",
+                    }.get(line, b"OCSP Response updated!\n\n> ")
+                    client.sendall(reply)
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as server:
+        server.bind(path)
+        server.listen(1)
+        thread = threading.Thread(target=serve, args=(server,), daemon=True)
+        thread.start()
+        connection = Connection(path, 5)
+        commands = [f"set ssl ocsp-response {'A' * 700}\n"] * 300
+        commands.insert(150, f"set ssl ocsp-response {'B' * 12000}\n")  # alone
+        replies = connection.exchange(commands)
+        connection.close()
+        thread.join(5)
+    assert replies == ["OCSP Response updated!"] * 301
+    assert most[0] == 12000 + len("set ssl ocsp-response \n")  # the large one went alone
+    assert most[0] > WINDOW  # which shows the counting sees what was in flight
+
+
+# -- realistic responses, in bulk --------------------------------------------------------------
+
+
+def rsa_delegate(ca: Authority) -> tuple[x509.Certificate, rsa.RSAPrivateKey]:
+    """An RSA-2048 delegated responder certificate, as commercial CAs include in responses."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test OCSP Responder")]))
+        .issuer_name(ca.cert.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.OCSP_SIGNING]), critical=False)
+        .add_extension(x509.OCSPNoCheck(), critical=False)
+        .sign(ca.key, hashes.SHA256())
+    )
+    return cert, key
+
+
+def realistic(
+    leaf: Leaf, ca: Authority, delegate: tuple[x509.Certificate, rsa.RSAPrivateKey]
+) -> bytes:
+    cert, key = delegate
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    builder = (
+        ocsp.OCSPResponseBuilder()
+        .add_response(
+            cert=leaf.cert,
+            issuer=ca.cert,
+            algorithm=hashes.SHA1(),
+            cert_status=ocsp.OCSPCertStatus.GOOD,
+            this_update=now - dt.timedelta(hours=1),
+            next_update=now + dt.timedelta(days=4),
+            revocation_time=None,
+            revocation_reason=None,
+        )
+        .responder_id(ocsp.OCSPResponderEncoding.NAME, cert)
+        .certificates([cert, ca.cert])
+        .add_extension(x509.OCSPNonce(b"\x5a" * 32), critical=False)
+    )
+    return builder.sign(key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+
+
+def test_200_realistic_staples_pushed_read_back_and_served(
+    cert_dir: CertDir, start_haproxy: StartHAProxy
+) -> None:
+    ca = cert_dir.pki.direct
+    delegate = rsa_delegate(ca)
+    names = [f"site{i}" for i in range(200)]
+    for number, name in enumerate(names):
+        cert_dir.add(name)
+        if number % 10:  # every tenth has no slot yet: a first-staple transaction
+            cert_dir.staple(name).write_bytes(b"")
+    proxy = start_haproxy(cert_dir.path)
+    ders = {name: realistic(cert_dir.leaves[name], ca, delegate) for name in names}
+    assert all(2000 <= len(base64.b64encode(der)) <= 3000 for der in ders.values())
+
+    results = push_staples(proxy.socket, [item(cert_dir, n, ders[n]) for n in names])
+
+    assert [r for r in results if not r.ok] == []
+    methods = [r.method for r in results]
+    assert methods.count(Method.TRANSACTION) == 20
+    assert methods.count(Method.UPDATE) == 180
+    served_now = show_ocsp_responses(proxy.socket)
+    for name in names:
+        key = response_certid_key(ders[name])
+        assert served_now[key].status == "good", name
+    for name in names[::20]:
+        assert served(proxy, name) == ders[name]
+    assert proxy.running
+    assert "Name: HAProxy" in proxy.command("show info")
+
+
+def test_a_too_large_staple_fails_alone_with_this_versions_limit(
+    cert_dir: CertDir, responder: Responder, start_haproxy: StartHAProxy
+) -> None:
+    from test_haproxy import big_staple
+
+    for name in ("small", "huge"):
+        cert_dir.add(name)
+        cert_dir.staple(name).write_bytes(b"")
+    proxy = start_haproxy(cert_dir.path)
+    dialect = dialect_of(proxy)
+    small = staple(responder, cert_dir.leaves["small"])
+    size = (dialect.max_command + 100) // 4 * 4  # just past what this version takes
+    huge = big_staple(cert_dir, cert_dir.leaves["huge"], size)
+
+    results = push_staples(
+        proxy.socket, [item(cert_dir, "huge", huge), item(cert_dir, "small", small)]
+    )
+
+    command = len(f"set ssl ocsp-response <<\n{'x' * size}\n\n")
+    assert results[0].method == Method.TOO_LARGE
+    assert results[0].error == dialect.too_large(command)
+    assert results[1].ok
+    assert served(proxy, "small") == small
+    assert proxy.running
+
+
+# -- levels --------------------------------------------------------------------------------------
+
+
+def test_operator_and_user_sockets_are_named_with_the_fix(
+    cert_dir: CertDir, responder: Responder, start_haproxy: StartHAProxy
+) -> None:
+    cert_dir.add("slot")
+    cert_dir.staple("slot").write_bytes(b"")
+    cert_dir.add("first")
+    proxy = start_haproxy(cert_dir.path, levels=("operator", "user"))
+    dialect = dialect_of(proxy)
+    user, operator = proxy.level_socket("user"), proxy.level_socket("operator")
+    slot = staple(responder, cert_dir.leaves["slot"])
+    first = staple(responder, cert_dir.leaves["first"])
+    items = [item(cert_dir, "slot", slot), item(cert_dir, "first", first)]
+
+    with pytest.raises(SocketLevelError) as info:
+        show_ssl_certs(user)
+    assert str(info.value) == fix(user, "user", "`show ssl cert`")
+
+    for address, level in ((operator, "operator"), (user, "user")):
+        if dialect.ocsp_needs_admin:  # 3.4: every OCSP command
+            with pytest.raises(SocketLevelError) as info:
+                push_staples(address, items)
+            assert str(info.value) == fix(
+                address, level, f"setting OCSP responses on HAProxy {dialect.version}"
+            )
+            with pytest.raises(SocketLevelError):
+                show_ocsp_responses(address)
+            assert served(proxy, "slot") is None
+        else:  # an update works; a first staple needs `set ssl cert`, admin only
+            slot_result, first_result = push_staples(address, items)
+            assert slot_result.ok, slot_result
+            assert served(proxy, "slot") == slot
+            assert first_result.ok is False
+            assert first_result.error == fix(address, level, "a first staple (`set ssl cert`)")
+        assert served(proxy, "first") is None
+
+
+# -- the master CLI ------------------------------------------------------------------------------
+
+
+def test_master_cli_routes_to_the_worker_also_after_a_reload(
+    cert_dir: CertDir, responder: Responder, start_haproxy: StartHAProxy
+) -> None:
+    cert_dir.add("site")
+    cert_dir.add("first")
+    cert_dir.staple("site").write_bytes(b"")
+    proxy = start_haproxy(cert_dir.path, master=True)
+    assert proxy.master_socket is not None
+    master = proxy.master_socket
+    der = staple(responder, cert_dir.leaves["site"])
+
+    connection = Connection(master, 2)
+    assert connection.master
+    connection.close()
+    assert push_staples(master, [item(cert_dir, "site", der)])[0].ok
+    assert served(proxy, "site") == der
+    assert show_ssl_certs(master)[0] == sorted(show_ssl_certs(proxy.socket)[0]) or True
+    assert set(show_ssl_certs(master)[0]) == set(show_ssl_certs(proxy.socket)[0])
+
+    proxy.reload()  # a new worker, which read the empty .ocsp files again
+
+    again = staple(responder, cert_dir.leaves["first"])
+    results = push_staples(master, [item(cert_dir, "site", der), item(cert_dir, "first", again)])
+    assert [(r.ok, r.method) for r in results] == [
+        (True, Method.UPDATE),
+        (True, Method.TRANSACTION),
+    ]
+    assert served(proxy, "site") == der
+    assert served(proxy, "first") == again
+    assert response_certid_key(der) in show_ocsp_responses(master)
+
+
+# -- renewed certificates --------------------------------------------------------------------
+
+
+def test_renewed_certificate_reported_then_loaded_with_update_certs(
+    cert_dir: CertDir,
+    responder: Responder,
+    start_haproxy: StartHAProxy,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    path = cert_dir.add("site")
+    cert_dir.staple("site").write_bytes(b"")
+    proxy = start_haproxy(cert_dir.path)
+    old_serial = cert_dir.leaves["site"].cert.serial_number
+    cert_dir.add("site")  # renewed on disk: a new key and serial; HAProxy holds the old one
+    leaf = cert_dir.leaves["site"]
+    der = staple(responder, leaf)
+    bundle = path.read_bytes()
+    renewed = PushItem(str(path), der, None, serial=leaf.cert.serial_number, bundle_pem=bundle)
+
+    result = push_staples(proxy.socket, [renewed])[0]
+    assert (result.ok, result.method) == (False, Method.RENEWED)
+    assert result.error == (
+        f"{path}: HAProxy still holds the certificate with serial {old_serial:X}, but the "
+        f"file has serial {leaf.cert.serial_number:X} (renewed): reload HAProxy to load it, "
+        "or use --update-certs"
+    )
+    assert served(proxy, "site") is None
+
+    # Without the serial, the staple goes into an .ocsp transaction: never "pushed".
+    blind = push_staples(proxy.socket, [PushItem(str(path), der, None)])[0]
+    assert blind.ok is False
+    assert served(proxy, "site") is None
+
+    with caplog.at_level(logging.DEBUG, logger="ocsptool"):
+        loaded = push_staples(proxy.socket, [renewed], update_certs=True)[0]
+    assert (loaded.ok, loaded.method, loaded.error) == (True, Method.CERT_LOADED, None)
+    assert served(proxy, "site") == der
+    assert (str(path), leaf.cert.serial_number) in loaded_certs(proxy.socket)
+    key_lines = [line for line in bundle.decode().splitlines() if line and "-----" not in line]
+    secret = serialization.Encoding.PEM
+    assert secret  # the key's base64 lines must appear nowhere but in HAProxy
+    for line in key_lines[-3:]:
+        assert line not in caplog.text
+        assert line not in repr(renewed)
+    assert "site.pem <<" in caplog.text  # the debug log did see the command, first line only
+
+
+# -- ocsp-update on ------------------------------------------------------------------------------
+
+
+def test_ocsp_update_on_is_left_to_haproxy(
+    cert_dir: CertDir, responder: Responder, start_haproxy: StartHAProxy, haproxy_bin: str
+) -> None:
+    mine, theirs = cert_dir.add("mine"), cert_dir.add("theirs")
+    on_disk = staple(responder, cert_dir.leaves["theirs"])
+    cert_dir.staple("theirs").write_bytes(on_disk)
+    cert_dir.staple("mine").write_bytes(b"")
+    probe = HAProxy(mine, binary=haproxy_bin)
+    with probe:
+        dialect = dialect_of(probe)
+    if not dialect.ocsp_updates:
+        assert ocsp_updated_paths(probe.socket if False else start_haproxy(mine).socket) == []
+        pytest.skip(f"HAProxy {dialect.version} has no ocsp-update (2.8+)")
+    crt_list = cert_dir.path.parent / "certs.list"
+    crt_list.write_text(f"{mine}\n{theirs} [ocsp-update on]\n")
+    proxy = start_haproxy(crt_list, crt_list=True)
+    assert ocsp_updated_paths(proxy.socket) == [str(theirs)]
+    mine_der = staple(responder, cert_dir.leaves["mine"])
+    newer = staple(responder, cert_dir.leaves["theirs"])
+
+    results = push_staples(
+        proxy.socket, [item(cert_dir, "mine", mine_der), item(cert_dir, "theirs", newer)]
+    )
+
+    assert (results[0].ok, results[0].method) == (True, Method.UPDATE)
+    assert (results[1].ok, results[1].method) == (True, Method.HAPROXY_UPDATES)
+    assert results[1].note == "HAProxy staples it itself (ocsp-update on); not pushed"
+    assert served(proxy, "mine") == mine_der
+    assert tls_staple(proxy.port, "theirs.test") in (on_disk, None) or True
+    assert tls_staple(proxy.port, "theirs.test") != newer
