@@ -7,7 +7,13 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 
-.PHONY: demo test install-peers lint typecheck pytest benchmark-smoke clean
+.PHONY: demo test matrix install-peers lint typecheck pytest benchmark-smoke clean
+
+# The HAProxy versions of the matrix: `make matrix` runs the HAProxy-marked tests against
+# each (after `make test` ran everything against the default haproxy). Override with
+# `make matrix HAPROXY_VERSIONS="/path/to/haproxy ..."`.
+HAPROXY_DIR ?= ../shared/haproxy
+HAPROXY_VERSIONS ?= $(HAPROXY_DIR)/2.8.0/haproxy $(HAPROXY_DIR)/3.0.0/haproxy $(HAPROXY_DIR)/3.2.0/haproxy $(HAPROXY_DIR)/3.4.0/haproxy
 
 demo: $(BIN)/python
 	$(PIP) install .
@@ -40,6 +46,12 @@ install-peers:
 	  echo "installing socat (apt-get), the benchmark's per-command push reference"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq socat; \
 	else echo "socat is not installed: the benchmark smoke will fail (sudo apt-get install socat)"; fi
+
+matrix: $(BIN)/python
+	@for binary in $(HAPROXY_VERSIONS); do \
+	  echo "pytest -m haproxy with OCSPTOOL_HAPROXY=$$binary"; \
+	  OCSPTOOL_HAPROXY=$$binary $(BIN)/python -m pytest -q -m haproxy || exit 1; \
+	done
 
 lint:
 	$(BIN)/ruff check .

@@ -28,6 +28,9 @@ class Dialect:
     reads_der: bool  # ``show ssl ocsp-response base64 <id>`` returns the staple's DER
     ocsp_updates: bool  # has ``ocsp-update on`` and ``show ssl ocsp-updates``
     ocsp_needs_admin: bool  # OCSP commands answer ``Permission denied`` below level admin
+    # A certificate replaced with ``set ssl cert`` gets its staple (2.8.0 keeps the old
+    # CertID in its OCSP tree: the new certificate is served without any staple).
+    staples_replaced_certs: bool
     window: int = WINDOW
 
     def served_command(self, cert_id: str) -> str:
@@ -61,4 +64,5 @@ def dialect_for(version: str) -> Dialect:
         reads_der=release >= (2, 8),
         ocsp_updates=release >= (2, 8),
         ocsp_needs_admin=release >= (3, 4),
+        staples_replaced_certs=release[:2] != (2, 8),
     )

@@ -40,7 +40,7 @@ from ocsptool.haproxy.readers import (
     read_ocsp_updates,
     serves,
 )
-from ocsptool.haproxy.transport import Connection, one_line
+from ocsptool.haproxy.transport import Connection, log, one_line
 
 UPDATED = "OCSP Response updated!"
 NO_SLOT = "OCSP single response: Certificate ID does not match any certificate or issuer."
@@ -226,8 +226,8 @@ class _Push:
             renewed = item.serial is not None and held.get(index) not in (None, item.serial)
             if path is None:
                 self._set(index, Method.NOT_LOADED, NOT_LOADED)
-            elif renewed and not (self.update_certs and item.bundle_pem):
-                self._set(index, Method.RENEWED, _renewed(path, held[index], item))
+            elif renewed and not self._may_load(item):
+                self._set(index, Method.RENEWED, self._renewed(path, held[index], item))
             elif blocker is not None:
                 self._set(
                     index,
@@ -237,6 +237,26 @@ class _Push:
                 )
             else:
                 self._transaction(index, path, with_cert=renewed)
+
+    def _may_load(self, item: PushItem) -> bool:
+        """Whether to load a renewed certificate with its staple (``update_certs``)."""
+        return self.update_certs and bool(item.bundle_pem) and self.dialect.staples_replaced_certs
+
+    def _renewed(self, path: str, held: int | None, item: PushItem) -> str:
+        assert item.serial is not None
+        if not self.update_certs:
+            fix = "reload HAProxy to load it, or use --update-certs"
+        elif not item.bundle_pem:
+            fix = "reload HAProxy to load it (no bundle to load at runtime)"
+        else:
+            fix = (
+                f"reload HAProxy to load it (HAProxy {self.dialect.version} does not staple "
+                "a certificate replaced at runtime)"
+            )
+        return (
+            f"{path}: HAProxy still holds the certificate with serial {held or 0:X}, but "
+            f"the file has serial {item.serial:X} (renewed): {fix}"
+        )
 
     def _show_certs(self) -> tuple[_Loaded, list[str]]:
         """``show ssl cert``, asked once per batch."""
@@ -327,7 +347,7 @@ class _Push:
             self.dialect.served_command(response_certid_key(self.items[i].der)) for i in done
         ]
         try:
-            replies = self.connection.exchange(commands)
+            replies = self.connection.exchange(commands, quiet=True)
             served = [
                 serves(self.connection, self.dialect, reply, self.items[i].der)
                 for i, reply in zip(done, replies, strict=True)
@@ -341,21 +361,17 @@ class _Push:
             return
         for index, ok in zip(done, served, strict=True):
             if not ok:
+                log.debug(
+                    "HAProxy %s: does not serve the staple of %s",
+                    self.connection.address,
+                    self.items[index].cert_path,
+                )
                 self._set(
                     index,
                     self.results[index].method,
                     "HAProxy accepted the staple but does not serve it (read back with "
                     "`show ssl ocsp-response`)",
                 )
-
-
-def _renewed(path: str, held: int | None, item: PushItem) -> str:
-    assert item.serial is not None
-    return (
-        f"{path}: HAProxy still holds the certificate with serial {held or 0:X}, but the file "
-        f"has serial {item.serial:X} (renewed): reload HAProxy to load it, "
-        "or use --update-certs"
-    )
 
 
 def _update_command(der: bytes, window: int) -> str:

@@ -23,6 +23,7 @@ PERMISSION_DENIED = "Permission denied"
 NO_MEMORY = "Can't allocate memory!"  # what ``show ssl cert`` answers at level user
 NO_SUCH_ID = "Certificate ID does not match any certificate."
 _NO_SUCH_ID_28 = "'show ssl ocsp-response' expects a valid certid or certificate path."
+_NO_SUCH_ID_28B = "Certificate ID or path does not match any certificate."
 NO_SUCH_CERT = "Can't display the certificate: Not found or the certificate is a bundle!"
 
 
@@ -158,7 +159,7 @@ def serves(connection: Connection, dialect: Dialect, reply: str, der: bytes) -> 
     response as text; its signature (over every field of the response) is compared.
     """
     refuse_errors(connection, reply, "`show ssl ocsp-response`")
-    if reply in (NO_SUCH_ID, _NO_SUCH_ID_28, ""):
+    if reply in (NO_SUCH_ID, _NO_SUCH_ID_28, _NO_SUCH_ID_28B, ""):
         return False
     if dialect.reads_der:
         try:

@@ -86,6 +86,7 @@ class Connection:
 
     def _start_prompt(self) -> None:
         """Send ``prompt``; a worker answers ``\\n> ``, a master CLI ``master> ``."""
+        log.debug("HAProxy %s <- prompt", self.address)
         self.sock.sendall(b"prompt\n")
         data = bytearray()
         with selectors.DefaultSelector() as selector:
@@ -131,9 +132,10 @@ class Connection:
         """Send one command (with its newline or payload) and return its reply."""
         return self.exchange([command])[0]
 
-    def exchange(self, commands: Sequence[str]) -> list[str]:
+    def exchange(self, commands: Sequence[str], *, quiet: bool = False) -> list[str]:
         """Send ``commands`` in order within the window; their replies, in order.
 
+        ``quiet``: no debug line per command (read-backs: the caller logs what differs).
         Raises HAProxyError (and marks the connection broken) on timeout or close.
         """
         if self.broken is not None:
@@ -141,7 +143,8 @@ class Connection:
         if not commands:
             return []
         data = [self._route + command.encode() for command in commands]
-        if log.isEnabledFor(logging.DEBUG):
+        loud = not quiet and log.isEnabledFor(logging.DEBUG)
+        if loud:
             for command in commands:  # the first line only: a payload may hold a key
                 log.debug("HAProxy %s <- %s", self.address, command.split("\n", 1)[0][:100])
         try:
@@ -152,7 +155,7 @@ class Connection:
         except HAProxyError as e:
             self.broken = e
             raise
-        for reply in replies:
+        for reply in replies if loud else ():
             log.debug("HAProxy %s -> %s", self.address, one_line(reply)[:100] or "(empty)")
         return replies
 
