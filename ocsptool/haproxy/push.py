@@ -39,6 +39,7 @@ from ocsptool.haproxy.readers import (
     parse_show_ssl_cert,
     read_ocsp_updates,
     serves,
+    text_serves,
 )
 from ocsptool.haproxy.transport import Connection, log, one_line
 
@@ -343,15 +344,24 @@ class _Push:
             if result.ok and result.method != Method.HAPROXY_UPDATES
         ]
         done.sort()
-        commands = [
-            self.dialect.served_command(response_certid_key(self.items[i].der)) for i in done
-        ]
+        keys = {i: response_certid_key(self.items[i].der) for i in done}
+        commands = [self.dialect.served_command(keys[i]) for i in done]
         try:
             replies = self.connection.exchange(commands, quiet=True)
             served = [
                 serves(self.connection, self.dialect, reply, self.items[i].der)
                 for i, reply in zip(done, replies, strict=True)
             ]
+            # Too large to show in base64: the text view, cut before its end, has to do.
+            unshown = [i for i, ok in zip(done, served, strict=True) if ok is None]
+            texts = self.connection.exchange(
+                [f"show ssl ocsp-response {keys[i]}\n" for i in unshown], quiet=True
+            )
+            by_text = {
+                i: text_serves(reply, self.items[i].der)
+                for i, reply in zip(unshown, texts, strict=True)
+            }
+            served = [by_text.get(i, ok) for i, ok in zip(done, served, strict=True)]
         except HAProxyError as e:
             for index in done:
                 method = self.results[index].method
