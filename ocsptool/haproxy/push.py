@@ -120,6 +120,8 @@ class _Push:
         self.update_certs = update_certs
         self.results: dict[int, PushResult] = {}
         self._certs: tuple[_Loaded, list[str]] | None = None
+        self._keys: dict[int, str] = {}
+        self._read: dict[int, str] = {}  # read-back replies that came with the push
 
     def run(self) -> list[PushResult]:
         connection = self.connection
@@ -181,20 +183,35 @@ class _Push:
         # Payload-form ones last, smallest first: if HAProxy drops the connection on one,
         # no other that could have gone in is lost.
         order = sorted(commands, key=lambda i: (len(commands[i]) > self.dialect.window, i))
+        # Each push is followed by its read-back, in the same stream: no second round.
+        pairs = []
+        for index in order:
+            pairs += [commands[index], self.dialect.served_command(self._key(index))]
         try:
-            replies = self.connection.exchange([commands[i] for i in order])
+            replies = self.connection.exchange(pairs)
         except HAProxyError as e:
             self._fail_all(order, Method.UPDATE, str(e))
             return []
         without_slot = []
-        for index, reply in zip(order, replies, strict=True):
+        for number, index in enumerate(order):
+            reply = replies[2 * number]
             if reply == NO_SLOT:
                 without_slot.append(index)
             elif reply == UPDATED:
                 self._set(index, Method.UPDATE, None)
+                self._read[index] = replies[2 * number + 1]
             else:
                 self._set(index, Method.UPDATE, self._answered(reply, "`set ssl ocsp-response`"))
         return without_slot
+
+    def _key(self, index: int) -> str:
+        """The CertID key of the item's staple, as HAProxy prints it."""
+        if index not in self._keys:
+            try:
+                self._keys[index] = response_certid_key(self.items[index].der)
+            except ValueError:  # not a (SHA-1) response: HAProxy refuses the push anyway
+                self._keys[index] = "00"
+        return self._keys[index]
 
     def _answered(self, reply: str, command: str) -> str:
         if reply == PERMISSION_DENIED:
@@ -344,10 +361,13 @@ class _Push:
             if result.ok and result.method != Method.HAPROXY_UPDATES
         ]
         done.sort()
-        keys = {i: response_certid_key(self.items[i].der) for i in done}
-        commands = [self.dialect.served_command(keys[i]) for i in done]
+        keys = {i: self._key(i) for i in done}
+        later = [i for i in done if i not in self._read]
+        commands = [self.dialect.served_command(keys[i]) for i in later]
         try:
-            replies = self.connection.exchange(commands, quiet=True)
+            asked = self.connection.exchange(commands, quiet=True)
+            self._read.update(zip(later, asked, strict=True))
+            replies = [self._read[i] for i in done]
             served = [
                 serves(self.connection, self.dialect, reply, self.items[i].der)
                 for i, reply in zip(done, replies, strict=True)

@@ -171,6 +171,7 @@ class Connection:
         replies: list[str] = []
         with selectors.DefaultSelector() as selector:
             selector.register(self.sock, selectors.EVENT_READ)
+            registered = selectors.EVENT_READ
             while len(replies) < len(commands):
                 while next_command < len(commands) and (
                     not in_flight or unanswered + len(commands[next_command]) <= window
@@ -181,7 +182,9 @@ class Connection:
                     unanswered += size
                     next_command += 1
                 events = selectors.EVENT_READ | (selectors.EVENT_WRITE if outgoing else 0)
-                selector.modify(self.sock, events)
+                if events != registered:
+                    selector.modify(self.sock, events)
+                    registered = events
                 ready = selector.select(self.timeout)
                 if not ready:
                     raise TimeoutError
