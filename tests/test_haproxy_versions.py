@@ -23,7 +23,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from test_haproxy import item, served, staple
+from test_haproxy_push import item, served, staple
 
 from ocsptool.haproxy import (
     WINDOW,
@@ -209,7 +209,7 @@ def test_200_realistic_staples_pushed_read_back_and_served(
 def test_a_too_large_staple_fails_alone_with_this_versions_limit(
     cert_dir: CertDir, responder: Responder, start_haproxy: StartHAProxy
 ) -> None:
-    from test_haproxy import big_staple
+    from test_haproxy_push import big_staple
 
     for name in ("small", "huge"):
         cert_dir.add(name)
