@@ -241,11 +241,12 @@ class _Push:
         for index in indexes:
             path = paths[index]
             item = self.items[index]
-            renewed = item.serial is not None and held.get(index) not in (None, item.serial)
+            wanted = self._serial(index)
+            renewed = wanted is not None and held.get(index) not in (None, wanted)
             if path is None:
                 self._set(index, Method.NOT_LOADED, NOT_LOADED)
             elif renewed and not self._may_load(item):
-                self._set(index, Method.RENEWED, self._renewed(path, held[index], item))
+                self._set(index, Method.RENEWED, self._renewed(path, held[index], index))
             elif blocker is not None:
                 self._set(
                     index,
@@ -260,8 +261,9 @@ class _Push:
         """Whether to load a renewed certificate with its staple (``update_certs``)."""
         return self.update_certs and bool(item.bundle_pem) and self.dialect.staples_replaced_certs
 
-    def _renewed(self, path: str, held: int | None, item: PushItem) -> str:
-        assert item.serial is not None
+    def _renewed(self, path: str, held: int | None, index: int) -> str:
+        item = self.items[index]
+        wanted = self._serial(index)
         if not self.update_certs:
             fix = "reload HAProxy to load it, or use --update-certs"
         elif not item.bundle_pem:
@@ -273,7 +275,7 @@ class _Push:
             )
         return (
             f"{path}: HAProxy still holds the certificate with serial {held or 0:X}, but "
-            f"the file has serial {item.serial:X} (renewed): {fix}"
+            f"the file has serial {wanted or 0:X} (renewed): {fix}"
         )
 
     def _show_certs(self) -> tuple[_Loaded, list[str]]:
@@ -284,9 +286,22 @@ class _Push:
             self._certs = _Loaded(paths), open_transactions
         return self._certs
 
+    def _serial(self, index: int) -> int | None:
+        """The serial the staple is for: the item's, else the response's own when the
+        response is for a certificate in the file."""
+        item = self.items[index]
+        if item.serial is not None:
+            return item.serial
+        if _response_mismatch(item, None) is not None:
+            return None  # not the file's staple at all: the transaction step says why
+        try:
+            return ocsp.load_der_ocsp_response(item.der).serial_number
+        except ValueError:
+            return None
+
     def _serials(self, paths: dict[int, str]) -> dict[int, int | None]:
-        """The serial HAProxy holds for each item that has a ``serial`` to compare."""
-        asked = [i for i in paths if self.items[i].serial is not None]
+        """The serial HAProxy holds for each item (without a slot) with a serial."""
+        asked = [i for i in paths if self._serial(i) is not None]
         replies = self.connection.exchange([f"show ssl cert {paths[i]}\n" for i in asked])
         return {
             i: parse_cert_serial(self.connection, reply)
