@@ -30,6 +30,7 @@ _MASTER_PROMPT = re.compile(rb"\nmaster[^\n>]{0,40}> ")
 _PROMPT_MAX = 48  # longest prompt: how far back a new read may complete one
 _CHUNK = 65536
 _REFUSED_RETRY = 2.0  # seconds
+_START = ("prompt", "show version", "show cli level")
 LEVELS = ("user", "operator", "admin")
 
 
@@ -50,9 +51,8 @@ class Connection:
         try:
             self._connect(family, sockaddr)
             self.sock.setblocking(False)
-            self._start_prompt()
-            self.dialect = dialect_for(self.command("show version\n"))
-            level = self.command("show cli level\n")
+            version, level = self._start()
+            self.dialect = dialect_for(version)
             self.level = level if level in LEVELS else None
         except OSError as e:
             self.close()
@@ -84,28 +84,56 @@ class Connection:
             time.sleep(0.05)
             self.sock = socket.socket(family, socket.SOCK_STREAM)
 
-    def _start_prompt(self) -> None:
-        """Send ``prompt``; a worker answers ``\\n> ``, a master CLI ``master> ``."""
-        log.debug("HAProxy %s <- prompt", self.address)
-        self.sock.sendall(b"prompt\n")
+    def _start(self) -> tuple[str, str]:
+        """``prompt``, ``show version`` and ``show cli level`` in one write; their replies.
+
+        A worker answers ``prompt`` with ``\\n> ``, a master CLI with ``master> ``: from
+        then on, commands to a master go to its current worker (``@1``). On a master the
+        two questions are the master's own: the same binary, and the level it forwards.
+        """
+        for command in _START:
+            log.debug("HAProxy %s <- %s", self.address, command)
+        self.sock.sendall("".join(f"{command}\n" for command in _START).encode())
         data = bytearray()
         with selectors.DefaultSelector() as selector:
             selector.register(self.sock, selectors.EVENT_READ)
-            while not data.endswith(b"> "):
+            start = None
+            while start is None:
                 if not selector.select(self.timeout):
                     raise TimeoutError
                 data += self._receive()
-                if len(data) > 200:
+                start = self._first_prompt(data)
+            replies: list[str] = []
+            position = start
+            while True:
+                for match in self._prompt.finditer(data, position):
+                    replies.append(clean(data[position : match.start()]))
+                    position = match.end()
+                if len(replies) >= len(_START) - 1:
                     break
-        if bytes(data) == b"\n> ":
-            return
-        if re.fullmatch(rb"master[^\n>]{0,40}> ", data):
+                if not selector.select(self.timeout):
+                    raise TimeoutError
+                data += self._receive()
+        if len(replies) != len(_START) - 1 or data[position:]:
+            text = one_line(data[position:].decode("utf-8", "replace"))
+            raise self.error(f"unexpected output from HAProxy: {text[:100]!r}")
+        for reply in replies:
+            log.debug("HAProxy %s -> %s", self.address, reply)
+        return replies[0], replies[1]
+
+    def _first_prompt(self, data: bytearray) -> int | None:
+        """Where the replies start after ``prompt``'s; None until it is all in."""
+        if data.startswith(b"\n> "):
+            return 3
+        if match := re.match(rb"master[^\n>]{0,40}> ", data):
             self.master = True
             self._prompt = _MASTER_PROMPT
             self._route = b"@1 "
-            return
-        text = one_line(data.decode("utf-8", "replace"))
-        raise self.error(f"this is not HAProxy's runtime API (it answered {text[:80]!r})")
+            return match.end()
+        if len(data) > 200 or not (b"\n> ".startswith(data[:3]) or b"master".startswith(data[:6])):
+            text = one_line(data.decode("utf-8", "replace"))
+            raise self.error(f"this is not HAProxy's runtime API (it answered {text[:80]!r})")
+        return None
 
     def error(self, cause: OSError | str) -> HAProxyError:
         """A one-line HAProxyError naming the address and the cause."""
