@@ -212,9 +212,12 @@ def test_refused_responses_fail_alone_with_haproxys_reply(
     assert by_name["fresh"] == ok(str(cert_dir.path / "fresh.pem"), "transaction")
     errors = {name: result.error for name, result in by_name.items() if not result.ok}
     serial = leaves["wrong_id"].cert.serial_number + 1
+    expired = ocsp.load_der_ocsp_response(ders["expired"]).next_update_utc
+    assert expired is not None
     assert errors == {
         "unknown": "HAProxy answered: OCSP single response: certificate status is unknown.",
-        "expired": "HAProxy answered: OCSP single response: no longer valid..",
+        "expired": f"the OCSP response expired at {expired:%Y-%m-%d %H:%M:%S} UTC (its "
+        "nextUpdate): HAProxy would not serve it",
         "garbage": "HAProxy answered: Unable to parse OCSP response.",
         "wrong_id": f"HAProxy answered: {NO_SLOT} (the OCSP response is for serial "
         f"{serial:x}, not for this certificate)",
@@ -473,3 +476,61 @@ def test_restart_rereads_ocsp_files_and_crt_list(
     proxy.restart()
 
     assert served(proxy, "site") == der
+
+
+# -- replies that are not success, though they say so ---------------------------------------
+
+
+def test_content_will_be_ignored_in_a_commit_is_a_failure(
+    tmp_path: Path, cert_dir: CertDir, responder: Responder
+) -> None:
+    """3.2+ commit a staple they refuse with ``Content will be ignored.`` and ``Success!``."""
+    from test_haproxy_readers import scripted
+
+    path = str(cert_dir.add("site"))
+    der = staple(responder, cert_dir.leaves["site"])
+    b64 = base64.b64encode(der).decode()
+    loaded = "Loading: OCSP single response: Certificate ID does not match certificate and "
+    replies = {
+        "show version": "3.2.0-e134140d2",
+        "show cli level": "admin",
+        "show ssl ocsp-updates": "OCSP Certid | Path | Next Update | Last Update | Successes "
+        "| Failures | Last Update Status | Last Update Status (str)",
+        f"set ssl ocsp-response {b64}": NO_SLOT,
+        f"show ssl ocsp-response base64 {response_certid_key(der)}": "",
+        "show ssl cert": f"# filename\n{path}",
+        f"show ssl cert {path}": f"Serial: {cert_dir.leaves['site'].cert.serial_number:X}",
+        f"set ssl cert {path}.ocsp <<": f"Transaction created for certificate {path}!",
+        f"commit ssl cert {path}": f"Committing {path}.\n{loaded}issuer. Content will be "
+        "ignored.\nSuccess!",
+        f"abort ssl cert {path}": "No ongoing transaction!",
+    }
+    with scripted(tmp_path / "ignored.sock", replies) as address:
+        (result,) = push_staples(address, [PushItem(path, der, None)])
+    assert (result.ok, result.method) == (False, "transaction")
+    assert result.error == (
+        f"HAProxy answered: Committing {path}. {loaded}issuer. Content will be ignored. Success!"
+    )
+
+
+def test_a_staple_too_close_to_expiry_is_never_pushed(
+    cert_dir: CertDir, responder: Responder, start_haproxy: StartHAProxy
+) -> None:
+    cert_dir.add("slot")
+    cert_dir.staple("slot").write_bytes(b"")
+    cert_dir.add("first")
+    proxy = start_haproxy(cert_dir.path)
+    short = {name: staple(responder, cert_dir.leaves[name], "short") for name in ("slot", "first")}
+
+    results = push_staples(proxy.socket, [item(cert_dir, n, d) for n, d in short.items()])
+
+    for result, der in zip(results, short.values(), strict=True):
+        next_update = ocsp.load_der_ocsp_response(der).next_update_utc
+        assert next_update is not None
+        assert (result.ok, result.method) == (False, "update")
+        assert result.error == (
+            f"the OCSP response's nextUpdate ({next_update:%Y-%m-%d %H:%M:%S} UTC) is less "
+            "than 300 s away: HAProxy would not serve it"
+        )
+    assert served(proxy, "slot") is None
+    assert served(proxy, "first") is None

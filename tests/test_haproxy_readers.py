@@ -29,23 +29,34 @@ from ocsptool.haproxy.transport import Connection
 
 @contextmanager
 def scripted(path: Path, replies: dict[str, str], *, master: bool = False) -> Iterator[str]:
-    """A socket answering each command line with ``replies[line]`` in prompt mode."""
+    """A socket answering each command line with ``replies[line]`` in prompt mode.
+
+    A payload (``... <<`` up to an empty line) is answered as its first line.
+    """
     prompt = b"\nmaster> " if master else b"\n> "
 
     def serve(server: socket.socket) -> None:
         client, _ = server.accept()
         with client:
             buffer = b""
+            payload: str | None = None  # the first line of a payload being read
             while chunk := client.recv(65536):
                 buffer += chunk
                 while b"\n" in buffer:
                     raw, buffer = buffer.split(b"\n", 1)
                     line = raw.decode()
+                    if payload is not None:
+                        if line:
+                            continue
+                        line, payload = payload, None
+                    elif line.endswith(" <<"):
+                        payload = line
+                        continue
                     if line == "prompt":
                         client.sendall(b"master> " if master else b"\n> ")
                         continue
-                    if master:
-                        assert line.startswith("@1 "), line
+                    if master and line not in ("show version", "show cli level"):
+                        assert line.startswith("@1 "), line  # to the worker
                         line = line[3:]
                     client.sendall(replies[line].encode() + b"\n" + prompt)
 

@@ -20,6 +20,7 @@ ones whose serial is asked.
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -91,6 +92,7 @@ def push_staples(
     *,
     timeout: float = 10.0,
     update_certs: bool = False,
+    now: dt.datetime | None = None,
 ) -> list[PushResult]:
     """Push each staple over one connection; one result per item, in order.
 
@@ -98,12 +100,14 @@ def push_staples(
     when its level allows no push). Once connected, a failure is recorded on the items
     it affects, and never stops the others. ``update_certs``: a renewed certificate
     (``serial`` differs from HAProxy's) with a ``bundle_pem`` is loaded with its staple.
+    ``now`` (default: the clock) decides which staples are too close to expiry to push.
     """
     if not items:
         return []
     connection = Connection(address, timeout)
     try:
-        return _Push(connection, items, update_certs).run()
+        moment = now or dt.datetime.now(dt.UTC)
+        return _Push(connection, items, update_certs, moment).run()
     finally:
         connection.close()
 
@@ -112,8 +116,13 @@ class _Push:
     """One batch on one connection."""
 
     def __init__(
-        self, connection: Connection, items: Sequence[PushItem], update_certs: bool
+        self,
+        connection: Connection,
+        items: Sequence[PushItem],
+        update_certs: bool,
+        now: dt.datetime,
     ) -> None:
+        self.now = now
         self.connection = connection
         self.dialect = connection.dialect
         self.items = items
@@ -176,7 +185,10 @@ class _Push:
         commands: dict[int, str] = {}
         for index in indexes:
             command = _update_command(self.items[index].der, self.dialect.window)
-            if len(command) > self.dialect.max_command:
+            expiring = _expiring(self.items[index].der, self.now)
+            if expiring is not None:
+                self._set(index, Method.UPDATE, expiring)
+            elif len(command) > self.dialect.max_command:
                 self._set(index, Method.TOO_LARGE, self.dialect.too_large(len(command)))
             else:
                 commands[index] = command
@@ -417,6 +429,28 @@ class _Push:
                     "HAProxy accepted the staple but does not serve it (read back with "
                     "`show ssl ocsp-response`)",
                 )
+
+
+#: HAProxy stops stapling a response once ``nextUpdate - 300 s`` has passed (2.6/2.8
+#: accept it and never serve it; 3.2+ refuse it).
+SERVE_MARGIN = dt.timedelta(seconds=300)
+
+
+def _expiring(der: bytes, now: dt.datetime) -> str | None:
+    """Why HAProxy would not serve the response: too close to its nextUpdate; or None."""
+    try:
+        next_update = ocsp.load_der_ocsp_response(der).next_update_utc
+    except ValueError:
+        return None  # not a response: HAProxy's own reply says so
+    if next_update is None or next_update - now >= SERVE_MARGIN:
+        return None
+    when = f"{next_update:%Y-%m-%d %H:%M:%S} UTC"
+    if next_update <= now:
+        return f"the OCSP response expired at {when} (its nextUpdate): HAProxy would not serve it"
+    return (
+        f"the OCSP response's nextUpdate ({when}) is less than 300 s away: "
+        "HAProxy would not serve it"
+    )
 
 
 def _update_command(der: bytes, window: int) -> str:

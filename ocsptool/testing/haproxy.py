@@ -187,7 +187,8 @@ class HAProxy:
         return None
 
     def reload(self) -> HAProxy:
-        """``reload`` on the master CLI; returns once a new worker answers."""
+        """``reload`` on the master CLI; returns once a new worker answers and the old
+        one has exited."""
         if self.master_socket is None:
             raise RuntimeError("reload needs master=True")
         old_pid = self.worker_pid()
@@ -198,6 +199,15 @@ class HAProxy:
             with contextlib.suppress(OSError):
                 _read_all(sock)
         self._wait_until_ready(old_pid)
+        # The old worker finishes its connections and exits; until then it may still
+        # accept TLS handshakes on the shared port.
+        deadline = time.monotonic() + _START_TIMEOUT
+        while old_pid is not None and time.monotonic() < deadline:
+            try:
+                os.kill(old_pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.02)
         return self
 
     def stop(self) -> None:
