@@ -319,6 +319,20 @@ def test_a_whole_batch_uses_one_connection(
         assert served(proxy, name) == ders[name]
 
 
+def good_response(leaf: Leaf, ca: Authority, now: dt.datetime) -> ocsp.OCSPResponseBuilder:
+    """A builder of a "good" response for ``leaf``, valid for 3 days from ``now``."""
+    return ocsp.OCSPResponseBuilder().add_response(
+        cert=leaf.cert,
+        issuer=ca.cert,
+        algorithm=hashes.SHA1(),
+        cert_status=ocsp.OCSPCertStatus.GOOD,
+        this_update=now - dt.timedelta(minutes=1),
+        next_update=now + dt.timedelta(days=3),
+        revocation_time=None,
+        revocation_reason=None,
+    )
+
+
 def big_staple(cert_dir: CertDir, leaf: Leaf, b64_size: int) -> bytes:
     """A valid response of exactly ``b64_size`` bytes in base64, padded with a long nonce."""
     ca = cert_dir.pki.direct
@@ -326,17 +340,7 @@ def big_staple(cert_dir: CertDir, leaf: Leaf, b64_size: int) -> bytes:
 
     def build(padding: int) -> bytes:
         builder = (
-            ocsp.OCSPResponseBuilder()
-            .add_response(
-                cert=leaf.cert,
-                issuer=ca.cert,
-                algorithm=hashes.SHA1(),
-                cert_status=ocsp.OCSPCertStatus.GOOD,
-                this_update=now - dt.timedelta(minutes=1),
-                next_update=now + dt.timedelta(days=3),
-                revocation_time=None,
-                revocation_reason=None,
-            )
+            good_response(leaf, ca, now)
             .responder_id(ocsp.OCSPResponderEncoding.HASH, ca.cert)
             .add_extension(x509.OCSPNonce(b"\xa5" * padding), critical=False)
         )

@@ -10,12 +10,13 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from conftest import CertDir
+from test_haproxy_push import StartHAProxy
 
 from ocsptool.errors import HAProxyError, UsageError
 from ocsptool.haproxy import (
@@ -24,11 +25,9 @@ from ocsptool.haproxy import (
     push_staples,
     show_ocsp_responses,
 )
-from ocsptool.testing.haproxy import HAProxy, free_port
+from ocsptool.testing.haproxy import free_port
 
 pytestmark = pytest.mark.haproxy
-
-StartHAProxy = Callable[..., HAProxy]
 
 
 # -- sockets that cannot be used -----------------------------------------------------------

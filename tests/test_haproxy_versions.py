@@ -13,7 +13,6 @@ import datetime as dt
 import logging
 import socket
 import threading
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,7 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
-from test_haproxy_push import item, served, staple
+from test_haproxy_push import StartHAProxy, good_response, item, served, staple
 
 from ocsptool.haproxy import (
     WINDOW,
@@ -45,8 +44,6 @@ from ocsptool.testing.pki import Authority, Leaf
 from ocsptool.testing.responder import Responder
 
 pytestmark = pytest.mark.haproxy
-
-StartHAProxy = Callable[..., HAProxy]
 
 
 def dialect_of(proxy: HAProxy) -> Dialect:
@@ -158,17 +155,7 @@ def realistic(
     cert, key = delegate
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     builder = (
-        ocsp.OCSPResponseBuilder()
-        .add_response(
-            cert=leaf.cert,
-            issuer=ca.cert,
-            algorithm=hashes.SHA1(),
-            cert_status=ocsp.OCSPCertStatus.GOOD,
-            this_update=now - dt.timedelta(hours=1),
-            next_update=now + dt.timedelta(days=4),
-            revocation_time=None,
-            revocation_reason=None,
-        )
+        good_response(leaf, ca, now)
         .responder_id(ocsp.OCSPResponderEncoding.NAME, cert)
         .certificates([cert, ca.cert])
         .add_extension(x509.OCSPNonce(b"\x5a" * 32), critical=False)
