@@ -1,0 +1,234 @@
+"""Real HAProxy configurations of every shape, for the configuration reader's tests.
+
+- ``write_cert(path, name, key_type)``: a self-signed certificate (RSA or ECDSA) for
+  ``name`` written as a HAProxy bundle (certificate and key in one file, or the key in a
+  separate file); returns the certificate's DER.
+- ``served_certificate(port, servername, key_type)``: the DER of the certificate HAProxy
+  serves for that SNI name, with TLS 1.2 cipher suites of one key type only.
+- ``binaries()``: the haproxy binaries of the matrix that exist, with their versions.
+- ``check_config(binary, config)``: ``haproxy -c -f`` (its exit code and output).
+- ``Running(binary, config)``: starts ``haproxy -db -f config`` (optionally in master-worker
+  mode with ``-S``) and waits until ``port`` accepts TCP connections.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import signal
+import socket
+import ssl
+import subprocess
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from types import TracebackType
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509.oid import NameOID
+
+from ocsptool.testing.haproxy import haproxy_binary
+
+MATRIX = (
+    "/usr/sbin/haproxy",
+    "/work/shared/haproxy/2.8.0/haproxy",
+    "/work/shared/haproxy/3.0.0/haproxy",
+    "/work/shared/haproxy/3.2.0/haproxy",
+    "/work/shared/haproxy/3.4.0/haproxy",
+)
+_START_TIMEOUT = 10.0
+
+
+class KeyType(StrEnum):
+    RSA = "rsa"
+    ECDSA = "ecdsa"
+
+
+_CIPHERS = {
+    KeyType.RSA: "ECDHE-RSA-AES128-GCM-SHA256:AES128-GCM-SHA256",
+    KeyType.ECDSA: "ECDHE-ECDSA-AES128-GCM-SHA256",
+}
+
+
+def write_cert(
+    path: Path,
+    name: str,
+    key_type: KeyType = KeyType.ECDSA,
+    *,
+    key_path: Path | None = None,
+) -> bytes:
+    """Write a self-signed certificate for ``name`` (and its key) to ``path``; return its DER.
+
+    With ``key_path`` the key goes there instead of into ``path``.
+    """
+    key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+    if key_type is KeyType.RSA:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    else:
+        key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    cert_pem = cert.public_bytes(serialization.Encoding.PEM)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if key_path is None:
+        path.write_bytes(cert_pem + key_pem)
+    else:
+        path.write_bytes(cert_pem)
+        key_path.write_bytes(key_pem)
+    return cert.public_bytes(serialization.Encoding.DER)
+
+
+def served_certificate(
+    port: int, servername: str, key_type: KeyType = KeyType.ECDSA, *, host: str = "127.0.0.1"
+) -> bytes:
+    """The DER certificate a TLS 1.2 server sends for ``servername`` to a ``key_type`` client."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    context.maximum_version = ssl.TLSVersion.TLSv1_2
+    context.set_ciphers(_CIPHERS[key_type])
+    with (
+        socket.create_connection((host, port), timeout=5.0) as raw,
+        context.wrap_socket(raw, server_hostname=servername) as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+    assert der is not None
+    return der
+
+
+@dataclass(frozen=True)
+class Binary:
+    path: str
+    version: tuple[int, int]
+
+    def __str__(self) -> str:
+        return f"haproxy {self.version[0]}.{self.version[1]}"
+
+
+def version_of(path: str) -> tuple[int, int]:
+    out = subprocess.run(
+        [path, "-v"], capture_output=True, text=True, timeout=10, check=True
+    ).stdout
+    found = re.search(r"version (\d+)\.(\d+)", out)
+    assert found is not None, out
+    return int(found[1]), int(found[2])
+
+
+def binaries() -> list[Binary]:
+    """The binaries of the matrix that exist here (``$OCSPTOOL_HAPROXY``'s too)."""
+    paths = list(MATRIX)
+    default = haproxy_binary()
+    if default and os.path.realpath(default) not in map(os.path.realpath, paths):
+        paths.insert(0, default)
+    return [Binary(p, version_of(p)) for p in paths if os.access(p, os.X_OK)]
+
+
+def check_config(binary: str, config: Path) -> subprocess.CompletedProcess[str]:
+    """``haproxy -c -f config``: returncode 0 when HAProxy accepts it."""
+    return subprocess.run(
+        [binary, "-c", "-f", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+class Running:
+    """``haproxy -db -f config`` (``-W -S master`` with ``master``) until ``port`` answers."""
+
+    def __init__(self, binary: str, config: Path, port: int, *, master: str | None = None):
+        self.binary = binary
+        self.config = config
+        self.port = port
+        self.master = master
+        self.log = config.with_suffix(".log")
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> Running:
+        argv = [self.binary, "-db", "-f", str(self.config)]
+        if self.master:
+            argv += ["-W", "-S", self.master]
+        with self.log.open("ab") as log:
+            self._process = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+            )
+        try:
+            self._wait()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait(self) -> None:
+        assert self._process is not None
+        deadline = time.monotonic() + _START_TIMEOUT
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1.0).close()
+                if self.master is None or os.path.exists(self.master):
+                    return
+            except OSError:
+                pass
+            if self._process.poll() is not None:
+                raise RuntimeError(f"haproxy exited: {self.output}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"haproxy did not start: {self.output}")
+            time.sleep(0.02)
+
+    @property
+    def output(self) -> str:
+        try:
+            return self.log.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def command(self, address: str, line: str) -> str:
+        """One command on a Unix socket (the stats or the master socket)."""
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(5.0)
+            sock.connect(address)
+            sock.sendall(line.encode() + b"\n")
+            chunks = []
+            while chunk := sock.recv(65536):
+                chunks.append(chunk)
+        return b"".join(chunks).decode(errors="replace")
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(5)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
