@@ -84,8 +84,8 @@ def read_haproxy_config(
         config=path,
         certs=tuple(reader.certs.values()),
         sockets=tuple(reader.sockets),
-        warnings=tuple(reader.warnings),
-        problems=tuple(reader.problems),
+        warnings=tuple(dict.fromkeys(reader.warnings)),
+        problems=tuple(dict.fromkeys(reader.problems)),
     )
 
 

@@ -231,7 +231,7 @@ class ConfigReader:
     # -- bind lines -------------------------------------------------------------------
 
     def _bind(self, words: list[str], origin: str) -> None:
-        for keyword, value in zip(words, [*words[1:], None], strict=True):
+        for keyword, value in zip(words, [*words[1:], None], strict=False):
             if keyword in _CRT_KEYWORDS or keyword == "crt-list":
                 if value is None:
                     self.warnings.append(f"{origin}: '{keyword}' without a file, skipped")

@@ -116,7 +116,7 @@ def master_sockets(extraopts: str) -> list[tuple[str, SocketLevel]]:
     except ValueError:
         words = extraopts.split()
     found = []
-    for option, value in zip(words, [*words[1:], ""], strict=True):
+    for option, value in zip(words, [*words[1:], ""], strict=False):
         if option != "-S" or not value:
             continue
         address, *options = value.split(",")

@@ -21,6 +21,7 @@ import socket
 import ssl
 import subprocess
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -29,9 +30,11 @@ from types import TracebackType
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.x509 import ocsp
 from cryptography.x509.oid import NameOID
 
 from ocsptool.testing.haproxy import haproxy_binary
+from ocsptool.testing.pki import Authority, Leaf
 
 MATRIX = (
     "/usr/sbin/haproxy",
@@ -158,8 +161,17 @@ def check_config(binary: str, config: Path) -> subprocess.CompletedProcess[str]:
 class Running:
     """``haproxy -db -f config`` (``-W -S master`` with ``master``) until ``port`` answers."""
 
-    def __init__(self, binary: str, config: Path, port: int, *, master: str | None = None):
+    def __init__(
+        self,
+        binary: str,
+        config: Path,
+        port: int,
+        *,
+        master: str | None = None,
+        env: Mapping[str, str] | None = None,
+    ):
         self.binary = binary
+        self.env = env
         self.config = config
         self.port = port
         self.master = master
@@ -172,7 +184,11 @@ class Running:
             argv += ["-W", "-S", self.master]
         with self.log.open("ab") as log:
             self._process = subprocess.Popen(
-                argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=None if self.env is None else dict(self.env),
             )
         try:
             self._wait()
@@ -232,3 +248,36 @@ class Running:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def issue(authority: Authority, path: Path, name: str, key_type: KeyType = KeyType.ECDSA) -> Leaf:
+    """A leaf for ``name`` from ``authority`` (with an OCSP URL) written as a bundle at ``path``."""
+    key = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        if key_type is KeyType.RSA
+        else None
+    )
+    leaf = authority.leaf(name, ocsp_url="http://127.0.0.1:9/", key=key)  # type: ignore[arg-type]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    leaf.write_bundle(path)
+    return leaf
+
+
+def good_staple(leaf: Leaf, authority: Authority) -> bytes:
+    """A ``good`` OCSP response (SHA-1 CertID) for ``leaf``, signed by its issuer, as DER."""
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    builder = (
+        ocsp.OCSPResponseBuilder()
+        .add_response(
+            cert=leaf.cert,
+            issuer=authority.cert,
+            algorithm=hashes.SHA1(),
+            cert_status=ocsp.OCSPCertStatus.GOOD,
+            this_update=now - dt.timedelta(minutes=5),
+            next_update=now + dt.timedelta(days=3),
+            revocation_time=None,
+            revocation_reason=None,
+        )
+        .responder_id(ocsp.OCSPResponderEncoding.HASH, authority.cert)
+    )
+    return builder.sign(authority.key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
