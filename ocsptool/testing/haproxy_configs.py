@@ -203,7 +203,9 @@ class Running:
         while True:
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=1.0).close()
-                if self.master is None or os.path.exists(self.master):
+                if self.master is None or "# filename" in self.command(
+                    self.master, "@1 show ssl cert"
+                ):
                     return
             except OSError:
                 pass
@@ -226,6 +228,8 @@ class Running:
             sock.settimeout(5.0)
             sock.connect(address)
             sock.sendall(line.encode() + b"\n")
+            # the master CLI answers, then waits for more until the client half-closes
+            sock.shutdown(socket.SHUT_WR)
             chunks = []
             while chunk := sock.recv(65536):
                 chunks.append(chunk)
