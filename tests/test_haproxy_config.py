@@ -444,7 +444,7 @@ def test_real_directory_rules(binary: Binary, short_tmp: Path) -> None:
     found = read_haproxy_config(config, env={}, defaults_file=None)
     assert names(found) == [f"{certs}/a.pem", f"{certs}/b.pem", f"{certs}/noext"]
     assert check_config(binary.path, config).returncode == 0
-    with Running(binary.path, config, port) as run:
+    with Running(binary.path, config, port, stats=sock) as run:
         assert _listed(run, sock) == sorted(names(found))
         for name, der in served.items():
             assert served_certificate(port, f"{name}.test") == der
@@ -470,7 +470,7 @@ def test_real_bundles_serve_each_part_per_key_type(binary: Binary, short_tmp: Pa
         staples[cert.name] = good_staple(leaf, root)
         cert.staple_path.write_bytes(staples[cert.name])
     assert check_config(binary.path, config).returncode == 0
-    with Running(binary.path, config, port) as run:
+    with Running(binary.path, config, port, stats=sock) as run:
         assert _listed(run, sock) == sorted(names(found))
         assert served_certificate(port, "site.test", KeyType.RSA) == rsa.cert.public_bytes(DER)
         assert served_certificate(port, "site.test", KeyType.ECDSA) == ecdsa.cert.public_bytes(DER)
@@ -506,7 +506,7 @@ def test_real_crt_list_with_options_and_filters(binary: Binary, short_tmp: Path)
     staple = good_staple(leaves["b"], root)
     found.certs[2].staple_path.write_bytes(staple)
     assert check_config(binary.path, config).returncode == 0
-    with Running(binary.path, config, port) as run:
+    with Running(binary.path, config, port, stats=sock) as run:
         assert _listed(run, sock) == sorted(names(found))
         der = {n: leaf.cert.public_bytes(DER) for n, leaf in leaves.items()}
         assert served_certificate(port, "x.a.test") == der["a"]
@@ -544,7 +544,7 @@ def test_real_crt_store(binary: Binary, short_tmp: Path) -> None:
     ]
     assert (found.warnings, found.problems) == ((), ())
     assert check_config(binary.path, config).returncode == 0
-    with Running(binary.path, config, port) as run:
+    with Running(binary.path, config, port, stats=sock) as run:
         assert _listed(run, sock) == sorted(names(found))
         assert served_certificate(port, "one.test") == one.cert.public_bytes(DER)
         assert served_certificate(port, "two.test") == two.cert.public_bytes(DER)
@@ -567,7 +567,10 @@ def test_real_two_instances_and_socket_levels(binary: Binary, short_tmp: Path) -
     one, two = runs
     assert names(one[0]) == [f"{short_tmp}/one/site.pem"]
     assert names(two[0]) == [f"{short_tmp}/two/site.pem"]
-    with Running(binary.path, one[1], one[2]) as first, Running(binary.path, two[1], two[2]):
+    with (
+        Running(binary.path, one[1], one[2], stats=one[0].sockets[0].address) as first,
+        Running(binary.path, two[1], two[2], stats=two[0].sockets[0].address),
+    ):
         for found, _config_path, port, der in runs:
             (sock,) = found.sockets
             assert sock.level is SocketLevel.OPERATOR

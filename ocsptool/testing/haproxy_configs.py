@@ -159,7 +159,11 @@ def check_config(binary: str, config: Path) -> subprocess.CompletedProcess[str]:
 
 
 class Running:
-    """``haproxy -db -f config`` (``-W -S master`` with ``master``) until ``port`` answers."""
+    """``haproxy -db -f config`` (``-W -S master`` with ``master``) until it answers.
+
+    Ready means: ``port`` accepts TCP, the ``stats`` socket (if given) answers ``show info``
+    and the ``master`` socket (if given) reaches worker 1.
+    """
 
     def __init__(
         self,
@@ -168,9 +172,11 @@ class Running:
         port: int,
         *,
         master: str | None = None,
+        stats: str | None = None,
         env: Mapping[str, str] | None = None,
     ):
         self.binary = binary
+        self.stats = stats
         self.env = env
         self.config = config
         self.port = port
@@ -203,9 +209,7 @@ class Running:
         while True:
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=1.0).close()
-                if self.master is None or "# filename" in self.command(
-                    self.master, "@1 show ssl cert"
-                ):
+                if self._answers():
                     return
             except OSError:
                 pass
@@ -214,6 +218,11 @@ class Running:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"haproxy did not start: {self.output}")
             time.sleep(0.02)
+
+    def _answers(self) -> bool:
+        if self.stats is not None and "Name: HAProxy" not in self.command(self.stats, "show info"):
+            return False
+        return self.master is None or "# filename" in self.command(self.master, "@1 show ssl cert")
 
     @property
     def output(self) -> str:
