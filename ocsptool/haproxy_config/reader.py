@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from ocsptool.haproxy_config.crt import expand_crt
+from ocsptool.haproxy_config.crt import Expansion, expand_crt
 from ocsptool.haproxy_config.crtlist import CrtListLine, parse_crt_list
 from ocsptool.haproxy_config.files import MAX_LINE_CHARS, FileReadError, read_text, shown
 from ocsptool.haproxy_config.model import LoadedCert, Socket, SocketLevel
@@ -61,6 +61,7 @@ class ConfigReader:
         self.problems: list[str] = []
         self._stores: dict[str, _StoreEntry] = {}
         self._crt_lists: dict[str, tuple[list[CrtListLine], str | None]] = {}
+        self._expansions: dict[tuple[str, bool], Expansion] = {}
         self._store_name: str | None = None
         self._store_crt_base: str | None = None
         self._store_key_base: str | None = None
@@ -269,7 +270,11 @@ class ConfigReader:
         if path.startswith("@"):
             self.problems.append(f"{origin}: '{path}' is not in any crt-store defined before it")
             return
-        expansion = expand_crt(path, bundles=self.bundles, directories=not in_list)
+        cached = (path, in_list)
+        expansion = self._expansions.get(cached)
+        if expansion is None:
+            expansion = expand_crt(path, bundles=self.bundles, directories=not in_list)
+            self._expansions[cached] = expansion
         if expansion.problem:
             self.problems.append(f"{origin}: {expansion.problem}")
         given = dict(files)
@@ -297,6 +302,12 @@ class ConfigReader:
             )
 
     def _crt_list(self, path: str, origin: str) -> None:
+        if path in self._crt_lists:  # the same certificates again: nothing new to learn
+            if self._crt_lists[path][1]:
+                self.problems.append(
+                    f"{origin}: cannot open crt-list '{path}': {self._crt_lists[path][1]}"
+                )
+            return
         if path not in self._crt_lists:
             try:
                 text = read_text(path)

@@ -22,6 +22,11 @@ _CONTROL = {"r": "\r", "n": "\n", "t": "\t"}
 _HEX = frozenset("0123456789abcdefABCDEF")
 
 
+#: Bounded work on hostile input: HAProxy itself takes at most 64 words a line.
+MAX_WORDS = 1024
+MAX_EXPANDED_CHARS = 1024 * 1024
+
+
 class WordError(ValueError):
     """A line HAProxy's parser would reject (the message says why)."""
 
@@ -31,7 +36,7 @@ def split_words(line: str, env: Mapping[str, str]) -> list[str]:
     words: list[str] = []
     current: list[str] = []
     in_word = squote = dquote = False
-    i, end = 0, len(line)
+    i, end, expanded = 0, len(line), 0
     while i < end:
         char = line[i]
         if squote:
@@ -48,7 +53,10 @@ def split_words(line: str, env: Mapping[str, str]) -> list[str]:
             in_word = True
             i += 1
         elif dquote and char == "$":
-            i = _expand(line, i, env, current, words)
+            i, added = _expand(line, i, env, current, words)
+            expanded += added
+            if expanded > MAX_EXPANDED_CHARS or len(words) > MAX_WORDS:
+                raise WordError("variables expand past 1 MiB or 1024 words")
         elif dquote:
             current.append(char)
             i += 1
@@ -62,6 +70,8 @@ def split_words(line: str, env: Mapping[str, str]) -> list[str]:
                 words.append("".join(current))
                 current = []
                 in_word = False
+                if len(words) > MAX_WORDS:
+                    raise WordError(f"more than {MAX_WORDS} words")
             i += 1
         else:
             current.append(char)
@@ -86,8 +96,10 @@ def _escape(line: str, i: int) -> tuple[str, int]:
     return "\\", i + 1
 
 
-def _expand(line: str, i: int, env: Mapping[str, str], current: list[str], words: list[str]) -> int:
-    """Expand the ``$`` at ``line[i]``; return the index after it."""
+def _expand(
+    line: str, i: int, env: Mapping[str, str], current: list[str], words: list[str]
+) -> tuple[int, int]:
+    """Expand the ``$`` at ``line[i]``; return the index after it and the length added."""
     rest = line[i + 1 :]
     braced = _BRACED.match(rest)
     if braced:
@@ -105,12 +117,13 @@ def _expand(line: str, i: int, env: Mapping[str, str], current: list[str], words
                     current.append(part)
         else:
             current.append(value)
-        return i + 1 + braced.end()
+        return i + 1 + braced.end(), len(value)
     simple = _NAME.match(rest)
     if simple:
-        current.append(env.get(simple.group(), ""))
-        return i + 1 + simple.end()
+        value = env.get(simple.group(), "")
+        current.append(value)
+        return i + 1 + simple.end(), len(value)
     if rest.startswith("{"):
         raise WordError("bad variable reference (missing '}' or a bad name)")
     current.append("$")
-    return i + 1
+    return i + 1, 1
