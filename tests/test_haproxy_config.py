@@ -184,10 +184,10 @@ def test_a_crt_list_on_a_bind_line_with_crt_base(tmp_path: Path) -> None:
     )
     assert found.certs[0] == LoadedCert(
         name=f"{certs}//a.pem",
-        cert_file=Path(f"{certs}/a.pem"),
+        cert_file=f"{certs}//a.pem",
         key_file=None,
-        staple_path=Path(f"{certs}//a.pem.ocsp"),
-        issuer_path=Path(f"{certs}//a.pem.issuer"),
+        staple_path=f"{certs}//a.pem.ocsp",
+        issuer_path=f"{certs}//a.pem.issuer",
         ocsp_update=True,
         snis=("a.test", "!x.a.test"),
         origin=f"{crt_list}:1",
@@ -219,7 +219,7 @@ def test_bind_lines_crt_base_env_and_sections(tmp_path: Path) -> None:
         CERTS=str(certs),
     )
     assert names(found) == [f"{certs}/a.pem", f"{certs}/b.pem", f"{certs}/k.pem"]
-    assert found.certs[2].key_file == Path(f"{certs}/k.pem.key")
+    assert found.certs[2].key_file is None  # HAProxy finds k.pem.key itself; only a key it is told
     assert found.certs[0].origin == f"{tmp_path}/h.cfg:10"
     assert (found.warnings, found.problems) == ((), ())
 
@@ -352,20 +352,20 @@ def test_crt_store_references(tmp_path: Path) -> None:
     assert found.certs == (
         LoadedCert(
             "@web/first",
-            certs / "one.crt",
-            keys / "one.key",
-            tmp_path / "one.der",
-            certs / "one.crt.issuer",
+            f"{certs}/one.crt",
+            f"{keys}/one.key",
+            f"{tmp_path}/one.der",
+            f"{certs}/one.crt.issuer",
             ocsp_update=False,
             snis=(),
             origin=f"{config}:17",
         ),
         LoadedCert(
             "@web/two.pem",
-            certs / "two.pem",
+            f"{certs}/two.pem",
             None,
-            certs / "two.pem.ocsp",
-            Path("/ca.pem"),
+            f"{certs}/two.pem.ocsp",
+            "/ca.pem",
             ocsp_update=True,
             snis=(),
             origin=f"{config}:17",
@@ -468,7 +468,7 @@ def test_real_bundles_serve_each_part_per_key_type(binary: Binary, short_tmp: Pa
     staples = {}
     for cert, leaf in zip(found.certs, (ecdsa, rsa), strict=True):
         staples[cert.name] = good_staple(leaf, root)
-        cert.staple_path.write_bytes(staples[cert.name])
+        Path(cert.staple_path).write_bytes(staples[cert.name])
     assert check_config(binary.path, config).returncode == 0
     with Running(binary.path, config, port, stats=sock) as run:
         assert _listed(run, sock) == sorted(names(found))
@@ -504,7 +504,7 @@ def test_real_crt_list_with_options_and_filters(binary: Binary, short_tmp: Path)
         (f"{certs}/b.pem", ("no.a.test", "b.test"), False),
     ]
     staple = good_staple(leaves["b"], root)
-    found.certs[2].staple_path.write_bytes(staple)
+    Path(found.certs[2].staple_path).write_bytes(staple)
     assert check_config(binary.path, config).returncode == 0
     with Running(binary.path, config, port, stats=sock) as run:
         assert _listed(run, sock) == sorted(names(found))
@@ -539,8 +539,8 @@ def test_real_crt_store(binary: Binary, short_tmp: Path) -> None:
     config.write_text(text)
     found = read_haproxy_config(config, env={}, defaults_file=None)
     assert [(c.name, c.cert_file, c.key_file, c.staple_path) for c in found.certs] == [
-        ("@web/first", certs / "one.crt", keys / "one.key", short_tmp / "one.der"),
-        ("@web/two.pem", certs / "two.pem", None, certs / "two.pem.ocsp"),
+        ("@web/first", f"{certs}/one.crt", f"{keys}/one.key", f"{short_tmp}/one.der"),
+        ("@web/two.pem", f"{certs}/two.pem", None, f"{certs}/two.pem.ocsp"),
     ]
     assert (found.warnings, found.problems) == ((), ())
     assert check_config(binary.path, config).returncode == 0

@@ -28,7 +28,7 @@ SKIPPED_SUFFIXES = frozenset((".key", ".issuer", ".ocsp", ".sctl"))
 MAX_DIRECTORY_ENTRIES = 200_000
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Expansion:
     """The names one ``crt`` argument loads, or why HAProxy would refuse to start."""
 

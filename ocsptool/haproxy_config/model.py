@@ -21,7 +21,7 @@ class SocketLevel(StrEnum):
     ADMIN = "admin"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Socket:
     """A runtime API socket, its address spelled as ocsptool's ``--socket`` takes it.
 
@@ -35,25 +35,28 @@ class Socket:
     origin: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class LoadedCert:
     """One certificate HAProxy loads, under ``name`` (as ``show ssl cert`` lists it).
 
     ``name`` is what ``set ssl cert`` needs; ``cert_file`` is the file to parse (the same
-    path except for crt-store entries, named ``@store/alias``).
+    path except for crt-store entries, named ``@store/alias``). ``key_file`` is the key
+    named by a crt-store or crt-list ``key``; otherwise HAProxy takes the key from
+    ``cert_file``, or from ``<cert_file>.key`` when that holds none. Paths are ``str``,
+    as HAProxy spells them (``crt-base//x.pem`` stays), like the scan's (speed at 10k).
     """
 
     name: str
-    cert_file: Path
-    key_file: Path | None
-    staple_path: Path
-    issuer_path: Path
+    cert_file: str
+    key_file: str | None
+    staple_path: str
+    issuer_path: str
     ocsp_update: bool
     snis: tuple[str, ...]
     origin: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Discovery:
     """Everything one HAProxy instance's configuration says, in order of appearance."""
 

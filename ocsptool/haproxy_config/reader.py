@@ -11,9 +11,9 @@ that matters but cannot be understood gives one warning ``file:line: ...``.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 from ocsptool.haproxy_config.crt import Expansion, expand_crt
 from ocsptool.haproxy_config.crtlist import CrtListLine, parse_crt_list
@@ -35,7 +35,7 @@ _EXTRA_FILES = frozenset(("none", "all", "bundle", "sctl", "ocsp", "issuer", "ke
 _STORE_KEYWORDS = frozenset(("crt", "key", "ocsp", "issuer", "sctl", "alias", "ocsp-update"))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class _StoreEntry:
     cert_file: str
     key_file: str | None
@@ -257,10 +257,10 @@ class ConfigReader:
             self._add(
                 LoadedCert(
                     name=path,
-                    cert_file=Path(store.cert_file),
-                    key_file=Path(store.key_file) if store.key_file else None,
-                    staple_path=Path(store.ocsp or f"{store.cert_file}.ocsp"),
-                    issuer_path=Path(store.issuer or f"{store.cert_file}.issuer"),
+                    cert_file=store.cert_file,
+                    key_file=store.key_file,
+                    staple_path=store.ocsp or f"{store.cert_file}.ocsp",
+                    issuer_path=store.issuer or f"{store.cert_file}.issuer",
                     ocsp_update=_first(ocsp_update, store.ocsp_update, self.ocsp_update_default),
                     snis=snis,
                     origin=origin,
@@ -270,6 +270,35 @@ class ConfigReader:
         if path.startswith("@"):
             self.problems.append(f"{origin}: '{path}' is not in any crt-store defined before it")
             return
+        loaded = self._loads(path, in_list, origin)
+        key = staple = issuer = None
+        if files:
+            given = dict(files)
+            key = _join(self.key_base, given["key"]) if "key" in given else None
+            staple = _join(self.crt_base, given["ocsp"]) if "ocsp" in given else None
+            issuer = _join(self.crt_base, given["issuer"]) if "issuer" in given else None
+        update = self.ocsp_update_default if ocsp_update is None else ocsp_update
+        for name in loaded:
+            self._add(
+                LoadedCert(
+                    name=name,
+                    cert_file=name,
+                    key_file=key,
+                    staple_path=staple or f"{name}.ocsp",
+                    issuer_path=issuer or f"{name}.issuer",
+                    ocsp_update=update,
+                    snis=snis,
+                    origin=origin,
+                )
+            )
+
+    def _loads(self, path: str, in_list: bool, origin: str) -> tuple[str, ...]:
+        """The names ``path`` loads: a file itself (the fast path), else ``expand_crt``."""
+        try:
+            if not stat.S_ISDIR(os.stat(path).st_mode):
+                return (path,)
+        except (OSError, ValueError):
+            pass
         cached = (path, in_list)
         expansion = self._expansions.get(cached)
         if expansion is None:
@@ -277,29 +306,7 @@ class ConfigReader:
             self._expansions[cached] = expansion
         if expansion.problem:
             self.problems.append(f"{origin}: {expansion.problem}")
-        given = dict(files)
-        for name in expansion.names:
-            key_file = given.get("key")
-            self._add(
-                LoadedCert(
-                    name=name,
-                    cert_file=Path(name),
-                    key_file=Path(_join(self.key_base, key_file))
-                    if key_file
-                    else _sibling(name, ".key"),
-                    staple_path=Path(
-                        _join(self.crt_base, given["ocsp"]) if "ocsp" in given else f"{name}.ocsp"
-                    ),
-                    issuer_path=Path(
-                        _join(self.crt_base, given["issuer"])
-                        if "issuer" in given
-                        else f"{name}.issuer"
-                    ),
-                    ocsp_update=_first(ocsp_update, None, self.ocsp_update_default),
-                    snis=snis,
-                    origin=origin,
-                )
-            )
+        return expansion.names
 
     def _crt_list(self, path: str, origin: str) -> None:
         if path in self._crt_lists:  # the same certificates again: nothing new to learn
@@ -351,11 +358,6 @@ def _join(base: str | None, path: str) -> str:
     if base and not path.startswith("/"):
         return f"{base}/{path}"
     return path
-
-
-def _sibling(name: str, suffix: str) -> Path | None:
-    candidate = f"{name}{suffix}"
-    return Path(candidate) if os.path.isfile(candidate) else None
 
 
 def _first(*values: bool | None) -> bool:
