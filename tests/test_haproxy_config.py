@@ -596,3 +596,28 @@ def test_real_master_socket_from_the_defaults_file(binary: Binary, short_tmp: Pa
         reply = run.command(master, "@1 show ssl cert")
         assert [line for line in reply.splitlines() if line.startswith("/")] == names(found)
         assert served_certificate(port, "site.test") == der
+
+
+@pytest.mark.haproxy
+@pytest.mark.parametrize("binary", _matrix((2, 8)), indirect=True)
+def test_real_ocsp_update_flags_match_haproxys_updater(binary: Binary, short_tmp: Path) -> None:
+    ca = Authority.root().intermediate("Updating Intermediate")
+    for name in ("a", "b", "c"):
+        issue(ca, short_tmp / f"{name}.pem", f"{name}.test")
+    crt_list = short_tmp / "list"
+    crt_list.write_text("b.pem [ocsp-update on]\nc.pem [ocsp-update off]\n")
+    # ocsp-update.mode (3.0+) is the default of every certificate, plain crt included
+    mode = "    ocsp-update.mode on\n" if binary.version >= (3, 0) else ""
+    port = free_port()
+    config, sock = _config(
+        short_tmp,
+        f"crt a.pem crt-list {crt_list}",
+        port=port,
+        global_lines=f"    crt-base {short_tmp}\n{mode}",
+    )
+    found = read_haproxy_config(config, env={}, defaults_file=None)
+    updated = sorted(cert.name for cert in found.certs if cert.ocsp_update)
+    assert updated == ([f"{short_tmp}/a.pem"] if mode else []) + [f"{short_tmp}/b.pem"]
+    with Running(binary.path, config, port, stats=sock) as run:
+        rows = run.command(sock, "show ssl ocsp-updates").splitlines()[1:]
+        assert sorted(row.split(" | ")[1] for row in rows if " | " in row) == updated
