@@ -420,7 +420,7 @@ def _config(tmp_path: Path, body: str, *, port: int, global_lines: str = "") -> 
 
 
 def _listed(run: Running, sock: str) -> list[str]:
-    reply = run.command(sock, "show ssl cert")
+    reply = run.ask(sock, "show ssl cert")
     return sorted(line for line in reply.splitlines() if line and not line.startswith("#"))
 
 
@@ -581,7 +581,7 @@ def test_real_two_instances_and_socket_levels(binary: Binary, short_tmp: Path) -
         for found, _config_path, port, der in runs:
             (sock,) = found.sockets
             assert sock.level is SocketLevel.OPERATOR
-            assert first.command(sock.address, "show cli level").strip() == "operator"
+            assert first.ask(sock.address, "show cli level").strip() == "operator"
             assert served_certificate(port, "x.test") == der
 
 
@@ -590,7 +590,7 @@ def test_real_two_instances_and_socket_levels(binary: Binary, short_tmp: Path) -
 def test_real_master_socket_from_the_defaults_file(binary: Binary, short_tmp: Path) -> None:
     der = write_cert(short_tmp / "site.pem", "site.test")
     port = free_port()
-    config, _sock = _config(short_tmp, 'crt "${CERTS}/site.pem"', port=port)
+    config, stats = _config(short_tmp, 'crt "${CERTS}/site.pem"', port=port)
     master = f"{short_tmp}/master.sock"
     defaults = short_tmp / "default"
     defaults.write_text(f'CONFIG="{config}"\nEXTRAOPTS="-S {master}"\n')
@@ -599,8 +599,8 @@ def test_real_master_socket_from_the_defaults_file(binary: Binary, short_tmp: Pa
         master, SocketLevel.ADMIN, master=True, origin=f"{defaults}:EXTRAOPTS"
     )
     env = {**os.environ, "CERTS": str(short_tmp)}
-    with Running(binary.path, config, port, master=master, env=env) as run:
-        reply = run.command(master, "@1 show ssl cert")
+    with Running(binary.path, config, port, stats=stats, master=master, env=env) as run:
+        reply = run.ask(master, "@1 show ssl cert")
         assert [line for line in reply.splitlines() if line.startswith("/")] == names(found)
         assert served_certificate(port, "site.test") == der
 
@@ -626,7 +626,7 @@ def test_real_ocsp_update_flags_match_haproxys_updater(binary: Binary, short_tmp
     updated = sorted(cert.name for cert in found.certs if cert.ocsp_update)
     assert updated == ([f"{short_tmp}/a.pem"] if mode else []) + [f"{short_tmp}/b.pem"]
     with Running(binary.path, config, port, stats=sock) as run:
-        rows = run.command(sock, "show ssl ocsp-updates").splitlines()[1:]
+        rows = run.ask(sock, "show ssl ocsp-updates").splitlines()[1:]
         assert sorted(row.split(" | ")[1] for row in rows if " | " in row) == updated
 
 

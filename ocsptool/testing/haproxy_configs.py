@@ -7,8 +7,8 @@
   serves for that SNI name, with TLS 1.2 cipher suites of one key type only.
 - ``binaries()``: the haproxy binaries of the matrix that exist, with their versions.
 - ``check_config(binary, config)``: ``haproxy -c -f`` (its exit code and output).
-- ``Running(binary, config)``: starts ``haproxy -db -f config`` (optionally in master-worker
-  mode with ``-S``) and waits until ``port`` accepts TCP connections.
+- ``Running(binary, config, port, stats=sock)``: ``haproxy -db -f config`` (optionally in
+  master-worker mode with ``-S``), started and stopped like ``HAProxy``.
 """
 
 from __future__ import annotations
@@ -16,16 +16,13 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
-import signal
 import socket
 import ssl
 import subprocess
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from types import TracebackType
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -33,8 +30,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import NameOID
 
-from ocsptool.testing.haproxy import haproxy_binary
+from ocsptool.testing.haproxy import HAProxy, haproxy_binary
 from ocsptool.testing.pki import Authority, Leaf
+from ocsptool.testing.responder import Responder
 
 MATRIX = (
     "/usr/sbin/haproxy",
@@ -43,7 +41,6 @@ MATRIX = (
     "/work/shared/haproxy/3.2.0/haproxy",
     "/work/shared/haproxy/3.4.0/haproxy",
 )
-_START_TIMEOUT = 10.0
 
 
 class KeyType(StrEnum):
@@ -158,11 +155,11 @@ def check_config(binary: str, config: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-class Running:
-    """``haproxy -db -f config`` (``-W -S master`` with ``master``) until it answers.
+class Running(HAProxy):
+    """``haproxy -db -f config`` on a test's own configuration (``-W -S master`` with
+    ``master``), ready once ``stats`` answers ``show info`` and ``master`` reaches worker 1.
 
-    Ready means: ``port`` accepts TCP, the ``stats`` socket (if given) answers ``show info``
-    and the ``master`` socket (if given) reaches worker 1.
+    The lifecycle is ``HAProxy``'s; the configuration and its directory stay the test's.
     """
 
     def __init__(
@@ -171,20 +168,24 @@ class Running:
         config: Path,
         port: int,
         *,
+        stats: str,
         master: str | None = None,
-        stats: str | None = None,
         env: Mapping[str, str] | None = None,
-    ):
+    ) -> None:
+        # not HAProxy.__init__: that one writes a configuration of its own
         self.binary = binary
-        self.stats = stats
-        self.env = env
-        self.config = config
+        self.crt = config
+        self.dir = config.parent
+        self.socket = stats
         self.port = port
-        self.master = master
+        self.tcp_address = None
+        self.config = config
         self.log = config.with_suffix(".log")
-        self._process: subprocess.Popen[bytes] | None = None
+        self._process = None
+        self.master = master
+        self.env = env
 
-    def __enter__(self) -> Running:
+    def start(self) -> Running:
         argv = [self.binary, "-db", "-f", str(self.config)]
         if self.master:
             argv += ["-W", "-S", self.master]
@@ -197,42 +198,22 @@ class Running:
                 env=None if self.env is None else dict(self.env),
             )
         try:
-            self._wait()
+            self._wait_until_ready()
         except BaseException:
             self.stop()
             raise
         return self
 
-    def _wait(self) -> None:
-        assert self._process is not None
-        deadline = time.monotonic() + _START_TIMEOUT
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=1.0).close()
-                if self._answers():
-                    return
-            except OSError:
-                pass
-            if self._process.poll() is not None:
-                raise RuntimeError(f"haproxy exited: {self.output}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"haproxy did not start: {self.output}")
-            time.sleep(0.02)
-
     def _answers(self) -> bool:
-        if self.stats is not None and "Name: HAProxy" not in self.command(self.stats, "show info"):
+        if not super()._answers():
             return False
-        return self.master is None or "# filename" in self.command(self.master, "@1 show ssl cert")
-
-    @property
-    def output(self) -> str:
         try:
-            return self.log.read_text(errors="replace")
+            return self.master is None or "# filename" in self.ask(self.master, "@1 show ssl cert")
         except OSError:
-            return ""
+            return False
 
-    def command(self, address: str, line: str) -> str:
-        """One command on a Unix socket (the stats or the master socket)."""
+    def ask(self, address: str, line: str) -> str:
+        """One command on any Unix socket of this instance (stats or master)."""
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(5.0)
             sock.connect(address)
@@ -244,22 +225,8 @@ class Running:
                 chunks.append(chunk)
         return b"".join(chunks).decode(errors="replace")
 
-    def stop(self) -> None:
-        process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def close(self) -> None:
+        """Stop haproxy; the directory is the test's."""
         self.stop()
 
 
@@ -277,20 +244,12 @@ def issue(authority: Authority, path: Path, name: str, key_type: KeyType = KeyTy
 
 
 def good_staple(leaf: Leaf, authority: Authority) -> bytes:
-    """A ``good`` OCSP response (SHA-1 CertID) for ``leaf``, signed by its issuer, as DER."""
-    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    builder = (
-        ocsp.OCSPResponseBuilder()
-        .add_response(
-            cert=leaf.cert,
-            issuer=authority.cert,
-            algorithm=hashes.SHA1(),
-            cert_status=ocsp.OCSPCertStatus.GOOD,
-            this_update=now - dt.timedelta(minutes=5),
-            next_update=now + dt.timedelta(days=3),
-            revocation_time=None,
-            revocation_reason=None,
-        )
-        .responder_id(ocsp.OCSPResponderEncoding.HASH, authority.cert)
+    """A ``good`` OCSP response for ``leaf`` (SHA-1 CertID), from the test responder, as DER."""
+    responder = Responder()
+    responder.add_issuer(authority)
+    request = ocsp.OCSPRequestBuilder().add_certificate(leaf.cert, authority.cert, hashes.SHA1())
+    status, _headers, body = responder.answer(
+        request.build().public_bytes(serialization.Encoding.DER)
     )
-    return builder.sign(authority.key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
+    assert status == 200
+    return body
