@@ -8,6 +8,7 @@ with what HAProxy lists (``show ssl cert``) and serves (TLS handshakes per SNI a
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -202,6 +203,23 @@ def test_a_crt_list_on_a_bind_line_with_crt_base(tmp_path: Path) -> None:
         f"{tmp_path}/h.cfg:10: cannot open crt-list '{tmp_path}/none.txt': "
         "No such file or directory",
     )
+
+
+def test_a_bundle_in_a_crt_list_is_one_entry_per_part(tmp_path: Path) -> None:
+    for part in ("ecdsa", "rsa"):
+        (tmp_path / f"site.pem.{part}").write_text("x")
+    (tmp_path / "dir").mkdir()
+    crt_list = tmp_path / "list"
+    crt_list.write_text("site.pem [ocsp-update on] site.test\ndir\n")
+    found = read(
+        tmp_path / "h.cfg",
+        f"global\n  crt-base {tmp_path}\nfrontend f\n  bind :1 ssl crt-list {crt_list}\n",
+    )
+    assert [(c.name, c.staple_path, c.snis, c.ocsp_update) for c in found.certs] == [
+        (f"{tmp_path}/site.pem.ecdsa", f"{tmp_path}/site.pem.ecdsa.ocsp", ("site.test",), True),
+        (f"{tmp_path}/site.pem.rsa", f"{tmp_path}/site.pem.rsa.ocsp", ("site.test",), True),
+    ]
+    assert found.problems == (f"{crt_list}:2: '{tmp_path}/dir' is a directory, not a certificate",)
 
 
 # -- configuration files --------------------------------------------------------------------
@@ -562,27 +580,35 @@ def test_real_crt_store(binary: Binary, short_tmp: Path) -> None:
 @pytest.mark.parametrize("binary", _matrix(), indirect=True)
 def test_real_two_instances_and_socket_levels(binary: Binary, short_tmp: Path) -> None:
     runs = []
-    for n in ("one", "two"):
+    tcp = free_port()
+    for n, extra in (("one", ""), ("two", f"    stats socket ipv4@:{tcp} level user\n")):
         base = short_tmp / n
         der = write_cert(base / "site.pem", f"{n}.test")
         port = free_port()
         config, sock = _config(
-            base, "crt site.pem", port=port, global_lines=f"    crt-base {base}\n"
+            base, "crt site.pem", port=port, global_lines=f"    crt-base {base}\n{extra}"
         )
-        config.write_text(config.read_text().replace(" level admin", ""))
+        config.write_text(config.read_text().replace(" level admin", ""))  # the default level
         runs.append((read_haproxy_config(config, env={}, defaults_file=None), config, port, der))
     one, two = runs
     assert names(one[0]) == [f"{short_tmp}/one/site.pem"]
     assert names(two[0]) == [f"{short_tmp}/two/site.pem"]
+    assert [(s.address, s.level) for s in two[0].sockets] == [
+        (f"{short_tmp}/two/admin.sock", SocketLevel.OPERATOR),
+        (f"ipv4@127.0.0.1:{tcp}", SocketLevel.USER),
+    ]
     with (
         Running(binary.path, one[1], one[2], stats=one[0].sockets[0].address) as first,
         Running(binary.path, two[1], two[2], stats=two[0].sockets[0].address),
     ):
         for found, _config_path, port, der in runs:
-            (sock,) = found.sockets
-            assert sock.level is SocketLevel.OPERATOR
+            sock = found.sockets[0]
             assert first.ask(sock.address, "show cli level").strip() == "operator"
+            assert first.ask(sock.address, "show ssl cert").splitlines()[1:2] == names(found)
             assert served_certificate(port, "x.test") == der
+        with socket.create_connection(("127.0.0.1", tcp), timeout=5) as conn:
+            conn.sendall(b"show cli level\n")
+            assert conn.makefile("rb").read().decode().strip() == "user"
 
 
 @pytest.mark.haproxy
