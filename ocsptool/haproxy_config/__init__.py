@@ -72,7 +72,7 @@ def read_haproxy_config(
             text = read_text(name)
         except FileReadError as exc:
             raise HAProxyConfigError(
-                f"{name}: cannot read the HAProxy configuration: {exc}"
+                f"{shown(name, 4000)}: cannot read the HAProxy configuration: {exc}"
             ) from None
         reader.read(name, text)
     if defaults_file is not None:
@@ -84,9 +84,14 @@ def read_haproxy_config(
         config=path,
         certs=tuple(reader.certs.values()),
         sockets=tuple(reader.sockets),
-        warnings=tuple(dict.fromkeys(reader.warnings)),
-        problems=tuple(dict.fromkeys(reader.problems)),
+        warnings=_lines(reader.warnings),
+        problems=_lines(reader.problems),
     )
+
+
+def _lines(messages: list[str]) -> tuple[str, ...]:
+    """Each message once, printable (paths may hold any byte, a terminal may not)."""
+    return tuple(dict.fromkeys(shown(message, 4000) for message in messages))
 
 
 def _config_files(path: Path) -> list[str]:
@@ -95,7 +100,7 @@ def _config_files(path: Path) -> list[str]:
         info = os.stat(name)
     except OSError as exc:
         raise HAProxyConfigError(
-            f"{name}: cannot read the HAProxy configuration: {exc.strerror or exc}"
+            f"{shown(name, 4000)}: cannot read the HAProxy configuration: {exc.strerror or exc}"
         ) from None
     except ValueError as exc:
         raise HAProxyConfigError(
