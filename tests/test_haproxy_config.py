@@ -626,6 +626,9 @@ def test_real_master_socket_from_the_defaults_file(binary: Binary, short_tmp: Pa
     )
     env = {**os.environ, "CERTS": str(short_tmp)}
     with Running(binary.path, config, port, stats=stats, master=master, env=env) as run:
+        # the master CLI's default level is admin, and so is a command it routes to a worker
+        assert run.ask(master, "show cli level").strip() == "admin"
+        assert run.ask(master, "@1 show cli level").strip() == "admin"
         reply = run.ask(master, "@1 show ssl cert")
         assert [line for line in reply.splitlines() if line.startswith("/")] == names(found)
         assert served_certificate(port, "site.test") == der
