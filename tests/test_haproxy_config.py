@@ -704,3 +704,23 @@ def test_real_variables_outside_double_quotes_stay_literal(binary: Binary, tmp_p
     )
     assert result.returncode == 1
     assert "unable to stat SSL certificate from file '${DIR}/env.pem'" in result.stderr
+
+
+def test_ten_thousand_crt_list_entries_cost_a_no_op_run_little(tmp_path: Path) -> None:
+    """A guard against quadratic work (measured: ~40-80 ms CPU on a busy 2-core box)."""
+    lines = []
+    for i in range(10_000):
+        (tmp_path / f"s{i}.pem").write_text("x")
+        lines.append(f"s{i}.pem [alpn h2 ocsp-update on] s{i}.test\n" if i % 2 else f"s{i}.pem\n")
+    (tmp_path / "list").write_text("".join(lines))
+    config = tmp_path / "h.cfg"
+    config.write_text(
+        f"global\n  crt-base {tmp_path}\nfrontend f\n  bind :1 ssl crt-list {tmp_path}/list\n"
+    )
+    timings = []
+    for _ in range(3):
+        started = time.process_time()
+        found = read_haproxy_config(config, env={}, defaults_file=None)
+        timings.append(time.process_time() - started)
+    assert len(found.certs) == 10_000
+    assert min(timings) < 0.5

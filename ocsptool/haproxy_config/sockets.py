@@ -3,8 +3,10 @@
 Addresses become ocsptool's spelling: ``/path``, ``ipv4@127.0.0.1:9999``,
 ``ipv6@[::1]:9999``. A wildcard listener (``*:9999``, ``0.0.0.0``, ``::``) is reached on
 loopback. The default ``level`` of a stats socket is ``operator`` (HAProxy's docs;
-``show cli level`` answers ``operator`` on 2.6-3.4). The master CLI (``-S``) is taken
-as ``admin`` unless its options say ``level``.
+``show cli level`` answers ``operator`` on 2.6-3.4). The master CLI (``-S``) is
+``admin`` unless its options say ``level`` (checked: ``show cli level`` and
+``@1 show cli level`` answer ``admin`` on 2.6-3.4). It answers a command and then waits
+for more: a client must half-close (or send ``quit``) to get EOF.
 
 Debian's and Ubuntu's unit runs ``haproxy -Ws -f $CONFIG -p $PIDFILE $EXTRAOPTS`` with
 ``CONFIG=/etc/haproxy/haproxy.cfg`` and ``EXTRAOPTS=-S /run/haproxy-master.sock``,
