@@ -551,21 +551,35 @@ def test_real_crt_store(binary: Binary, short_tmp: Path) -> None:
     (keys / "one.key").write_bytes(key_pem(one.key))
     two = issue(root, certs / "two.pem", "two.test")
     staple = good_staple(one, root)
-    (short_tmp / "one.der").write_bytes(staple)
+    (certs / "one.der").write_bytes(staple)  # a relative ocsp is under the store's crt-base
     port = free_port()
     store = (
         f"crt-store web\n    crt-base {certs}\n    key-base {keys}\n"
-        f'    load crt "one.crt" key "one.key" ocsp "{short_tmp}/one.der" alias "first"\n'
+        '    load crt "one.crt" key "one.key" ocsp "one.der" alias "first"\n'
         "    load crt two.pem\n"
+        # an unnamed store: HAProxy names its entry by the global crt-base, as a bind line would
+        f"crt-store\n    crt-base {short_tmp / 'other'}\n    load crt three.pem\n"
     )
-    config, sock = _config(short_tmp, "crt @web/first crt-list " + str(short_tmp / "l"), port=port)
+    three = issue(root, short_tmp / "other" / "three.pem", "three.test")
+    config, sock = _config(
+        short_tmp,
+        f"crt @web/first crt-list {short_tmp / 'l'} crt three.pem",
+        port=port,
+        global_lines=f"    crt-base {short_tmp}/global\n",
+    )
     (short_tmp / "l").write_text("@web/two.pem two.test\n")
     text = config.read_text().replace(HEAD, store + HEAD)
     config.write_text(text)
     found = read_haproxy_config(config, env={}, defaults_file=None)
     assert [(c.name, c.cert_file, c.key_file, c.staple_path) for c in found.certs] == [
-        ("@web/first", f"{certs}/one.crt", f"{keys}/one.key", f"{short_tmp}/one.der"),
+        ("@web/first", f"{certs}/one.crt", f"{keys}/one.key", f"{certs}/one.der"),
         ("@web/two.pem", f"{certs}/two.pem", None, f"{certs}/two.pem.ocsp"),
+        (
+            f"{short_tmp}/global/three.pem",
+            f"{short_tmp}/other/three.pem",
+            None,
+            f"{short_tmp}/other/three.pem.ocsp",
+        ),
     ]
     assert (found.warnings, found.problems) == ((), ())
     assert check_config(binary.path, config).returncode == 0
@@ -573,6 +587,7 @@ def test_real_crt_store(binary: Binary, short_tmp: Path) -> None:
         assert _listed(run, sock) == sorted(names(found))
         assert served_certificate(port, "one.test") == one.cert.public_bytes(DER)
         assert served_certificate(port, "two.test") == two.cert.public_bytes(DER)
+        assert served_certificate(port, "three.test") == three.cert.public_bytes(DER)
         assert tls_staple(port, "one.test") == staple
 
 
