@@ -317,6 +317,13 @@ def test_the_master_socket_comes_from_debians_defaults_for_its_config(tmp_path: 
         ("/tmp/m.sock", SocketLevel.OPERATOR)
     ]
     assert masters(f"export CONFIG={config}\nEXTRAOPTS=\n") == []
+    assert masters(f'CONFIG={config}\nEXTRAOPTS="-f /etc/more.cfg -S /m"\n') == [
+        ("/m", SocketLevel.ADMIN)
+    ]
+    assert read_haproxy_config(config, env={}, defaults_file=defaults).warnings == (
+        f"{defaults}:EXTRAOPTS: the '-f' configuration files it adds are not read",
+        f"{config}: no bind line loads a certificate",
+    )
 
 
 def test_an_unreadable_configuration_raises_one_line(tmp_path: Path) -> None:

@@ -144,6 +144,8 @@ def _master(path: Path, defaults_file: Path, reader: ConfigReader) -> None:
         return
     extraopts = values.get("EXTRAOPTS", DEBIAN_EXTRAOPTS)
     origin = f"{defaults_file}:EXTRAOPTS"
+    if "-f" in extraopts.split():
+        reader.warnings.append(f"{origin}: the '-f' configuration files it adds are not read")
     try:
         found = master_sockets(extraopts)
     except AddressError as exc:
