@@ -1,0 +1,160 @@
+"""HAProxy's configuration as a source: which certificates it loads, which sockets reach it.
+
+``read_haproxy_config(path, env=os.environ)`` reads one instance's configuration (a file,
+or a directory of ``*.cfg`` files as ``haproxy -f DIR`` reads it) and returns a
+``Discovery``: the certificates HAProxy loads, under the names ``show ssl cert`` lists,
+its runtime sockets, the lines skipped (``warnings``) and what would stop HAProxy from
+starting (``problems``). It reads files only; it never runs HAProxy.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Mapping
+from pathlib import Path
+
+from ocsptool.haproxy_config.crt import Expansion, expand_crt
+from ocsptool.haproxy_config.crtlist import CrtListLine, parse_crt_list
+from ocsptool.haproxy_config.files import FileReadError, read_text, shown
+from ocsptool.haproxy_config.model import (
+    Discovery,
+    HAProxyConfigError,
+    LoadedCert,
+    Socket,
+    SocketLevel,
+)
+from ocsptool.haproxy_config.reader import ConfigReader
+from ocsptool.haproxy_config.sockets import (
+    DEBIAN_CONFIG,
+    DEBIAN_EXTRAOPTS,
+    AddressError,
+    master_sockets,
+    shell_assignments,
+    socket_address,
+)
+
+__all__ = [
+    "CrtListLine",
+    "Discovery",
+    "Expansion",
+    "HAProxyConfigError",
+    "LoadedCert",
+    "Socket",
+    "SocketLevel",
+    "expand_crt",
+    "parse_crt_list",
+    "read_haproxy_config",
+]
+
+DEFAULTS_FILE = Path("/etc/default/haproxy")
+#: ``haproxy -f DIR`` reads at most this many files (bounded work).
+MAX_CONFIG_FILES = 1000
+
+
+def read_haproxy_config(
+    path: Path,
+    *,
+    env: Mapping[str, str],
+    defaults_file: Path | None = DEFAULTS_FILE,
+) -> Discovery:
+    """What the HAProxy instance configured by ``path`` loads and listens on.
+
+    ``env`` is the environment HAProxy expands ``"${VAR}"`` from (usually os.environ).
+    ``defaults_file`` (Debian's ``/etc/default/haproxy``) adds the master CLI socket the
+    packaged unit passes with ``-S``, when ``path`` is the unit's ``CONFIG``.
+    Raises HAProxyConfigError when the configuration itself cannot be read.
+    """
+    files = _config_files(path)
+    reader = ConfigReader({**env, "HAPROXY_CFGFILES": ",".join(files)})
+    for name in files:
+        try:
+            text = read_text(name)
+        except FileReadError as exc:
+            raise HAProxyConfigError(
+                f"{shown(name, 4000)}: cannot read the HAProxy configuration: {exc}"
+            ) from None
+        reader.read(name, text)
+    if defaults_file is not None:
+        _master(path, defaults_file, reader)
+    if not reader.certs and not reader.problems:
+        reader.warnings.append(f"{path}: no bind line loads a certificate")
+    return Discovery(
+        instance=str(path),
+        config=path,
+        certs=tuple(reader.certs.values()),
+        sockets=tuple(reader.sockets),
+        warnings=_lines(reader.warnings),
+        problems=_lines(reader.problems),
+    )
+
+
+def _lines(messages: list[str]) -> tuple[str, ...]:
+    """Each message once, printable (paths may hold any byte, a terminal may not)."""
+    return tuple(dict.fromkeys(shown(message, 4000) for message in messages))
+
+
+def _config_files(path: Path) -> list[str]:
+    name = os.fspath(path)
+    try:
+        info = os.stat(name)
+    except OSError as exc:
+        raise HAProxyConfigError(
+            f"{shown(name, 4000)}: cannot read the HAProxy configuration: {exc.strerror or exc}"
+        ) from None
+    except ValueError as exc:
+        raise HAProxyConfigError(
+            f"{shown(name)}: cannot read the HAProxy configuration: {exc}"
+        ) from None
+    if not stat.S_ISDIR(info.st_mode):
+        return [name]
+    try:
+        entries = sorted(
+            (
+                e.name
+                for e in os.scandir(name)
+                if e.name.endswith(".cfg") and not e.name.startswith(".")
+            ),
+            key=os.fsencode,
+        )
+    except OSError as exc:
+        raise HAProxyConfigError(
+            f"{name}: cannot read the HAProxy configuration directory: {exc.strerror or exc}"
+        ) from None
+    if len(entries) > MAX_CONFIG_FILES:
+        raise HAProxyConfigError(f"{name}: more than {MAX_CONFIG_FILES} configuration files")
+    files = [f"{name.rstrip('/')}/{entry}" for entry in entries]
+    regular = [f for f in files if os.path.isfile(f)]
+    if not regular:
+        raise HAProxyConfigError(f"{name}: no .cfg file in this configuration directory")
+    return regular
+
+
+def _master(path: Path, defaults_file: Path, reader: ConfigReader) -> None:
+    """The master CLI of Debian's unit (``-S`` in ``EXTRAOPTS``) for its ``CONFIG``."""
+    try:
+        text = read_text(os.fspath(defaults_file))
+    except FileReadError as exc:
+        if os.path.lexists(defaults_file):
+            reader.warnings.append(f"{defaults_file}: not read ({exc}); master socket unknown")
+        return
+    values = shell_assignments(text)
+    config = values.get("CONFIG", DEBIAN_CONFIG)
+    if os.path.realpath(config) != os.path.realpath(path):
+        return
+    extraopts = values.get("EXTRAOPTS", DEBIAN_EXTRAOPTS)
+    origin = f"{defaults_file}:EXTRAOPTS"
+    if "-f" in extraopts.split():
+        reader.warnings.append(f"{origin}: the '-f' configuration files it adds are not read")
+    try:
+        found = master_sockets(extraopts)
+    except AddressError as exc:
+        reader.warnings.append(f"{origin}: master socket skipped: {exc}")
+        return
+    for address, level in found:
+        try:
+            spelled = socket_address(address, None)
+        except AddressError as exc:
+            reader.warnings.append(f"{origin}: master socket skipped: {exc}")
+            continue
+        reader.sockets.append(Socket(spelled, level, master=True, origin=origin))

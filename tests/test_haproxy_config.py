@@ -1,0 +1,748 @@
+"""The HAProxy configuration reader: unit tests on plain files, then real HAProxy binaries.
+
+The second half writes real configurations of every shape, has each binary of the matrix
+check them (``haproxy -c``), starts them and compares what the reader says HAProxy loads
+with what HAProxy lists (``show ssl cert``) and serves (TLS handshakes per SNI and key type).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from ocsptool.haproxy_config import (
+    Discovery,
+    HAProxyConfigError,
+    LoadedCert,
+    Socket,
+    SocketLevel,
+    expand_crt,
+    parse_crt_list,
+    read_haproxy_config,
+)
+from ocsptool.haproxy_config.words import WordError, split_words
+from ocsptool.testing.haproxy import free_port, tls_staple
+from ocsptool.testing.haproxy_configs import (
+    MATRIX,
+    Binary,
+    KeyType,
+    Running,
+    binaries,
+    check_config,
+    good_staple,
+    issue,
+    served_certificate,
+    write_cert,
+)
+from ocsptool.testing.pki import Authority, key_pem
+
+DER = Encoding.DER
+
+HEAD = """\
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 5s
+    timeout server 5s
+"""
+
+
+def read(config: Path, text: str, **env: str) -> Discovery:
+    config.write_text(text)
+    return read_haproxy_config(config, env=env, defaults_file=None)
+
+
+def names(discovery: Discovery) -> list[str]:
+    return [cert.name for cert in discovery.certs]
+
+
+# -- words: HAProxy's quoting --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("line", "words"),
+    [
+        ("  bind :443 ssl crt /a.pem   # comment", ["bind", ":443", "ssl", "crt", "/a.pem"]),
+        ('crt "/my certs/a.pem"', ["crt", "/my certs/a.pem"]),
+        ("crt '/my certs/a.pem'", ["crt", "/my certs/a.pem"]),
+        (r"crt /my\ certs/a\#1.pem", ["crt", "/my certs/a#1.pem"]),
+        ('crt "${DIR}/a.pem" "$DIR/b"', ["crt", "/etc/c/a.pem", "/etc/c/b"]),
+        ("crt ${DIR}/a.pem '$DIR'", ["crt", "${DIR}/a.pem", "$DIR"]),  # only inside "..."
+        ('crt "${UNSET}x" "${UNSET-/d/f.pem}"', ["crt", "x", "/d/f.pem"]),
+        ('"${LIST[*]}" z', ["p", "q", "z"]),
+        ('a"b"c \'\' ""', ["abc", "", ""]),
+        (r"\x41\t\q", ["A\t\\q"]),
+        ('"cost $5"', ["cost $5"]),
+        ("# only a comment", []),
+    ],
+)
+def test_words_follow_haproxys_quoting_and_expansion(line: str, words: list[str]) -> None:
+    assert split_words(line, {"DIR": "/etc/c", "LIST": "p  q"}) == words
+
+
+@pytest.mark.parametrize("line", ['crt "/a.pem', "crt '/a.pem", 'x "${BAD"'])
+def test_words_refuse_unmatched_quotes_and_bad_variables(line: str) -> None:
+    with pytest.raises(WordError):
+        split_words(line, {})
+
+
+# -- expand_crt: files, bundles, directories ------------------------------------------------
+
+
+def test_a_missing_crt_with_key_type_parts_is_a_bundle_in_haproxys_order(tmp_path: Path) -> None:
+    for part in ("rsa", "ecdsa", "dsa"):
+        (tmp_path / f"site.pem.{part}").write_text("x")
+    base = f"{tmp_path}/site.pem"
+    assert expand_crt(base).names == (f"{base}.dsa", f"{base}.ecdsa", f"{base}.rsa")
+    assert expand_crt(base, bundles=False).problem == (
+        f"unable to stat SSL certificate from file '{base}': No such file or directory"
+    )
+    (tmp_path / "site.pem").write_text("x")
+    assert expand_crt(base).names == (base,)
+
+
+def test_a_directory_loads_what_haproxy_loads(tmp_path: Path) -> None:
+    for name in ("b.crt", "a.pem", "noext", "x.pem.rsa", ".hidden.pem"):
+        (tmp_path / name).write_text("x")
+    for name in ("a.pem.key", "a.pem.issuer", "a.pem.ocsp", "a.pem.sctl"):
+        (tmp_path / name).write_text("x")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "deep.pem").write_text("x")
+    os.mkfifo(tmp_path / "fifo.pem")
+    os.symlink(tmp_path / "sub", tmp_path / "linkdir")
+    os.symlink(tmp_path / "a.pem", tmp_path / "link.pem")
+    expected = tuple(
+        f"{tmp_path}/{n}" for n in ("a.pem", "b.crt", "link.pem", "noext", "x.pem.rsa")
+    )
+    assert expand_crt(str(tmp_path)) == expand_crt(f"{tmp_path}//")
+    assert expand_crt(str(tmp_path)).names == expected
+
+
+def test_a_directory_problem_names_it(tmp_path: Path) -> None:
+    assert expand_crt(str(tmp_path)).problem == f"'{tmp_path}': no certificate in this directory"
+    os.symlink(tmp_path / "gone", tmp_path / "broken.pem")
+    assert expand_crt(str(tmp_path)).problem == (
+        f"unable to stat SSL certificate from file '{tmp_path}/broken.pem': "
+        "No such file or directory"
+    )
+
+
+# -- crt-list files -------------------------------------------------------------------------
+
+
+def test_crt_list_lines_options_and_filters() -> None:
+    text = (
+        "# comment\n"
+        "\n"
+        "a.pem\n"
+        "b.pem [alpn h2,http/1.1 ocsp-update on] b.test *.b.test !no.b.test\n"
+        "c.pem [allow-0rtt ocsp-update off]\n"
+        "d.pem c.test [verify none]\n"
+        "e.pem [ocsp-update maybe]\n"
+        "f.pem [alpn h2\n"
+        "g.pem ] x\n"
+        "h.pem [a b] [c d]\n"
+        "i.pem [ocsp /s/i.der key i.key]\r\n"
+        "  j.pem   j.test\n"
+    )
+    entries, warnings = parse_crt_list(text, "/l.txt")
+    got = [(e.line, e.crt, e.snis, e.ocsp_update, e.files) for e in entries]
+    assert got == [
+        (3, "a.pem", (), None, ()),
+        (4, "b.pem", ("b.test", "*.b.test", "!no.b.test"), True, ()),
+        (5, "c.pem", (), False, ()),
+        (6, "d.pem", ("c.test",), None, ()),
+        (11, "i.pem", (), None, (("ocsp", "/s/i.der"), ("key", "i.key"))),
+        (12, "j.pem", ("j.test",), None, ()),
+    ]
+    assert warnings == [
+        "/l.txt:7: 'ocsp-update maybe': expected on or off, line skipped",
+        "/l.txt:8: '[' without ']', line skipped",
+        "/l.txt:9: ']' without '[', line skipped",
+        "/l.txt:10: more than one '[...]', line skipped",
+    ]
+
+
+def test_a_crt_list_on_a_bind_line_with_crt_base(tmp_path: Path) -> None:
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    for name in ("a.pem", "b.pem", "abs.pem"):
+        (certs / name).write_text("x")
+    crt_list = tmp_path / "list.txt"
+    crt_list.write_text(
+        f"a.pem [ocsp-update on] a.test !x.a.test\nb.pem\n{certs}/abs.pem *.abs.test\nmissing.pem\n"
+    )
+    found = read(
+        tmp_path / "h.cfg",
+        f"global\n    crt-base {certs}/\n{HEAD}frontend f\n"
+        f"    bind :443 ssl crt-list {crt_list} crt-list {crt_list}\n"
+        f"    bind :444 ssl crt-list {tmp_path}/none.txt\n",
+    )
+    assert found.certs[0] == LoadedCert(
+        name=f"{certs}//a.pem",
+        cert_file=f"{certs}//a.pem",
+        key_file=None,
+        staple_path=f"{certs}//a.pem.ocsp",
+        issuer_path=f"{certs}//a.pem.issuer",
+        ocsp_update=True,
+        snis=("a.test", "!x.a.test"),
+        origin=f"{crt_list}:1",
+    )
+    assert names(found) == [f"{certs}//a.pem", f"{certs}//b.pem", f"{certs}/abs.pem"]
+    assert found.certs[2].snis == ("*.abs.test",)
+    assert found.problems == (  # the crt-list twice on one line: its problem once
+        f"{crt_list}:4: unable to stat SSL certificate from file '{certs}//missing.pem': "
+        "No such file or directory",
+        f"{tmp_path}/h.cfg:10: cannot open crt-list '{tmp_path}/none.txt': "
+        "No such file or directory",
+    )
+
+
+def test_a_bundle_in_a_crt_list_is_one_entry_per_part(tmp_path: Path) -> None:
+    for part in ("ecdsa", "rsa"):
+        (tmp_path / f"site.pem.{part}").write_text("x")
+    (tmp_path / "dir").mkdir()
+    crt_list = tmp_path / "list"
+    crt_list.write_text("site.pem [ocsp-update on] site.test\ndir\n")
+    found = read(
+        tmp_path / "h.cfg",
+        f"global\n  crt-base {tmp_path}\nfrontend f\n  bind :1 ssl crt-list {crt_list}\n",
+    )
+    assert [(c.name, c.staple_path, c.snis, c.ocsp_update) for c in found.certs] == [
+        (f"{tmp_path}/site.pem.ecdsa", f"{tmp_path}/site.pem.ecdsa.ocsp", ("site.test",), True),
+        (f"{tmp_path}/site.pem.rsa", f"{tmp_path}/site.pem.rsa.ocsp", ("site.test",), True),
+    ]
+    assert found.problems == (f"{crt_list}:2: '{tmp_path}/dir' is a directory, not a certificate",)
+
+
+# -- configuration files --------------------------------------------------------------------
+
+
+def test_bind_lines_crt_base_env_and_sections(tmp_path: Path) -> None:
+    certs = tmp_path / "c"
+    certs.mkdir()
+    for name in ("a.pem", "b.pem", "srv.pem", "k.pem", "k.pem.key"):
+        (certs / name).write_text("x")
+    found = read(
+        tmp_path / "h.cfg",
+        f"global\n  crt-base {certs}\n  setenv B b.pem\n{HEAD}"
+        'frontend f\n  bind :443,:8443 ssl crt a.pem crt "$B" alpn h2 crt k.pem\n'
+        f"backend b\n  server s 1.2.3.4:443 ssl crt srv.pem\n"
+        f'listen l\n  bind :1 ssl crt "${{CERTS}}/a.pem"\n',
+        CERTS=str(certs),
+    )
+    assert names(found) == [f"{certs}/a.pem", f"{certs}/b.pem", f"{certs}/k.pem"]
+    assert found.certs[2].key_file is None  # HAProxy finds k.pem.key itself; only a key it is told
+    assert found.certs[0].origin == f"{tmp_path}/h.cfg:10"
+    assert (found.warnings, found.problems) == ((), ())
+
+
+def test_lines_that_cannot_be_read_are_warned_and_skipped(tmp_path: Path) -> None:
+    (tmp_path / "a.pem").write_text("x")
+    config = tmp_path / "h.cfg"
+    found = read(
+        config,
+        f'global\n  stats socket "/unterminated\n  stats socket abns@foo level admin\n'
+        f"  stats socket /ok.sock level root\n  stats socket\n{HEAD}"
+        f"frontend f\n  bind :1 ssl crt\n  bind :2 ssl crt {tmp_path}/a.pem\n"
+        "  bind :3 ssl crt /nonexistent.pem\n",
+    )
+    assert found.warnings == (
+        f"{config}:2: unmatched quote, line skipped",
+        f"{config}:3: stats socket skipped: "
+        "'abns@foo' is not a Unix or TCP socket ocsptool can reach",
+        f"{config}:4: stats socket skipped: unknown level 'root'",
+        f"{config}:5: 'stats socket' without an address, skipped",
+        f"{config}:12: 'crt' without a file, skipped",
+    )
+    assert found.problems == (
+        f"{config}:14: unable to stat SSL certificate from file '/nonexistent.pem': "
+        "No such file or directory",
+    )
+    assert names(found) == [f"{tmp_path}/a.pem"]
+
+
+@pytest.mark.parametrize(
+    ("address", "spelled"),
+    [
+        ("/run/haproxy/admin.sock", "/run/haproxy/admin.sock"),
+        ("unix@/run/x.sock", "/run/x.sock"),
+        ("ipv4@127.0.0.1:9999", "ipv4@127.0.0.1:9999"),
+        ("ipv4@:9999", "ipv4@127.0.0.1:9999"),
+        ("*:9999", "ipv4@127.0.0.1:9999"),
+        ("10.0.0.1:9999", "ipv4@10.0.0.1:9999"),
+        ("ipv6@::1:9999", "ipv6@[::1]:9999"),
+        ("ipv6@[::]:9999", "ipv6@[::1]:9999"),
+        ("[2001:db8::1]:9999", "ipv6@[2001:db8::1]:9999"),
+        ("rel.sock", "/prefix/rel.sock"),
+    ],
+)
+def test_stats_socket_addresses_in_ocsptools_spelling(
+    tmp_path: Path, address: str, spelled: str
+) -> None:
+    found = read(
+        tmp_path / "h.cfg",
+        f"global\n  unix-bind prefix /prefix/\n  stats socket {address} mode 600 level admin\n"
+        "  stats socket /b.sock\n  stats socket /c.sock level user expose-fd listeners\n",
+    )
+    assert found.sockets == (
+        Socket(spelled, SocketLevel.ADMIN, master=False, origin=f"{tmp_path}/h.cfg:3"),
+        Socket("/b.sock", SocketLevel.OPERATOR, master=False, origin=f"{tmp_path}/h.cfg:4"),
+        Socket("/c.sock", SocketLevel.USER, master=False, origin=f"{tmp_path}/h.cfg:5"),
+    )
+
+
+def test_the_master_socket_comes_from_debians_defaults_for_its_config(tmp_path: Path) -> None:
+    config = tmp_path / "h.cfg"
+    config.write_text("global\n")
+    defaults = tmp_path / "default"
+
+    def masters(text: str | None) -> list[tuple[str, SocketLevel]]:
+        if text is not None:
+            defaults.write_text(text)
+        found = read_haproxy_config(config, env={}, defaults_file=defaults)
+        return [(s.address, s.level) for s in found.sockets if s.master]
+
+    assert masters(None) == []  # no defaults file: not Debian's unit
+    assert masters("# stock file\n") == []  # the unit runs /etc/haproxy/haproxy.cfg
+    assert masters(f'CONFIG="{config}"\n') == [("/run/haproxy-master.sock", SocketLevel.ADMIN)]
+    assert masters(f"CONFIG={config}\nEXTRAOPTS='-S /tmp/m.sock,mode,600,level,operator'\n") == [
+        ("/tmp/m.sock", SocketLevel.OPERATOR)
+    ]
+    assert masters(f"export CONFIG={config}\nEXTRAOPTS=\n") == []
+    assert masters(f'CONFIG={config}\nEXTRAOPTS="-f /etc/more.cfg -S /m"\n') == [
+        ("/m", SocketLevel.ADMIN)
+    ]
+    assert read_haproxy_config(config, env={}, defaults_file=defaults).warnings == (
+        f"{defaults}:EXTRAOPTS: the '-f' configuration files it adds are not read",
+        f"{config}: no bind line loads a certificate",
+    )
+
+
+def test_an_unreadable_configuration_raises_one_line(tmp_path: Path) -> None:
+    with pytest.raises(HAProxyConfigError) as missing:
+        read_haproxy_config(tmp_path / "no.cfg", env={})
+    assert str(missing.value) == (
+        f"{tmp_path}/no.cfg: cannot read the HAProxy configuration: No such file or directory"
+    )
+    fifo = tmp_path / "fifo.cfg"
+    os.mkfifo(fifo)
+    started = time.monotonic()
+    with pytest.raises(HAProxyConfigError) as not_regular:
+        read_haproxy_config(fifo, env={})
+    assert time.monotonic() - started < 1
+    assert str(not_regular.value) == (
+        f"{fifo}: cannot read the HAProxy configuration: not a regular file"
+    )
+    (tmp_path / "d").mkdir()
+    with pytest.raises(HAProxyConfigError) as empty_dir:
+        read_haproxy_config(tmp_path / "d", env={})
+    assert str(empty_dir.value) == f"{tmp_path}/d: no .cfg file in this configuration directory"
+
+
+def test_a_configuration_directory_is_read_in_order(tmp_path: Path) -> None:
+    (tmp_path / "a.pem").write_text("x")
+    conf = tmp_path / "conf.d"
+    conf.mkdir()
+    (conf / "10-global.cfg").write_text(f"global\n  crt-base {tmp_path}\n  stats socket /s\n")
+    (conf / "20-front.cfg").write_text("frontend f\n  bind :1 ssl crt a.pem\n")
+    (conf / "README").write_text("frontend g\n  bind :2 ssl crt nope.pem\n")
+    found = read_haproxy_config(conf, env={}, defaults_file=None)
+    assert names(found) == [f"{tmp_path}/a.pem"]
+    assert found.certs[0].origin == f"{conf}/20-front.cfg:2"
+
+
+def test_crt_store_references(tmp_path: Path) -> None:
+    certs, keys = tmp_path / "certs", tmp_path / "keys"
+    certs.mkdir()
+    keys.mkdir()
+    for name in ("one.crt", "two.pem", "three.pem"):
+        (certs / name).write_text("x")
+    (tmp_path / "one.der").write_text("")
+    config = tmp_path / "h.cfg"
+    found = read(
+        config,
+        f"global\n  ocsp-update.mode on\n"
+        f"crt-store web\n  crt-base {certs}\n  key-base {keys}\n"
+        f'  load crt "one.crt" key one.key ocsp {tmp_path}/one.der alias first ocsp-update off\n'
+        "  load crt two.pem issuer /ca.pem\n"
+        f"  load crt three.pem ocsp missing.der\n  load crt\n  load crt x.pem bogus 1\n"
+        f"{HEAD}frontend f\n  bind :1 ssl crt @web/first crt @web/two.pem crt @web/nope\n",
+    )
+    assert found.certs == (
+        LoadedCert(
+            "@web/first",
+            f"{certs}/one.crt",
+            f"{keys}/one.key",
+            f"{tmp_path}/one.der",
+            f"{certs}/one.crt.issuer",
+            ocsp_update=False,
+            snis=(),
+            origin=f"{config}:17",
+        ),
+        LoadedCert(
+            "@web/two.pem",
+            f"{certs}/two.pem",
+            None,
+            f"{certs}/two.pem.ocsp",
+            "/ca.pem",
+            ocsp_update=True,
+            snis=(),
+            origin=f"{config}:17",
+        ),
+    )
+    assert found.warnings == (
+        f"{config}:9: load: expected 'crt <file>' and keyword/value pairs, line skipped",
+        f"{config}:10: load: unknown keyword 'bogus', line skipped",
+    )
+    assert found.problems == (
+        f"{config}:8: OCSP response file '{certs}/missing.der' does not exist "
+        "(HAProxy refuses to start)",
+        f"{config}:17: '@web/nope' is not in any crt-store defined before it",
+    )
+
+
+# -- the real binaries ----------------------------------------------------------------------
+
+BINARIES = binaries()
+
+
+def _matrix(minimum: tuple[int, int] = (0, 0)) -> list[object]:
+    """Every binary of the matrix from ``minimum`` on, or one placeholder when none is."""
+    found = [pytest.param(b, id=str(b)) for b in BINARIES if b.version >= minimum]
+    return found or [pytest.param(minimum, id=f"no-haproxy-{minimum[0]}.{minimum[1]}+")]
+
+
+@pytest.fixture
+def binary(request: pytest.FixtureRequest, haproxy_bin: str) -> Binary:
+    """The parametrized binary. None installed: conftest's haproxy_bin skips (fails under
+    CI=true); none new enough for the shape: skip, or fail under CI=true, the same way."""
+    found: Binary | tuple[int, int] = request.param
+    if isinstance(found, tuple):
+        message = f"no haproxy {found[0]}.{found[1]}+ here ({', '.join(MATRIX)})"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{message}; CI=true requires it")
+        pytest.skip(message)
+    return found
+
+
+def _config(tmp_path: Path, body: str, *, port: int, global_lines: str = "") -> tuple[Path, str]:
+    sock = f"{tmp_path}/admin.sock"
+    config = tmp_path / "haproxy.cfg"
+    config.write_text(
+        f"global\n    stats socket {sock} level admin\n{global_lines}{HEAD}"
+        f"frontend tls\n    bind 127.0.0.1:{port} ssl {body}\n"
+        "    http-request return status 200\n"
+    )
+    return config, sock
+
+
+def _listed(run: Running, sock: str) -> list[str]:
+    reply = run.ask(sock, "show ssl cert")
+    return sorted(line for line in reply.splitlines() if line and not line.startswith("#"))
+
+
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A short directory: Unix socket paths are limited to ~107 bytes."""
+    import shutil
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="ocsptool-hacfg-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.mark.haproxy
+@pytest.mark.parametrize("binary", _matrix(), indirect=True)
+def test_real_directory_rules(binary: Binary, short_tmp: Path) -> None:
+    certs = short_tmp / "certs"
+    served = {n: write_cert(certs / f"{n}.pem", f"{n}.test") for n in ("a", "b")}
+    served["noext"] = write_cert(certs / "noext", "noext.test")
+    write_cert(certs / "sub" / "deep.pem", "deep.test")
+    write_cert(certs / ".hidden.pem", "hidden.test")
+    for junk in ("a.pem.key", "a.pem.issuer", "x.ocsp", "x.sctl"):
+        (certs / junk).write_text("not a certificate\n")
+    os.mkfifo(certs / "fifo.pem")
+    port = free_port()
+    config, sock = _config(short_tmp, f"crt {certs}/", port=port)
+    found = read_haproxy_config(config, env={}, defaults_file=None)
+    assert names(found) == [f"{certs}/a.pem", f"{certs}/b.pem", f"{certs}/noext"]
+    assert check_config(binary.path, config).returncode == 0
+    with Running(binary.path, config, port, stats=sock) as run:
+        assert _listed(run, sock) == sorted(names(found))
+        for name, der in served.items():
+            assert served_certificate(port, f"{name}.test") == der
+    (certs / "junk.txt").write_text("not a certificate\n")
+    assert check_config(binary.path, config).returncode == 1  # anything else must be a cert
+
+
+@pytest.mark.haproxy
+@pytest.mark.parametrize("binary", _matrix(), indirect=True)
+def test_real_bundles_serve_each_part_per_key_type(binary: Binary, short_tmp: Path) -> None:
+    root = Authority.root()
+    certs = short_tmp / "c"
+    rsa = issue(root, certs / "site.pem.rsa", "site.test", KeyType.RSA)
+    ecdsa = issue(root, certs / "site.pem.ecdsa", "site.test", KeyType.ECDSA)
+    port = free_port()
+    config, sock = _config(
+        short_tmp, "crt site.pem", port=port, global_lines=f"    crt-base {certs}\n"
+    )
+    found = read_haproxy_config(config, env={}, defaults_file=None)
+    assert names(found) == [f"{certs}/site.pem.ecdsa", f"{certs}/site.pem.rsa"]
+    staples = {}
+    for cert, leaf in zip(found.certs, (ecdsa, rsa), strict=True):
+        staples[cert.name] = good_staple(leaf, root)
+        Path(cert.staple_path).write_bytes(staples[cert.name])
+    assert check_config(binary.path, config).returncode == 0
+    with Running(binary.path, config, port, stats=sock) as run:
+        assert _listed(run, sock) == sorted(names(found))
+        assert served_certificate(port, "site.test", KeyType.RSA) == rsa.cert.public_bytes(DER)
+        assert served_certificate(port, "site.test", KeyType.ECDSA) == ecdsa.cert.public_bytes(DER)
+        # tls_staple offers ECDSA first: HAProxy serves the .ecdsa part and its own staple
+        assert tls_staple(port, "site.test") == staples[f"{certs}/site.pem.ecdsa"]
+
+
+@pytest.mark.haproxy
+@pytest.mark.parametrize("binary", _matrix(), indirect=True)
+def test_real_crt_list_with_options_and_filters(binary: Binary, short_tmp: Path) -> None:
+    root = Authority.root()
+    certs = short_tmp / "c"
+    leaves = {n: issue(root, certs / f"{n}.pem", f"{n}.test") for n in ("a", "b", "c")}
+    update = " ocsp-update on" if binary.version >= (3, 0) else ""
+    crt_list = short_tmp / "list.txt"
+    crt_list.write_text(
+        "# the default certificate comes first\n"
+        "c.pem\n"
+        "\n"
+        f"a.pem [alpn h2,http/1.1{update}] a.test *.a.test !no.a.test\n"
+        "b.pem [ciphers ECDHE-ECDSA-AES128-GCM-SHA256] no.a.test b.test\n"
+    )
+    port = free_port()
+    config, sock = _config(
+        short_tmp, f"crt-list {crt_list}", port=port, global_lines=f"    crt-base {certs}\n"
+    )
+    found = read_haproxy_config(config, env={}, defaults_file=None)
+    assert [(c.name, c.snis, c.ocsp_update) for c in found.certs] == [
+        (f"{certs}/c.pem", (), False),
+        (f"{certs}/a.pem", ("a.test", "*.a.test", "!no.a.test"), bool(update)),
+        (f"{certs}/b.pem", ("no.a.test", "b.test"), False),
+    ]
+    staple = good_staple(leaves["b"], root)
+    Path(found.certs[2].staple_path).write_bytes(staple)
+    assert check_config(binary.path, config).returncode == 0
+    with Running(binary.path, config, port, stats=sock) as run:
+        assert _listed(run, sock) == sorted(names(found))
+        der = {n: leaf.cert.public_bytes(DER) for n, leaf in leaves.items()}
+        assert served_certificate(port, "x.a.test") == der["a"]
+        assert served_certificate(port, "no.a.test") == der["b"]  # the negation holds
+        assert served_certificate(port, "other.test") == der["c"]
+        assert tls_staple(port, "b.test") == staple
+
+
+@pytest.mark.haproxy
+@pytest.mark.parametrize("binary", _matrix((3, 0)), indirect=True)
+def test_real_crt_store(binary: Binary, short_tmp: Path) -> None:
+    root = Authority.root()
+    certs, keys = short_tmp / "certs", short_tmp / "keys"
+    one = issue(root, certs / "one.crt", "one.test")
+    (certs / "one.crt").write_bytes(one.bundle_pem(key=False))
+    keys.mkdir()
+    (keys / "one.key").write_bytes(key_pem(one.key))
+    two = issue(root, certs / "two.pem", "two.test")
+    staple = good_staple(one, root)
+    (certs / "one.der").write_bytes(staple)  # a relative ocsp is under the store's crt-base
+    port = free_port()
+    store = (
+        f"crt-store web\n    crt-base {certs}\n    key-base {keys}\n"
+        '    load crt "one.crt" key "one.key" ocsp "one.der" alias "first"\n'
+        "    load crt two.pem\n"
+        # an unnamed store: HAProxy names its entry by the global crt-base, as a bind line would
+        f"crt-store\n    crt-base {short_tmp / 'other'}\n    load crt three.pem\n"
+    )
+    three = issue(root, short_tmp / "other" / "three.pem", "three.test")
+    config, sock = _config(
+        short_tmp,
+        f"crt @web/first crt-list {short_tmp / 'l'} crt three.pem",
+        port=port,
+        global_lines=f"    crt-base {short_tmp}/global\n",
+    )
+    (short_tmp / "l").write_text("@web/two.pem two.test\n")
+    text = config.read_text().replace(HEAD, store + HEAD)
+    config.write_text(text)
+    found = read_haproxy_config(config, env={}, defaults_file=None)
+    assert [(c.name, c.cert_file, c.key_file, c.staple_path) for c in found.certs] == [
+        ("@web/first", f"{certs}/one.crt", f"{keys}/one.key", f"{certs}/one.der"),
+        ("@web/two.pem", f"{certs}/two.pem", None, f"{certs}/two.pem.ocsp"),
+        (
+            f"{short_tmp}/global/three.pem",
+            f"{short_tmp}/other/three.pem",
+            None,
+            f"{short_tmp}/other/three.pem.ocsp",
+        ),
+    ]
+    assert (found.warnings, found.problems) == ((), ())
+    assert check_config(binary.path, config).returncode == 0
+    with Running(binary.path, config, port, stats=sock) as run:
+        assert _listed(run, sock) == sorted(names(found))
+        assert served_certificate(port, "one.test") == one.cert.public_bytes(DER)
+        assert served_certificate(port, "two.test") == two.cert.public_bytes(DER)
+        assert served_certificate(port, "three.test") == three.cert.public_bytes(DER)
+        assert tls_staple(port, "one.test") == staple
+
+
+@pytest.mark.haproxy
+@pytest.mark.parametrize("binary", _matrix(), indirect=True)
+def test_real_two_instances_and_socket_levels(binary: Binary, short_tmp: Path) -> None:
+    runs = []
+    tcp = free_port()
+    for n, extra in (("one", ""), ("two", f"    stats socket ipv4@:{tcp} level user\n")):
+        base = short_tmp / n
+        der = write_cert(base / "site.pem", f"{n}.test")
+        port = free_port()
+        config, sock = _config(
+            base, "crt site.pem", port=port, global_lines=f"    crt-base {base}\n{extra}"
+        )
+        config.write_text(config.read_text().replace(" level admin", ""))  # the default level
+        runs.append((read_haproxy_config(config, env={}, defaults_file=None), config, port, der))
+    one, two = runs
+    assert names(one[0]) == [f"{short_tmp}/one/site.pem"]
+    assert names(two[0]) == [f"{short_tmp}/two/site.pem"]
+    assert [(s.address, s.level) for s in two[0].sockets] == [
+        (f"{short_tmp}/two/admin.sock", SocketLevel.OPERATOR),
+        (f"ipv4@127.0.0.1:{tcp}", SocketLevel.USER),
+    ]
+    with (
+        Running(binary.path, one[1], one[2], stats=one[0].sockets[0].address) as first,
+        Running(binary.path, two[1], two[2], stats=two[0].sockets[0].address),
+    ):
+        for found, _config_path, port, der in runs:
+            sock = found.sockets[0]
+            assert first.ask(sock.address, "show cli level").strip() == "operator"
+            assert first.ask(sock.address, "show ssl cert").splitlines()[1:2] == names(found)
+            assert served_certificate(port, "x.test") == der
+        with socket.create_connection(("127.0.0.1", tcp), timeout=5) as conn:
+            conn.sendall(b"show cli level\n")
+            assert conn.makefile("rb").read().decode().strip() == "user"
+
+
+@pytest.mark.haproxy
+@pytest.mark.parametrize("binary", _matrix(), indirect=True)
+def test_real_master_socket_from_the_defaults_file(binary: Binary, short_tmp: Path) -> None:
+    der = write_cert(short_tmp / "site.pem", "site.test")
+    port = free_port()
+    config, stats = _config(short_tmp, 'crt "${CERTS}/site.pem"', port=port)
+    master = f"{short_tmp}/master.sock"
+    defaults = short_tmp / "default"
+    defaults.write_text(f'CONFIG="{config}"\nEXTRAOPTS="-S {master}"\n')
+    found = read_haproxy_config(config, env={"CERTS": str(short_tmp)}, defaults_file=defaults)
+    assert found.sockets[1] == Socket(
+        master, SocketLevel.ADMIN, master=True, origin=f"{defaults}:EXTRAOPTS"
+    )
+    env = {**os.environ, "CERTS": str(short_tmp)}
+    with Running(binary.path, config, port, stats=stats, master=master, env=env) as run:
+        # the master CLI's default level is admin, and so is a command it routes to a worker
+        assert run.ask(master, "show cli level").strip() == "admin"
+        assert run.ask(master, "@1 show cli level").strip() == "admin"
+        reply = run.ask(master, "@1 show ssl cert")
+        assert [line for line in reply.splitlines() if line.startswith("/")] == names(found)
+        assert served_certificate(port, "site.test") == der
+
+
+@pytest.mark.haproxy
+@pytest.mark.parametrize("binary", _matrix((2, 8)), indirect=True)
+def test_real_ocsp_update_flags_match_haproxys_updater(binary: Binary, short_tmp: Path) -> None:
+    ca = Authority.root().intermediate("Updating Intermediate")
+    for name in ("a", "b", "c"):
+        issue(ca, short_tmp / f"{name}.pem", f"{name}.test")
+    crt_list = short_tmp / "list"
+    crt_list.write_text("b.pem [ocsp-update on]\nc.pem [ocsp-update off]\n")
+    # ocsp-update.mode (3.0+) is the default of every certificate, plain crt included
+    mode = "    ocsp-update.mode on\n" if binary.version >= (3, 0) else ""
+    port = free_port()
+    config, sock = _config(
+        short_tmp,
+        f"crt a.pem crt-list {crt_list}",
+        port=port,
+        global_lines=f"    crt-base {short_tmp}\n{mode}",
+    )
+    found = read_haproxy_config(config, env={}, defaults_file=None)
+    updated = sorted(cert.name for cert in found.certs if cert.ocsp_update)
+    assert updated == ([f"{short_tmp}/a.pem"] if mode else []) + [f"{short_tmp}/b.pem"]
+    with Running(binary.path, config, port, stats=sock) as run:
+        rows = run.ask(sock, "show ssl ocsp-updates").splitlines()[1:]
+        assert sorted(row.split(" | ")[1] for row in rows if " | " in row) == updated
+
+
+@pytest.mark.haproxy
+@pytest.mark.parametrize("binary", _matrix(), indirect=True)
+def test_real_quoting_and_environment(binary: Binary, short_tmp: Path) -> None:
+    served = {
+        "space": write_cert(short_tmp / "a b.pem", "space.test"),
+        "hash": write_cert(short_tmp / "c#1.pem", "hash.test"),
+        "env": write_cert(short_tmp / "env.pem", "env.test"),
+        "default": write_cert(short_tmp / "dflt.pem", "default.test"),
+    }
+    port = free_port()
+    body = (
+        f'crt "${{DIR}}/a b.pem" crt \'{short_tmp}/c#1.pem\' crt "$DIR"/env.pem '
+        f'crt "${{UNSET-{short_tmp}}}/dflt.pem" crt {short_tmp}/c\\#1.pem # comment'
+    )
+    config, sock = _config(short_tmp, body, port=port)
+    env = {"DIR": str(short_tmp)}
+    found = read_haproxy_config(config, env=env, defaults_file=None)
+    expected = [f"{short_tmp}/{n}" for n in ("a b.pem", "c#1.pem", "env.pem", "dflt.pem")]
+    assert (names(found), found.warnings, found.problems) == (expected, (), ())
+    with Running(binary.path, config, port, stats=sock, env={**os.environ, **env}) as run:
+        assert _listed(run, sock) == sorted(expected)
+        for name, der in served.items():
+            assert served_certificate(port, f"{name}.test") == der
+
+
+@pytest.mark.haproxy
+@pytest.mark.parametrize("binary", _matrix(), indirect=True)
+def test_real_variables_outside_double_quotes_stay_literal(binary: Binary, tmp_path: Path) -> None:
+    write_cert(tmp_path / "env.pem", "env.test")
+    config, _sock = _config(tmp_path, "crt ${DIR}/env.pem", port=1)
+    found = read_haproxy_config(config, env={"DIR": str(tmp_path)}, defaults_file=None)
+    assert found.problems == (
+        f"{config}:9: unable to stat SSL certificate from file '${{DIR}}/env.pem': "
+        "No such file or directory",
+    )
+    result = subprocess.run(
+        [binary.path, "-c", "-f", str(config)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DIR": str(tmp_path)},
+        timeout=30,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert "unable to stat SSL certificate from file '${DIR}/env.pem'" in result.stderr
+
+
+def test_ten_thousand_crt_list_entries_cost_a_no_op_run_little(tmp_path: Path) -> None:
+    """A guard against quadratic work (measured: ~40-80 ms CPU on a busy 2-core box)."""
+    lines = []
+    for i in range(10_000):
+        (tmp_path / f"s{i}.pem").write_text("x")
+        lines.append(f"s{i}.pem [alpn h2 ocsp-update on] s{i}.test\n" if i % 2 else f"s{i}.pem\n")
+    (tmp_path / "list").write_text("".join(lines))
+    config = tmp_path / "h.cfg"
+    config.write_text(
+        f"global\n  crt-base {tmp_path}\nfrontend f\n  bind :1 ssl crt-list {tmp_path}/list\n"
+    )
+    timings = []
+    for _ in range(3):
+        started = time.process_time()
+        found = read_haproxy_config(config, env={}, defaults_file=None)
+        timings.append(time.process_time() - started)
+    assert len(found.certs) == 10_000
+    assert min(timings) < 0.5
