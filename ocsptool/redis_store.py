@@ -77,7 +77,10 @@ class RedisStore:
         return self._name
 
     def get(self, cert_id: str) -> StoredStaple | Malformed | None:
-        value = self._run(self._client.get, staple_key(cert_id))
+        try:
+            value = self._run(self._client.get, staple_key(cert_id))
+        except _WrongType:  # a writer put a list or a hash there
+            return Malformed("entry is not a string value (WRONGTYPE)")
         if value is None:
             return None
         if not isinstance(value, bytes):
@@ -102,10 +105,18 @@ class RedisStore:
 
         try:
             return operation(*args, **kwargs)
+        except redis.exceptions.ResponseError as e:
+            if str(e).startswith("WRONGTYPE"):
+                raise _WrongType(str(e)) from None
+            raise StoreError(f"store {self._name}: {_describe(e, self._timeout)}") from None
         except redis.exceptions.RedisError as e:
             raise StoreError(f"store {self._name}: {_describe(e, self._timeout)}") from None
         except OSError as e:  # raised below redis-py's wrapping on some paths
-            raise StoreError(f"store {self._name}: {e.strerror or type(e).__name__}") from None
+            raise StoreError(f"store {self._name}: {_describe(e, self._timeout)}") from None
+
+
+class _WrongType(StoreError):
+    """A key holds another Redis type than the string we write."""
 
 
 def _check_url(url: str, name: str) -> None:
@@ -135,11 +146,14 @@ def _describe(error: Exception, timeout: float) -> str:
     import redis
 
     text = str(error)
-    if isinstance(error, redis.exceptions.TimeoutError) or "timed out" in text.lower():
+    if isinstance(error, OSError) and not isinstance(error, redis.exceptions.RedisError):
+        text = error.strerror or text
+    timed_out = isinstance(error, redis.exceptions.TimeoutError | TimeoutError)
+    if timed_out or "timed out" in text.lower():
         return f"timed out after {timeout:g}s"
     if isinstance(error, redis.exceptions.AuthenticationError):
         return "authentication failed"
-    if isinstance(error, redis.exceptions.ConnectionError):
+    if isinstance(error, redis.exceptions.ConnectionError | OSError):
         if "refused" in text.lower():
             return "connection refused"
         if "No such file" in text:
