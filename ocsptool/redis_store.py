@@ -47,7 +47,6 @@ class RedisStore:
         self._client = client
         self._name = name
         self._timeout = timeout
-        self._release = client.register_script(_RELEASE)
 
     @classmethod
     def from_url(cls, url: str, *, timeout: float) -> RedisStore:
@@ -92,7 +91,8 @@ class RedisStore:
         return bool(self._run(self._client.set, lease_key(cert_id), node, nx=True, px=ttl_ms))
 
     def release(self, cert_id: str, node: str) -> None:
-        self._run(self._release, keys=[lease_key(cert_id)], args=[node])
+        # EVAL, not EVALSHA: the README's ACL then needs +eval only (no SCRIPT LOAD).
+        self._run(self._client.eval, _RELEASE, 1, lease_key(cert_id), node)
 
     def publish(self, cert_id: str, staple: StoredStaple) -> None:
         expires = int(staple.next_update.timestamp())

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import shlex
 import threading
 import time
 from pathlib import Path
 
 import pytest
 import redis
+from conftest import ROOT
 
 from ocsptool.redis_store import RedisStore
 from ocsptool.shared_store import (
@@ -159,3 +161,31 @@ def test_databases_are_separate(redis_server: RedisServer) -> None:
     open_store(f"{base}/1", timeout=2).publish(CERT, entry())
     assert open_store(f"{base}/2", timeout=2).get(CERT) is None
     assert isinstance(open_store(f"{base}/1", timeout=2).get(CERT), StoredStaple)
+
+
+def test_the_readmes_acl_is_enough(redis_server: RedisServer, db: redis.Redis) -> None:
+    """The README's ``ACL SETUSER`` line, verbatim: every operation works, nothing else."""
+    readme = (ROOT / "README.md").read_text()
+    line = next(x for x in readme.splitlines() if "redis-cli ACL SETUSER ocsptool" in x)
+    args = shlex.split(line.strip())[2:]  # after "redis-cli ACL"
+    assert db.execute_command("ACL", *args) == b"OK"
+    url = f"redis://ocsptool:a-long-random-password@127.0.0.1:{redis_server.port}/0"
+    store = open_store(url, timeout=2)
+    store.publish(CERT, entry())
+    assert isinstance(store.get(CERT), StoredStaple)
+    assert store.try_lease(CERT, "a", 5)
+    store.release(CERT, "a")
+    assert db.get(lease_key(CERT)) is None
+    denied = redis.Redis.from_url(url)
+    with pytest.raises(redis.exceptions.NoPermissionError):
+        denied.set("other:key", b"x")
+    denied.close()
+
+
+def test_a_wrong_password(redis_server: RedisServer, db: redis.Redis) -> None:
+    db.execute_command("ACL", "SETUSER", "ocsptool", "on", ">right", "~ocsptool:*", "+get")
+    url = f"redis://ocsptool:wrong@127.0.0.1:{redis_server.port}/0"
+    with pytest.raises(StoreError) as caught:
+        open_store(url, timeout=2).get(CERT)
+    shown = f"redis://ocsptool:***@127.0.0.1:{redis_server.port}/0"
+    assert str(caught.value) == f"store {shown}: authentication failed"
