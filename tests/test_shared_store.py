@@ -571,3 +571,11 @@ def test_the_forgery_really_claims_the_issuer(cert_dir: CertDir) -> None:
     response = x509_ocsp.load_der_ocsp_response(forged(bundle))
     assert response.responder_name == bundle.issuer.subject
     assert response.serial_number == bundle.leaf.serial_number
+
+
+def test_the_fleet_benchmark_smoke(redis_bin: str, capsys: pytest.CaptureFixture[str]) -> None:
+    from benchmarks.fleet import main
+
+    assert main(["--nodes", "3", "--certs", "12", "--latency", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "responder requests: 12 with the store, 36 without\n" in out
