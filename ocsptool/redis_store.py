@@ -9,6 +9,7 @@ at the staple's nextUpdate) and ``ocsptool:lease:<certid hex>`` (the holder's no
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import urllib.parse
 from typing import TYPE_CHECKING, Any
@@ -99,6 +100,10 @@ class RedisStore:
         if expires <= int(dt.datetime.now(dt.UTC).timestamp()):
             return  # already lapsed: nothing worth sharing
         self._run(self._client.set, staple_key(cert_id), encode(staple), exat=expires)
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):  # closing a dead connection may raise anything
+            self._client.close()
 
     def _run(self, operation: Any, *args: Any, **kwargs: Any) -> Any:
         import redis

@@ -135,6 +135,10 @@ class SharedStore(Protocol):
         """Store the staple, expiring at its nextUpdate."""
         ...
 
+    def close(self) -> None:
+        """Drop the connections (at the end of a run); never raises."""
+        ...
+
 
 # -- encoding ---------------------------------------------------------------------------------
 

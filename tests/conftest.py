@@ -189,3 +189,11 @@ def redis_server(redis_bin: str) -> Iterator[RedisServer]:
     """A fresh, empty redis-server on a loopback port, stopped after the test."""
     with RedisServer(binary=redis_bin) as server:
         yield server
+
+
+@pytest.fixture
+def unused_port() -> int:
+    """A loopback TCP port nothing listens on: a store that is down."""
+    from ocsptool.testing.haproxy import free_port
+
+    return free_port()

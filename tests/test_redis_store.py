@@ -189,3 +189,12 @@ def test_a_wrong_password(redis_server: RedisServer, db: redis.Redis) -> None:
         open_store(url, timeout=2).get(CERT)
     shown = f"redis://ocsptool:***@127.0.0.1:{redis_server.port}/0"
     assert str(caught.value) == f"store {shown}: authentication failed"
+
+
+def test_rediss_is_tls_and_close_is_quiet(unused_port: int) -> None:
+    store = open_store(f"rediss://127.0.0.1:{unused_port}/0", timeout=1)
+    with pytest.raises(StoreError) as caught:
+        store.get(CERT)
+    assert str(caught.value) == f"store rediss://127.0.0.1:{unused_port}/0: connection refused"
+    store.close()
+    store.close()

@@ -530,13 +530,6 @@ def test_a_store_that_is_down_names_itself_without_the_password(unused_port: int
     )
 
 
-@pytest.fixture
-def unused_port() -> int:
-    from ocsptool.testing.haproxy import free_port
-
-    return free_port()
-
-
 def test_without_the_redis_extra_the_message_says_how_to_install_it() -> None:
     # The extra cannot be absent and present at once: block the import in a child process.
     code = (
