@@ -172,3 +172,36 @@ def start_haproxy(haproxy_bin: str) -> Iterator[Callable[..., HAProxy]]:
     yield start
     for proxy in started:
         proxy.close()
+
+
+# -- Redis: a real redis-server (the shared store's tests) ------------------------------------
+# Needs Debian's ``redis-server``. Skips without it, except under CI=true, where it fails.
+
+from ocsptool.testing.redis import RedisServer, redis_binary  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def redis_bin() -> str:
+    """The redis-server executable; skips (fails under CI=true) when it is missing."""
+    binary = redis_binary()
+    if binary is None:
+        message = "redis-server is not installed (apt-get install redis-server)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{message}; CI=true requires it")
+        pytest.skip(message)
+    return binary
+
+
+@pytest.fixture
+def redis_server(redis_bin: str) -> Iterator[RedisServer]:
+    """A fresh, empty redis-server on a loopback port, stopped after the test."""
+    with RedisServer(binary=redis_bin) as server:
+        yield server
+
+
+@pytest.fixture
+def unused_port() -> int:
+    """A loopback TCP port nothing listens on: a store that is down."""
+    from ocsptool.testing.haproxy import free_port
+
+    return free_port()
