@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ocsptool.deadline import deadline, guarded_pools
-from ocsptool.errors import FetchError, ResponseRejected, UsageError
+from ocsptool.errors import FetchError, OcspToolError, ResponseRejected, UsageError
 from ocsptool.limits import MAX_RESPONSE_BYTES, Timeouts
 
 if TYPE_CHECKING:
@@ -219,10 +219,11 @@ def fetch_first(
             return verify(fetched.body), url
         except (FetchError, ResponseRejected) as e:
             causes.append((url, e))
-    raise _all_failed(causes)
+    raise all_failed(causes)
 
 
-def _all_failed(causes: list[tuple[str, FetchError | ResponseRejected]]) -> Exception:
+def all_failed(causes: Sequence[tuple[str, OcspToolError]]) -> OcspToolError:
+    """One error naming every cause (``URL1: cause; URL2: cause``): see ``fetch_first``."""
     message = "; ".join(f"{url}: {error}" for url, error in causes)
     retry_afters = [e.retry_after for _, e in causes if isinstance(e, FetchError) and e.retry_after]
     kinds = {type(e) for _, e in causes}

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import ssl
 import sys
 import threading
 import time
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from cryptography import x509
@@ -98,6 +100,13 @@ class Responder:
     _stranger: Authority | None = None
     _extra: dict[str, Authority] = field(default_factory=dict)
     url: str = ""
+    #: Milliseconds to wait before each answer, as a responder across the internet does.
+    delay_ms: int = 0
+    #: Requests in flight now, and the most seen at once, per ``Host`` header and overall.
+    in_flight: dict[str, int] = field(default_factory=dict)
+    peak: dict[str, int] = field(default_factory=dict)
+    peak_total: int = 0
+    _total: int = 0
 
     def add_issuer(self, ca: Authority, signer: Authority | None = None) -> None:
         """Answer for certificates issued by ``ca``, signing with ``signer`` if given."""
@@ -107,20 +116,44 @@ class Responder:
     # -- HTTP -------------------------------------------------------------------------------
 
     @contextmanager
-    def serving(self, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    def serving(
+        self, host: str = "127.0.0.1", port: int = 0, *, tls: tuple[Path, Path] | None = None
+    ) -> Iterator[str]:
+        """Serve on ``host``; ``tls=(chain file, key file)`` makes it an https:// responder."""
         server = _Server((host, port), _Handler)
+        scheme = "http"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            server.socket = context.wrap_socket(server.socket, server_side=True)
+            scheme = "https"
         server.responder = self
         server.daemon_threads = True
         thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
         thread.start()
         self._stop.clear()
-        self.url = f"http://{host}:{server.server_address[1]}/ocsp"
+        self.url = f"{scheme}://{host}:{server.server_address[1]}/ocsp"
         try:
             yield self.url
         finally:
             self._stop.set()
             server.shutdown()
             server.server_close()
+
+    @contextmanager
+    def counting(self, host: str) -> Iterator[None]:
+        """Count one request in flight for ``host`` while the block runs."""
+        with self._lock:
+            now = self.in_flight[host] = self.in_flight.get(host, 0) + 1
+            self.peak[host] = max(self.peak.get(host, 0), now)
+            self._total += 1
+            self.peak_total = max(self.peak_total, self._total)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.in_flight[host] -= 1
+                self._total -= 1
 
     # -- answers ----------------------------------------------------------------------------
 
@@ -382,6 +415,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _respond(self, der: bytes, method: str) -> None:
         responder = self.server.responder
+        with responder.counting(self.headers.get("Host", "")):
+            if responder.delay_ms:
+                responder._stop.wait(responder.delay_ms / 1000)
+            self._answer(responder, der, method)
+
+    def _answer(self, responder: Responder, der: bytes, method: str) -> None:
         responder.methods.append(method)
         mode = responder.mode
         if mode == "hang" or _serial_mode(responder, der) == "hang":
