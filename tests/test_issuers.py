@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -24,6 +24,7 @@ from ocsptool.issuers import (
     parse_certificates,
     write_issuer,
 )
+from ocsptool.testing.haproxy import HAProxy, tls_staple
 from ocsptool.testing.issuers import CaIssuers
 from ocsptool.testing.pki import Authority
 from tests.conftest import PKI
@@ -193,3 +194,39 @@ def test_a_complete_bundle_needs_no_fetch(pki: PKI, tmp_path: Path) -> None:
 def test_pem_without_certificates() -> None:
     with pytest.raises(CertificateError, match=r"^PEM without a certificate$"):
         parse_certificates(b"-----BEGIN FOO-----\nAAAA\n-----END FOO-----\n")
+
+
+@pytest.mark.haproxy
+def test_haproxy_staples_a_leaf_only_bundle_with_the_fetched_issuer(  # noqa: PLR0917 - fixtures
+    session: requests.Session,
+    pki: PKI,
+    server: CaIssuers,
+    responder: object,
+    tmp_path: Path,
+    start_haproxy: Callable[..., HAProxy],
+) -> None:
+    """Leaf-only bundle: issuer via caIssuers, staple via the responder, HAProxy serves it
+    from ``.issuer`` and ``.ocsp`` on disk, and again after a restart."""
+    from ocsptool.ocsp import build_request, verify
+    from ocsptool.testing.responder import Responder
+
+    assert isinstance(responder, Responder)
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    leaf = pki.direct.leaf("aia.test", ocsp_url=responder.url, ca_issuers=server.url("ca.der"))
+    path = leaf.write_bundle(certs / "aia.pem", chain=False)
+    found = leaf_without_issuer(path)
+    assert found is not None
+    write_issuer(path, fetch_issuer(session, found, now=NOW))
+    bundle = parse_bundle(path)
+    staple, _ = fetch.fetch_first(
+        session,
+        [responder.url],
+        build_request(bundle),
+        lambda der: verify(der, bundle, dt.datetime.now(dt.UTC)),
+    )
+    Path(f"{path}.ocsp").write_bytes(staple.der)
+    proxy = start_haproxy(path)
+    assert tls_staple(proxy.port, "aia.test") == staple.der
+    proxy.restart()
+    assert tls_staple(proxy.port, "aia.test") == staple.der

@@ -32,6 +32,7 @@ def _run(
     tmp_path: Path,
     urls: list[str],
     limiter: HostLimiter | None,
+    *,
     jobs: int = 8,
 ) -> float:
     """Fetch for every URL in ``urls`` (one task each) on ``jobs`` threads; the wall time."""

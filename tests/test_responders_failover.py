@@ -84,7 +84,7 @@ def test_every_ocsp_url_is_read_in_order(pki: PKI, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("first", ["refused", "hang", "garbage"])
-def test_two_urls_the_first_failing(
+def test_two_urls_the_first_failing(  # noqa: PLR0917 - fixtures
     session: requests.Session,
     pki: PKI,
     tmp_path: Path,
@@ -196,7 +196,7 @@ def _key_id(cert: x509.Certificate) -> bytes:
 
 
 @pytest.mark.parametrize("form", ["short name", "full name", "hex", "hex with colons"])
-def test_override_to_a_responder_on_another_port(
+def test_override_to_a_responder_on_another_port(  # noqa: PLR0917 - fixtures
     session: requests.Session,
     pki: PKI,
     tmp_path: Path,
@@ -220,9 +220,7 @@ def test_override_to_a_responder_on_another_port(
     assert (staple.status, url, private.requests) == ("good", private.url, 1)
 
 
-def test_override_of_another_issuer_leaves_the_certificate_urls(
-    pki: PKI, tmp_path: Path
-) -> None:
+def test_override_of_another_issuer_leaves_the_certificate_urls(pki: PKI, tmp_path: Path) -> None:
     overrides = parse_overrides({"CN=Delegating Intermediate": "http://other.test/"})
     bundle = _bundle(pki, tmp_path, ["http://a.test/", "http://b.test/"])
     assert urls_for(bundle.leaf, bundle.issuer, overrides) == ["http://a.test/", "http://b.test/"]
@@ -234,7 +232,7 @@ def test_override_of_another_issuer_leaves_the_certificate_urls(
     [
         (
             ["http://x/"],
-            'responder_overrides: must be a table of issuer = URL, e.g. [responder_overrides] '
+            "responder_overrides: must be a table of issuer = URL, e.g. [responder_overrides] "
             '"CN=Example CA" = "http://..."',
         ),
         (
@@ -243,7 +241,8 @@ def test_override_of_another_issuer_leaves_the_certificate_urls(
         ),
         (
             {"CN=Example CA": "ftp://x/"},
-            "responder_overrides: 'CN=Example CA': refusing ftp URL 'ftp://x/': only http and https",
+            "responder_overrides: 'CN=Example CA': refusing ftp URL 'ftp://x/': "
+            "only http and https",
         ),
         (
             {"Example CA": "http://x/"},
