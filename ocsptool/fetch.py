@@ -298,7 +298,7 @@ def _exchange(
                 stream=True,
                 # Passed per request: requests lets the environment override the session's.
                 verify=session.verify,
-                proxies=session.proxies,
+                proxies=dict(session.proxies),
             )
         except requests.exceptions.RequestException as e:
             raise FetchError(_describe_request_error(e, target, session)) from None
@@ -323,7 +323,14 @@ def _exchange(
             body = _read_capped(response, max_bytes, deadline_at, session)
             headers = {k.lower(): v for k, v in response.headers.items()}
             if response.status_code != 200:
-                raise _http_error(response.status_code, headers)
+                error = _http_error(response.status_code, headers)
+                if response.status_code in (502, 504) and (proxy := _proxy_for(session, target)):
+                    host = urllib.parse.urlsplit(target).netloc
+                    error = FetchError(
+                        f"proxy {_redact(proxy)}: answered {error} (could not reach {host})",
+                        retry_after=error.retry_after,
+                    )
+                raise error
             return Fetched(target, body, headers)
     raise FetchError(f"more than {MAX_REDIRECTS} redirects")
 
@@ -409,11 +416,8 @@ def _describe_request_error(error: Exception, url: str, session: requests.Sessio
 
 def _describe_proxy_error(error: Exception, url: str, session: requests.Session) -> str:
     """Blame the proxy, not the responder: ``proxy http://p:3128: connection refused``."""
-    import requests
 
-    settings = session.merge_environment_settings(url, session.proxies, None, None, None)
-    proxy = requests.utils.select_proxy(url, settings["proxies"]) or "(from the environment)"
-    where = f"proxy {_redact(proxy)}"
+    where = f"proxy {_redact(_proxy_for(session, url) or '(from the environment)')}"
     host = urllib.parse.urlsplit(url).netloc
     text = str(error)
     tunnel = re.search(r"Tunnel connection failed: (\d{3}[^'\")]*)", text)
@@ -430,6 +434,15 @@ def _describe_proxy_error(error: Exception, url: str, session: requests.Session)
     return f"{where}: cannot connect"
 
 
+def _proxy_for(session: requests.Session, url: str) -> str | None:
+    """The proxy requests sends ``url`` through: the session's, else the environment's."""
+    import requests
+
+    settings = session.merge_environment_settings(url, dict(session.proxies), None, None, None)
+    proxy: str | None = requests.utils.select_proxy(url, settings["proxies"])
+    return proxy
+
+
 def _tls_cause(error: BaseException) -> str:
     """The ssl module's reason inside requests' and urllib3's wrappers, as one phrase."""
     import ssl
@@ -439,7 +452,7 @@ def _tls_cause(error: BaseException) -> str:
         cause = str(found.verify_message or found.reason or "").rstrip(".")
         hint = ""
         if found.verify_code in _UNKNOWN_CA_CODES:
-            hint = " (a private CA? give ocsptool its certificate with ca_bundle)"
+            hint = " (a private CA? pass its certificate with --ca-bundle or ca_bundle)"
         return f"certificate verify failed: {cause}{hint}"
     if isinstance(found, ssl.SSLError):
         reason = found.reason or (found.args[1] if len(found.args) > 1 else "")
