@@ -92,6 +92,11 @@ def ocsp_url(cert: x509.Certificate) -> str | None:
 
 def ocsp_urls(cert: x509.Certificate) -> list[str]:
     """Every OCSP URL in the AIA extension, in the certificate's order, without repeats."""
+    return aia_urls(cert, AuthorityInformationAccessOID.OCSP)
+
+
+def aia_urls(cert: x509.Certificate, method: x509.ObjectIdentifier) -> list[str]:
+    """The URLs of one AIA access method (OCSP, caIssuers), in order, without repeats."""
     try:
         aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
     except x509.ExtensionNotFound:
@@ -99,7 +104,7 @@ def ocsp_urls(cert: x509.Certificate) -> list[str]:
     urls = [
         desc.access_location.value
         for desc in aia
-        if desc.access_method == AuthorityInformationAccessOID.OCSP
+        if desc.access_method == method
         and isinstance(desc.access_location, x509.UniformResourceIdentifier)
     ]
     return list(dict.fromkeys(urls))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import enum
 import functools
 import logging
 import re
@@ -398,17 +399,13 @@ def _describe_request_error(error: Exception, url: str, session: requests.Sessio
     if isinstance(error, requests.exceptions.SSLError):
         return f"TLS error talking to {host}: {_tls_cause(error)}"
     if isinstance(error, requests.exceptions.ConnectionError):
-        if (
-            "Name or service not known" in text
-            or "NameResolutionError" in text
-            or ("getaddrinfo" in text)
-        ):
-            return f"DNS lookup failed for {host}"
-        if "Connection refused" in text:
-            return f"connection refused by {host}"
-        if "RemoteDisconnected" in text or "Connection aborted" in text:
-            return f"{host} closed the connection without an answer"
-        return f"cannot connect to {host}"
+        return {
+            _Cause.DNS: f"DNS lookup failed for {host}",
+            _Cause.REFUSED: f"connection refused by {host}",
+            _Cause.CLOSED: f"{host} closed the connection without an answer",
+            _Cause.TIMEOUT: f"cannot connect to {host}",
+            None: f"cannot connect to {host}",
+        }[_connection_cause(text)]
     if isinstance(error, requests.exceptions.InvalidSchema | requests.exceptions.InvalidURL):
         return f"bad URL {url!r}"
     return f"request to {host} failed ({type(error).__name__})"
@@ -423,15 +420,38 @@ def _describe_proxy_error(error: Exception, url: str, session: requests.Session)
     tunnel = re.search(r"Tunnel connection failed: (\d{3}[^'\")]*)", text)
     if tunnel:
         return f"{where}: could not open a tunnel to {host} ({tunnel.group(1).strip()})"
+    cause = {
+        _Cause.DNS: "DNS lookup failed",
+        _Cause.REFUSED: "connection refused",
+        _Cause.CLOSED: "closed the connection without an answer",
+        _Cause.TIMEOUT: "timed out",
+        None: "cannot connect",
+    }[_connection_cause(text)]
+    return f"{where}: {cause}"
+
+
+class _Cause(enum.Enum):
+    DNS = enum.auto()
+    REFUSED = enum.auto()
+    CLOSED = enum.auto()
+    TIMEOUT = enum.auto()
+
+
+def _connection_cause(text: str) -> _Cause | None:
+    """What a requests ConnectionError's text says went wrong."""
+    if (
+        "Name or service not known" in text
+        or "NameResolutionError" in text
+        or "getaddrinfo" in text
+    ):
+        return _Cause.DNS
     if "Connection refused" in text:
-        return f"{where}: connection refused"
-    if "Name or service not known" in text or "NameResolutionError" in text:
-        return f"{where}: DNS lookup failed"
-    if "timed out" in text:
-        return f"{where}: timed out"
+        return _Cause.REFUSED
     if "RemoteDisconnected" in text or "Connection aborted" in text:
-        return f"{where}: closed the connection without an answer"
-    return f"{where}: cannot connect"
+        return _Cause.CLOSED
+    if "timed out" in text:
+        return _Cause.TIMEOUT
+    return None
 
 
 def _proxy_for(session: requests.Session, url: str) -> str | None:

@@ -22,6 +22,7 @@ from cryptography.x509.oid import AuthorityInformationAccessOID
 
 from ocsptool.certs import (
     _issued_by,
+    aia_urls,
     describe_name,
     is_ca,
     load_der,
@@ -42,17 +43,7 @@ ISSUER_SUFFIX = ".issuer"
 
 def ca_issuers_urls(cert: x509.Certificate) -> list[str]:
     """Every caIssuers URL in the AIA extension, in order, without repeats."""
-    try:
-        aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
-    except x509.ExtensionNotFound:
-        return []
-    urls = [
-        desc.access_location.value
-        for desc in aia
-        if desc.access_method == AuthorityInformationAccessOID.CA_ISSUERS
-        and isinstance(desc.access_location, x509.UniformResourceIdentifier)
-    ]
-    return list(dict.fromkeys(urls))
+    return aia_urls(cert, AuthorityInformationAccessOID.CA_ISSUERS)
 
 
 def issuer_path(cert_path: Path) -> Path:

@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from http.server import ThreadingHTTPServer
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.serialization import pkcs7
+
+from ocsptool.testing.serving import QuietHandler, serve
 
 _DER = serialization.Encoding.DER
 _PEM = serialization.Encoding.PEM
@@ -68,15 +69,9 @@ class CaIssuers:
         server = _Server((host, 0), _Handler)
         server.issuers = self
         server.table = self.routes()
-        server.daemon_threads = True
-        thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-        thread.start()
-        self.base = f"http://{host}:{server.server_address[1]}"
-        try:
+        with serve(server) as port:
+            self.base = f"http://{host}:{port}"
             yield self.base
-        finally:
-            server.shutdown()
-            server.server_close()
 
 
 class _Server(ThreadingHTTPServer):
@@ -84,13 +79,8 @@ class _Server(ThreadingHTTPServer):
     table: dict[str, tuple[int, dict[str, str], bytes]]
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     server: _Server
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
     def do_GET(self) -> None:
         with self.server.issuers._lock:
@@ -98,10 +88,4 @@ class _Handler(BaseHTTPRequestHandler):
         status, headers, body = self.server.table.get(
             self.path, (404, {"Content-Type": "text/plain"}, b"not found\n")
         )
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        with suppress(BrokenPipeError, ConnectionResetError):
-            self.wfile.write(body)
+        self.send_body(status, headers, body)

@@ -15,8 +15,10 @@ import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
+
+from ocsptool.testing.serving import QuietHandler, serve
 
 _HOP_BY_HOP = {
     "connection",
@@ -43,15 +45,9 @@ class Proxy:
     def serving(self, host: str = "127.0.0.1") -> Iterator[str]:
         server = _Server((host, 0), _Handler)
         server.proxy = self
-        server.daemon_threads = True
-        thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-        thread.start()
-        self.url = f"http://{host}:{server.server_address[1]}"
-        try:
+        with serve(server) as port:
+            self.url = f"http://{host}:{port}"
             yield self.url
-        finally:
-            server.shutdown()
-            server.server_close()
 
     def record(self, line: str) -> None:
         with self._lock:
@@ -65,13 +61,8 @@ class _Server(ThreadingHTTPServer):
         pass  # a client or an origin that went away mid-tunnel is normal here
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     server: _Server
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
     def do_CONNECT(self) -> None:
         self.server.proxy.record(f"CONNECT {self.path}")

@@ -17,7 +17,7 @@ import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 
 from ocsptool.testing.pki import Authority
+from ocsptool.testing.serving import QuietHandler, serve
 
 #: Behaviours the responder can be switched to.
 MODES = (
@@ -128,17 +129,10 @@ class Responder:
             server.socket = context.wrap_socket(server.socket, server_side=True)
             scheme = "https"
         server.responder = self
-        server.daemon_threads = True
-        thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-        thread.start()
         self._stop.clear()
-        self.url = f"{scheme}://{host}:{server.server_address[1]}/ocsp"
-        try:
+        with serve(server, before_stop=self._stop.set) as bound:
+            self.url = f"{scheme}://{host}:{bound}/ocsp"
             yield self.url
-        finally:
-            self._stop.set()
-            server.shutdown()
-            server.server_close()
 
     @contextmanager
     def counting(self, host: str) -> Iterator[None]:
@@ -388,15 +382,8 @@ class _Server(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     server: _Server
-    protocol_version = "HTTP/1.1"
-    # Headers and body go out in two writes: without TCP_NODELAY each keep-alive answer
-    # would wait ~40 ms for the client's delayed ACK.
-    disable_nagle_algorithm = True
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
     def do_GET(self) -> None:
         path = self.path
@@ -454,13 +441,7 @@ class _Handler(BaseHTTPRequestHandler):
                 responder.mode = saved
         else:
             status, headers, body = responder.answer(der)
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        with suppress(BrokenPipeError, ConnectionResetError):
-            self.wfile.write(body)
+        self.send_body(status, headers, body)
 
     def _drip_headers(self, responder: Responder) -> None:
         self.close_connection = True
