@@ -33,7 +33,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--full", action="store_true", help="add the 50,000-cert scaling point")
     parser.add_argument("--workdir", type=Path, help="keep fixtures here (default: a temp dir)")
     parser.add_argument("--write", action="store_true", help=f"store the result in {RESULTS.name}")
-    parser.add_argument("--only", nargs="*", choices=["1", "2", "3", "4", "5"], help="workloads")
+    parser.add_argument(
+        "--only", nargs="*", choices=["1", "2", "3", "4", "5", "6"], help="workloads"
+    )
     parser.add_argument(
         "--ocsptool",
         type=Path,
@@ -69,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(tempfile.mkdtemp(prefix="run-", dir=args.workdir))
     else:
         workdir = Path(tempfile.mkdtemp(prefix="ocsptool-bench-"))
-    only = set(args.only or "12345")
+    only = set(args.only or "123456")
     try:
         pki = fx.make_pki(workdir)
         with fx.serving(pki) as responder:
@@ -80,6 +82,7 @@ def main(argv: list[str] | None = None) -> int:
                 ("2", bench.workload_cold),
                 ("3", bench.workload_push),
                 ("5", bench.workload_scaling),
+                ("6", bench.workload_paced),
             ]
             for key, step in steps:
                 if key in only:

@@ -105,9 +105,26 @@ class Server:
     misses: int = 0
     #: Seconds to wait before each answer, to play a real responder across the internet.
     latency: float = 0.0
+    #: Requests in flight now, and the most seen at once since the last ``reset_peak``.
+    in_flight: int = 0
+    peak: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def reset_peak(self) -> None:
+        with self._lock:
+            self.peak = self.in_flight
+
     def answer(self, request: bytes) -> bytes:
+        with self._lock:
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+        try:
+            return self._answer(request)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def _answer(self, request: bytes) -> bytes:
         if self.latency:
             time.sleep(self.latency)
         with self._lock:

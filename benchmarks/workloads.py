@@ -34,6 +34,9 @@ FLOORS = str(Path(__file__).resolve().parent / "floors.py")
 JOBS = 8  # ocsptool's default --jobs, and the raw HTTP floor's thread count
 #: A real responder is across the internet: an extra row times the cold refresh against that.
 LATENCY = 0.020
+#: Workload 6 (issue 13): a responder adding this per answer, paced to JOBS_PER_HOST.
+PACED_LATENCY = 0.050
+JOBS_PER_HOST = 4  # ocsptool.pacing.DEFAULT_JOBS_PER_HOST
 
 
 @dataclass(frozen=True)
@@ -209,6 +212,76 @@ class Bench:
                 check=True,
                 capture_output=True,
             )  # fmt: skip
+
+    # -- 6: per-host pacing against a slow responder (issue 13) -----------------------------
+
+    def workload_paced(self) -> None:
+        """A cold refresh against a responder adding 50 ms per answer, ``jobs_per_host`` 4.
+
+        Reference: the ideal, size x 50 ms / jobs_per_host. Measured three ways, each
+        beside it: the ``ocsptool refresh`` process (with one responder host, ``--jobs 4``
+        is the per-host bound: TODO(lead) run it as ``--jobs 8`` with ``jobs_per_host = 4``
+        once refresh wires ``fetch_first`` and ``HostLimiter``), and the fetch layer as the
+        new pipeline drives it (``benchmarks/paced.py``: ``fetch_first`` + ``HostLimiter(4)``
+        under 8 threads) beside today's ``fetch.fetch`` on 4 threads for CPU per certificate.
+        """
+        size = self.sizes.cold
+        self.log(f"generating {size:,} bundles for the paced cold refresh")
+        certs = fx.make_certs(self.pki, self.workdir / f"paced-{size}", size, self.responder.url)
+        fx.warm(self.responder, certs)
+        ideal = size * PACED_LATENCY / JOBS_PER_HOST
+        paced = [*_module("benchmarks.paced"), "paced", str(certs.directory), str(JOBS)]
+        paced.append(str(JOBS_PER_HOST))
+        plain = [*_module("benchmarks.paced"), "plain", str(certs.directory), str(JOBS_PER_HOST)]
+        cli = ocsptool("refresh", "--jobs", JOBS_PER_HOST, "--state", certs.state, certs.directory)
+        self.responder.latency = PACED_LATENCY
+        try:
+            self.log(f"timing the paced cold refresh ({PACED_LATENCY * 1000:.0f} ms per answer)")
+            ours_cli = time_process(cli, self.sizes.cold_runs, before=certs.reset)
+            self.responder.reset_peak()
+            ours, today = time_pair(paced, plain, self.sizes.cold_runs, before=certs.reset)
+            peak = self.responder.peak
+        finally:
+            self.responder.latency = 0.0
+        assert all(p.exists() for p in certs.staples()), "the paced run wrote no staples"
+        reference = f"{size:,} x {PACED_LATENCY * 1000:.0f} ms / {JOBS_PER_HOST} = {ideal:.2f} s"
+        name = f"6. Cold refresh, {size:,} certs, responder adding {PACED_LATENCY * 1000:.0f} ms"
+        self.rows += [
+            Row(
+                f"{name}: `ocsptool refresh --jobs {JOBS_PER_HOST}`",
+                secs(ours_cli),
+                reference,
+                times(ours_cli.median, ideal),
+                "<= 1.3x",
+                ours_cli.median <= 1.3 * ideal,
+            ),
+            Row(
+                f"{name}: fetch layer, `fetch_first` + `HostLimiter({JOBS_PER_HOST})`, "
+                f"{JOBS} threads",
+                secs(ours),
+                reference,
+                times(ours.median, ideal),
+                "<= 1.3x",
+                ours.median <= 1.3 * ideal,
+            ),
+            Row(
+                f"{name}: peak requests in flight at the responder (paced runs)",
+                str(peak),
+                f"jobs_per_host {JOBS_PER_HOST}",
+                "-",
+                "<= jobs_per_host",
+                peak <= JOBS_PER_HOST,
+            ),
+            Row(
+                f"{name}: CPU per certificate, paced fetch layer",
+                us(ours.cpu / size),
+                f"today's `fetch.fetch` on {JOBS_PER_HOST} threads {us(today.cpu / size)} "
+                f"({secs(today)})",
+                times(ours.cpu, today.cpu),
+                "<= today's (+5% noise)",
+                ours.cpu <= 1.05 * today.cpu,
+            ),
+        ]
 
     # -- 3: pushing into HAProxy ------------------------------------------------------------
 
@@ -394,6 +467,10 @@ class Bench:
         self.sections.append(
             (f"cProfile, no-op refresh at {certs.size:,} certs: top 10 cumulative", pstats(out))
         )
+
+
+def _module(name: str) -> list[str]:
+    return [sys.executable, "-m", name]
 
 
 def refresh(certs: fx.CertSet, socket_path: str | None = None) -> list[str]:

@@ -86,16 +86,28 @@ def describe_name(name: x509.Name) -> str:
 
 def ocsp_url(cert: x509.Certificate) -> str | None:
     """The first OCSP URL in the AIA extension, or None (normal since 2025)."""
+    urls = ocsp_urls(cert)
+    return urls[0] if urls else None
+
+
+def ocsp_urls(cert: x509.Certificate) -> list[str]:
+    """Every OCSP URL in the AIA extension, in the certificate's order, without repeats."""
+    return aia_urls(cert, AuthorityInformationAccessOID.OCSP)
+
+
+def aia_urls(cert: x509.Certificate, method: x509.ObjectIdentifier) -> list[str]:
+    """The URLs of one AIA access method (OCSP, caIssuers), in order, without repeats."""
     try:
         aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
     except x509.ExtensionNotFound:
-        return None
-    for desc in aia:
-        if desc.access_method == AuthorityInformationAccessOID.OCSP and isinstance(
-            desc.access_location, x509.UniformResourceIdentifier
-        ):
-            return desc.access_location.value
-    return None
+        return []
+    urls = [
+        desc.access_location.value
+        for desc in aia
+        if desc.access_method == method
+        and isinstance(desc.access_location, x509.UniformResourceIdentifier)
+    ]
+    return list(dict.fromkeys(urls))
 
 
 def read_certificates(data: bytes) -> list[x509.Certificate]:

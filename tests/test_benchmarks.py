@@ -37,6 +37,9 @@ def test_smoke_run_prints_the_table() -> None:
         "| 4. Startup: ocsptool --version | ",
         "| 4. Startup: ocsptool --help | ",
         "| 5. No-op refresh, 20 certs | ",
+        "| 6. Cold refresh, 20 certs, responder adding 50 ms: `ocsptool refresh --jobs 4` | ",
+        "| 6. Cold refresh, 20 certs, responder adding 50 ms: peak requests in flight at the "
+        "responder (paced runs) | ",
     ):
         assert row in out, row
     for section in (
@@ -48,6 +51,7 @@ def test_smoke_run_prints_the_table() -> None:
     ):
         assert section in out, section
     assert "warning" not in done.stderr
+    assert " | jobs_per_host 4 | - | <= jobs_per_host | met |" in out  # the bound held
 
 
 def test_write_keeps_the_hand_written_text(tmp_path: Path) -> None:

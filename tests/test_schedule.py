@@ -5,10 +5,14 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from cryptography import x509
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ocsptool import schedule
+from ocsptool.ocsp import Staple
+from ocsptool.times import iso
+from tests.conftest import PKI
 
 T0 = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 DAY = dt.timedelta(days=1)
@@ -71,3 +75,63 @@ def test_backoff_never_lets_the_held_staple_lapse() -> None:
     due = schedule.retry_due(10, T0, staple_this_update=this_update, staple_next_update=next_update)
     assert due == max(schedule.latest_refresh(this_update, next_update), T0 + 5 * MIN)
     assert due < next_update - schedule.HAPROXY_MARGIN
+
+
+# -- short-lived certificates and short responses --------------------------------------------
+
+
+def test_never_due_after_the_certificate_expires() -> None:
+    """A 7-day response for a certificate that expires in 2 days: due by the expiry."""
+    expiry = T0 + 2 * DAY
+    due = schedule.next_due(T0, T0 + 7 * DAY, "k", not_after=expiry)
+    assert due == expiry
+    assert schedule.next_due(T0, T0 + 7 * DAY, "k", not_after=T0 + 30 * DAY) == (
+        schedule.next_due(T0, T0 + 7 * DAY, "k")
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    window=st.integers(min_value=600, max_value=30 * 86400),
+    life=st.integers(min_value=0, max_value=60 * 86400),
+)
+def test_due_is_never_past_expiry(window: int, life: int) -> None:
+    expiry = T0 + dt.timedelta(seconds=life)
+    due = schedule.next_due(T0, T0 + dt.timedelta(seconds=window), "k", not_after=expiry)
+    assert due <= expiry
+    assert due <= T0 + dt.timedelta(seconds=window) - schedule.HAPROXY_MARGIN
+
+
+def test_retry_never_past_expiry() -> None:
+    assert schedule.retry_due(7, T0, not_after=T0 + 30 * MIN) == T0 + 30 * MIN
+    assert schedule.retry_due(1, T0, not_after=T0 + DAY) == T0 + 5 * MIN
+    assert schedule.retry_due(3, T0, not_after=T0 - DAY) == T0  # expired: not later than now
+
+
+def _staple(this_update: dt.datetime, next_update: dt.datetime) -> Staple:
+    return Staple(b"", "good", this_update, next_update, this_update, "the issuer")
+
+
+def _leaf(pki: PKI, not_after: dt.datetime) -> x509.Certificate:
+    return pki.direct.leaf("short.test", ocsp_url=None, not_after=not_after).cert
+
+
+def test_warns_when_the_response_outlives_the_certificate(pki: PKI) -> None:
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    leaf = _leaf(pki, now + 2 * DAY)
+    staple = _staple(now, now + 7 * DAY)
+    assert schedule.response_warnings(staple, leaf) == [
+        f"response nextUpdate {iso(now + 7 * DAY)} lies beyond the certificate's expiry "
+        f"{iso(now + 2 * DAY)}; renew the certificate before then"
+    ]
+
+
+def test_warns_when_the_response_is_valid_under_an_hour(pki: PKI) -> None:
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    leaf = _leaf(pki, now + 30 * DAY)
+    assert schedule.response_warnings(_staple(now, now + 40 * MIN), leaf) == [
+        "response valid for only 40 min (thisUpdate to nextUpdate); "
+        "run refresh at least every 5 min to keep a staple"
+    ]
+    assert schedule.response_warnings(_staple(now, now + 60 * MIN), leaf) == []
+    assert schedule.response_warnings(_staple(now, now + 4 * DAY), leaf) == []

@@ -7,6 +7,8 @@ certificates take seconds. Used by the tests, ``ocsptool demo`` and the benchmar
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -41,6 +43,12 @@ def _pem(cert: x509.Certificate) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
+def _urls(value: str | Sequence[str] | None) -> list[str]:
+    if value is None:
+        return []
+    return [value] if isinstance(value, str) else list(value)
+
+
 def key_pem(key: PrivateKey) -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM,
@@ -68,6 +76,14 @@ class Leaf:
     def write_bundle(self, path: Path, **kwargs: bool) -> Path:
         path.write_bytes(self.bundle_pem(**kwargs))
         return path
+
+    def write_tls(self, directory: Path) -> tuple[Path, Path]:
+        """The certificate chain and the key as two PEM files, for a TLS server."""
+        cert_file = directory / f"{self.cert.serial_number:x}.crt"
+        key_file = directory / f"{self.cert.serial_number:x}.key"
+        cert_file.write_bytes(self.bundle_pem(key=False))
+        key_file.write_bytes(key_pem(self.key))
+        return cert_file, key_file
 
 
 @dataclass
@@ -158,32 +174,42 @@ class Authority:
         self,
         dns_name: str,
         *,
-        ocsp_url: str | None,
+        ocsp_url: str | Sequence[str] | None,
         must_staple: bool = False,
         not_before: dt.datetime | None = None,
         not_after: dt.datetime | None = None,
         key: PrivateKey | None = None,
+        ca_issuers: str | Sequence[str] | None = None,
+        ip_addresses: Sequence[str] = (),
     ) -> Leaf:
-        """A server certificate; ``ocsp_url=None`` leaves out the AIA OCSP entry."""
+        """A server certificate; ``ocsp_url=None`` leaves out the AIA OCSP entry.
+
+        ``ocsp_url`` may list several responders and ``ca_issuers`` the URLs of the issuer
+        certificate (AIA caIssuers), in order; ``ip_addresses`` go into the SAN too.
+        """
         key = key or _key()
+        sans: list[x509.GeneralName] = [x509.DNSName(dns_name)]
+        sans += [x509.IPAddress(ipaddress.ip_address(ip)) for ip in ip_addresses]
         builder = (
             self._builder(_name(dns_name), key.public_key(), not_before, not_after)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.SubjectAlternativeName([x509.DNSName(dns_name)]), critical=False)
+            .add_extension(x509.SubjectAlternativeName(sans), critical=False)
             .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
         )
-        if ocsp_url is not None:
-            builder = builder.add_extension(
-                x509.AuthorityInformationAccess(
-                    [
-                        x509.AccessDescription(
-                            AuthorityInformationAccessOID.OCSP,
-                            x509.UniformResourceIdentifier(ocsp_url),
-                        )
-                    ]
-                ),
-                critical=False,
+        access = [
+            x509.AccessDescription(
+                AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(url)
             )
+            for url in _urls(ocsp_url)
+        ]
+        access += [
+            x509.AccessDescription(
+                AuthorityInformationAccessOID.CA_ISSUERS, x509.UniformResourceIdentifier(url)
+            )
+            for url in _urls(ca_issuers)
+        ]
+        if access:
+            builder = builder.add_extension(x509.AuthorityInformationAccess(access), critical=False)
         if must_staple:
             builder = builder.add_extension(
                 x509.TLSFeature([x509.TLSFeatureType.status_request]), critical=False

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import ssl
 import sys
 import threading
 import time
@@ -16,7 +17,8 @@ import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 from cryptography import x509
@@ -24,6 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 
 from ocsptool.testing.pki import Authority
+from ocsptool.testing.serving import QuietHandler, serve
 
 #: Behaviours the responder can be switched to.
 MODES = (
@@ -98,6 +101,13 @@ class Responder:
     _stranger: Authority | None = None
     _extra: dict[str, Authority] = field(default_factory=dict)
     url: str = ""
+    #: Milliseconds to wait before each answer, as a responder across the internet does.
+    delay_ms: int = 0
+    #: Requests in flight now, and the most seen at once, per ``Host`` header and overall.
+    in_flight: dict[str, int] = field(default_factory=dict)
+    peak: dict[str, int] = field(default_factory=dict)
+    peak_total: int = 0
+    _total: int = 0
 
     def add_issuer(self, ca: Authority, signer: Authority | None = None) -> None:
         """Answer for certificates issued by ``ca``, signing with ``signer`` if given."""
@@ -107,20 +117,37 @@ class Responder:
     # -- HTTP -------------------------------------------------------------------------------
 
     @contextmanager
-    def serving(self, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    def serving(
+        self, host: str = "127.0.0.1", port: int = 0, *, tls: tuple[Path, Path] | None = None
+    ) -> Iterator[str]:
+        """Serve on ``host``; ``tls=(chain file, key file)`` makes it an https:// responder."""
         server = _Server((host, port), _Handler)
+        scheme = "http"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            server.socket = context.wrap_socket(server.socket, server_side=True)
+            scheme = "https"
         server.responder = self
-        server.daemon_threads = True
-        thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-        thread.start()
         self._stop.clear()
-        self.url = f"http://{host}:{server.server_address[1]}/ocsp"
-        try:
+        with serve(server, before_stop=self._stop.set) as bound:
+            self.url = f"{scheme}://{host}:{bound}/ocsp"
             yield self.url
+
+    @contextmanager
+    def counting(self, host: str) -> Iterator[None]:
+        """Count one request in flight for ``host`` while the block runs."""
+        with self._lock:
+            now = self.in_flight[host] = self.in_flight.get(host, 0) + 1
+            self.peak[host] = max(self.peak.get(host, 0), now)
+            self._total += 1
+            self.peak_total = max(self.peak_total, self._total)
+        try:
+            yield
         finally:
-            self._stop.set()
-            server.shutdown()
-            server.server_close()
+            with self._lock:
+                self.in_flight[host] -= 1
+                self._total -= 1
 
     # -- answers ----------------------------------------------------------------------------
 
@@ -355,15 +382,8 @@ class _Server(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(QuietHandler):
     server: _Server
-    protocol_version = "HTTP/1.1"
-    # Headers and body go out in two writes: without TCP_NODELAY each keep-alive answer
-    # would wait ~40 ms for the client's delayed ACK.
-    disable_nagle_algorithm = True
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
 
     def do_GET(self) -> None:
         path = self.path
@@ -382,6 +402,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _respond(self, der: bytes, method: str) -> None:
         responder = self.server.responder
+        with responder.counting(self.headers.get("Host", "")):
+            if responder.delay_ms:
+                responder._stop.wait(responder.delay_ms / 1000)
+            self._answer(responder, der, method)
+
+    def _answer(self, responder: Responder, der: bytes, method: str) -> None:
         responder.methods.append(method)
         mode = responder.mode
         if mode == "hang" or _serial_mode(responder, der) == "hang":
@@ -415,13 +441,7 @@ class _Handler(BaseHTTPRequestHandler):
                 responder.mode = saved
         else:
             status, headers, body = responder.answer(der)
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        with suppress(BrokenPipeError, ConnectionResetError):
-            self.wfile.write(body)
+        self.send_body(status, headers, body)
 
     def _drip_headers(self, responder: Responder) -> None:
         self.close_connection = True
