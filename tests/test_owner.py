@@ -72,6 +72,23 @@ class Users:
     def python_code(self, user: str, code: str, env: dict[str, str] | None = None) -> Run:
         return self.run(user, self.python, "-c", code, env=env)
 
+    def wrong_user_problem(self, user: str, state: Path) -> str:
+        """What ``owner.wrong_user_problem(state)`` says, run as ``user``."""
+        code = "from pathlib import Path; from ocsptool import owner; "
+        code += f"print(owner.wrong_user_problem(Path({str(state)!r})))"
+        done = self.python_code(user, code)
+        assert (done.code, done.stderr) == (0, "")
+        return done.stdout.removesuffix("\n")
+
+
+def refusal(owner_name: str, me: str, *paths: Path) -> str:
+    """The one line for a run as ``me`` on ``paths`` that belong to ``owner_name``."""
+    return (
+        f"{paths[0]} belongs to {owner_name}, this run is {me}: run ocsptool as {owner_name} "
+        f"(sudo -u {owner_name} ocsptool …), or if {me} is the right user: "
+        f"chown {me}: {' '.join(map(str, paths))}"
+    )
+
 
 @dataclass(frozen=True)
 class Run:
@@ -176,6 +193,15 @@ def directory(path: Path, user: str, group: str, mode: int) -> Path:
     return owned(path, user, group, mode)
 
 
+def job_layout(shared: Path, pki: PKI, responder: Responder) -> tuple[Path, Path]:
+    """The unit's layout, the job's user owning both: the state path (in a 0750 state
+    directory) and a certificate (a 0640 bundle in its cert directory)."""
+    state_dir = directory(shared / "state", JOB, JOB, 0o750)
+    certs = directory(shared / "certs", JOB, JOB, 0o755)
+    cert = pki.direct.leaf("site.test", ocsp_url=responder.url).write_bundle(certs / "site.pem")
+    return state_dir / "state.json", owned(cert, JOB, JOB, 0o640)
+
+
 # -- root keeps every owner ------------------------------------------------------------------
 
 
@@ -205,11 +231,8 @@ def test_renew_as_root_then_the_timer_as_the_job_user(
 ) -> None:
     """The issue's story: one `renew` as root used to leave state.json root:root 0600, and
     every later run of the job failed. Now every file stays the job's."""
-    state_dir = directory(shared / "state", JOB, JOB, 0o750)
-    certs = directory(shared / "certs", JOB, JOB, 0o755)
-    cert = pki.direct.leaf("site.test", ocsp_url=responder.url).write_bundle(certs / "site.pem")
-    owned(cert, JOB, JOB, 0o640)
-    state, staple = state_dir / "state.json", certs / "site.pem.ocsp"
+    state, cert = job_layout(shared, pki, responder)
+    certs, staple = cert.parent, cert.parent / "site.pem.ocsp"
     lock = files.lock_path_of(state)
 
     first = users.ocsptool(JOB, "refresh", "--state", state, certs)
@@ -264,15 +287,11 @@ def test_another_user_cannot_give_the_file_away_so_the_run_refuses(
 ) -> None:
     work = directory(shared / "open", JOB, JOB, 0o777)  # anyone may replace files here
     state = owned(work / "state.json", JOB, JOB, 0o640)
-    problem = "from pathlib import Path; from ocsptool import owner; "
-    problem += f"print(owner.wrong_user_problem(Path({str(state)!r})))"
-    refused = users.python_code(OTHER, problem)
-    assert (refused.code, refused.stderr) == (0, "")
-    assert refused.stdout == (
+    assert users.wrong_user_problem(OTHER, state) == (
         f"{state} belongs to {JOB}, this run is {OTHER}: run ocsptool as {JOB} "
-        f"(sudo -u {JOB} ocsptool …), or if {OTHER} is the right user: chown {OTHER}: {state}\n"
+        f"(sudo -u {JOB} ocsptool …), or if {OTHER} is the right user: chown {OTHER}: {state}"
     )
-    assert users.python_code(JOB, problem).stdout == "None\n"
+    assert users.wrong_user_problem(JOB, state) == "None"
     assert owner.wrong_user_problem(state) is None  # root keeps every owner
     # Why it refuses: a write would take the file from its owner (the mode at least stays).
     done = users.python_code(OTHER, WRITE.format(str(state)))
@@ -284,24 +303,13 @@ def test_a_state_left_by_root_names_both_files_to_give_back(users: Users, shared
     state_dir = directory(shared / "state", JOB, JOB, 0o750)
     state = owned(state_dir / "state.json", "root", "root", 0o600)
     lock = owned(state_dir / "state.json.lock", "root", "root", 0o600)
-    code = "from pathlib import Path; from ocsptool import owner; "
-    code += f"print(owner.wrong_user_problem(Path({str(state)!r})))"
-    done = users.python_code(JOB, code)
-    assert done.stdout == (
-        f"{state} belongs to root, this run is {JOB}: run ocsptool as root "
-        f"(sudo -u root ocsptool …), or if {JOB} is the right user: chown {JOB}: {state} {lock}\n"
-    )
+    assert users.wrong_user_problem(JOB, state) == refusal("root", JOB, state, lock)
 
 
 def test_a_state_directory_of_another_user(users: Users, shared: Path) -> None:
     state_dir = directory(shared / "state", OTHER, OTHER, 0o755)
-    code = "from pathlib import Path; from ocsptool import owner; "
-    code += f"print(owner.wrong_user_problem(Path({str(state_dir / 'state.json')!r})))"
-    done = users.python_code(JOB, code)
-    assert done.stdout == (
-        f"{state_dir} belongs to {OTHER}, this run is {JOB}: run ocsptool as {OTHER} "
-        f"(sudo -u {OTHER} ocsptool …), or if {JOB} is the right user: chown {JOB}: {state_dir}\n"
-    )
+    problem = users.wrong_user_problem(JOB, state_dir / "state.json")
+    assert problem == refusal(OTHER, JOB, state_dir)
 
 
 def test_the_default_state_of_a_user_without_a_home(users: Users) -> None:
@@ -323,11 +331,8 @@ def test_monitoring_in_the_group_reads_the_state_and_others_cannot(
     users: Users, shared: Path, pki: PKI, responder: Responder
 ) -> None:
     """As the unit sets it up: StateDirectoryMode=0750, User= and Group=ocsptool."""
-    state_dir = directory(shared / "state", JOB, JOB, 0o750)
-    certs = directory(shared / "certs", JOB, JOB, 0o755)
-    pki.direct.leaf("site.test", ocsp_url=responder.url).write_bundle(certs / "site.pem")
-    state = state_dir / "state.json"
-    first = users.ocsptool(JOB, "refresh", "--state", state, certs)
+    state, cert = job_layout(shared, pki, responder)
+    first = users.ocsptool(JOB, "refresh", "--state", state, cert.parent)
     assert (first.code, first.stderr) == (0, "")
     lock = files.lock_path_of(state)
     for path in (state, lock):
@@ -336,7 +341,7 @@ def test_monitoring_in_the_group_reads_the_state_and_others_cannot(
         refused = users.run(OTHER, "cat", path)
         assert (refused.code, refused.stdout) == (1, "")
         assert refused.stderr == f"cat: {path}: Permission denied\n"
-    state_dir.chmod(0o755)  # the file's own mode keeps the outsider out too
+    state.parent.chmod(0o755)  # the file's own mode keeps the outsider out too
     refused = users.run(OTHER, "cat", state)
     assert (refused.code, refused.stderr) == (1, f"cat: {state}: Permission denied\n")
 
@@ -347,18 +352,14 @@ def test_monitoring_in_the_group_reads_the_state_and_others_cannot(
 def test_a_metrics_failure_fails_the_run_but_not_the_staples(
     users: Users, shared: Path, pki: PKI, responder: Responder
 ) -> None:
-    state_dir = directory(shared / "state", JOB, JOB, 0o750)
-    certs = directory(shared / "certs", JOB, JOB, 0o755)
-    pki.direct.leaf("site.test", ocsp_url=responder.url).write_bundle(certs / "site.pem")
+    state, cert = job_layout(shared, pki, responder)
     collector = directory(shared / "node-exporter", "root", "root", 0o755)
     metrics = collector / "ocsptool.prom"
-    done = users.ocsptool(
-        JOB, "refresh", "--state", state_dir / "state.json", "--metrics", metrics, certs
-    )
+    done = users.ocsptool(JOB, "refresh", "--state", state, "--metrics", metrics, cert.parent)
     assert done.code == 1
     assert done.stderr == (
         f"ocsptool: cannot write {metrics}: permission denied; "
         f"let ocsptool's user write to {collector}\n"
     )
-    assert (certs / "site.pem.ocsp").stat().st_size > 0
+    assert Path(f"{cert}.ocsp").stat().st_size > 0
     assert not metrics.exists()
