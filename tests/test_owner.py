@@ -128,26 +128,52 @@ def add_to_group(user: str, group: str) -> None:
         subprocess.run(["usermod", "-aG", group, user], check=True, capture_output=True)
 
 
+def reachable(path: Path) -> bool:
+    """Whether other users may search every directory down to ``path``."""
+    return all(p.stat().st_mode & stat.S_IXOTH for p in [path, *path.parents] if p.is_dir())
+
+
+@contextlib.contextmanager
+def reachable_checkout() -> Iterator[Path]:
+    """This checkout (with the venv inside it), where the test users can reach it: bound
+    onto a directory in /tmp when it lives in a home they cannot enter (/root/ocsptool)."""
+    if reachable(ROOT):
+        yield ROOT
+        return
+    mount = Path(tempfile.mkdtemp(prefix="ocsptool-src-"))
+    mount.chmod(0o755)
+    subprocess.run(["mount", "--bind", str(ROOT), str(mount)], check=True, capture_output=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+        mount.rmdir()
+
+
 @pytest.fixture(scope="module")
-def users() -> Users:
+def users() -> Iterator[Users]:
     need_root()
     for name in (JOB, MONITOR, OTHER):
         ensure_user(name)
     add_to_group(MONITOR, JOB)
     add_to_group(JOB, OTHER)
-    paths = sysconfig.get_paths()
-    pythonpath = os.pathsep.join(dict.fromkeys([str(ROOT), paths["purelib"], paths["platlib"]]))
-    version = f"{sys.version_info.major}.{sys.version_info.minor}"
-    tried = []
-    # This venv's interpreter may live where other users cannot go (/root/.pyenv): the
-    # system's of the same version runs the same packages.
-    for python in (sys.executable, f"/usr/bin/python{version}"):
-        candidate = Users(python, pythonpath)
-        probe = candidate.python_code(JOB, "import ocsptool.cli, cryptography, requests, click")
-        if probe.code == 0:
-            return candidate
-        tried.append(f"{python}: {probe.stderr.strip().splitlines()[-1:]}")
-    pytest.fail(f"user {JOB} cannot run ocsptool from {ROOT}: {'; '.join(tried)}")
+    with reachable_checkout() as root:
+        paths = sysconfig.get_paths()
+        found = [ROOT, Path(paths["purelib"]), Path(paths["platlib"])]
+        moved = [root / p.relative_to(ROOT) if p.is_relative_to(ROOT) else p for p in found]
+        pythonpath = os.pathsep.join(dict.fromkeys(map(str, moved)))
+        version = f"{sys.version_info.major}.{sys.version_info.minor}"
+        tried = []
+        # This venv's interpreter may live where other users cannot go (/root/.pyenv):
+        # the system's of the same version runs the same packages.
+        for python in (sys.executable, f"/usr/bin/python{version}"):
+            candidate = Users(python, pythonpath)
+            probe = candidate.python_code(JOB, "import ocsptool.cli, cryptography, requests")
+            if probe.code == 0:
+                yield candidate
+                return
+            tried.append(f"{python}: {probe.stderr.strip().splitlines()[-1:]}")
+        pytest.fail(f"user {JOB} cannot run ocsptool from {root}: {'; '.join(tried)}")
 
 
 @pytest.fixture
