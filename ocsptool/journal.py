@@ -53,9 +53,11 @@ def journal_stream_active(stream: IO[str], environ: Mapping[str, str] = os.envir
 
 def prefix_lines(text: str, levelno: int) -> str:
     """Every line of ``text`` with the priority of ``levelno`` (journald reads a prefix
-    only at the start of a line)."""
+    only at the start of a line; it splits lines at newlines alone). A final newline
+    stays as it is."""
     prefix = priority_prefix(levelno)
-    return "\n".join(prefix + line for line in text.split("\n"))
+    body, newline, _ = text.rpartition("\n") if text.endswith("\n") else (text, "", "")
+    return "\n".join(prefix + line for line in body.split("\n")) + newline
 
 
 def journal_formatter(fmt: str) -> logging.Formatter:

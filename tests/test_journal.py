@@ -117,3 +117,9 @@ def test_a_stream_without_a_descriptor_is_not_the_journal() -> None:
     import io
 
     assert not journal.journal_stream_active(io.StringIO(), {"JOURNAL_STREAM": "1:1"})
+
+
+def test_prefix_lines_keeps_a_final_newline_and_splits_at_newlines_only() -> None:
+    assert journal.prefix_lines("a\nb\n", logging.WARNING) == "<4>a\n<4>b\n"
+    assert journal.prefix_lines("a\rb", logging.ERROR) == "<3>a\rb"
+    assert journal.prefix_lines("", logging.INFO) == "<6>"
