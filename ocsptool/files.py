@@ -5,6 +5,9 @@ target, so a killed run leaves the old file or the new one, never a torn one. Th
 name is fixed per target and ends in ``.ocsp`` (HAProxy skips those when it loads a
 certificate directory), so a killed run leaves at most one leftover, which the next
 write of that file replaces and ``remove_leftovers`` clears.
+
+Every write keeps the owner, group and mode of the file it replaces; a new file takes its
+directory's group (and, as root, its owner): the rule is in ``ocsptool.owner``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
+from ocsptool import owner
 from ocsptool.errors import LockHeld, WriteError
 
 TEMP_SUFFIX = ".ocsptool-tmp.ocsp"
@@ -31,21 +35,26 @@ def is_temp_name(name: str) -> bool:
     return name.startswith(".") and name.endswith(TEMP_SUFFIX)
 
 
-def write_atomic(path: Path, data: bytes, mode: int = 0o644, *, sync_dir: bool = True) -> None:
+def write_atomic(
+    path: Path, data: bytes, mode: int = 0o644, *, sync_dir: bool = True, keep_owner: bool = True
+) -> None:
     """Replace ``path`` with ``data`` atomically.
 
+    The file keeps the owner, group and mode of the one it replaces (``mode`` is for a
+    new file); ``keep_owner=False`` gives it ``mode`` and this process's owner and group.
     A symlink at ``path`` is replaced, not followed.
     """
     tmp = temp_path(path)
     try:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
+        wanted = owner.ownership_for(path, mode) if keep_owner else owner.Ownership(-1, -1, mode)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
         try:
             view = memoryview(data)
             while view:
                 view = view[os.write(fd, view) :]
-            os.fchmod(fd, mode)  # the umask must not decide the mode
+            owner.apply(fd, wanted)  # before the rename: never visible with the wrong owner
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -81,6 +90,12 @@ def _explain(error: OSError, directory: Path) -> str:
     return error.strerror or str(error)
 
 
+def metrics_failure(error: WriteError) -> str:
+    """The line for a refresh whose metrics could not be written: the run exits 1, but
+    the staples were written and pushed first (a metrics fault never costs a staple)."""
+    return f"{error}; the staples were still written and pushed"
+
+
 def remove_leftovers(paths: Iterable[str]) -> None:
     """Delete temp files a killed run left behind (only under the run lock)."""
     for path in paths:
@@ -95,7 +110,7 @@ def run_lock(state_path: Path) -> Iterator[RunLock]:
     lock_path = lock_path_of(state_path)
     try:
         lock_path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+        fd = _open_lock(lock_path)
     except OSError as e:
         raise WriteError(
             f"cannot create the lock file {lock_path}: {_explain(e, lock_path.parent)}"
@@ -108,6 +123,23 @@ def run_lock(state_path: Path) -> Iterator[RunLock]:
         yield RunLock(fd)
     finally:
         os.close(fd)
+
+
+def _open_lock(lock_path: Path) -> int:
+    """The lock file, opened in place (so it keeps its owner); a new one is given the owner
+    and group a new file gets (see ``ocsptool.owner``), mode ``STATE_MODE``: monitoring in
+    the group reads the last run from it."""
+    flags = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC
+    try:
+        fd = os.open(lock_path, flags | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return os.open(lock_path, flags)
+    try:
+        owner.apply(fd, owner.ownership_of_new(lock_path, owner.STATE_MODE))
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
 
 
 def lock_path_of(state_path: Path) -> Path:

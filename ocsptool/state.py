@@ -20,6 +20,7 @@ from typing import Any
 
 from ocsptool.errors import StateError
 from ocsptool.files import write_atomic
+from ocsptool.owner import STATE_MODE
 
 VERSION = 1
 
@@ -158,7 +159,7 @@ def save(path: Path, state: State) -> None:
     # written. Anything edited or damaged since fails the digest and is checked in full.
     data = b'{"version":%d,"digest":"%s",' % (VERSION, _digest(body[1:]).encode()) + body[1:]
     path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, data, mode=0o600)
+    write_atomic(path, data, mode=STATE_MODE)
     state.dirty = False
 
 

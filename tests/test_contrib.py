@@ -7,10 +7,13 @@ import re
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
 from conftest import ROOT
+
+from ocsptool import owner
 
 SYSTEMD = ROOT / "contrib" / "systemd"
 CRON = ROOT / "contrib" / "cron" / "ocsptool"
@@ -37,10 +40,12 @@ def test_service_is_a_hardened_unprivileged_oneshot() -> None:
     expected = {
         "Type": ["oneshot"],
         "User": ["ocsptool"],
+        "Group": ["ocsptool"],
         "StateDirectory": ["ocsptool"],
+        "StateDirectoryMode": ["0750"],
         "NoNewPrivileges": ["yes"],
         "ProtectSystem": ["strict"],
-        "ReadWritePaths": ["/etc/haproxy/certs"],
+        "ReadWritePaths": ["/etc/haproxy/certs", "-/var/lib/prometheus/node-exporter"],
         "ProtectHome": ["yes"],
         "PrivateTmp": ["yes"],
         "PrivateDevices": ["yes"],
@@ -77,6 +82,53 @@ def test_cron_file_runs_refresh_every_15_minutes_as_ocsptool() -> None:
     # cron.d files must end with a newline, or cron ignores the last line.
     assert CRON.read_text().endswith("\n")
     assert re.search(r"^MAILTO=", CRON.read_text(), re.MULTILINE)
+
+
+README = (ROOT / "README.md").read_text()
+
+
+def readme_config_example() -> dict[str, object]:
+    """The README's annotated config file (the ```toml block that starts with its path)."""
+    block = re.search(r"```toml\n# /etc/ocsptool/config.toml\n(.*?)```", README, re.DOTALL)
+    assert block is not None
+    return tomllib.loads(block.group(1))
+
+
+def test_the_metrics_example_is_writable_under_the_unit() -> None:
+    """ProtectSystem=strict makes everything else read-only: the README's metrics file
+    must be in a ReadWritePaths= directory, or every timer run fails."""
+    metrics = Path(str(readme_config_example()["metrics"]))
+    writable = [Path(p.lstrip("-")) for p in unit("ocsptool.service")["Service"]["ReadWritePaths"]]
+    assert metrics.parent in writable
+
+
+def test_the_state_example_is_in_the_unit_state_directory() -> None:
+    state = Path(str(readme_config_example()["state"]))
+    directory = unit("ocsptool.service")["Service"]["StateDirectory"][0]
+    assert state.parent == Path("/var/lib") / directory
+
+
+def comments(text: str) -> str:
+    """The comment lines of a file, joined into one paragraph."""
+    lines = [line[1:].strip() for line in text.splitlines() if line.startswith("#")]
+    return " ".join(lines)
+
+
+def test_cron_file_says_to_set_state_for_a_user_without_a_home() -> None:
+    """The README's useradd gives the user /nonexistent as home: the cron comment gives the
+    fix that ocsptool's own message gives (owner.SET_STATE)."""
+    assert "--home-dir /nonexistent" in README
+    assert owner.SET_STATE in comments(CRON.read_text())
+    state = readme_config_example()["state"]
+    assert f'state = "{state}"' in owner.SET_STATE
+
+
+def test_monitoring_joins_the_group_of_the_unit() -> None:
+    group = unit("ocsptool.service")["Service"]["Group"][0]
+    line = f"usermod -aG {group} nagios"
+    assert line in comments((SYSTEMD / "ocsptool.service").read_text())
+    assert line in comments(CRON.read_text())
+    assert f"sudo {line}" in README
 
 
 def _systemd_analyze() -> str:

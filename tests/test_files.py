@@ -95,7 +95,7 @@ def test_run_lock_is_exclusive_and_released(tmp_path: Path) -> None:
         pass
     with files.run_lock(state):  # released when the first run ended
         pass
-    assert stat.S_IMODE(Path(f"{state}.lock").stat().st_mode) == 0o600
+    assert stat.S_IMODE(Path(f"{state}.lock").stat().st_mode) == 0o640  # the group reads it
 
 
 # -- real faults -----------------------------------------------------------------------------

@@ -165,8 +165,8 @@ def test_staple_and_state_modes(cert_dir: CertDir, run_cli: RunCli, state_file: 
     cert_dir.add("site")
     assert run_cli("refresh", cert_dir.path).exit_code == 0
     assert stat.S_IMODE(cert_dir.staple("site").stat().st_mode) == 0o644
-    assert stat.S_IMODE(state_file.stat().st_mode) == 0o600
-    assert stat.S_IMODE(Path(f"{state_file}.lock").stat().st_mode) == 0o600
+    assert stat.S_IMODE(state_file.stat().st_mode) == 0o640  # group-readable: monitoring
+    assert stat.S_IMODE(Path(f"{state_file}.lock").stat().st_mode) == 0o640
 
 
 def test_symlink_at_the_staple_path_is_replaced_not_followed(

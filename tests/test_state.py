@@ -41,7 +41,7 @@ def test_round_trip_and_mode(tmp_path: Path) -> None:
     path = tmp_path / "deep" / "state.json"
     state = statefile.State(certs={"/c/a.pem": dict(RECORD)})
     statefile.save(path, state)
-    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640  # group-readable: monitoring
     loaded = statefile.load(path, NOW)
     assert loaded.certs == {"/c/a.pem": RECORD}
     assert (loaded.notes, loaded.dirty, state.dirty) == ([], False, False)

@@ -1,0 +1,391 @@
+"""The right owner on every file, with real users: the job's, a monitoring user, an outsider.
+
+The test creates three system users (``useradd``, as root) and runs real processes as them
+(``setpriv``), so the kernel decides every permission:
+
+- ``ocsptool-t1``, the job's user (as in the unit, ``User=ocsptool``), also a member of the
+  outsider's group, to show that a run keeps a group that is not its own;
+- ``ocsptool-mon``, monitoring, a member of the job's group (``usermod -aG ocsptool nagios``);
+- ``ocsptool-t2``, anyone else.
+
+They need root; outside CI they skip without it, under CI=true they fail.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import grp
+import os
+import pwd
+import shutil
+import stat
+import subprocess
+import sys
+import sysconfig
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from conftest import PKI, ROOT
+
+from ocsptool import files, owner
+from ocsptool.testing.responder import Responder
+
+JOB, MONITOR, OTHER = "ocsptool-t1", "ocsptool-mon", "ocsptool-t2"
+#: As the README creates the job's user.
+USERADD = ["useradd", "--system", "--user-group", "--home-dir", "/nonexistent", "--no-create-home"]
+USERADD += ["--shell", "/usr/sbin/nologin"]
+
+
+@dataclass(frozen=True)
+class Users:
+    python: str  # an interpreter these users can run, with ocsptool and its dependencies
+    pythonpath: str
+
+    def run(self, user: str, *argv: object, env: dict[str, str] | None = None) -> Run:
+        entry = pwd.getpwnam(user)
+        command = ["setpriv", f"--reuid={entry.pw_uid}", f"--regid={entry.pw_gid}"]
+        base = {
+            "PATH": "/usr/bin:/bin",
+            "HOME": "/nonexistent",
+            "LANG": "C.UTF-8",
+            "PYTHONPATH": self.pythonpath,
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
+        done = subprocess.run(
+            [*command, "--init-groups", "--", *map(str, argv)],
+            capture_output=True,
+            text=True,
+            env=base | (env or {}),
+            cwd="/",
+            timeout=60,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+        return Run(done.returncode, done.stdout, done.stderr)
+
+    def ocsptool(self, user: str, *args: object) -> Run:
+        return self.run(user, self.python, "-m", "ocsptool", *args)
+
+    def python_code(self, user: str, code: str, env: dict[str, str] | None = None) -> Run:
+        return self.run(user, self.python, "-c", code, env=env)
+
+    def wrong_user_problem(self, user: str, state: Path) -> str:
+        """What ``owner.wrong_user_problem(state)`` says, run as ``user``."""
+        code = "from pathlib import Path; from ocsptool import owner; "
+        code += f"print(owner.wrong_user_problem(Path({str(state)!r})))"
+        done = self.python_code(user, code)
+        assert (done.code, done.stderr) == (0, "")
+        return done.stdout.removesuffix("\n")
+
+
+def refusal(owner_name: str, me: str, *paths: Path) -> str:
+    """The one line for a run as ``me`` on ``paths`` that belong to ``owner_name``."""
+    return (
+        f"{paths[0]} belongs to {owner_name}, this run is {me}: run ocsptool as {owner_name} "
+        f"(sudo -u {owner_name} ocsptool …), or if {me} is the right user: "
+        f"chown {me}: {' '.join(map(str, paths))}"
+    )
+
+
+@dataclass(frozen=True)
+class Run:
+    code: int
+    stdout: str
+    stderr: str
+
+
+def need_root() -> None:
+    if os.geteuid() != 0:
+        if os.environ.get("CI") == "true":
+            pytest.fail("the ownership tests need root (useradd, setpriv); CI=true requires them")
+        pytest.skip("needs root: creates test users with useradd and runs as them with setpriv")
+    for tool in ("useradd", "usermod", "setpriv"):
+        if shutil.which(tool) is None:
+            pytest.fail(f"{tool} is missing (Debian: passwd, util-linux)")
+
+
+def ensure_user(name: str) -> None:
+    with contextlib.suppress(KeyError):
+        pwd.getpwnam(name)
+        return
+    done = subprocess.run(
+        [*USERADD, name],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    with contextlib.suppress(KeyError):  # a parallel run may have created it first
+        pwd.getpwnam(name)
+        return
+    pytest.fail(f"useradd {name} failed: {done.stderr.strip()}")
+
+
+def add_to_group(user: str, group: str) -> None:
+    if user not in grp.getgrnam(group).gr_mem:
+        subprocess.run(["usermod", "-aG", group, user], check=True, capture_output=True)
+
+
+def reachable(path: Path) -> bool:
+    """Whether other users may search every directory down to ``path``."""
+    return all(p.stat().st_mode & stat.S_IXOTH for p in [path, *path.parents] if p.is_dir())
+
+
+@contextlib.contextmanager
+def reachable_checkout() -> Iterator[Path]:
+    """This checkout (with the venv inside it), where the test users can reach it: bound
+    onto a directory in /tmp when it lives in a home they cannot enter (/root/ocsptool)."""
+    if reachable(ROOT):
+        yield ROOT
+        return
+    mount = Path(tempfile.mkdtemp(prefix="ocsptool-src-"))
+    mount.chmod(0o755)
+    subprocess.run(["mount", "--bind", str(ROOT), str(mount)], check=True, capture_output=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+        mount.rmdir()
+
+
+@pytest.fixture(scope="module")
+def users() -> Iterator[Users]:
+    need_root()
+    for name in (JOB, MONITOR, OTHER):
+        ensure_user(name)
+    add_to_group(MONITOR, JOB)
+    add_to_group(JOB, OTHER)
+    with reachable_checkout() as root:
+        paths = sysconfig.get_paths()
+        found = [ROOT, Path(paths["purelib"]), Path(paths["platlib"])]
+        moved = [root / p.relative_to(ROOT) if p.is_relative_to(ROOT) else p for p in found]
+        pythonpath = os.pathsep.join(dict.fromkeys(map(str, moved)))
+        version = f"{sys.version_info.major}.{sys.version_info.minor}"
+        tried = []
+        # This venv's interpreter may live where other users cannot go (/root/.pyenv):
+        # the system's of the same version runs the same packages.
+        for python in (sys.executable, f"/usr/bin/python{version}"):
+            candidate = Users(python, pythonpath)
+            probe = candidate.python_code(JOB, "import ocsptool.cli, cryptography, requests")
+            if probe.code == 0:
+                yield candidate
+                return
+            tried.append(f"{python}: {probe.stderr.strip().splitlines()[-1:]}")
+        pytest.fail(f"user {JOB} cannot run ocsptool from {root}: {'; '.join(tried)}")
+
+
+@pytest.fixture
+def shared() -> Iterator[Path]:
+    """A directory the test users can reach (pytest's tmp_path is root's alone)."""
+    path = Path(tempfile.mkdtemp(prefix="ocsptool-owner-"))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path)
+
+
+def ids(name: str) -> tuple[int, int]:
+    entry = pwd.getpwnam(name)
+    return entry.pw_uid, entry.pw_gid
+
+
+def gid(group: str) -> int:
+    return grp.getgrnam(group).gr_gid
+
+
+def owned(path: Path, user: str, group: str, mode: int) -> Path:
+    """``path`` (created empty when missing) with this owner, group and mode."""
+    if not path.exists():
+        path.write_bytes(b"")
+    os.chown(path, pwd.getpwnam(user).pw_uid, gid(group))
+    path.chmod(mode)
+    return path
+
+
+def who(path: Path) -> tuple[str, str, int]:
+    st = path.lstat()
+    return (
+        pwd.getpwuid(st.st_uid).pw_name,
+        grp.getgrgid(st.st_gid).gr_name,
+        stat.S_IMODE(st.st_mode),
+    )
+
+
+def directory(path: Path, user: str, group: str, mode: int) -> Path:
+    path.mkdir()
+    return owned(path, user, group, mode)
+
+
+def job_layout(shared: Path, pki: PKI, responder: Responder) -> tuple[Path, Path]:
+    """The unit's layout, the job's user owning both: the state path (in a 0750 state
+    directory) and a certificate (a 0640 bundle in its cert directory)."""
+    state_dir = directory(shared / "state", JOB, JOB, 0o750)
+    certs = directory(shared / "certs", JOB, JOB, 0o755)
+    cert = pki.direct.leaf("site.test", ocsp_url=responder.url).write_bundle(certs / "site.pem")
+    return state_dir / "state.json", owned(cert, JOB, JOB, 0o640)
+
+
+# -- root keeps every owner ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("mode", [0o600, 0o640, 0o644])
+def test_root_replacing_a_file_keeps_its_owner_group_and_mode(
+    users: Users, shared: Path, mode: int
+) -> None:
+    target = shared / "state.json"
+    target.write_bytes(b"old")
+    owned(target, JOB, OTHER, mode)
+    files.write_atomic(target, b"new", mode=0o644)
+    assert (target.read_bytes(), who(target)) == (b"new", (JOB, OTHER, mode))
+
+
+def test_root_creating_a_file_gives_it_to_the_directory_owner(users: Users, shared: Path) -> None:
+    state_dir = directory(shared / "state", JOB, JOB, 0o750)
+    state = state_dir / "state.json"
+    files.write_atomic(state, b"{}", mode=owner.STATE_MODE)
+    with files.run_lock(state):
+        pass
+    assert who(state) == (JOB, JOB, 0o640)
+    assert who(files.lock_path_of(state)) == (JOB, JOB, 0o640)
+
+
+def test_renew_as_root_then_the_timer_as_the_job_user(
+    users: Users, shared: Path, pki: PKI, responder: Responder
+) -> None:
+    """The issue's story: one `renew` as root used to leave state.json root:root 0600, and
+    every later run of the job failed. Now every file stays the job's."""
+    state, cert = job_layout(shared, pki, responder)
+    certs, staple = cert.parent, cert.parent / "site.pem.ocsp"
+    lock = files.lock_path_of(state)
+
+    first = users.ocsptool(JOB, "refresh", "--state", state, certs)
+    assert (first.code, first.stderr) == (0, "")
+    expected = {state: (JOB, JOB, 0o640), lock: (JOB, JOB, 0o640), staple: (JOB, JOB, 0o644)}
+    assert {path: who(path) for path in expected} == expected
+
+    before = staple.read_bytes()
+    as_root = subprocess.run(
+        [sys.executable, "-m", "ocsptool", "renew", "--state", str(state), str(cert)],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        timeout=60,
+        check=False,
+    )
+    assert (as_root.returncode, as_root.stderr) == (0, "")
+    assert staple.read_bytes() != before  # root did replace it
+    assert {path: who(path) for path in expected} == expected
+
+    os.utime(cert)  # a changed file is parsed again: the job must write the state
+    later = users.ocsptool(JOB, "refresh", "--state", state, certs)
+    assert (later.code, later.stderr) == (0, "")
+    assert {path: who(path) for path in expected} == expected
+
+
+# -- a user that is not root -----------------------------------------------------------------
+
+WRITE = (
+    "from pathlib import Path; from ocsptool import files; files.write_atomic(Path({!r}), b'new')"
+)
+
+
+def test_the_job_user_keeps_a_group_that_is_not_its_own(users: Users, shared: Path) -> None:
+    work = directory(shared / "work", JOB, OTHER, 0o775)
+    assert not work.stat().st_mode & stat.S_ISGID  # no setgid bit does it
+    replaced = work / "site.pem.ocsp"
+    replaced.write_bytes(b"old")
+    owned(replaced, JOB, OTHER, 0o640)
+    done = users.python_code(JOB, WRITE.format(str(replaced)))
+    assert (done.code, done.stderr) == (0, "")
+    assert (replaced.read_bytes(), who(replaced)) == (b"new", (JOB, OTHER, 0o640))
+    # A new file takes the directory's group, not the user's own.
+    new = work / "new.pem.ocsp"
+    done = users.python_code(JOB, WRITE.format(str(new)))
+    assert (done.code, done.stderr) == (0, "")
+    assert who(new) == (JOB, OTHER, 0o644)
+
+
+def test_another_user_cannot_give_the_file_away_so_the_run_refuses(
+    users: Users, shared: Path
+) -> None:
+    work = directory(shared / "open", JOB, JOB, 0o777)  # anyone may replace files here
+    state = owned(work / "state.json", JOB, JOB, 0o640)
+    assert users.wrong_user_problem(OTHER, state) == (
+        f"{state} belongs to {JOB}, this run is {OTHER}: run ocsptool as {JOB} "
+        f"(sudo -u {JOB} ocsptool …), or if {OTHER} is the right user: chown {OTHER}: {state}"
+    )
+    assert users.wrong_user_problem(JOB, state) == "None"
+    assert owner.wrong_user_problem(state) is None  # root keeps every owner
+    # Why it refuses: a write would take the file from its owner (the mode at least stays).
+    done = users.python_code(OTHER, WRITE.format(str(state)))
+    assert (done.code, done.stderr) == (0, "")
+    assert who(state) == (OTHER, OTHER, 0o640)
+
+
+def test_a_state_left_by_root_names_both_files_to_give_back(users: Users, shared: Path) -> None:
+    state_dir = directory(shared / "state", JOB, JOB, 0o750)
+    state = owned(state_dir / "state.json", "root", "root", 0o600)
+    lock = owned(state_dir / "state.json.lock", "root", "root", 0o600)
+    assert users.wrong_user_problem(JOB, state) == refusal("root", JOB, state, lock)
+
+
+def test_a_state_directory_of_another_user(users: Users, shared: Path) -> None:
+    state_dir = directory(shared / "state", OTHER, OTHER, 0o755)
+    problem = users.wrong_user_problem(JOB, state_dir / "state.json")
+    assert problem == refusal(OTHER, JOB, state_dir)
+
+
+def test_the_default_state_of_a_user_without_a_home(users: Users) -> None:
+    code = "from ocsptool import owner, state; "
+    code += "print(owner.default_state_problem(state.default_path()))"
+    done = users.python_code(JOB, code)
+    assert (done.code, done.stderr) == (0, "")
+    assert done.stdout == (
+        "cannot keep the state in the default /nonexistent/.local/state/ocsptool/state.json "
+        '(/nonexistent does not exist): set state in the config file, e.g. state = "/var/lib/'
+        'ocsptool/state.json"\n'
+    )
+
+
+# -- monitoring ------------------------------------------------------------------------------
+
+
+def test_monitoring_in_the_group_reads_the_state_and_others_cannot(
+    users: Users, shared: Path, pki: PKI, responder: Responder
+) -> None:
+    """As the unit sets it up: StateDirectoryMode=0750, User= and Group=ocsptool."""
+    state, cert = job_layout(shared, pki, responder)
+    first = users.ocsptool(JOB, "refresh", "--state", state, cert.parent)
+    assert (first.code, first.stderr) == (0, "")
+    lock = files.lock_path_of(state)
+    for path in (state, lock):
+        seen = users.run(MONITOR, "cat", path)
+        assert (seen.code, seen.stdout, seen.stderr) == (0, path.read_text(), "")
+        refused = users.run(OTHER, "cat", path)
+        assert (refused.code, refused.stdout) == (1, "")
+        assert refused.stderr == f"cat: {path}: Permission denied\n"
+    state.parent.chmod(0o755)  # the file's own mode keeps the outsider out too
+    refused = users.run(OTHER, "cat", state)
+    assert (refused.code, refused.stderr) == (1, f"cat: {state}: Permission denied\n")
+
+
+# -- metrics ---------------------------------------------------------------------------------
+
+
+def test_a_metrics_failure_fails_the_run_but_not_the_staples(
+    users: Users, shared: Path, pki: PKI, responder: Responder
+) -> None:
+    state, cert = job_layout(shared, pki, responder)
+    collector = directory(shared / "node-exporter", "root", "root", 0o755)
+    metrics = collector / "ocsptool.prom"
+    done = users.ocsptool(JOB, "refresh", "--state", state, "--metrics", metrics, cert.parent)
+    assert done.code == 1
+    assert done.stderr == (
+        f"ocsptool: cannot write {metrics}: permission denied; "
+        f"let ocsptool's user write to {collector}\n"
+    )
+    assert Path(f"{cert}.ocsp").stat().st_size > 0
+    assert not metrics.exists()
