@@ -183,15 +183,15 @@ class Running(HAProxy):
         self.log = config.with_suffix(".log")
         self._process = None
         self.master = master
+        self.master_socket = master  # HAProxy's own -W -S handling, stop() and reload()
+        self.levels = ()
+        self.global_lines = ()
         self.env = env
 
     def start(self) -> Running:
-        argv = [self.binary, "-db", "-f", str(self.config)]
-        if self.master:
-            argv += ["-W", "-S", self.master]
         with self.log.open("ab") as log:
             self._process = subprocess.Popen(
-                argv,
+                self._argv(),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
