@@ -150,7 +150,7 @@ def _from_record(f: scanning.Found, rec: Record | None, now: dt.datetime) -> Cer
         return cert
     if staple.get("inode") != f.ocsp_inode:
         return None  # replaced, removed or re-created since the run: read it
-    from ocsptool.ocsp import HAPROXY_MARGIN
+    from ocsptool.schedule import HAPROXY_MARGIN
 
     next_update = from_epoch(staple.get("next_update"))
     if next_update is None or next_update - now <= HAPROXY_MARGIN:

@@ -65,6 +65,7 @@ def test_a_run_on_the_release_state_keeps_its_schedule(tmp_path: Path) -> None:
     }
     saved = statefile.load(state, now).certs
     assert saved[f"{certs}/down.pem"]["failures"] == 1
-    assert saved[f"{certs}/good.pem"]["staple"]["sha256"] == (
-        json.loads(text)["certs"][f"{certs}/good.pem"]["staple"]["sha256"]
+    assert (
+        saved[f"{certs}/good.pem"]["staple"]["sha256"]
+        == (json.loads(text)["certs"][f"{certs}/good.pem"]["staple"]["sha256"])
     )
