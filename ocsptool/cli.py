@@ -142,8 +142,14 @@ def cli(ctx: click.Context, config_file: Path | None) -> None:
     try:
         defaults = config.load(path)
     except UsageError as e:
+        if ctx.invoked_subcommand == "check":  # its help promises one line on stdout
+            from ocsptool.check import unknown
+
+            verdict = unknown(f"usage error: {e}")
+            click.echo(verdict.line)
+            sys.exit(verdict.code)
         _fail(e, 0)
-        sys.exit(exitcodes.CHECK_UNKNOWN if ctx.invoked_subcommand == "check" else exitcodes.USAGE)
+        sys.exit(exitcodes.USAGE)
     # click resolves flag > environment > default_map > built-in default, per command.
     ctx.default_map = config.default_map(defaults, cli.commands)
 

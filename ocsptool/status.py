@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from ocsptool import scan as scanning
 from ocsptool import state as statefile
 from ocsptool.errors import CertificateError, OcspToolError, StatusUnknown
-from ocsptool.files import last_run
+from ocsptool.files import last_run, read_regular
 from ocsptool.refresh import cache_valid
 from ocsptool.state import Record
 from ocsptool.times import from_epoch, iso
@@ -219,7 +219,7 @@ def read_staple(cert: CertStatus, bundle: Bundle, path: Path, now: dt.datetime) 
     from ocsptool.ocsp import verify
 
     try:
-        der = path.read_bytes()
+        der = read_regular(path)  # a FIFO must not hang status or show
     except FileNotFoundError:
         cert.status, cert.reason = "none", "no staple file"
         return None
