@@ -67,34 +67,64 @@ def triage(
 ) -> Plan:
     """Settle unchanged files from their records; list the rest to parse."""
     plan = Plan()
-    parse, fresh, revoked = plan.parse.append, plan.fresh.append, plan.revoked.append
+    fresh, revoked = plan.fresh.append, plan.revoked.append
     get = records.get
     epoch = int(now.timestamp())
-    for f in found:  # the hot loop of a no-op run
-        path = f[0]
+    slow = _triage_one
+    for f in found:  # the hot loop of a no-op run: tuples and subscripts only
+        path, stat, inode, issuer_stat = f
         rec = get(path)
-        if rec is None or rec["stat"] != f[1] or rec.get("issuer_stat") != f[3] or path in force:
-            parse(f)
-        elif rec.get("cert_error"):
-            plan.broken.append(path)
-        elif not rec.get("url"):
-            plan.no_ocsp.append(path)
-        elif (staple := rec.get("staple")) is None:
-            if f[2] is None and _backing_off(rec, epoch):
-                plan.waiting.append(path)
-            else:
-                parse(f)  # a staple file appeared, or it is time to try again
-        elif (
-            staple.get("inode") != f[2]
+        try:  # a fresh staple; state.valid_record ensures a staple means a URL, no cert_error
+            staple = rec["staple"]  # type: ignore[index]
+            if (
+                rec["stat"] == stat  # type: ignore[index]
+                and rec["issuer_stat"] == issuer_stat  # type: ignore[index]
+                and staple["inode"] == inode  # type: ignore[index]
+                and epoch < rec["due"]  # type: ignore[index]
+                and epoch < rec["not_after"]  # type: ignore[index]
+                and not (force and path in force)
+            ):
+                fresh(path)
+                if staple["status"] == "revoked":  # type: ignore[index]
+                    revoked(path)
+                continue
+        except (KeyError, TypeError):  # no record, no staple, a field missing: the rules
+            pass
+        slow(plan, f, rec, epoch, force)
+    return plan
+
+
+def _triage_one(
+    plan: Plan, f: Found, rec: Record | None, epoch: int, force: Collection[str]
+) -> None:
+    """The full rules for one file (everything but a plainly fresh staple)."""
+    path, stat, inode, issuer_stat = f
+    if (
+        rec is None
+        or rec["stat"] != stat
+        or rec.get("issuer_stat") != issuer_stat
+        or (force and path in force)
+    ):
+        plan.parse.append(f)
+    elif rec.get("cert_error"):
+        plan.broken.append(path)
+    elif not rec.get("url"):
+        plan.no_ocsp.append(path)
+    elif (staple := rec.get("staple")) is not None:
+        if (
+            staple.get("inode") != inode
             or epoch >= rec.get("due", 0)
             or epoch >= rec.get("not_after", 0)
         ):
-            parse(f)  # the staple was replaced or is due; or the certificate expired
+            plan.parse.append(f)  # the staple was replaced or is due; or the cert expired
         else:
-            fresh(path)
+            plan.fresh.append(path)
             if staple.get("status") == "revoked":
-                revoked(path)
-    return plan
+                plan.revoked.append(path)
+    elif inode is None and _backing_off(rec, epoch):
+        plan.waiting.append(path)
+    else:
+        plan.parse.append(f)  # a staple file appeared, or it is time to try again
 
 
 def decide(

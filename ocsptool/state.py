@@ -178,6 +178,8 @@ def valid_record(record: Any) -> bool:
     staple = record.get("staple")
     if staple is None:
         return True
+    if record.get("cert_error") or not record.get("url"):
+        return False  # a staple belongs to a usable certificate with an OCSP URL
     return (
         isinstance(staple, dict)
         and staple.get("status") in ("good", "revoked")
