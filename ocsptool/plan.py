@@ -18,10 +18,13 @@ import datetime as dt
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from ocsptool.scan import Found
 from ocsptool.state import Record
-from ocsptool.target import Target
+
+if TYPE_CHECKING:
+    from ocsptool.target import Target
 
 
 class Action(StrEnum):

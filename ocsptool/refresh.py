@@ -32,11 +32,9 @@ from ocsptool.files import remove_leftovers
 from ocsptool.limits import MAX_RESPONSE_BYTES, Timeouts
 from ocsptool.plan import Action, Plan, decide, triage
 from ocsptool.scan import Found
-from ocsptool.sinks import Publication, Sink, sinks_for
 from ocsptool.sources import Source, sources_for
 from ocsptool.state import Record, StapleRecord, State
 from ocsptool.store import Store, store_for
-from ocsptool.target import Target
 from ocsptool.times import from_epoch, to_epoch
 
 if TYPE_CHECKING:
@@ -44,6 +42,8 @@ if TYPE_CHECKING:
 
     from ocsptool.ocsp import Staple
     from ocsptool.retrieval import Retrieved
+    from ocsptool.sinks import Publication, Sink
+    from ocsptool.target import Target
 
 Progress = Callable[[int, int], None]
 
@@ -128,7 +128,10 @@ def run_refresh(
         run.settle(plan)
         if plan.due:
             run.fetch(plan.due, session_factory, progress)
-        run.push(sinks_for(settings.sockets, timeout=settings.haproxy_timeout))
+        if settings.sockets:
+            from ocsptool.sinks import sinks_for
+
+            run.push(sinks_for(settings.sockets, timeout=settings.haproxy_timeout))
         run.prune({f.path for found in scans for f in found.found})
         run.finish()
         store.save(state)
@@ -268,6 +271,7 @@ class _Run:
         self._write(results)
 
     def _write(self, results: list[Retrieved]) -> None:
+        from ocsptool.sinks import Publication
         from ocsptool.sinks.file import FileSink
 
         staples: dict[str, Staple] = {}
@@ -382,6 +386,7 @@ class _Run:
     def _on_disk(self, key: str) -> Publication:
         """A fresh staple for a consumer that lacks it: its file, and the issuer if needed."""
         from ocsptool.certs import read_file
+        from ocsptool.sinks import Publication
 
         target = self.targets_by_key.get(key)
         staple_path = target.staple_path if target else Path(key + ".ocsp")

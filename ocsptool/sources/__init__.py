@@ -10,11 +10,13 @@ are added in ``sources_for``, the one place sources are picked.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from ocsptool.scan import Found, ScanResult
 from ocsptool.sources.directory import DirectorySource
-from ocsptool.target import Target
+
+if TYPE_CHECKING:
+    from ocsptool.target import Target
 
 
 class Source(Protocol):

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ocsptool import scan as scanning
 from ocsptool.scan import Found, ScanResult
-from ocsptool.target import Target, target_of
+
+if TYPE_CHECKING:
+    from ocsptool.target import Target
 
 
 @dataclass(frozen=True)
@@ -21,5 +24,6 @@ class DirectorySource:
 
     def target(self, found: Found) -> Target:
         from ocsptool.certs import parse_bundle
+        from ocsptool.target import target_of
 
         return target_of(parse_bundle(Path(found.path)), found.path)
