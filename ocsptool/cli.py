@@ -235,7 +235,7 @@ def _refresh(settings: Any, as_json: bool, verbosity: int, metrics: Path | None 
     code = exitcodes.OK if result.ok else exitcodes.FAILURE
     output.emit(result, verbosity=verbosity)
     if metrics is not None:
-        _write_metrics(metrics, settings, now, result.ok)
+        _write_metrics(metrics, result, now)
     if as_json:
         click.echo(output.refresh_json(result, now, code))
     elif tty and verbosity >= 0:
@@ -243,19 +243,14 @@ def _refresh(settings: Any, as_json: bool, verbosity: int, metrics: Path | None 
     return code
 
 
-def _write_metrics(path: Path, settings: Any, now: dt.datetime, ok: bool) -> None:
-    """Metrics after a refresh run: every certificate's staple, and this run."""
+def _write_metrics(path: Path, result: Any, now: dt.datetime) -> None:
+    """Metrics after a refresh run: every certificate's staple, and this run, from what
+    the run scanned and recorded (no second scan)."""
     from ocsptool import metrics as prom
     from ocsptool import status as health
 
-    report = health.gather(
-        settings.paths,
-        settings.state_path,
-        now=now,
-        extensions=settings.extensions,
-        excludes=settings.excludes,
-    )
-    prom.write(path, report, last_run=now, last_run_ok=ok)
+    report = health.view(result.scan, result.state, now)
+    prom.write(path, report, last_run=now, last_run_ok=result.ok)
 
 
 @cli.command(context_settings=CONTEXT)

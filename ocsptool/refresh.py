@@ -87,6 +87,10 @@ class RunReport:
     fetched: int = 0
     #: Builds the per-certificate outcomes when someone asks (a quiet no-op run never does).
     build_outcomes: Callable[[], list[Outcome]] = field(default=list, repr=False)
+    #: What the run scanned (staple inodes as the run left them) and the records it left:
+    #: ``status.view(report.scan, report.state, now)`` reads them without a second scan.
+    scan: scanning.ScanResult = field(default_factory=scanning.ScanResult, repr=False)
+    state: State = field(default_factory=State, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -134,6 +138,7 @@ def run_refresh(
             run.push(sinks_for(settings.sockets, timeout=settings.haproxy_timeout))
         run.prune({f.path for found in scans for f in found.found})
         run.finish()
+        report.scan, report.state = run.scanned(scans), state
         store.save(state)
         store.record_run(run.now_epoch, report.ok)
         return report
@@ -429,6 +434,22 @@ class _Run:
             )
         self.report.build_outcomes = self._all_outcomes
         self.report.problems.sort()  # fetches finish in any order; report in a stable one
+
+    def scanned(self, scans: list[scanning.ScanResult]) -> scanning.ScanResult:
+        """The scans as one, with the inode of each staple file this run wrote."""
+        merged = scanning.ScanResult()
+        for scan in scans:
+            merged.problems += scan.problems
+            merged.found += scan.found
+        if self.published:
+            certs = self.state.certs
+            merged.found = [
+                f._replace(ocsp_inode=(certs[f.path].get("staple") or {}).get("inode"))
+                if f.path in self.published
+                else f
+                for f in merged.found
+            ]
+        return merged
 
     def _outcome_of(self, key: str) -> Outcome:
         """The Outcome of ``key``, built now for a fresh certificate."""

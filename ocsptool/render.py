@@ -227,7 +227,8 @@ def cert_dict(cert: CertStatus) -> dict[str, Any]:
     """One certificate as JSON-ready data: times in ISO 8601 UTC, ``error`` the worst problem."""
     data = {k: iso(v) if isinstance(v, dt.datetime) else v for k, v in asdict(cert).items()}
     data["responder"] = cert.responder
-    data["severity"] = {0: "ok", 1: "warning", 2: "critical"}[cert.severity]
+    del data["certid"]  # not part of the documented JSON
+    data["severity"] = cert.severity.name.lower()
     data["error"] = cert.problems[0] if cert.problems else None
     return data
 
