@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import click
 
 from ocsptool import __version__, exitcodes
-from ocsptool.errors import LockHeld, OcspToolError, UsageError
+from ocsptool.errors import OcspToolError, UsageError
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -25,6 +25,51 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+class CommandFailed(click.ClickException):
+    """A library error as click's: one ``ocsptool: ...`` line on stderr, its exit code.
+
+    Every way out of ocsptool goes through click's standalone handling of this and of
+    ``click.exceptions.Exit`` (a command's own exit code): the one exit path.
+    """
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code  # type: ignore[misc]  # click declares it a ClassVar
+
+    def show(self, file: Any = None) -> None:
+        from ocsptool.report import stderr_line
+
+        stderr_line(self.message)
+
+
+_VERBOSITY = "ocsptool.verbosity"
+
+
+class _Group(click.Group):
+    """Turns whatever a command raises into ``CommandFailed``, in this one place."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            raise CommandFailed("interrupted", exitcodes.INTERRUPTED) from None
+        except OcspToolError as e:
+            if ctx.meta.get(_VERBOSITY, 0) >= 2:
+                import traceback
+
+                traceback.print_exc()
+            raise CommandFailed(str(e), exitcodes.of_error(e)) from None
+        except Exception as e:  # a bug: one line, unless -vv asked for the traceback
+            if ctx.meta.get(_VERBOSITY, 0) >= 2:
+                raise
+            raise CommandFailed(
+                f"internal error: {type(e).__name__}: {e} (run with -vv for details)",
+                exitcodes.FAILURE,
+            ) from None
 
 
 def state_option(f: F) -> F:
@@ -116,7 +161,7 @@ def metrics_option(f: F) -> F:
     )(f)
 
 
-@click.group(context_settings=CONTEXT, epilog=exitcodes.TABLE)
+@click.group(cls=_Group, context_settings=CONTEXT, epilog=exitcodes.TABLE)
 @click.version_option(__version__, "-V", "--version", message="ocsptool %(version)s")
 @click.option(
     "--config",
@@ -147,9 +192,8 @@ def cli(ctx: click.Context, config_file: Path | None) -> None:
 
             verdict = unknown(f"usage error: {e}")
             click.echo(verdict.line)
-            sys.exit(verdict.code)
-        _fail(e, 0)
-        sys.exit(exitcodes.USAGE)
+            ctx.exit(verdict.code)
+        raise CommandFailed(str(e), exitcodes.USAGE) from None
     # click resolves flag > environment > default_map > built-in default, per command.
     ctx.default_map = config.default_map(defaults, cli.commands)
 
@@ -267,23 +311,12 @@ def demo(keep: bool) -> None:
 
 
 def _run(action: Callable[[], int], verbosity: int) -> None:
-    """Run a command body; turn our errors into one line and the documented exit code."""
-    try:
-        with _debug_logging(verbosity >= 2):
-            code = action()
-    except LockHeld as e:
-        _fail(e, verbosity)
-        sys.exit(exitcodes.LOCKED)
-    except UsageError as e:
-        _fail(e, verbosity)
-        sys.exit(exitcodes.USAGE)
-    except OcspToolError as e:
-        _fail(e, verbosity)
-        sys.exit(exitcodes.FAILURE)
-    except KeyboardInterrupt:
-        sys.stderr.write("ocsptool: interrupted\n")
-        sys.exit(130)
-    sys.exit(code)
+    """Run a command body and exit with its code (errors: see ``_Group.invoke``)."""
+    ctx = click.get_current_context()
+    ctx.meta[_VERBOSITY] = verbosity
+    with _debug_logging(verbosity >= 2):
+        code = action()
+    ctx.exit(code)
 
 
 @contextlib.contextmanager
@@ -304,16 +337,6 @@ def _debug_logging(enabled: bool) -> Iterator[None]:
     finally:
         logger.removeHandler(handler)
         logger.setLevel(logging.NOTSET)
-
-
-def _fail(error: Exception, verbosity: int) -> None:
-    from ocsptool.report import stderr_line
-
-    if verbosity >= 2:
-        import traceback
-
-        traceback.print_exc()
-    stderr_line(str(error))
 
 
 # -- status, check, renew, show (issue 3) --------------------------------------------------
@@ -446,7 +469,7 @@ class _NagiosCommand(click.Command):
             return super().make_context(info_name, args, parent=parent, **extra)
         except click.UsageError as e:
             click.echo(f"OCSP UNKNOWN - usage error: {e.format_message()}")
-            sys.exit(exitcodes.CHECK_UNKNOWN)
+            raise click.exceptions.Exit(exitcodes.CHECK_UNKNOWN) from None
 
 
 def _duration(ctx: click.Context, param: click.Parameter, value: str) -> dt.timedelta:
@@ -525,7 +548,7 @@ def check(
     except OcspToolError as e:
         verdict = nagios.unknown(str(e))
     click.echo(verdict.line)
-    sys.exit(verdict.code)
+    click.get_current_context().exit(verdict.code)
 
 
 @cli.command(context_settings=CONTEXT, epilog=exitcodes.TABLE)
@@ -600,6 +623,7 @@ def _renew_dry(settings: Any, as_json: bool) -> int:
     from ocsptool.fetch import new_session
     from ocsptool.render import show_text
     from ocsptool.renew import dry_run
+    from ocsptool.report import stderr_line
 
     now = _now()
     session = new_session()
@@ -647,7 +671,7 @@ def _renew_dry(settings: Any, as_json: bool) -> int:
         click.echo(show_text(lines) + "\n")
     for r in results:
         if r.error:
-            _fail(OcspToolError(f"{r.path}: {r.error}"), 0)
+            stderr_line(f"{r.path}: {r.error}")
     return code
 
 
@@ -682,14 +706,4 @@ def main() -> None:
         reconfigure = getattr(stream, "reconfigure", None)
         if reconfigure is not None:
             reconfigure(errors="backslashreplace")
-    try:
-        cli.main(prog_name="ocsptool", standalone_mode=True)
-    except Exception:
-        # Our own errors never get here; anything that does is a bug. Say it in one line.
-        if "-vv" in sys.argv or sys.argv.count("-v") >= 2:
-            raise
-        err = sys.exc_info()[1]
-        sys.stderr.write(
-            f"ocsptool: internal error: {type(err).__name__}: {err} (run with -vv for details)\n"
-        )
-        sys.exit(exitcodes.FAILURE)
+    cli.main(prog_name="ocsptool", standalone_mode=True)

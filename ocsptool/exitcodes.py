@@ -6,6 +6,7 @@ OK = 0  # every certificate with an OCSP responder has a valid staple, or was no
 FAILURE = 1  # at least one certificate failed (each named on stderr), or a staple says revoked
 USAGE = 2  # bad options, paths or config file
 LOCKED = 75  # another run holds the lock (EX_TEMPFAIL): try again later
+INTERRUPTED = 130  # SIGINT or SIGTERM, as a shell reports it
 
 # `ocsptool check` follows the Nagios/Icinga plugin convention instead:
 CHECK_OK = 0
@@ -21,3 +22,14 @@ Exit codes:
   {USAGE}   usage or configuration error
   {LOCKED}  another ocsptool run holds the lock; nothing was done
 """
+
+
+def of_error(error: Exception) -> int:
+    """The exit code for one of our errors (the core raises, the CLI exits)."""
+    from ocsptool.errors import LockHeld, UsageError
+
+    if isinstance(error, LockHeld):
+        return LOCKED
+    if isinstance(error, UsageError):
+        return USAGE
+    return FAILURE
