@@ -65,6 +65,59 @@ class Plan:
         self.expired += other.expired
 
 
+#: One entry of a store's fresh index: (stat, issuer_stat, staple inode, fresh until
+#: (epoch; min of due and notAfter), the consumers that have the staple), or None for a
+#: record that is not plainly fresh-able (no staple, broken, revoked...).
+IndexEntry = tuple[list[int], list[int] | None, int | None, int, tuple[str, ...]] | None
+
+
+def all_fresh(
+    found: Collection[Found],
+    index: Mapping[str, IndexEntry],
+    now: dt.datetime,
+    force: Collection[str],
+    consumers: Collection[str],
+) -> list[str] | None:
+    """The keys of ``found`` when every one is plainly fresh by ``index``, no record is
+    left to prune and every consumer has every staple; else None (then triage and decide
+    over the full records). The no-op run in one loop, without loading the records."""
+    if force or len(index) != len(found):
+        return None
+    epoch = int(now.timestamp())
+    fresh = []
+    get = index.get
+    for path, stat, inode, issuer_stat in found:
+        entry = get(path)
+        if (
+            entry is None
+            or entry[0] != stat
+            or entry[1] != issuer_stat
+            or entry[2] != inode
+            or epoch >= entry[3]
+        ):
+            return None
+        if consumers and not all(c in entry[4] for c in consumers):
+            return None
+        fresh.append(path)
+    return fresh
+
+
+def index_entry(rec: Record) -> IndexEntry:
+    """A record's entry in the fresh index (see ``all_fresh``)."""
+    staple = rec.get("staple")
+    if staple is None or rec.get("cert_error") or not rec.get("url"):
+        return None
+    if staple.get("status") != "good" or "due" not in rec or "not_after" not in rec:
+        return None
+    return (
+        rec["stat"],
+        rec.get("issuer_stat"),
+        staple.get("inode"),
+        min(rec["due"], rec["not_after"]),
+        tuple(rec.get("pushed", ())),
+    )
+
+
 def triage(
     found: Iterable[Found], records: Mapping[str, Record], now: dt.datetime, force: Collection[str]
 ) -> Plan:

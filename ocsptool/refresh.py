@@ -30,7 +30,7 @@ from ocsptool import scan as scanning
 from ocsptool.errors import CertificateError, FetchError, OcspToolError
 from ocsptool.files import remove_leftovers
 from ocsptool.limits import MAX_RESPONSE_BYTES, Timeouts
-from ocsptool.plan import Action, Plan, decide, triage
+from ocsptool.plan import Action, Plan, all_fresh, decide, triage
 from ocsptool.scan import Found
 from ocsptool.sources import Source, sources_for
 from ocsptool.state import Record, StapleRecord, State
@@ -90,7 +90,12 @@ class RunReport:
     #: What the run scanned (staple inodes as the run left them) and the records it left:
     #: ``status.view(report.scan, report.state, now)`` reads them without a second scan.
     scan: scanning.ScanResult = field(default_factory=scanning.ScanResult, repr=False)
-    state: State = field(default_factory=State, repr=False)
+    load_state: Callable[[], State] = field(default=State, repr=False)
+
+    @cached_property
+    def state(self) -> State:
+        """The records the run left (loaded when asked, after a run that needed none)."""
+        return self.load_state()
 
     @property
     def ok(self) -> bool:
@@ -116,8 +121,14 @@ def run_refresh(
     forced = frozenset(force)
     with store.locked():
         with _gc_paused():  # tens of thousands of long-lived dicts and tuples: no garbage
-            state = store.load(now)
             scans = [source.scan() for source in sources]
+            fresh = _all_fresh(store, scans, now, forced, settings.sockets)
+        if fresh is not None:  # the no-op run: nothing to do, and the records not loaded
+            report = _fresh_report(settings, store, scans, fresh, now)
+            store.record_run(int(now.timestamp()), report.ok)
+            return report
+        with _gc_paused():
+            state = store.load(now)
         report = RunReport(notes=list(state.notes))
         run = _Run(settings, state, report, now)
         plan = Plan()
@@ -138,10 +149,58 @@ def run_refresh(
             run.push(sinks_for(settings.sockets, timeout=settings.haproxy_timeout))
         run.prune({f.path for found in scans for f in found.found})
         run.finish()
-        report.scan, report.state = run.scanned(scans), state
+        report.scan, report.load_state = run.scanned(scans), lambda: state
         store.save(state)
         store.record_run(run.now_epoch, report.ok)
         return report
+
+
+def _all_fresh(
+    store: Store,
+    scans: list[scanning.ScanResult],
+    now: dt.datetime,
+    force: frozenset[str],
+    sockets: Sequence[str],
+) -> list[str] | None:
+    """Every certificate plainly fresh, by the store's fresh index; else None."""
+    if any(scan.problems or scan.leftovers for scan in scans):
+        return None
+    index = store.index()
+    if index is None:
+        return None
+    found = [f for scan in scans for f in scan.found]
+    try:
+        return all_fresh(found, index, now, force, sockets)
+    except (TypeError, IndexError, KeyError):  # a damaged index: load the records
+        return None
+
+
+def _fresh_report(
+    settings: Settings,
+    store: Store,
+    scans: list[scanning.ScanResult],
+    fresh: list[str],
+    now: dt.datetime,
+) -> RunReport:
+    """The report of a run that found everything fresh; the outcomes and the records
+    (for --metrics or -v) are read from the store only when asked for."""
+    report = RunReport()
+
+    def state() -> State:
+        return store.load(now, read_only=True)
+
+    def outcomes() -> list[Outcome]:
+        run = _Run(settings, report.state, RunReport(), now)
+        run.fresh = fresh
+        return run._all_outcomes()
+
+    report.build_outcomes = outcomes
+    report.load_state = state
+    merged = scanning.ScanResult()
+    for scan in scans:
+        merged.found += scan.found
+    report.scan = merged
+    return report
 
 
 @contextmanager

@@ -8,10 +8,12 @@ Protocol and is chosen in ``store_for``, the one place stores are picked.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any, Protocol
 
+from ocsptool.plan import IndexEntry
 from ocsptool.state import State
 from ocsptool.store.json_file import JsonFileStore
 
@@ -23,6 +25,11 @@ class Store(Protocol):
 
     def load(self, now: dt.datetime, *, read_only: bool = False) -> State:
         """The records. ``read_only``: take no lock, move nothing aside (status, check)."""
+        ...
+
+    def index(self) -> Mapping[str, IndexEntry] | None:
+        """The fresh index (``plan.all_fresh``), or None when the store has none that is
+        up to date: then the run loads the records. A store may always return None."""
         ...
 
     def save(self, state: State) -> None:
