@@ -146,3 +146,56 @@ def test_the_target_carries_what_the_later_stages_need(bundle_path: Path) -> Non
     assert (target.key, target.staple_path) == (str(bundle_path), Path(f"{bundle_path}.ocsp"))
     assert (target.ocsp_urls, target.issuer_origin) == (("http://ocsp.test/",), IssuerOrigin.CHAIN)
     assert (target.issuer_pem, target.consumers) == (None, ())
+
+
+# -- all_fresh: the no-op run from the store's fresh index ---------------------------------
+
+ENTRY = (STAT, None, 7, EPOCH + 3600, ("sock",))
+ALL_FRESH = {
+    "fresh": (FOUND, ENTRY, [], [], [FOUND.path]),
+    "fresh, pushed to the socket asked for": (FOUND, ENTRY, [], ["sock"], [FOUND.path]),
+    "a socket that lacks it": (FOUND, ENTRY, [], ["other"], None),
+    "not in the index": (FOUND, "absent", [], [], None),
+    "not fresh-able": (FOUND, None, [], [], None),
+    "file changed": (FOUND._replace(stat=[9, 9, 9, 9]), ENTRY, [], [], None),
+    "issuer file appeared": (FOUND._replace(issuer_stat=STAT), ENTRY, [], [], None),
+    "staple replaced": (FOUND._replace(ocsp_inode=8), ENTRY, [], [], None),
+    "due": (FOUND, (STAT, None, 7, EPOCH, ()), [], [], None),
+    "forced": (FOUND, ENTRY, [FOUND.path], [], None),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ALL_FRESH))
+def test_all_fresh(case: str) -> None:
+    from ocsptool.plan import all_fresh
+
+    found, entry, force, consumers, expected = ALL_FRESH[case]
+    index = {} if entry == "absent" else {FOUND.path: entry}
+    assert all_fresh([found], index, NOW, frozenset(force), consumers) == expected  # type: ignore[arg-type]
+
+
+def test_all_fresh_needs_the_index_to_hold_exactly_the_files_found() -> None:
+    from ocsptool.plan import all_fresh
+
+    index = {FOUND.path: ENTRY, "/c/gone.pem": ENTRY}  # a record to prune: load them
+    assert all_fresh([FOUND], index, NOW, frozenset(), []) is None  # type: ignore[arg-type]
+
+
+INDEX_ENTRY = {
+    "good staple": (rec(pushed=["sock"]), (STAT, None, 7, EPOCH + 3600, ("sock",))),
+    "expires before it is due": (rec(not_after=EPOCH + 60), (STAT, None, 7, EPOCH + 60, ())),
+    "revoked: reported every run": (
+        rec(staple={**GOOD["staple"], "status": "revoked"}),  # type: ignore[dict-item]
+        None,
+    ),
+    "no staple": (rec(staple=None), None),
+    "no OCSP URL": (rec(url=None), None),
+}
+
+
+@pytest.mark.parametrize("case", sorted(INDEX_ENTRY))
+def test_index_entry(case: str) -> None:
+    from ocsptool.plan import index_entry
+
+    record, expected = INDEX_ENTRY[case]
+    assert index_entry(record) == expected
