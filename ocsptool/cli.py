@@ -39,7 +39,7 @@ class CommandFailed(click.ClickException):
         self.exit_code = exit_code  # type: ignore[misc]  # click declares it a ClassVar
 
     def show(self, file: Any = None) -> None:
-        from ocsptool.report import stderr_line
+        from ocsptool.run_output import stderr_line
 
         stderr_line(self.message)
 
@@ -119,6 +119,11 @@ def fetch_options(f: F) -> F:
         show_envvar=True,
         help="Responder requests in flight at once.",
     )(f)
+    return timeout_option("Seconds to wait for a responder (connect 5 s at most) or HAProxy.")(f)
+
+
+def timeout_option(help: str) -> Callable[[F], F]:
+    """``--timeout`` (and OCSPTOOL_TIMEOUT), the one definition; ``help`` says for what."""
     return click.option(
         "--timeout",
         type=click.FloatRange(0.1, 300),
@@ -126,8 +131,8 @@ def fetch_options(f: F) -> F:
         show_default=True,
         envvar="OCSPTOOL_TIMEOUT",
         show_envvar=True,
-        help="Seconds to wait for a responder (connect 5 s at most) or HAProxy.",
-    )(f)
+        help=help,
+    )
 
 
 def scan_options(f: F) -> F:
@@ -269,21 +274,21 @@ def _split_sockets(sockets: tuple[str, ...]) -> list[str]:
 
 
 def _refresh(settings: Any, as_json: bool, verbosity: int, metrics: Path | None = None) -> int:
-    from ocsptool import report as output
+    from ocsptool import run_output
     from ocsptool.refresh import run_refresh
 
     now = _now()
-    tty = output.is_terminal()
-    with output.progress_bar(tty and not as_json and verbosity >= 0) as progress:
+    tty = run_output.is_terminal()
+    with run_output.progress_bar(tty and not as_json and verbosity >= 0) as progress:
         result = run_refresh(settings, now=now, progress=progress)
     code = exitcodes.OK if result.ok else exitcodes.FAILURE
-    output.emit(result, verbosity=verbosity)
+    run_output.emit(result, verbosity=verbosity)
     if metrics is not None:
         _write_metrics(metrics, result, now)
     if as_json:
-        click.echo(output.refresh_json(result, now, code))
+        click.echo(run_output.refresh_json(result, now, code))
     elif tty and verbosity >= 0:
-        output.summary(result)
+        run_output.summary(result)
     return code
 
 
@@ -343,15 +348,7 @@ def _debug_logging(enabled: bool) -> Iterator[None]:
 
 
 def live_timeout_option(f: F) -> F:
-    return click.option(
-        "--timeout",
-        type=click.FloatRange(0.1, 300),
-        default=10.0,
-        show_default=True,
-        envvar="OCSPTOOL_TIMEOUT",
-        show_envvar=True,
-        help="Seconds to wait for HAProxy (--live).",
-    )(f)
+    return timeout_option("Seconds to wait for HAProxy (--live).")(f)
 
 
 def live_option(f: F) -> F:
@@ -363,17 +360,7 @@ def live_option(f: F) -> F:
     )(f)
 
 
-STATUS_CODES = """\
-\b
-Exit codes:
-  0   no certificate has a problem (certificates without an OCSP URL never do)
-  1   at least one certificate has a problem: revoked, missing/invalid/expired staple,
-      failing refreshes, a HAProxy serving something else (--live), an unreadable file
-  2   usage or configuration error
-"""
-
-
-@cli.command(context_settings=CONTEXT, epilog=STATUS_CODES)
+@cli.command(context_settings=CONTEXT, epilog=exitcodes.STATUS_CODES)
 @click.argument("paths", nargs=-1, type=click.Path(path_type=str))
 @state_option
 @socket_option
@@ -443,15 +430,15 @@ def _gather(settings: Any, live: bool, metrics: Path | None, now: dt.datetime) -
 
 
 def _status(settings: Any, live: bool, metrics: Path | None, as_json: bool) -> int:
-    from ocsptool import render
+    from ocsptool import status_output
 
     now = _now()
     report = _gather(settings, live, metrics, now)
     code = exitcodes.OK if report.ok else exitcodes.FAILURE
     if as_json:
-        click.echo(render.status_json(report, now, code))
+        click.echo(status_output.status_json(report, now, code))
     else:
-        render.status_table(report, now)
+        status_output.status_table(report, now)
     return code
 
 
@@ -481,19 +468,7 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str) -> dt.time
         raise click.BadParameter(str(e), ctx, param) from None
 
 
-CHECK_CODES = """\
-\b
-Exit codes (Nagios/Icinga plugin convention):
-  0   OK
-  1   WARNING: a problem `ocsptool status` shows, or the earliest nextUpdate within --warn
-  2   CRITICAL: a revoked staple; a missing, invalid or expired staple on a Must-Staple
-      certificate; an expired certificate; or the earliest nextUpdate within --crit
-  3   UNKNOWN: usage errors (bad options, bad config file) and anything that stopped the
-      check; the line then starts "OCSP UNKNOWN -". Exit 2 always means CRITICAL here.
-"""
-
-
-@cli.command(cls=_NagiosCommand, context_settings=CONTEXT, epilog=CHECK_CODES)
+@cli.command(cls=_NagiosCommand, context_settings=CONTEXT, epilog=exitcodes.CHECK_CODES)
 @click.argument("paths", nargs=-1, type=click.Path(path_type=str))
 @state_option
 @socket_option
@@ -591,8 +566,9 @@ def renew(
 def _renew(settings: Any, as_json: bool, verbosity: int) -> int:
     import os
 
-    from ocsptool import report as output
+    from ocsptool import run_output
     from ocsptool.refresh import run_refresh
+    from ocsptool.target import NO_OCSP
 
     now = _now()
     named = [os.path.abspath(p) for p in settings.paths]
@@ -601,18 +577,18 @@ def _renew(settings: Any, as_json: bool, verbosity: int) -> int:
     for path in named:
         out = outcomes.get(path)
         if out is not None and out.action == "no-ocsp":
-            result.problems.append(f"{path}: no OCSP URL: CRL only; nothing to renew")
+            result.problems.append(f"{path}: {NO_OCSP}; nothing to renew")
     renewed = all(outcomes.get(p) and outcomes[p].action == "fetched" for p in named)
     code = exitcodes.OK if renewed and result.ok else exitcodes.FAILURE
-    output.emit(result, verbosity=min(verbosity, 0))
+    run_output.emit(result, verbosity=min(verbosity, 0))
     if as_json:
-        click.echo(output.refresh_json(result, now, code))
+        click.echo(run_output.refresh_json(result, now, code))
         return code
     for path in named:
         out = outcomes.get(path)
         if out is not None and out.action == "fetched":
             pushed = f", pushed to {', '.join(out.pushed)}" if out.pushed else ""
-            click.echo(output.describe_outcome(out) + pushed)
+            click.echo(run_output.describe_outcome(out) + pushed)
     return code
 
 
@@ -621,9 +597,9 @@ def _renew_dry(settings: Any, as_json: bool) -> int:
     from pathlib import Path as _Path
 
     from ocsptool.fetch import new_session
-    from ocsptool.render import show_text
     from ocsptool.renew import dry_run
-    from ocsptool.report import stderr_line
+    from ocsptool.run_output import stderr_line
+    from ocsptool.status_output import show_text
 
     now = _now()
     session = new_session()
@@ -690,8 +666,8 @@ def show(cert: Path) -> None:
 
 def _show(cert: Path) -> int:
     from ocsptool.errors import CertificateError
-    from ocsptool.render import show_text
     from ocsptool.show import inspect
+    from ocsptool.status_output import show_text
 
     try:
         fields, ok = inspect(cert, _now())

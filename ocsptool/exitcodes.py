@@ -24,6 +24,27 @@ Exit codes:
 """
 
 
+STATUS_CODES = """\
+\b
+Exit codes:
+  0   no certificate has a problem (certificates without an OCSP URL never do)
+  1   at least one certificate has a problem: revoked, missing/invalid/expired staple,
+      failing refreshes, a HAProxy serving something else (--live), an unreadable file
+  2   usage or configuration error
+"""
+
+CHECK_CODES = """\
+\b
+Exit codes (Nagios/Icinga plugin convention):
+  0   OK
+  1   WARNING: a problem `ocsptool status` shows, or the earliest nextUpdate within --warn
+  2   CRITICAL: a revoked staple; a missing, invalid or expired staple on a Must-Staple
+      certificate; an expired certificate; or the earliest nextUpdate within --crit
+  3   UNKNOWN: usage errors (bad options, bad config file) and anything that stopped the
+      check; the line then starts "OCSP UNKNOWN -". Exit 2 always means CRITICAL here.
+"""
+
+
 def of_error(error: Exception) -> int:
     """The exit code for one of our errors (the core raises, the CLI exits)."""
     from ocsptool.errors import LockHeld, UsageError

@@ -42,7 +42,6 @@ class Severity(IntEnum):
 
 
 OK, WARNING, CRITICAL = Severity.OK, Severity.WARNING, Severity.CRITICAL
-NO_OCSP = "no OCSP URL: CRL only"
 STATUSES = ("good", "revoked", "unknown", "none", "invalid")
 
 

@@ -20,6 +20,10 @@ if TYPE_CHECKING:
     from ocsptool.certs import Bundle
 
 
+#: What ocsptool says of a certificate without an OCSP URL (normal since 2025).
+NO_OCSP = "no OCSP URL: CRL only"
+
+
 class IssuerOrigin(StrEnum):
     """Where the issuer certificate came from."""
 

@@ -250,9 +250,9 @@ def test_long_lists_get_a_plain_table_with_every_column(
     mixed: CertDir, responder: Responder, state_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Past RICH_MAX_ROWS rows (10,000 took rich 8 s) the columns are laid out by hand."""
-    from ocsptool import render
+    from ocsptool import status_output
 
-    monkeypatch.setattr(render, "RICH_MAX_ROWS", 2)
+    monkeypatch.setattr(status_output, "RICH_MAX_ROWS", 2)
     responder.revoked.add(mixed.leaves["must"].cert.serial_number)
     runner = CliRunner(env={"TERM": "dumb", "COLUMNS": "80"})
     runner.invoke(cli, ["refresh", "--state", str(state_file), str(mixed.path)])
