@@ -6,10 +6,9 @@ with a traceback only at ``-vv``. Heavy modules are imported inside the commands
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -319,29 +318,14 @@ def _run(action: Callable[[], int], verbosity: int) -> None:
     """Run a command body and exit with its code (errors: see ``_Group.invoke``)."""
     ctx = click.get_current_context()
     ctx.meta[_VERBOSITY] = verbosity
-    with _debug_logging(verbosity >= 2):
+    if verbosity >= 2:
+        from ocsptool.console import debug
+
+        with debug(True):
+            code = action()
+    else:
         code = action()
     ctx.exit(code)
-
-
-@contextlib.contextmanager
-def _debug_logging(enabled: bool) -> Iterator[None]:
-    """-vv: ocsptool's debug lines (HTTP exchanges, HAProxy commands) on stderr."""
-    if not enabled:
-        yield
-        return
-    import logging
-
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("ocsptool: debug: %(message)s"))
-    logger = logging.getLogger("ocsptool")
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(logging.NOTSET)
 
 
 # -- status, check, renew, show (issue 3) --------------------------------------------------

@@ -16,13 +16,12 @@ from typing import Any
 from ocsptool.refresh import Outcome, RunReport
 from ocsptool.times import as_json_fields, iso
 
-PREFIX = "ocsptool: "
-
 
 def stderr_line(text: str) -> None:
-    """One line on stderr, safe for non-UTF-8 file names."""
-    sys.stderr.write(PREFIX + text.replace("\n", " ") + "\n")
-    sys.stderr.flush()
+    """One ``ocsptool: ...`` line on stderr, through the console handler."""
+    from ocsptool.console import line
+
+    line(text)
 
 
 def emit(report: RunReport, *, verbosity: int) -> None:
