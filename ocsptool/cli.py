@@ -7,15 +7,22 @@ with a traceback only at ``-vv``. Heavy modules are imported inside the commands
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from ocsptool import __version__, exitcodes
 from ocsptool.errors import OcspToolError, UsageError
+
+if TYPE_CHECKING:
+    from ocsptool.refresh import RunReport
+    from ocsptool.refresh import Settings as RunSettings
+    from ocsptool.status import StatusReport
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -24,6 +31,63 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class Options:
+    """A command's options, typed, built once by ``with_options`` from what click parsed."""
+
+    paths: tuple[str, ...] = ()
+    state: Path | None = None
+    sockets: tuple[str, ...] = ()
+    jobs: int = 8
+    timeout: float = 10.0
+    extensions: tuple[str, ...] = ()
+    excludes: tuple[str, ...] = ()
+    metrics: Path | None = None
+    live: bool = False
+    as_json: bool = False
+    verbose: int = 0
+    quiet: int = 0
+    dry_run: bool = False
+    warn: dt.timedelta = dt.timedelta(hours=12)
+    crit: dt.timedelta = dt.timedelta(hours=3)
+
+    @property
+    def verbosity(self) -> int:
+        return self.verbose - self.quiet
+
+    def run_settings(self, jobs: int | None = None) -> RunSettings:
+        """The core's settings for a run over these paths."""
+        from ocsptool.limits import Timeouts
+        from ocsptool.refresh import Settings
+        from ocsptool.scan import DEFAULT_EXTENSIONS
+        from ocsptool.state import default_path
+
+        exts = tuple(e if e.startswith(".") else "." + e for e in self.extensions)
+        timeout = self.timeout
+        return Settings(
+            paths=self.paths,
+            state_path=self.state or default_path(),
+            sockets=tuple(address for value in self.sockets for address in value.split()),
+            jobs=self.jobs if jobs is None else jobs,
+            timeouts=Timeouts(connect=min(5.0, timeout), read=timeout, total=3 * timeout),
+            extensions=exts or DEFAULT_EXTENSIONS,
+            excludes=self.excludes,
+            haproxy_timeout=timeout,
+        )
+
+
+def with_options(command: Callable[[Options], None]) -> Callable[..., None]:
+    """The one options decorator: the command gets one frozen ``Options``."""
+
+    @functools.wraps(command)
+    def callback(**params: Any) -> None:
+        if "certs" in params:
+            params["paths"] = params.pop("certs")
+        command(Options(**params))
+
+    return callback
 
 
 class CommandFailed(click.ClickException):
@@ -210,69 +274,25 @@ def cli(ctx: click.Context, config_file: Path | None) -> None:
 @scan_options
 @metrics_option
 @output_options
-def refresh(
-    paths: tuple[str, ...],
-    state: Path | None,
-    sockets: tuple[str, ...],
-    jobs: int,
-    timeout: float,
-    extensions: tuple[str, ...],
-    excludes: tuple[str, ...],
-    metrics: Path | None,
-    as_json: bool,
-    verbose: int,
-    quiet: int,
-) -> None:
+@with_options
+def refresh(o: Options) -> None:
     """Fetch, verify, write and push the staples that are due.
 
     PATH is a certificate file or a directory, scanned for *.pem and *.crt (HAProxy's
     side files .ocsp .issuer .key .sctl are never taken for certificates). Off a
     terminal, a successful run prints nothing.
     """
-    verbosity = verbose - quiet
-    if not paths:
+    if not o.paths:
         raise click.UsageError(
             "give at least one certificate file or directory (or set paths in the config file)"
         )
-    settings = _settings(paths, state, sockets, jobs, timeout, extensions, excludes)
-    _run(lambda: _refresh(settings, as_json, verbosity, metrics), verbosity)
+    settings = o.run_settings()
+    _run(lambda: _refresh(settings, o.as_json, o.verbosity, o.metrics), o.verbosity)
 
 
-def _settings(
-    paths: tuple[str, ...],
-    state: Path | None,
-    sockets: tuple[str, ...],
-    jobs: int,
-    timeout: float,
-    extensions: tuple[str, ...],
-    excludes: tuple[str, ...],
-) -> Any:
-    from ocsptool.limits import Timeouts
-    from ocsptool.refresh import Settings
-    from ocsptool.scan import DEFAULT_EXTENSIONS
-    from ocsptool.state import default_path
-
-    exts = tuple(e if e.startswith(".") else "." + e for e in extensions) or DEFAULT_EXTENSIONS
-    return Settings(
-        paths=paths,
-        state_path=state or default_path(),
-        sockets=tuple(_split_sockets(sockets)),
-        jobs=jobs,
-        timeouts=Timeouts(connect=min(5.0, timeout), read=timeout, total=3 * timeout),
-        extensions=exts,
-        excludes=excludes,
-        haproxy_timeout=timeout,
-    )
-
-
-def _split_sockets(sockets: tuple[str, ...]) -> list[str]:
-    out: list[str] = []
-    for value in sockets:
-        out.extend(value.split())
-    return out
-
-
-def _refresh(settings: Any, as_json: bool, verbosity: int, metrics: Path | None = None) -> int:
+def _refresh(
+    settings: RunSettings, as_json: bool, verbosity: int, metrics: Path | None = None
+) -> int:
     from ocsptool import run_output
     from ocsptool.refresh import run_refresh
 
@@ -291,7 +311,7 @@ def _refresh(settings: Any, as_json: bool, verbosity: int, metrics: Path | None 
     return code
 
 
-def _write_metrics(path: Path, result: Any, now: dt.datetime) -> None:
+def _write_metrics(path: Path, result: RunReport, now: dt.datetime) -> None:
     """Metrics after a refresh run: every certificate's staple, and this run, from what
     the run scanned and recorded (no second scan)."""
     from ocsptool import metrics as prom
@@ -353,47 +373,29 @@ def live_option(f: F) -> F:
 @metrics_option
 @live_timeout_option
 @output_options
-def status(
-    paths: tuple[str, ...],
-    state: Path | None,
-    sockets: tuple[str, ...],
-    live: bool,
-    extensions: tuple[str, ...],
-    excludes: tuple[str, ...],
-    metrics: Path | None,
-    timeout: float,
-    as_json: bool,
-    verbose: int,
-    quiet: int,
-) -> None:
+@with_options
+def status(o: Options) -> None:
     """Staple health of every certificate, most urgent first.
 
     Reads the files on disk and the state file; no network unless --live. The
     first lines name what needs you; the table has one row per certificate.
     """
-    verbosity = verbose - quiet
-    settings = _status_settings(paths, state, sockets, live, extensions, excludes, timeout)
-    _run(lambda: _status(settings, live, metrics, as_json), verbosity)
+    settings = _status_settings(o)
+    _run(lambda: _status(settings, o.live, o.metrics, o.as_json), o.verbosity)
 
 
-def _status_settings(
-    paths: tuple[str, ...],
-    state: Path | None,
-    sockets: tuple[str, ...],
-    live: bool,
-    extensions: tuple[str, ...],
-    excludes: tuple[str, ...],
-    timeout: float,
-) -> Any:
-    if not paths:
+def _status_settings(o: Options) -> RunSettings:
+    if not o.paths:
         raise click.UsageError("give at least one certificate file or directory")
-    settings = _settings(paths, state, sockets, 1, timeout, extensions, excludes)
-    if live and not settings.sockets:
+    settings = o.run_settings(jobs=1)
+    if o.live and not settings.sockets:
         raise click.UsageError("--live needs at least one -s/--haproxy-socket ADDR")
     return settings
 
 
-def _gather(settings: Any, live: bool, metrics: Path | None, now: dt.datetime) -> Any:
+def _gather(
+    settings: RunSettings, live: bool, metrics: Path | None, now: dt.datetime
+) -> StatusReport:
     from ocsptool import status as health
 
     report = health.gather(
@@ -413,7 +415,7 @@ def _gather(settings: Any, live: bool, metrics: Path | None, now: dt.datetime) -
     return report
 
 
-def _status(settings: Any, live: bool, metrics: Path | None, as_json: bool) -> int:
+def _status(settings: RunSettings, live: bool, metrics: Path | None, as_json: bool) -> int:
     from ocsptool import status_output
 
     now = _now()
@@ -476,18 +478,8 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str) -> dt.time
     help="CRITICAL when the earliest nextUpdate is this close.",
 )
 @live_timeout_option
-def check(
-    paths: tuple[str, ...],
-    state: Path | None,
-    sockets: tuple[str, ...],
-    live: bool,
-    extensions: tuple[str, ...],
-    excludes: tuple[str, ...],
-    metrics: Path | None,
-    warn: dt.timedelta,
-    crit: dt.timedelta,
-    timeout: float,
-) -> None:
+@with_options
+def check(o: Options) -> None:
     """Monitoring plugin: one line with perfdata, Nagios exit codes.
 
     Reads the files and the state file like `ocsptool status`; no network unless --live.
@@ -495,12 +487,12 @@ def check(
     from ocsptool import check as nagios
 
     try:
-        if crit > warn:
+        if o.crit > o.warn:
             raise click.UsageError("--crit must not be longer than --warn")
-        settings = _status_settings(paths, state, sockets, live, extensions, excludes, timeout)
+        settings = _status_settings(o)
         now = _now()
         verdict = nagios.evaluate(
-            _gather(settings, live, metrics, now), now=now, warn=warn, crit=crit
+            _gather(settings, o.live, o.metrics, now), now=now, warn=o.warn, crit=o.crit
         )
     except click.UsageError as e:
         verdict = nagios.unknown(f"usage error: {e.format_message()}")
@@ -522,32 +514,22 @@ def check(
     "signer, HTTP cache headers); write, push and record nothing. Takes no lock.",
 )
 @output_options
-def renew(
-    certs: tuple[str, ...],
-    state: Path | None,
-    sockets: tuple[str, ...],
-    jobs: int,
-    timeout: float,
-    dry_run: bool,
-    as_json: bool,
-    verbose: int,
-    quiet: int,
-) -> None:
+@with_options
+def renew(o: Options) -> None:
     """Fetch a staple now for each CERT, whatever the schedule.
 
     Verifies, writes <cert>.ocsp, pushes to every -s and records it in the state, then
     prints the new staple's status and validity. A failed renewal leaves the existing
     staple as it was. Exit 0 only when every CERT got a fresh verified staple.
     """
-    verbosity = verbose - quiet
-    settings = _settings(certs, state, sockets, jobs, timeout, (), ())
-    if dry_run:
-        _run(lambda: _renew_dry(settings, as_json), verbosity)
+    settings = o.run_settings()
+    if o.dry_run:
+        _run(lambda: _renew_dry(settings, o.as_json), o.verbosity)
     else:
-        _run(lambda: _renew(settings, as_json, verbosity), verbosity)
+        _run(lambda: _renew(settings, o.as_json, o.verbosity), o.verbosity)
 
 
-def _renew(settings: Any, as_json: bool, verbosity: int) -> int:
+def _renew(settings: RunSettings, as_json: bool, verbosity: int) -> int:
     import os
 
     from ocsptool import run_output
@@ -576,7 +558,7 @@ def _renew(settings: Any, as_json: bool, verbosity: int) -> int:
     return code
 
 
-def _renew_dry(settings: Any, as_json: bool) -> int:
+def _renew_dry(settings: RunSettings, as_json: bool) -> int:
     import json
     from pathlib import Path as _Path
 

@@ -55,3 +55,28 @@ def test_demo_does_not_import_the_cli() -> None:
     code = "import sys, ocsptool.demo; print('ocsptool.cli' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout == "False\n"
+
+
+def test_options_become_the_core_settings() -> None:
+    from ocsptool.cli import Options
+    from ocsptool.limits import Timeouts
+
+    options = Options(
+        paths=("/c",),
+        state=Path("/s.json"),
+        sockets=("/run/a.sock ipv4@127.0.0.1:9999", "/run/b.sock"),
+        timeout=2.0,
+        extensions=("pem", ".cer"),
+        verbose=2,
+        quiet=1,
+    )
+    settings = options.run_settings()
+    assert settings.sockets == ("/run/a.sock", "ipv4@127.0.0.1:9999", "/run/b.sock")
+    assert settings.extensions == (".pem", ".cer")
+    assert settings.timeouts == Timeouts(connect=2.0, read=2.0, total=6.0)
+    assert (settings.state_path, settings.haproxy_timeout, options.verbosity) == (
+        Path("/s.json"),
+        2.0,
+        1,
+    )
+    assert options.run_settings(jobs=1).jobs == 1
