@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 
 from ocsptool.errors import CertificateError
-from ocsptool.files import read_regular
+from ocsptool.files import READ_DENIED, read_regular
 
 #: Certificate files larger than this are refused unread.
 MAX_FILE_BYTES = 1024 * 1024
@@ -195,7 +195,7 @@ def read_file(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
     try:
         data = read_regular(path, limit)
     except PermissionError:
-        raise CertificateError("permission denied; let ocsptool's user read it") from None
+        raise CertificateError(READ_DENIED) from None
     except FileNotFoundError:
         raise CertificateError("no such file") from None
     except IsADirectoryError:

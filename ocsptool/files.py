@@ -22,6 +22,12 @@ from typing import Any
 from ocsptool.errors import LockHeld, WriteError
 
 TEMP_SUFFIX = ".ocsptool-tmp.ocsp"
+#: The permission messages, one definition each.
+READ_DENIED = "permission denied; let ocsptool's user read it"
+
+
+def write_denied(directory: Path) -> str:
+    return f"permission denied; let ocsptool's user write to {directory}"
 
 
 def read_regular(path: Path | str, limit: int | None = None) -> bytes:
@@ -94,7 +100,7 @@ def fsync_dir(directory: Path) -> None:
 
 def _explain(error: OSError, directory: Path) -> str:
     if error.errno in (errno.EACCES, errno.EPERM):
-        return f"permission denied; let ocsptool's user write to {directory}"
+        return write_denied(directory)
     if error.errno == errno.EROFS:
         return f"{directory} is on a read-only file system"
     if error.errno in (errno.ENOSPC, errno.EDQUOT):

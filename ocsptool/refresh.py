@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
     from ocsptool.ocsp import Staple
     from ocsptool.retrieval import Retrieved
-    from ocsptool.sinks import Publication, Sink
+    from ocsptool.sinks import Delivery, Publication, Sink
     from ocsptool.target import Target
 
 Progress = Callable[[int, int], None]
@@ -316,11 +316,35 @@ class _Run:
     ) -> None:
         from ocsptool.fetch import new_session
         from ocsptool.retrieval import retrieve
+        from ocsptool.sinks.file import FileSink
 
         held = {t.key: self.state.certs[t.key].get("staple") for t in due}
+        files = FileSink(self.settings.jobs)
+        staples: dict[str, Staple] = {}
+
+        def write(result: Retrieved) -> None:
+            """Each staple goes to the file sink as it arrives: writes overlap fetches."""
+            from ocsptool.sinks import Publication
+
+            target = result.target
+            if result.staple is None:
+                assert result.error is not None
+                self._failed(target, result.error, f"{result.url}: ")
+                return
+            staples[target.key] = result.staple
+            item = Publication(
+                target.key,
+                str(target.cert_path),
+                target.staple_path,
+                result.staple.der,
+                target.issuer_pem,
+            )
+            self.published[target.key] = item
+            files.submit(item)
+
         session = (session_factory or new_session)()
         try:
-            results = retrieve(
+            retrieve(
                 due,
                 held,
                 session,
@@ -329,37 +353,19 @@ class _Run:
                 max_bytes=self.settings.max_response_bytes,
                 jobs=self.settings.jobs,
                 progress=progress,
+                on_result=write,
             )
         finally:
             session.close()
-        self._write(results)
+            deliveries = files.collect()
+        self._written(deliveries, staples)
 
-    def _write(self, results: list[Retrieved]) -> None:
-        from ocsptool.sinks import Publication
-        from ocsptool.sinks.file import FileSink
-
-        staples: dict[str, Staple] = {}
-        items = []
-        for result in results:
-            target = result.target
-            if result.staple is None:
-                assert result.error is not None
-                self._failed(target, result.error, f"{result.url}: ")
-                continue
-            staples[target.key] = result.staple
-            items.append(
-                Publication(
-                    target.key,
-                    str(target.cert_path),
-                    target.staple_path,
-                    result.staple.der,
-                    target.issuer_pem,
-                )
-            )
-        by_key = {item.key: item for item in items}
-        for delivery in FileSink(self.settings.jobs).publish(items):
+    def _written(self, deliveries: list[Delivery], staples: dict[str, Staple]) -> None:
+        """Record what the file sink wrote (and fail what it could not)."""
+        for delivery in deliveries:
             target = self.targets_by_key[delivery.key]
             if not delivery.done:
+                del self.published[delivery.key]
                 # A write fault is about our disk, not the responder: don't blame its URL.
                 self._failed(target, OcspToolError(delivery.error or "write failed"), "")
                 continue
@@ -377,7 +383,6 @@ class _Run:
                     "pushed": [],
                 },
             )
-            self.published[delivery.key] = by_key[delivery.key]
             self._outcome(delivery.key, self.state.certs[delivery.key], Action.FETCHED)
 
     def _failed(self, target: Target, error: OcspToolError, where: str) -> None:

@@ -49,8 +49,10 @@ def retrieve(
     max_bytes: int = MAX_RESPONSE_BYTES,
     jobs: int = 8,
     progress: Progress | None = None,
+    on_result: Callable[[Retrieved], None] | None = None,
 ) -> list[Retrieved]:
-    """Fetch and verify a staple for each of ``due``; ``held`` is the staple each has now."""
+    """Fetch and verify a staple for each of ``due``; ``held`` is the staple each has now.
+    ``on_result`` sees each result in the calling thread as it arrives."""
     from concurrent.futures import ThreadPoolExecutor, as_completed
 
     def one(target: Target) -> Retrieved:
@@ -64,6 +66,8 @@ def retrieve(
     ) as pool:
         for future in as_completed([pool.submit(one, t) for t in due]):
             results.append(future.result())
+            if on_result is not None:
+                on_result(results[-1])
             if progress is not None:
                 progress(len(results), len(due))
     return results

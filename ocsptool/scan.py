@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from ocsptool.files import is_temp_name
+from ocsptool.files import READ_DENIED, is_temp_name
 
 DEFAULT_EXTENSIONS = (".pem", ".crt")
 SIDE_FILES = (".ocsp", ".issuer", ".key", ".sctl")
@@ -173,7 +173,7 @@ def _side_stat(cert_path: str) -> StatKey | None:
 
 def _describe(error: OSError) -> str:
     if isinstance(error, PermissionError):
-        return "permission denied; let ocsptool's user read it"
+        return READ_DENIED
     if isinstance(error, FileNotFoundError):
         return "no such file or directory (a dangling symlink?)"
     if error.strerror and "symbolic links" in error.strerror:

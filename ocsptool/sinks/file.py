@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from typing import Any
 
 from ocsptool.errors import OcspToolError
 from ocsptool.files import fsync_dir, read_regular, write_atomic
@@ -11,21 +12,39 @@ from ocsptool.sinks import Delivery, DeliveryState, Publication
 
 
 class FileSink:
+    """Writes in a few threads (each its own file, fsynced), then fsyncs each directory
+    once. ``publish`` writes a batch; a run that streams uses ``submit`` as each staple
+    arrives (writes overlap the fetches) and ``collect`` at the end."""
+
     name = "file"
 
     def __init__(self, jobs: int = 8) -> None:
+        from concurrent.futures import Future
+
         self.jobs = jobs
+        self._pool: Any = None
+        self._pending: list[tuple[Publication, Future[Delivery]]] = []
 
     def publish(self, items: Sequence[Publication]) -> list[Delivery]:
-        """Write each staple (in a few threads: each writes its own file, fsynced), then
-        fsync each directory once."""
-        if not items:
-            return []
-        from concurrent.futures import ThreadPoolExecutor
+        for item in items:
+            self.submit(item)
+        return self.collect()
 
-        with ThreadPoolExecutor(max(1, min(self.jobs, len(items))), "write") as pool:
-            results = list(pool.map(_write, items))
-        for directory in {item.staple_path.parent for item in items}:
+    def submit(self, item: Publication) -> None:
+        if self._pool is None:
+            from concurrent.futures import ThreadPoolExecutor
+
+            self._pool = ThreadPoolExecutor(max(1, self.jobs), "write")
+        self._pending.append((item, self._pool.submit(_write, item)))
+
+    def collect(self) -> list[Delivery]:
+        """The deliveries of everything submitted (waits for the writes)."""
+        pending, self._pending = self._pending, []
+        results = [future.result() for _, future in pending]
+        if self._pool is not None:
+            self._pool.shutdown()
+            self._pool = None
+        for directory in {item.staple_path.parent for item, _ in pending}:
             fsync_dir(directory)
         return results
 
