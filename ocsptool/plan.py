@@ -67,8 +67,10 @@ class Plan:
 
 #: One entry of a store's fresh index: (stat, issuer_stat, staple inode, fresh until
 #: (epoch; min of due and notAfter), the consumers that have the staple), or None for a
-#: record that is not plainly fresh-able (no staple, broken, revoked...).
+#: record that is not plainly fresh-able (no staple, broken, revoked...). A certificate
+#: without OCSP URL has the inode NO_STAPLE: it needs nothing, ever, while unchanged.
 IndexEntry = tuple[list[int], list[int] | None, int | None, int, tuple[str, ...]] | None
+NO_STAPLE = -1
 
 
 def all_fresh(
@@ -77,35 +79,40 @@ def all_fresh(
     now: dt.datetime,
     force: Collection[str],
     consumers: Collection[str],
-) -> list[str] | None:
-    """The keys of ``found`` when every one is plainly fresh by ``index``, no record is
-    left to prune and every consumer has every staple; else None (then triage and decide
-    over the full records). The no-op run in one loop, without loading the records."""
+) -> Plan | None:
+    """A plan of only fresh and no-OCSP keys when every file of ``found`` is one of those
+    by ``index``, no record is left to prune and every consumer has every staple; else
+    None (then triage and decide over the full records). The no-op run in one loop,
+    without loading the records."""
     if force or len(index) != len(found):
         return None
     epoch = int(now.timestamp())
-    fresh = []
+    plan = Plan()
+    fresh, no_ocsp = plan.fresh.append, plan.no_ocsp.append
     get = index.get
     for path, stat, inode, issuer_stat in found:
         entry = get(path)
-        if (
-            entry is None
-            or entry[0] != stat
-            or entry[1] != issuer_stat
-            or entry[2] != inode
-            or epoch >= entry[3]
-        ):
+        if entry is None or entry[0] != stat or entry[1] != issuer_stat:
+            return None
+        if entry[2] == NO_STAPLE:
+            no_ocsp(path)
+            continue
+        if entry[2] != inode or epoch >= entry[3]:
             return None
         if consumers and not all(c in entry[4] for c in consumers):
             return None
-        fresh.append(path)
-    return fresh
+        fresh(path)
+    return plan
 
 
 def index_entry(rec: Record) -> IndexEntry:
     """A record's entry in the fresh index (see ``all_fresh``)."""
     staple = rec.get("staple")
-    if staple is None or rec.get("cert_error") or not rec.get("url"):
+    if rec.get("cert_error"):
+        return None
+    if not rec.get("url"):
+        return (rec["stat"], rec.get("issuer_stat"), NO_STAPLE, 0, ())
+    if staple is None:
         return None
     if staple.get("status") != "good" or "due" not in rec or "not_after" not in rec:
         return None

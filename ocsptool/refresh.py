@@ -122,9 +122,9 @@ def run_refresh(
     with store.locked():
         with _gc_paused():  # tens of thousands of long-lived dicts and tuples: no garbage
             scans = [source.scan() for source in sources]
-            fresh = _all_fresh(store, scans, now, forced, settings.sockets)
-        if fresh is not None:  # the no-op run: nothing to do, and the records not loaded
-            report = _fresh_report(settings, store, scans, fresh, now)
+            settled = _all_fresh(store, scans, now, forced, settings.sockets)
+        if settled is not None:  # the no-op run: nothing to do, and the records not loaded
+            report = _fresh_report(settings, store, scans, settled, now)
             store.record_run(int(now.timestamp()), report.ok)
             return report
         with _gc_paused():
@@ -161,8 +161,9 @@ def _all_fresh(
     now: dt.datetime,
     force: frozenset[str],
     sockets: Sequence[str],
-) -> list[str] | None:
-    """Every certificate plainly fresh, by the store's fresh index; else None."""
+) -> Plan | None:
+    """Every certificate plainly fresh (or without OCSP URL), by the store's fresh index;
+    else None."""
     if any(scan.problems or scan.leftovers for scan in scans):
         return None
     index = store.index()
@@ -179,7 +180,7 @@ def _fresh_report(
     settings: Settings,
     store: Store,
     scans: list[scanning.ScanResult],
-    fresh: list[str],
+    plan: Plan,
     now: dt.datetime,
 ) -> RunReport:
     """The report of a run that found everything fresh; the outcomes and the records
@@ -191,7 +192,7 @@ def _fresh_report(
 
     def outcomes() -> list[Outcome]:
         run = _Run(settings, report.state, RunReport(), now)
-        run.fresh = fresh
+        run.settle(plan)
         return run._all_outcomes()
 
     report.build_outcomes = outcomes

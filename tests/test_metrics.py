@@ -146,3 +146,22 @@ def test_refresh_metrics_come_from_the_run_itself(
         if labels["status"] == "good" and value == 1.0
     ]
     assert good == ["a.pem"]
+
+
+def test_refresh_metrics_after_a_no_op_run(
+    cert_dir: CertDir, run_cli: Callable[..., Result], tmp_path: Path
+) -> None:
+    """A run with nothing due reads no records (the store's index), yet its metrics are
+    the full per-certificate view, the same as after the run that fetched."""
+    cert_dir.add("a")
+    cert_dir.add("crl", ocsp=False)
+    first, second = tmp_path / "first.prom", tmp_path / "second.prom"
+    assert run_cli("refresh", cert_dir.path, "--metrics", first).exit_code == 0
+    assert run_cli("refresh", cert_dir.path, "--metrics", second).exit_code == 0
+
+    def certificate_lines(path: Path) -> list[str]:
+        lines = path.read_text().splitlines()
+        return [line for line in lines if "a.pem" in line or "crl.pem" in line]
+
+    assert certificate_lines(second) == certificate_lines(first)
+    assert certificate_lines(second)

@@ -162,6 +162,20 @@ ALL_FRESH = {
     "staple replaced": (FOUND._replace(ocsp_inode=8), ENTRY, [], [], None),
     "due": (FOUND, (STAT, None, 7, EPOCH, ()), [], [], None),
     "forced": (FOUND, ENTRY, [FOUND.path], [], None),
+    "no OCSP URL, any staple file, any time, any socket": (
+        FOUND._replace(ocsp_inode=None),
+        (STAT, None, -1, 0, ()),
+        [],
+        ["sock"],
+        "no-ocsp",
+    ),
+    "no OCSP URL, but the file changed": (
+        FOUND._replace(stat=[9, 9, 9, 9]),
+        (STAT, None, -1, 0, ()),
+        [],
+        [],
+        None,
+    ),
 }
 
 
@@ -171,7 +185,14 @@ def test_all_fresh(case: str) -> None:
 
     found, entry, force, consumers, expected = ALL_FRESH[case]
     index = {} if entry == "absent" else {FOUND.path: entry}
-    assert all_fresh([found], index, NOW, frozenset(force), consumers) == expected  # type: ignore[arg-type]
+    plan = all_fresh([found], index, NOW, frozenset(force), consumers)  # type: ignore[arg-type]
+    if expected is None:
+        assert plan is None
+    elif expected == "no-ocsp":
+        assert plan is not None and (plan.fresh, plan.no_ocsp) == ([], [FOUND.path])
+    else:
+        assert plan is not None and (plan.fresh, plan.no_ocsp) == (expected, [])
+        assert where(plan) == ["fresh"]
 
 
 def test_all_fresh_needs_the_index_to_hold_exactly_the_files_found() -> None:
@@ -189,7 +210,8 @@ INDEX_ENTRY = {
         None,
     ),
     "no staple": (rec(staple=None), None),
-    "no OCSP URL": (rec(url=None), None),
+    "no OCSP URL": (rec(url=None), (STAT, None, -1, 0, ())),
+    "broken": ({"stat": STAT, "issuer_stat": None, "cert_error": "bad"}, None),
 }
 
 

@@ -26,6 +26,7 @@ def test_a_no_op_run_reads_the_index_not_the_records(
 ) -> None:
     cert_dir.add("a")
     cert_dir.add("b")
+    cert_dir.add("crl", ocsp=False)
     assert run_refresh(settings(cert_dir, state_file), now=NOW).fetched == 2
     assert JsonFileStore(state_file).index() is not None
 
@@ -40,6 +41,7 @@ def test_a_no_op_run_reads_the_index_not_the_records(
     assert [(Path(o.path).name, o.action) for o in report.outcomes] == [
         ("a.pem", "fresh"),
         ("b.pem", "fresh"),
+        ("crl.pem", "no-ocsp"),
     ]
 
 
