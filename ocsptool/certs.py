@@ -9,9 +9,8 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-import os
+import errno
 import re
-import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 
 from ocsptool.errors import CertificateError
+from ocsptool.files import READ_DENIED, read_regular
 
 #: Certificate files larger than this are refused unread.
 MAX_FILE_BYTES = 1024 * 1024
@@ -199,25 +199,19 @@ def read_file(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
     A FIFO, socket or device is refused without reading: a FIFO would block the run forever.
     """
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        data = read_regular(path, limit)
     except PermissionError:
-        raise CertificateError("permission denied; let ocsptool's user read it") from None
+        raise CertificateError(READ_DENIED) from None
     except FileNotFoundError:
         raise CertificateError("no such file") from None
+    except IsADirectoryError:
+        raise CertificateError("is a directory") from None
     except OSError as e:
+        if e.errno == errno.EINVAL:
+            raise CertificateError(
+                "not a regular file (a FIFO, socket or device); skipped"
+            ) from None
         raise CertificateError(f"cannot read: {e.strerror}") from None
-    try:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
-            raise CertificateError("is a directory")
-        if not stat.S_ISREG(mode):
-            raise CertificateError("not a regular file (a FIFO, socket or device); skipped")
-        with os.fdopen(fd, "rb", closefd=False) as f:
-            data = f.read(limit + 1)
-    except OSError as e:
-        raise CertificateError(f"cannot read: {e.strerror}") from None
-    finally:
-        os.close(fd)
     if len(data) > limit:
         raise CertificateError(f"over {limit // 1024} KiB; not a certificate bundle, skipped")
     return data

@@ -126,6 +126,6 @@ def _expires(left: dt.timedelta) -> str:
 
 
 def _span(delta: dt.timedelta) -> str:
-    from ocsptool.render import span
+    from ocsptool.status_output import span
 
     return span(delta)

@@ -6,17 +6,23 @@ with a traceback only at ``-vv``. Heavy modules are imported inside the commands
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
+import functools
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from ocsptool import __version__, exitcodes
-from ocsptool.errors import LockHeld, OcspToolError, UsageError
+from ocsptool.errors import OcspToolError, UsageError
+
+if TYPE_CHECKING:
+    from ocsptool.refresh import RunReport
+    from ocsptool.refresh import Settings as RunSettings
+    from ocsptool.status import StatusReport
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -25,6 +31,108 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True)
+class Options:
+    """A command's options, typed, built once by ``with_options`` from what click parsed."""
+
+    paths: tuple[str, ...] = ()
+    state: Path | None = None
+    sockets: tuple[str, ...] = ()
+    jobs: int = 8
+    timeout: float = 10.0
+    extensions: tuple[str, ...] = ()
+    excludes: tuple[str, ...] = ()
+    metrics: Path | None = None
+    live: bool = False
+    as_json: bool = False
+    verbose: int = 0
+    quiet: int = 0
+    dry_run: bool = False
+    warn: dt.timedelta = dt.timedelta(hours=12)
+    crit: dt.timedelta = dt.timedelta(hours=3)
+
+    @property
+    def verbosity(self) -> int:
+        return self.verbose - self.quiet
+
+    def run_settings(self, jobs: int | None = None) -> RunSettings:
+        """The core's settings for a run over these paths."""
+        from ocsptool.limits import Timeouts
+        from ocsptool.refresh import Settings
+        from ocsptool.scan import DEFAULT_EXTENSIONS
+        from ocsptool.state import default_path
+
+        exts = tuple(e if e.startswith(".") else "." + e for e in self.extensions)
+        timeout = self.timeout
+        return Settings(
+            paths=self.paths,
+            state_path=self.state or default_path(),
+            sockets=tuple(address for value in self.sockets for address in value.split()),
+            jobs=self.jobs if jobs is None else jobs,
+            timeouts=Timeouts(connect=min(5.0, timeout), read=timeout, total=3 * timeout),
+            extensions=exts or DEFAULT_EXTENSIONS,
+            excludes=self.excludes,
+            haproxy_timeout=timeout,
+        )
+
+
+def with_options(command: Callable[[Options], None]) -> Callable[..., None]:
+    """The one options decorator: the command gets one frozen ``Options``."""
+
+    @functools.wraps(command)
+    def callback(**params: Any) -> None:
+        if "certs" in params:
+            params["paths"] = params.pop("certs")
+        command(Options(**params))
+
+    return callback
+
+
+class CommandFailed(click.ClickException):
+    """A library error as click's: one ``ocsptool: ...`` line on stderr, its exit code.
+
+    Every way out of ocsptool goes through click's standalone handling of this and of
+    ``click.exceptions.Exit`` (a command's own exit code): the one exit path.
+    """
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code  # type: ignore[misc]  # click declares it a ClassVar
+
+    def show(self, file: Any = None) -> None:
+        from ocsptool.run_output import stderr_line
+
+        stderr_line(self.message)
+
+
+_VERBOSITY = "ocsptool.verbosity"
+
+
+class _Group(click.Group):
+    """Turns whatever a command raises into ``CommandFailed``, in this one place."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            raise CommandFailed("interrupted", exitcodes.INTERRUPTED) from None
+        except OcspToolError as e:
+            if ctx.meta.get(_VERBOSITY, 0) >= 2:
+                import traceback
+
+                traceback.print_exc()
+            raise CommandFailed(str(e), exitcodes.of_error(e)) from None
+        except Exception as e:  # a bug: one line, unless -vv asked for the traceback
+            if ctx.meta.get(_VERBOSITY, 0) >= 2:
+                raise
+            raise CommandFailed(
+                f"internal error: {type(e).__name__}: {e} (run with -vv for details)",
+                exitcodes.FAILURE,
+            ) from None
 
 
 def state_option(f: F) -> F:
@@ -74,6 +182,11 @@ def fetch_options(f: F) -> F:
         show_envvar=True,
         help="Responder requests in flight at once.",
     )(f)
+    return timeout_option("Seconds to wait for a responder (connect 5 s at most) or HAProxy.")(f)
+
+
+def timeout_option(help: str) -> Callable[[F], F]:
+    """``--timeout`` (and OCSPTOOL_TIMEOUT), the one definition; ``help`` says for what."""
     return click.option(
         "--timeout",
         type=click.FloatRange(0.1, 300),
@@ -81,8 +194,8 @@ def fetch_options(f: F) -> F:
         show_default=True,
         envvar="OCSPTOOL_TIMEOUT",
         show_envvar=True,
-        help="Seconds to wait for a responder (connect 5 s at most) or HAProxy.",
-    )(f)
+        help=help,
+    )
 
 
 def scan_options(f: F) -> F:
@@ -116,7 +229,7 @@ def metrics_option(f: F) -> F:
     )(f)
 
 
-@click.group(context_settings=CONTEXT, epilog=exitcodes.TABLE)
+@click.group(cls=_Group, context_settings=CONTEXT, epilog=exitcodes.TABLE)
 @click.version_option(__version__, "-V", "--version", message="ocsptool %(version)s")
 @click.option(
     "--config",
@@ -142,8 +255,13 @@ def cli(ctx: click.Context, config_file: Path | None) -> None:
     try:
         defaults = config.load(path)
     except UsageError as e:
-        _fail(e, 0)
-        sys.exit(exitcodes.CHECK_UNKNOWN if ctx.invoked_subcommand == "check" else exitcodes.USAGE)
+        if ctx.invoked_subcommand == "check":  # its help promises one line on stdout
+            from ocsptool.check import unknown
+
+            verdict = unknown(f"usage error: {e}")
+            click.echo(verdict.line)
+            ctx.exit(verdict.code)
+        raise CommandFailed(str(e), exitcodes.USAGE) from None
     # click resolves flag > environment > default_map > built-in default, per command.
     ctx.default_map = config.default_map(defaults, cli.commands)
 
@@ -156,100 +274,51 @@ def cli(ctx: click.Context, config_file: Path | None) -> None:
 @scan_options
 @metrics_option
 @output_options
-def refresh(
-    paths: tuple[str, ...],
-    state: Path | None,
-    sockets: tuple[str, ...],
-    jobs: int,
-    timeout: float,
-    extensions: tuple[str, ...],
-    excludes: tuple[str, ...],
-    metrics: Path | None,
-    as_json: bool,
-    verbose: int,
-    quiet: int,
-) -> None:
+@with_options
+def refresh(o: Options) -> None:
     """Fetch, verify, write and push the staples that are due.
 
     PATH is a certificate file or a directory, scanned for *.pem and *.crt (HAProxy's
     side files .ocsp .issuer .key .sctl are never taken for certificates). Off a
     terminal, a successful run prints nothing.
     """
-    verbosity = verbose - quiet
-    if not paths:
+    if not o.paths:
         raise click.UsageError(
             "give at least one certificate file or directory (or set paths in the config file)"
         )
-    settings = _settings(paths, state, sockets, jobs, timeout, extensions, excludes)
-    _run(lambda: _refresh(settings, as_json, verbosity, metrics), verbosity)
+    settings = o.run_settings()
+    _run(lambda: _refresh(settings, o.as_json, o.verbosity, o.metrics), o.verbosity)
 
 
-def _settings(
-    paths: tuple[str, ...],
-    state: Path | None,
-    sockets: tuple[str, ...],
-    jobs: int,
-    timeout: float,
-    extensions: tuple[str, ...],
-    excludes: tuple[str, ...],
-) -> Any:
-    from ocsptool.limits import Timeouts
-    from ocsptool.refresh import Settings
-    from ocsptool.scan import DEFAULT_EXTENSIONS
-    from ocsptool.state import default_path
-
-    exts = tuple(e if e.startswith(".") else "." + e for e in extensions) or DEFAULT_EXTENSIONS
-    return Settings(
-        paths=paths,
-        state_path=state or default_path(),
-        sockets=tuple(_split_sockets(sockets)),
-        jobs=jobs,
-        timeouts=Timeouts(connect=min(5.0, timeout), read=timeout, total=3 * timeout),
-        extensions=exts,
-        excludes=excludes,
-        haproxy_timeout=timeout,
-    )
-
-
-def _split_sockets(sockets: tuple[str, ...]) -> list[str]:
-    out: list[str] = []
-    for value in sockets:
-        out.extend(value.split())
-    return out
-
-
-def _refresh(settings: Any, as_json: bool, verbosity: int, metrics: Path | None = None) -> int:
-    from ocsptool import report as output
+def _refresh(
+    settings: RunSettings, as_json: bool, verbosity: int, metrics: Path | None = None
+) -> int:
+    from ocsptool import run_output
     from ocsptool.refresh import run_refresh
 
     now = _now()
-    tty = output.is_terminal()
-    with output.progress_bar(tty and not as_json and verbosity >= 0) as progress:
+    tty = run_output.is_terminal()
+    with run_output.progress_bar(tty and not as_json and verbosity >= 0) as progress:
         result = run_refresh(settings, now=now, progress=progress)
     code = exitcodes.OK if result.ok else exitcodes.FAILURE
-    output.emit(result, verbosity=verbosity)
+    run_output.emit(result, verbosity=verbosity)
     if metrics is not None:
-        _write_metrics(metrics, settings, now, result.ok)
+        _write_metrics(metrics, result, now)
     if as_json:
-        click.echo(output.refresh_json(result, now, code))
+        click.echo(run_output.refresh_json(result, now, code))
     elif tty and verbosity >= 0:
-        output.summary(result)
+        run_output.summary(result)
     return code
 
 
-def _write_metrics(path: Path, settings: Any, now: dt.datetime, ok: bool) -> None:
-    """Metrics after a refresh run: every certificate's staple, and this run."""
+def _write_metrics(path: Path, result: RunReport, now: dt.datetime) -> None:
+    """Metrics after a refresh run: every certificate's staple, and this run, from what
+    the run scanned and recorded (no second scan)."""
     from ocsptool import metrics as prom
     from ocsptool import status as health
 
-    report = health.gather(
-        settings.paths,
-        settings.state_path,
-        now=now,
-        extensions=settings.extensions,
-        excludes=settings.excludes,
-    )
-    prom.write(path, report, last_run=now, last_run_ok=ok)
+    report = health.view(result.scan, result.state, now)
+    prom.write(path, report, last_run=now, last_run_ok=result.ok)
 
 
 @cli.command(context_settings=CONTEXT)
@@ -266,68 +335,24 @@ def demo(keep: bool) -> None:
 
 
 def _run(action: Callable[[], int], verbosity: int) -> None:
-    """Run a command body; turn our errors into one line and the documented exit code."""
-    try:
-        with _debug_logging(verbosity >= 2):
-            code = action()
-    except LockHeld as e:
-        _fail(e, verbosity)
-        sys.exit(exitcodes.LOCKED)
-    except UsageError as e:
-        _fail(e, verbosity)
-        sys.exit(exitcodes.USAGE)
-    except OcspToolError as e:
-        _fail(e, verbosity)
-        sys.exit(exitcodes.FAILURE)
-    except KeyboardInterrupt:
-        sys.stderr.write("ocsptool: interrupted\n")
-        sys.exit(130)
-    sys.exit(code)
-
-
-@contextlib.contextmanager
-def _debug_logging(enabled: bool) -> Iterator[None]:
-    """-vv: ocsptool's debug lines (HTTP exchanges, HAProxy commands) on stderr."""
-    if not enabled:
-        yield
-        return
-    import logging
-
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("ocsptool: debug: %(message)s"))
-    logger = logging.getLogger("ocsptool")
-    logger.addHandler(handler)
-    logger.setLevel(logging.DEBUG)
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(logging.NOTSET)
-
-
-def _fail(error: Exception, verbosity: int) -> None:
-    from ocsptool.report import stderr_line
-
+    """Run a command body and exit with its code (errors: see ``_Group.invoke``)."""
+    ctx = click.get_current_context()
+    ctx.meta[_VERBOSITY] = verbosity
     if verbosity >= 2:
-        import traceback
+        from ocsptool.console import debug
 
-        traceback.print_exc()
-    stderr_line(str(error))
+        with debug(True):
+            code = action()
+    else:
+        code = action()
+    ctx.exit(code)
 
 
 # -- status, check, renew, show (issue 3) --------------------------------------------------
 
 
 def live_timeout_option(f: F) -> F:
-    return click.option(
-        "--timeout",
-        type=click.FloatRange(0.1, 300),
-        default=10.0,
-        show_default=True,
-        envvar="OCSPTOOL_TIMEOUT",
-        show_envvar=True,
-        help="Seconds to wait for HAProxy (--live).",
-    )(f)
+    return timeout_option("Seconds to wait for HAProxy (--live).")(f)
 
 
 def live_option(f: F) -> F:
@@ -339,17 +364,7 @@ def live_option(f: F) -> F:
     )(f)
 
 
-STATUS_CODES = """\
-\b
-Exit codes:
-  0   no certificate has a problem (certificates without an OCSP URL never do)
-  1   at least one certificate has a problem: revoked, missing/invalid/expired staple,
-      failing refreshes, a HAProxy serving something else (--live), an unreadable file
-  2   usage or configuration error
-"""
-
-
-@cli.command(context_settings=CONTEXT, epilog=STATUS_CODES)
+@cli.command(context_settings=CONTEXT, epilog=exitcodes.STATUS_CODES)
 @click.argument("paths", nargs=-1, type=click.Path(path_type=str))
 @state_option
 @socket_option
@@ -358,47 +373,29 @@ Exit codes:
 @metrics_option
 @live_timeout_option
 @output_options
-def status(
-    paths: tuple[str, ...],
-    state: Path | None,
-    sockets: tuple[str, ...],
-    live: bool,
-    extensions: tuple[str, ...],
-    excludes: tuple[str, ...],
-    metrics: Path | None,
-    timeout: float,
-    as_json: bool,
-    verbose: int,
-    quiet: int,
-) -> None:
+@with_options
+def status(o: Options) -> None:
     """Staple health of every certificate, most urgent first.
 
     Reads the files on disk and the state file; no network unless --live. The
     first lines name what needs you; the table has one row per certificate.
     """
-    verbosity = verbose - quiet
-    settings = _status_settings(paths, state, sockets, live, extensions, excludes, timeout)
-    _run(lambda: _status(settings, live, metrics, as_json), verbosity)
+    settings = _status_settings(o)
+    _run(lambda: _status(settings, o.live, o.metrics, o.as_json), o.verbosity)
 
 
-def _status_settings(
-    paths: tuple[str, ...],
-    state: Path | None,
-    sockets: tuple[str, ...],
-    live: bool,
-    extensions: tuple[str, ...],
-    excludes: tuple[str, ...],
-    timeout: float,
-) -> Any:
-    if not paths:
+def _status_settings(o: Options) -> RunSettings:
+    if not o.paths:
         raise click.UsageError("give at least one certificate file or directory")
-    settings = _settings(paths, state, sockets, 1, timeout, extensions, excludes)
-    if live and not settings.sockets:
+    settings = o.run_settings(jobs=1)
+    if o.live and not settings.sockets:
         raise click.UsageError("--live needs at least one -s/--haproxy-socket ADDR")
     return settings
 
 
-def _gather(settings: Any, live: bool, metrics: Path | None, now: dt.datetime) -> Any:
+def _gather(
+    settings: RunSettings, live: bool, metrics: Path | None, now: dt.datetime
+) -> StatusReport:
     from ocsptool import status as health
 
     report = health.gather(
@@ -418,16 +415,16 @@ def _gather(settings: Any, live: bool, metrics: Path | None, now: dt.datetime) -
     return report
 
 
-def _status(settings: Any, live: bool, metrics: Path | None, as_json: bool) -> int:
-    from ocsptool import render
+def _status(settings: RunSettings, live: bool, metrics: Path | None, as_json: bool) -> int:
+    from ocsptool import status_output
 
     now = _now()
     report = _gather(settings, live, metrics, now)
     code = exitcodes.OK if report.ok else exitcodes.FAILURE
     if as_json:
-        click.echo(render.status_json(report, now, code))
+        click.echo(status_output.status_json(report, now, code))
     else:
-        render.status_table(report, now)
+        status_output.status_table(report, now)
     return code
 
 
@@ -445,7 +442,7 @@ class _NagiosCommand(click.Command):
             return super().make_context(info_name, args, parent=parent, **extra)
         except click.UsageError as e:
             click.echo(f"OCSP UNKNOWN - usage error: {e.format_message()}")
-            sys.exit(exitcodes.CHECK_UNKNOWN)
+            raise click.exceptions.Exit(exitcodes.CHECK_UNKNOWN) from None
 
 
 def _duration(ctx: click.Context, param: click.Parameter, value: str) -> dt.timedelta:
@@ -457,19 +454,7 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str) -> dt.time
         raise click.BadParameter(str(e), ctx, param) from None
 
 
-CHECK_CODES = """\
-\b
-Exit codes (Nagios/Icinga plugin convention):
-  0   OK
-  1   WARNING: a problem `ocsptool status` shows, or the earliest nextUpdate within --warn
-  2   CRITICAL: a revoked staple; a missing, invalid or expired staple on a Must-Staple
-      certificate; an expired certificate; or the earliest nextUpdate within --crit
-  3   UNKNOWN: usage errors (bad options, bad config file) and anything that stopped the
-      check; the line then starts "OCSP UNKNOWN -". Exit 2 always means CRITICAL here.
-"""
-
-
-@cli.command(cls=_NagiosCommand, context_settings=CONTEXT, epilog=CHECK_CODES)
+@cli.command(cls=_NagiosCommand, context_settings=CONTEXT, epilog=exitcodes.CHECK_CODES)
 @click.argument("paths", nargs=-1, type=click.Path(path_type=str))
 @state_option
 @socket_option
@@ -493,18 +478,8 @@ Exit codes (Nagios/Icinga plugin convention):
     help="CRITICAL when the earliest nextUpdate is this close.",
 )
 @live_timeout_option
-def check(
-    paths: tuple[str, ...],
-    state: Path | None,
-    sockets: tuple[str, ...],
-    live: bool,
-    extensions: tuple[str, ...],
-    excludes: tuple[str, ...],
-    metrics: Path | None,
-    warn: dt.timedelta,
-    crit: dt.timedelta,
-    timeout: float,
-) -> None:
+@with_options
+def check(o: Options) -> None:
     """Monitoring plugin: one line with perfdata, Nagios exit codes.
 
     Reads the files and the state file like `ocsptool status`; no network unless --live.
@@ -512,19 +487,19 @@ def check(
     from ocsptool import check as nagios
 
     try:
-        if crit > warn:
+        if o.crit > o.warn:
             raise click.UsageError("--crit must not be longer than --warn")
-        settings = _status_settings(paths, state, sockets, live, extensions, excludes, timeout)
+        settings = _status_settings(o)
         now = _now()
         verdict = nagios.evaluate(
-            _gather(settings, live, metrics, now), now=now, warn=warn, crit=crit
+            _gather(settings, o.live, o.metrics, now), now=now, warn=o.warn, crit=o.crit
         )
     except click.UsageError as e:
         verdict = nagios.unknown(f"usage error: {e.format_message()}")
     except OcspToolError as e:
         verdict = nagios.unknown(str(e))
     click.echo(verdict.line)
-    sys.exit(verdict.code)
+    click.get_current_context().exit(verdict.code)
 
 
 @cli.command(context_settings=CONTEXT, epilog=exitcodes.TABLE)
@@ -539,36 +514,27 @@ def check(
     "signer, HTTP cache headers); write, push and record nothing. Takes no lock.",
 )
 @output_options
-def renew(
-    certs: tuple[str, ...],
-    state: Path | None,
-    sockets: tuple[str, ...],
-    jobs: int,
-    timeout: float,
-    dry_run: bool,
-    as_json: bool,
-    verbose: int,
-    quiet: int,
-) -> None:
+@with_options
+def renew(o: Options) -> None:
     """Fetch a staple now for each CERT, whatever the schedule.
 
     Verifies, writes <cert>.ocsp, pushes to every -s and records it in the state, then
     prints the new staple's status and validity. A failed renewal leaves the existing
     staple as it was. Exit 0 only when every CERT got a fresh verified staple.
     """
-    verbosity = verbose - quiet
-    settings = _settings(certs, state, sockets, jobs, timeout, (), ())
-    if dry_run:
-        _run(lambda: _renew_dry(settings, as_json), verbosity)
+    settings = o.run_settings()
+    if o.dry_run:
+        _run(lambda: _renew_dry(settings, o.as_json), o.verbosity)
     else:
-        _run(lambda: _renew(settings, as_json, verbosity), verbosity)
+        _run(lambda: _renew(settings, o.as_json, o.verbosity), o.verbosity)
 
 
-def _renew(settings: Any, as_json: bool, verbosity: int) -> int:
+def _renew(settings: RunSettings, as_json: bool, verbosity: int) -> int:
     import os
 
-    from ocsptool import report as output
+    from ocsptool import run_output
     from ocsptool.refresh import run_refresh
+    from ocsptool.target import NO_OCSP
 
     now = _now()
     named = [os.path.abspath(p) for p in settings.paths]
@@ -577,28 +543,29 @@ def _renew(settings: Any, as_json: bool, verbosity: int) -> int:
     for path in named:
         out = outcomes.get(path)
         if out is not None and out.action == "no-ocsp":
-            result.problems.append(f"{path}: no OCSP URL: CRL only; nothing to renew")
+            result.problems.append(f"{path}: {NO_OCSP}; nothing to renew")
     renewed = all(outcomes.get(p) and outcomes[p].action == "fetched" for p in named)
     code = exitcodes.OK if renewed and result.ok else exitcodes.FAILURE
-    output.emit(result, verbosity=min(verbosity, 0))
+    run_output.emit(result, verbosity=min(verbosity, 0))
     if as_json:
-        click.echo(output.refresh_json(result, now, code))
+        click.echo(run_output.refresh_json(result, now, code))
         return code
     for path in named:
         out = outcomes.get(path)
         if out is not None and out.action == "fetched":
             pushed = f", pushed to {', '.join(out.pushed)}" if out.pushed else ""
-            click.echo(output.describe_outcome(out) + pushed)
+            click.echo(run_output.describe_outcome(out) + pushed)
     return code
 
 
-def _renew_dry(settings: Any, as_json: bool) -> int:
+def _renew_dry(settings: RunSettings, as_json: bool) -> int:
     import json
     from pathlib import Path as _Path
 
     from ocsptool.fetch import new_session
-    from ocsptool.render import show_text
     from ocsptool.renew import dry_run
+    from ocsptool.run_output import stderr_line
+    from ocsptool.status_output import show_text
 
     now = _now()
     session = new_session()
@@ -646,7 +613,7 @@ def _renew_dry(settings: Any, as_json: bool) -> int:
         click.echo(show_text(lines) + "\n")
     for r in results:
         if r.error:
-            _fail(OcspToolError(f"{r.path}: {r.error}"), 0)
+            stderr_line(f"{r.path}: {r.error}")
     return code
 
 
@@ -665,8 +632,8 @@ def show(cert: Path) -> None:
 
 def _show(cert: Path) -> int:
     from ocsptool.errors import CertificateError
-    from ocsptool.render import show_text
     from ocsptool.show import inspect
+    from ocsptool.status_output import show_text
 
     try:
         fields, ok = inspect(cert, _now())
@@ -681,14 +648,4 @@ def main() -> None:
         reconfigure = getattr(stream, "reconfigure", None)
         if reconfigure is not None:
             reconfigure(errors="backslashreplace")
-    try:
-        cli.main(prog_name="ocsptool", standalone_mode=True)
-    except Exception:
-        # Our own errors never get here; anything that does is a bug. Say it in one line.
-        if "-vv" in sys.argv or sys.argv.count("-v") >= 2:
-            raise
-        err = sys.exc_info()[1]
-        sys.stderr.write(
-            f"ocsptool: internal error: {type(err).__name__}: {err} (run with -vv for details)\n"
-        )
-        sys.exit(exitcodes.FAILURE)
+    cli.main(prog_name="ocsptool", standalone_mode=True)

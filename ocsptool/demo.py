@@ -203,11 +203,6 @@ def _second_run(out: _Out, cwd: Path, args: list[str]) -> None:
 
 
 def _status(out: _Out, cwd: Path, state: Path, certs: Path, sockets: list[str]) -> None:
-    from ocsptool.cli import cli
-
-    if "status" not in cli.commands:
-        out.step("ocsptool status", ": skipped: this build has no status command yet")
-        return
     live = ["--live", *sockets] if sockets else []
     what = "and what HAProxy serves (--live)" if live else "no network"
     out.step("ocsptool status", f": staple health from the files and the state, {what}")

@@ -6,6 +6,7 @@ OK = 0  # every certificate with an OCSP responder has a valid staple, or was no
 FAILURE = 1  # at least one certificate failed (each named on stderr), or a staple says revoked
 USAGE = 2  # bad options, paths or config file
 LOCKED = 75  # another run holds the lock (EX_TEMPFAIL): try again later
+INTERRUPTED = 130  # SIGINT or SIGTERM, as a shell reports it
 
 # `ocsptool check` follows the Nagios/Icinga plugin convention instead:
 CHECK_OK = 0
@@ -21,3 +22,35 @@ Exit codes:
   {USAGE}   usage or configuration error
   {LOCKED}  another ocsptool run holds the lock; nothing was done
 """
+
+
+STATUS_CODES = """\
+\b
+Exit codes:
+  0   no certificate has a problem (certificates without an OCSP URL never do)
+  1   at least one certificate has a problem: revoked, missing/invalid/expired staple,
+      failing refreshes, a HAProxy serving something else (--live), an unreadable file
+  2   usage or configuration error
+"""
+
+CHECK_CODES = """\
+\b
+Exit codes (Nagios/Icinga plugin convention):
+  0   OK
+  1   WARNING: a problem `ocsptool status` shows, or the earliest nextUpdate within --warn
+  2   CRITICAL: a revoked staple; a missing, invalid or expired staple on a Must-Staple
+      certificate; an expired certificate; or the earliest nextUpdate within --crit
+  3   UNKNOWN: usage errors (bad options, bad config file) and anything that stopped the
+      check; the line then starts "OCSP UNKNOWN -". Exit 2 always means CRITICAL here.
+"""
+
+
+def of_error(error: Exception) -> int:
+    """The exit code for one of our errors (the core raises, the CLI exits)."""
+    from ocsptool.errors import LockHeld, UsageError
+
+    if isinstance(error, LockHeld):
+        return LOCKED
+    if isinstance(error, UsageError):
+        return USAGE
+    return FAILURE

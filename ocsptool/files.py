@@ -17,6 +17,7 @@ import errno
 import fcntl
 import json
 import os
+import stat
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,32 @@ from ocsptool import owner
 from ocsptool.errors import LockHeld, WriteError
 
 TEMP_SUFFIX = ".ocsptool-tmp.ocsp"
+#: The permission messages, one definition each.
+READ_DENIED = "permission denied; let ocsptool's user read it"
+
+
+def write_denied(directory: Path) -> str:
+    return f"permission denied; let ocsptool's user write to {directory}"
+
+
+def read_regular(path: Path | str, limit: int | None = None) -> bytes:
+    """The bytes of a regular file (at most ``limit + 1`` of them when ``limit`` is given).
+
+    A FIFO, socket or device is refused without reading (``OSError`` EINVAL, "not a
+    regular file"), a directory with ``IsADirectoryError``: a FIFO would otherwise block
+    the caller forever. The one file read that everything in ocsptool uses.
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "is a directory")
+        if not stat.S_ISREG(mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            return f.read() if limit is None else f.read(limit + 1)
+    finally:
+        os.close(fd)
 
 
 def temp_path(path: Path) -> Path:
@@ -82,7 +109,7 @@ def fsync_dir(directory: Path) -> None:
 
 def _explain(error: OSError, directory: Path) -> str:
     if error.errno in (errno.EACCES, errno.EPERM):
-        return f"permission denied; let ocsptool's user write to {directory}"
+        return write_denied(directory)
     if error.errno == errno.EROFS:
         return f"{directory} is on a read-only file system"
     if error.errno in (errno.ENOSPC, errno.EDQUOT):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Protocol
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -16,14 +17,13 @@ from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, p
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from ocsptool.certs import Bundle, describe_name
+from ocsptool.certs import describe_name
 from ocsptool.errors import ResponseRejected, StatusUnknown
+from ocsptool.schedule import HAPROXY_MARGIN
 from ocsptool.times import iso
 
 #: How far thisUpdate may lie in the future (clock skew between us and the CA).
 CLOCK_SKEW = dt.timedelta(minutes=5)
-#: HAProxy stops serving a staple this long before its nextUpdate.
-HAPROXY_MARGIN = dt.timedelta(seconds=300)
 
 _STATUS_NAMES = {
     ocsp.OCSPResponseStatus.MALFORMED_REQUEST: "malformedRequest",
@@ -32,6 +32,16 @@ _STATUS_NAMES = {
     ocsp.OCSPResponseStatus.SIG_REQUIRED: "sigRequired",
     ocsp.OCSPResponseStatus.UNAUTHORIZED: "unauthorized",
 }
+
+
+class CertPair(Protocol):
+    """A leaf and its issuer: a ``certs.Bundle`` or a ``target.Target``."""
+
+    @property
+    def leaf(self) -> x509.Certificate: ...
+
+    @property
+    def issuer(self) -> x509.Certificate: ...
 
 
 @dataclass(frozen=True)
@@ -48,7 +58,7 @@ class Staple:
     revocation_reason: str | None = None
 
 
-def build_request(bundle: Bundle) -> bytes:
+def build_request(bundle: CertPair) -> bytes:
     """A DER OCSP request with a SHA-1 CertID (the only kind HAProxy matches)."""
     request = (
         ocsp.OCSPRequestBuilder()
@@ -58,7 +68,7 @@ def build_request(bundle: Bundle) -> bytes:
     return request.public_bytes(serialization.Encoding.DER)
 
 
-def verify(der: bytes, bundle: Bundle, now: dt.datetime) -> Staple:
+def verify(der: bytes, bundle: CertPair, now: dt.datetime) -> Staple:
     """Check ``der`` against ``bundle`` by every rule of RFC 6960 a stapler needs."""
     try:
         return _verify(der, bundle, now)
@@ -69,7 +79,7 @@ def verify(der: bytes, bundle: Bundle, now: dt.datetime) -> Staple:
         raise ResponseRejected("malformed OCSP response (a field cannot be parsed)") from None
 
 
-def _verify(der: bytes, bundle: Bundle, now: dt.datetime) -> Staple:
+def _verify(der: bytes, bundle: CertPair, now: dt.datetime) -> Staple:
     try:
         response = ocsp.load_der_ocsp_response(der)
     except ValueError:
@@ -113,7 +123,7 @@ def _verify(der: bytes, bundle: Bundle, now: dt.datetime) -> Staple:
     )
 
 
-def _check_cert_id(single: ocsp.OCSPSingleResponse, bundle: Bundle) -> None:
+def _check_cert_id(single: ocsp.OCSPSingleResponse, bundle: CertPair) -> None:
     if not isinstance(single.hash_algorithm, hashes.SHA1):
         raise ResponseRejected(
             f"CertID uses {single.hash_algorithm.name.upper()}, but SHA-1 was asked "
@@ -131,7 +141,7 @@ def _check_cert_id(single: ocsp.OCSPSingleResponse, bundle: Bundle) -> None:
         raise ResponseRejected("CertID names another issuer")
 
 
-def _check_signature(response: ocsp.OCSPResponse, bundle: Bundle, now: dt.datetime) -> str:
+def _check_signature(response: ocsp.OCSPResponse, bundle: CertPair, now: dt.datetime) -> str:
     """Verify the signature; return who signed. The signer is the issuer or its delegate."""
     issuer = bundle.issuer
     if _responder_is(response, issuer):

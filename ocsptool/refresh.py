@@ -1,4 +1,13 @@
-"""One refresh run: scan → parse → decide → fetch → verify → write → push → record.
+"""One refresh run, stage by stage, each handing plain values to the next:
+
+    sources -> targets -> decide (pure) -> fetch + verify -> sinks -> store
+
+- ``ocsptool.sources``: ``scan()`` lists candidates; ``target()`` parses one (only those
+  that ``plan.triage`` cannot settle from their record).
+- ``ocsptool.plan``: ``triage`` and ``decide``, pure: fresh, due, waiting, unusable.
+- ``ocsptool.retrieval``: fetch + verify, one ``Retrieved`` per due target.
+- ``ocsptool.sinks``: the ``.ocsp`` file first, then each consumer (HAProxy socket).
+- ``ocsptool.store``: the lock, the records (``State`` tracks what changed), the last run.
 
 ``run_refresh`` takes ``now`` and the HTTP session as parameters and returns a plain
 ``RunReport``; it prints nothing. The fast path (nothing due) only stats files and reads
@@ -15,28 +24,26 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ocsptool import scan as scanning
-from ocsptool import state as statefile
-from ocsptool.errors import (
-    CertificateError,
-    FetchError,
-    HAProxyError,
-    OcspToolError,
-    ResponseRejected,
-    WriteError,
-)
-from ocsptool.files import fsync_dir, remove_leftovers, run_lock, write_atomic
+from ocsptool.errors import CertificateError, FetchError, OcspToolError
+from ocsptool.files import remove_leftovers
 from ocsptool.limits import MAX_RESPONSE_BYTES, Timeouts
-from ocsptool.state import Record, State
-from ocsptool.times import from_epoch, iso, to_epoch
+from ocsptool.plan import Action, Plan, all_fresh, decide, triage
+from ocsptool.scan import Found
+from ocsptool.sources import Source, sources_for
+from ocsptool.state import Record, StapleRecord, State
+from ocsptool.store import Store, store_for
+from ocsptool.times import from_epoch, to_epoch
 
 if TYPE_CHECKING:
     import requests
 
-    from ocsptool.certs import Bundle
     from ocsptool.ocsp import Staple
+    from ocsptool.retrieval import Retrieved
+    from ocsptool.sinks import Delivery, Publication, Sink
+    from ocsptool.target import Target
 
 Progress = Callable[[int, int], None]
 
@@ -59,7 +66,7 @@ class Outcome:
     """What happened to one certificate in this run."""
 
     path: str
-    action: str  # fetched | fresh | no-ocsp | failed | skipped
+    action: Action
     name: str | None = None
     ocsp_url: str | None = None
     status: str | None = None  # the staple on disk: good | revoked | None
@@ -80,6 +87,15 @@ class RunReport:
     fetched: int = 0
     #: Builds the per-certificate outcomes when someone asks (a quiet no-op run never does).
     build_outcomes: Callable[[], list[Outcome]] = field(default=list, repr=False)
+    #: What the run scanned (staple inodes as the run left them) and the records it left:
+    #: ``status.view(report.scan, report.state, now)`` reads them without a second scan.
+    scan: scanning.ScanResult = field(default_factory=scanning.ScanResult, repr=False)
+    load_state: Callable[[], State] = field(default=State, repr=False)
+
+    @cached_property
+    def state(self) -> State:
+        """The records the run left (loaded when asked, after a run that needed none)."""
+        return self.load_state()
 
     @property
     def ok(self) -> bool:
@@ -100,31 +116,92 @@ def run_refresh(
     force: Sequence[str] = (),
 ) -> RunReport:
     """Refresh what is due (and everything in ``force``, given as absolute paths)."""
-    with run_lock(settings.state_path) as lock:
+    store: Store = store_for(settings.state_path)
+    sources = sources_for(settings.paths, settings.extensions, settings.excludes)
+    forced = frozenset(force)
+    with store.locked():
         with _gc_paused():  # tens of thousands of long-lived dicts and tuples: no garbage
-            state = statefile.load(settings.state_path, now)
-            found = scanning.scan(settings.paths, settings.extensions, settings.excludes)
-        report = RunReport(notes=list(state.notes))
-        remove_leftovers(found.leftovers)
-        report.problems.extend(f"{path}: {why}" for path, why in found.problems)
-        run = _Run(settings, state, report, now, set(force))
+            scans = [source.scan() for source in sources]
+            settled = _all_fresh(store, scans, now, forced, settings.sockets)
+        if settled is not None:  # the no-op run: nothing to do, and the records not loaded
+            report = _fresh_report(settings, store, scans, settled, now)
+            store.record_run(int(now.timestamp()), report.ok)
+            return report
         with _gc_paused():
-            due = run.decide(found.found)
-        if due:
-            from ocsptool.fetch import new_session
+            state = store.load(now)
+        report = RunReport(notes=list(state.notes))
+        run = _Run(settings, state, report, now)
+        plan = Plan()
+        for source, found in zip(sources, scans, strict=True):
+            remove_leftovers(found.leftovers)
+            report.problems.extend(f"{path}: {why}" for path, why in found.problems)
+            with _gc_paused():
+                settled = triage(found.found, state.certs, now, forced)
+            plan.merge(settled)
+            targets = run.targets(source, settled.parse)
+            plan.merge(decide(targets, state.certs, now, forced))
+        run.settle(plan)
+        if plan.due:
+            run.fetch(plan.due, session_factory, progress)
+        if settings.sockets:
+            from ocsptool.sinks import sinks_for
 
-            session = (session_factory or new_session)()
-            try:
-                run.fetch_all(due, session, progress)
-            finally:
-                session.close()
-        run.push()
-        run.prune({f.path for f in found.found})
+            run.push(sinks_for(settings.sockets, timeout=settings.haproxy_timeout))
+        run.prune({f.path for found in scans for f in found.found})
         run.finish()
-        if state.dirty:
-            statefile.save(settings.state_path, state)
-        lock.record_run(run.now_epoch, report.ok)
+        report.scan, report.load_state = run.scanned(scans), lambda: state
+        store.save(state)
+        store.record_run(run.now_epoch, report.ok)
         return report
+
+
+def _all_fresh(
+    store: Store,
+    scans: list[scanning.ScanResult],
+    now: dt.datetime,
+    force: frozenset[str],
+    sockets: Sequence[str],
+) -> Plan | None:
+    """Every certificate plainly fresh (or without OCSP URL), by the store's fresh index;
+    else None."""
+    if any(scan.problems or scan.leftovers for scan in scans):
+        return None
+    index = store.index()
+    if index is None:
+        return None
+    found = [f for scan in scans for f in scan.found]
+    try:
+        return all_fresh(found, index, now, force, sockets)
+    except (TypeError, IndexError, KeyError):  # a damaged index: load the records
+        return None
+
+
+def _fresh_report(
+    settings: Settings,
+    store: Store,
+    scans: list[scanning.ScanResult],
+    plan: Plan,
+    now: dt.datetime,
+) -> RunReport:
+    """The report of a run that found everything fresh; the outcomes and the records
+    (for --metrics or -v) are read from the store only when asked for."""
+    report = RunReport()
+
+    def state() -> State:
+        return store.load(now, read_only=True)
+
+    def outcomes() -> list[Outcome]:
+        run = _Run(settings, report.state, RunReport(), now)
+        run.settle(plan)
+        return run._all_outcomes()
+
+    report.build_outcomes = outcomes
+    report.load_state = state
+    merged = scanning.ScanResult()
+    for scan in scans:
+        merged.found += scan.found
+    report.scan = merged
+    return report
 
 
 @contextmanager
@@ -141,328 +218,324 @@ def _gc_paused() -> Iterator[None]:
 
 
 class _Run:
-    def __init__(
-        self, settings: Settings, state: State, report: RunReport, now: dt.datetime, force: set[str]
-    ) -> None:
+    """What one run knows between stages: the records (``state``), the targets parsed,
+    the staples fetched, and the outcomes. Each stage method takes the previous stage's
+    values."""
+
+    def __init__(self, settings: Settings, state: State, report: RunReport, now: dt.datetime):
         self.settings = settings
         self.state = state
         self.report = report
         self.now = now
         self.now_epoch = int(now.timestamp())
-        self.force = force
         self.outcomes: dict[str, Outcome] = {}
         #: Certificates with a fresh staple: their Outcome is built only if asked for.
         self.fresh: list[str] = []
         #: Fresh certificates whose staple says revoked (reported on every run).
         self.revoked: list[str] = []
-        self.bundles: dict[str, Bundle] = {}
-        self.fetched_der: dict[str, bytes] = {}
+        self.targets_by_key: dict[str, Target] = {}
+        #: The staples this run fetched and wrote, ready for the consumer sinks.
+        self.published: dict[str, Publication] = {}
 
-    # -- decide --------------------------------------------------------------------------
+    # -- targets -------------------------------------------------------------------------
 
-    def decide(self, found: list[scanning.Found]) -> list[Bundle]:
-        """Which certificates to fetch for. Parses only new or changed files."""
-        due: list[Bundle] = []
-        certs = self.state.certs
+    def targets(self, source: Source, found: list[Found]) -> list[Target]:
+        """Parse what triage could not settle; update its record; adopt its staple file."""
+        targets = []
         for f in found:
-            rec = certs.get(f.path)
-            cached = rec is not None and cache_valid(rec, f) and f.path not in self.force
-            if cached and rec is not None and not self._cached(f, rec):
+            old = self.state.certs.get(f.path)
+            try:
+                target = source.target(f)
+            except Exception as e:  # one certificate never stops the others, not even a bug
+                from ocsptool.retrieval import unexpected
+
+                error = e if isinstance(e, CertificateError) else unexpected(e)
+                self.state.put(
+                    f.path, {"stat": f.stat, "issuer_stat": f.issuer_stat, "cert_error": str(error)}
+                )
+                self._fail_cert(f.path, str(error), self.state.certs[f.path])
                 continue
-            bundle = self._parse(f, rec)
-            if bundle is not None and self._needs_fetch(f, bundle):
-                due.append(bundle)
-        return due
+            rec = _describe_target(target, f)
+            if old is not None and old.get("fingerprint") == rec["fingerprint"]:
+                for key in ("staple", "due", "failures", "last_error", "pushed"):
+                    if key in old:
+                        rec[key] = old[key]
+            self.state.put(target.key, rec)
+            self.targets_by_key[target.key] = target
+            staple = rec.get("staple")
+            if (
+                target.ocsp_urls
+                and self.now <= target.leaf.not_valid_after_utc
+                and (staple is None or staple.get("inode") != f.ocsp_inode)
+            ):
+                self._adopt_disk_staple(target, f.ocsp_inode)
+            targets.append(target)
+        return targets
 
-    def _cached(self, f: scanning.Found, rec: Record) -> bool:
-        """Handle an unchanged file from its record; True if it needs parsing after all."""
-        error = rec.get("cert_error")
-        if error:
-            self._fail_cert(f.path, error, rec)
-            return False
-        if not rec.get("url"):
-            self._outcome(f.path, rec, "no-ocsp")
-            return False
-        staple = rec.get("staple")
-        if staple is None and f.ocsp_inode is None and self._backing_off(rec):
-            self._waiting(f.path, rec)
-            return False
-        if staple is None or staple.get("inode") != f.ocsp_inode:
-            return True  # staple file appeared, vanished or was replaced: look at it
-        expiry = rec.get("not_after", 0)
-        if self.now_epoch >= rec.get("due", 0) or self.now_epoch >= expiry:
-            return True
-        self._fresh(f.path, staple)
-        return False
-
-    def _parse(self, f: scanning.Found, old: Record | None) -> Bundle | None:
-        from ocsptool.certs import parse_bundle
-
-        try:
-            bundle = parse_bundle(Path(f.path))
-        except Exception as e:  # one certificate never stops the others, not even a bug
-            error = e if isinstance(e, CertificateError) else _unexpected(e)
-            rec = {"stat": f.stat, "issuer_stat": f.issuer_stat, "cert_error": str(error)}
-            self.state.certs[f.path] = rec
-            self.state.dirty = True
-            self._fail_cert(f.path, str(error), rec)
-            return None
-        rec = _describe_bundle(bundle, f)
-        if old is not None and old.get("fingerprint") == rec["fingerprint"]:
-            for key in ("staple", "due", "failures", "last_error", "pushed"):
-                if key in old:
-                    rec[key] = old[key]
-        self.state.certs[f.path] = rec
-        self.state.dirty = True
-        self.bundles[f.path] = bundle
-        return bundle
-
-    def _needs_fetch(self, f: scanning.Found, bundle: Bundle) -> bool:
-        from ocsptool.certs import validity_problem
-
-        rec = self.state.certs[f.path]
-        if not rec.get("url"):
-            self._outcome(f.path, rec, "no-ocsp")
-            return False
-        problem = validity_problem(bundle.leaf, self.now)
-        if problem and self.now > bundle.leaf.not_valid_after_utc:
-            self._fail_cert(f.path, problem + "; not fetching", rec)
-            return False
-        staple = rec.get("staple")
-        if staple is None or staple.get("inode") != f.ocsp_inode:
-            self._adopt_disk_staple(f, bundle, rec)
-        if f.path in self.force or self.now_epoch >= rec.get("due", 0):
-            return True
-        if rec.get("staple") is None:
-            if self._backing_off(rec):
-                self._waiting(f.path, rec)
-                return False
-            return True
-        self._fresh(f.path, rec["staple"])
-        return False
-
-    def _fresh(self, path: str, staple: dict[str, Any]) -> None:
-        self.fresh.append(path)
-        if staple.get("status") == "revoked":
-            self.revoked.append(path)
-
-    def _backing_off(self, rec: Record) -> bool:
-        """A recent failure, and its retry time has not come yet."""
-        return bool(rec.get("failures")) and self.now_epoch < rec.get("due", 0)
-
-    def _waiting(self, path: str, rec: Record) -> None:
-        """No staple yet, and the last try failed: say so again, retry when due."""
-        retry = from_epoch(rec.get("due"))
-        when = f"; next try {retry:%Y-%m-%d %H:%M} UTC" if retry else ""
-        self._fail_cert(path, f"no staple yet: {rec.get('last_error')}{when}", rec)
-
-    def _adopt_disk_staple(self, f: scanning.Found, bundle: Bundle, rec: Record) -> None:
-        """Read ``<cert>.ocsp``; keep it (and its schedule) if it still verifies."""
+    def _adopt_disk_staple(self, target: Target, inode: int | None) -> None:
+        """Read the staple file; keep it (and its schedule) if it still verifies."""
         from ocsptool.certs import read_file
         from ocsptool.ocsp import verify
 
-        rec["staple"] = None
-        rec["pushed"] = []
-        if f.ocsp_inode is None:
+        self.state.update(target.key, {"staple": None, "pushed": []})
+        if inode is None:
             return
         try:
-            der = read_file(Path(f.path + ".ocsp"))
-            staple = verify(der, bundle, self.now)
+            staple = verify(read_file(target.staple_path), target.bundle, self.now)
         except Exception:  # whatever is wrong with the staple on disk, fetch a new one
-            return  # no usable staple on disk: fetch one
-        rec["staple"] = _describe_staple(staple, f.ocsp_inode)
-        rec["due"] = _due(f.path, staple)
-        # We cannot know whether HAProxy has this staple: push it once.
+            return
+        # We cannot know whether HAProxy has this staple: it is pushed once (pushed = []).
+        self.state.update(
+            target.key, {"staple": _describe_staple(staple, inode), "due": _due(target, staple)}
+        )
 
-    # -- fetch, verify, write ------------------------------------------------------------
+    # -- the plan ------------------------------------------------------------------------
 
-    def fetch_all(
-        self, due: list[Bundle], session: requests.Session, progress: Progress | None
+    def settle(self, plan: Plan) -> None:
+        """Outcomes of everything the plan settled without a fetch."""
+        certs = self.state.certs
+        self.fresh, self.revoked = plan.fresh, plan.revoked
+        for key in plan.broken:
+            self._fail_cert(key, str(certs[key].get("cert_error")), certs[key])
+        for key in plan.no_ocsp:
+            self._outcome(key, certs[key], Action.NO_OCSP)
+        for key, why in plan.expired:
+            self._fail_cert(key, why, certs[key])
+        for key in plan.waiting:
+            rec = certs[key]
+            retry = from_epoch(rec.get("due"))
+            when = f"; next try {retry:%Y-%m-%d %H:%M} UTC" if retry else ""
+            self._fail_cert(key, f"no staple yet: {rec.get('last_error')}{when}", rec)
+
+    # -- fetch + verify, then the file sink ----------------------------------------------
+
+    def fetch(
+        self,
+        due: list[Target],
+        session_factory: Callable[[], requests.Session] | None,
+        progress: Progress | None,
     ) -> None:
-        from concurrent.futures import ThreadPoolExecutor, as_completed
+        from ocsptool.fetch import new_session
+        from ocsptool.retrieval import retrieve
+        from ocsptool.sinks.file import FileSink
 
-        jobs = max(1, min(self.settings.jobs, len(due)))
-        done = 0
-        with ThreadPoolExecutor(max_workers=jobs, thread_name_prefix="fetch") as pool:
-            futures = {pool.submit(self._fetch_one, b, session): b for b in due}
-            for future in as_completed(futures):
-                bundle = futures[future]
-                self._record_fetch(bundle, future.result())
-                done += 1
-                if progress is not None:
-                    progress(done, len(due))
-        for directory in {b.path.parent for b in due}:
-            fsync_dir(directory)
+        held = {t.key: self.state.certs[t.key].get("staple") for t in due}
+        files = FileSink(self.settings.jobs)
+        staples: dict[str, Staple] = {}
 
-    def _fetch_one(self, bundle: Bundle, session: requests.Session) -> Staple | OcspToolError:
-        from ocsptool.fetch import fetch
-        from ocsptool.ocsp import build_request, verify
+        def write(result: Retrieved) -> None:
+            """Each staple goes to the file sink as it arrives: writes overlap fetches."""
+            from ocsptool.sinks import Publication
 
-        url = bundle.ocsp_url
-        assert url is not None
+            target = result.target
+            if result.staple is None:
+                assert result.error is not None
+                self._failed(target, result.error, f"{result.url}: ")
+                return
+            staples[target.key] = result.staple
+            item = Publication(
+                target.key,
+                str(target.cert_path),
+                target.staple_path,
+                result.staple.der,
+                target.issuer_pem,
+            )
+            self.published[target.key] = item
+            files.submit(item)
+
+        session = (session_factory or new_session)()
         try:
-            fetched = fetch(
+            retrieve(
+                due,
+                held,
                 session,
-                url,
-                build_request(bundle),
+                now=self.now,
                 timeouts=self.settings.timeouts,
                 max_bytes=self.settings.max_response_bytes,
+                jobs=self.settings.jobs,
+                progress=progress,
+                on_result=write,
             )
-            staple = verify(fetched.body, bundle, self.now)
-            _check_not_older(staple, self.state.certs[str(bundle.path)].get("staple"))
-            write_atomic(Path(str(bundle.path) + ".ocsp"), staple.der, sync_dir=False)
-        except OcspToolError as e:
-            return e
-        except Exception as e:  # one certificate never stops the others, not even a bug
-            return _unexpected(e)
-        return staple
+        finally:
+            session.close()
+            deliveries = files.collect()
+        self._written(deliveries, staples)
 
-    def _record_fetch(self, bundle: Bundle, result: Staple | OcspToolError) -> None:
-        path = str(bundle.path)
-        rec = self.state.certs[path]
-        self.state.dirty = True
-        rec["last_attempt"] = self.now_epoch
-        if isinstance(result, OcspToolError):
-            failures = int(rec.get("failures", 0)) + 1
-            rec["failures"] = failures
-            # A write fault is about our disk, not the responder: don't blame its URL.
-            where = "" if isinstance(result, WriteError) else f"{bundle.ocsp_url}: "
-            message = f"{where}{result}"
-            rec["last_error"] = message
-            staple = rec.get("staple") or {}
-            rec["due"] = to_epoch(_retry_due(failures, self.now, result, staple))
-            out = self._outcome(path, rec, "failed")
-            out.error = message
-            self.report.problems.append(f"{path}: {message}")
-            return
-        self.report.fetched += 1
-        inode = os.stat(path + ".ocsp").st_ino
-        rec["staple"] = _describe_staple(result, inode)
-        rec["due"] = _due(path, result)
-        rec["failures"] = 0
-        rec["last_error"] = None
-        rec["last_success"] = self.now_epoch
-        rec["pushed"] = []
-        self.fetched_der[path] = result.der
-        self._outcome(path, rec, "fetched")
+    def _written(self, deliveries: list[Delivery], staples: dict[str, Staple]) -> None:
+        """Record what the file sink wrote (and fail what it could not)."""
+        for delivery in deliveries:
+            target = self.targets_by_key[delivery.key]
+            if not delivery.done:
+                del self.published[delivery.key]
+                # A write fault is about our disk, not the responder: don't blame its URL.
+                self._failed(target, OcspToolError(delivery.error or "write failed"), "")
+                continue
+            self.report.fetched += 1
+            staple = staples[delivery.key]
+            self.state.update(
+                delivery.key,
+                {
+                    "last_attempt": self.now_epoch,
+                    "staple": _describe_staple(staple, delivery.inode),
+                    "due": _due(target, staple),
+                    "failures": 0,
+                    "last_error": None,
+                    "last_success": self.now_epoch,
+                    "pushed": [],
+                },
+            )
+            self._outcome(delivery.key, self.state.certs[delivery.key], Action.FETCHED)
 
-    # -- push ----------------------------------------------------------------------------
+    def _failed(self, target: Target, error: OcspToolError, where: str) -> None:
+        key = target.key
+        rec = self.state.certs[key]
+        failures = int(rec.get("failures", 0)) + 1
+        message = f"{where}{error}"
+        staple: StapleRecord = rec.get("staple") or {}
+        retry = _retry_due(failures, self.now, error, staple)
+        self.state.update(
+            key,
+            {
+                "last_attempt": self.now_epoch,
+                "failures": failures,
+                "last_error": message,
+                "due": int(retry.timestamp()),
+            },
+        )
+        out = self._outcome(key, self.state.certs[key], Action.FAILED)
+        out.error = message
+        self.report.problems.append(f"{key}: {message}")
 
-    def push(self) -> None:
-        if not self.settings.sockets:
+    # -- the consumer sinks --------------------------------------------------------------
+
+    def push(self, sinks: list[Sink]) -> None:
+        if not sinks:
             return
         certs = self.state.certs
-        stapled = [p for p in self._stapled() if certs[p].get("staple")]
-        for address in self.settings.sockets:
-            pending = [p for p in stapled if address not in certs[p].get("pushed", [])]
+        # Certificates that may have a staple on disk: fresh ones and those handled.
+        stapled = [
+            k for k in dict.fromkeys([*self.fresh, *self.outcomes]) if certs[k].get("staple")
+        ]
+        for sink in sinks:
+            pending = [k for k in stapled if sink.name not in certs[k].get("pushed", [])]
             if pending:
-                self._push_to(address, pending)
+                self._publish_to(sink, pending)
 
-    def _stapled(self) -> list[str]:
-        """Certificates that may have a staple on disk: fresh ones and those handled."""
-        return list(dict.fromkeys([*self.fresh, *self.outcomes]))
-
-    def _outcome_of(self, path: str) -> Outcome:
-        """The Outcome of ``path``, built now for a fresh certificate."""
-        if path not in self.outcomes:
-            self._outcome(path, self.state.certs[path], "fresh")
-        return self.outcomes[path]
-
-    def _push_to(self, address: str, paths: list[str]) -> None:
-        from ocsptool.certs import read_file
-        from ocsptool.haproxy import PushItem, push_staples
-
+    def _publish_to(self, sink: Sink, keys: list[str]) -> None:
         items = []
-        for path in paths:
-            der = self.fetched_der.get(path)
-            try:
-                if der is None:
-                    der = read_file(Path(path + ".ocsp"))
-                issuer_pem = self._issuer_pem(path)
-            except (OSError, OcspToolError) as e:
-                self._push_failed(path, address, f"cannot read the staple to push it: {e}")
-                continue
-            items.append(PushItem(path, der, issuer_pem))
+        for key in keys:
+            item = self.published.get(key)
+            if item is None:
+                try:
+                    item = self._on_disk(key)
+                except (OSError, OcspToolError) as e:
+                    self._push_failed(key, sink.name, f"cannot read the staple to push it: {e}")
+                    continue
+            items.append(item)
         if not items:
             return
         try:
-            results = push_staples(address, items, timeout=self.settings.haproxy_timeout)
-        except HAProxyError as e:
+            deliveries = sink.publish(items)
+        except OcspToolError as e:
             self.report.problems.append(str(e))
             for item in items:
-                self.state.certs[item.cert_path]["push_error"] = str(e)
-                self._outcome_of(item.cert_path).push_errors.append(str(e))
-            self.state.dirty = True
+                self.state.update(item.key, {"push_error": str(e)})
+                self._outcome_of(item.key).push_errors.append(str(e))
             return
-        for result in results:
-            rec = self.state.certs[result.cert_path]
-            if result.ok or result.method == "not-loaded":
-                rec.setdefault("pushed", []).append(address)
-                rec["push_error"] = None
-                self._outcome_of(result.cert_path).pushed.append(address)
-                if result.method == "not-loaded":
-                    self.report.notes.append(
-                        f"{result.cert_path}: HAProxy {address}: {result.error}"
-                    )
+        for delivery in deliveries:
+            key = delivery.key
+            if not delivery.done:
+                self._push_failed(key, sink.name, delivery.error or "push failed")
+                continue
+            pushed = self.state.certs[key].get("pushed", [])
+            self.state.update(key, {"pushed": [*pushed, sink.name], "push_error": None})
+            self._outcome_of(key).pushed.append(sink.name)
+            if delivery.error:  # done, with something to say (HAProxy does not serve it)
+                self.report.notes.append(f"{key}: HAProxy {sink.name}: {delivery.error}")
+
+    def _on_disk(self, key: str) -> Publication:
+        """A fresh staple for a consumer that lacks it: its file, and the issuer if needed."""
+        from ocsptool.certs import read_file
+        from ocsptool.sinks import Publication
+
+        target = self.targets_by_key.get(key)
+        staple_path = target.staple_path if target else Path(key + ".ocsp")
+        der = read_file(staple_path)
+        issuer_pem = None
+        if self.state.certs[key].get("issuer_file"):
+            if target is None:
+                from ocsptool.certs import parse_bundle
+
+                issuer_pem = parse_bundle(Path(key)).issuer_pem()
             else:
-                self._push_failed(result.cert_path, address, result.error or "push failed")
-        self.state.dirty = True
+                issuer_pem = target.issuer_pem
+        return Publication(key, key, staple_path, der, issuer_pem)
 
-    def _issuer_pem(self, path: str) -> bytes | None:
-        if not self.state.certs[path].get("issuer_file"):
-            return None
-        bundle = self.bundles.get(path)
-        if bundle is None:
-            from ocsptool.certs import parse_bundle
-
-            bundle = parse_bundle(Path(path))
-        return bundle.issuer_pem()
-
-    def _push_failed(self, path: str, address: str, why: str) -> None:
-        self.state.certs[path]["push_error"] = f"{address}: {why}"
-        self._outcome_of(path).push_errors.append(f"{address}: {why}")
-        self.report.problems.append(f"{path}: HAProxy {address}: {why}")
-        self.state.dirty = True
+    def _push_failed(self, key: str, name: str, why: str) -> None:
+        self.state.update(key, {"push_error": f"{name}: {why}"})
+        self._outcome_of(key).push_errors.append(f"{name}: {why}")
+        self.report.problems.append(f"{key}: HAProxy {name}: {why}")
 
     # -- record --------------------------------------------------------------------------
 
     def prune(self, seen: set[str]) -> None:
         """Forget certificates whose files are gone."""
-        for path in [p for p in self.state.certs if p not in seen]:
-            if not os.path.lexists(path):
-                del self.state.certs[path]
-                self.state.dirty = True
+        for key in [k for k in self.state.certs if k not in seen]:
+            if not os.path.lexists(key):
+                self.state.drop(key)
 
     def finish(self) -> None:
         certs = self.state.certs
-        handled = [p for p in self.outcomes if _staple_status(certs[p]) == "revoked"]
-        for path in dict.fromkeys([*self.revoked, *handled]):
-            staple = certs[path]["staple"]
+        handled = [k for k in self.outcomes if _staple_status(certs[k]) == "revoked"]
+        for key in dict.fromkeys([*self.revoked, *handled]):
+            staple = certs[key].get("staple") or {}
             since = from_epoch(staple.get("revocation_time"))
             when = f" since {since:%Y-%m-%d %H:%M} UTC" if since else ""
             reason = staple.get("revocation_reason")
             self.report.problems.append(
-                f"{path}: REVOKED{when}"
+                f"{key}: REVOKED{when}"
                 + (f" ({reason})" if reason else "")
                 + "; the staple tells clients so; replace this certificate"
             )
         self.report.build_outcomes = self._all_outcomes
         self.report.problems.sort()  # fetches finish in any order; report in a stable one
 
+    def scanned(self, scans: list[scanning.ScanResult]) -> scanning.ScanResult:
+        """The scans as one, with the inode of each staple file this run wrote."""
+        merged = scanning.ScanResult()
+        for scan in scans:
+            merged.problems += scan.problems
+            merged.found += scan.found
+        if self.published:
+            certs = self.state.certs
+            merged.found = [
+                f._replace(ocsp_inode=(certs[f.path].get("staple") or {}).get("inode"))
+                if f.path in self.published
+                else f
+                for f in merged.found
+            ]
+        return merged
+
+    def _outcome_of(self, key: str) -> Outcome:
+        """The Outcome of ``key``, built now for a fresh certificate."""
+        if key not in self.outcomes:
+            self._outcome(key, self.state.certs[key], Action.FRESH)
+        return self.outcomes[key]
+
     def _all_outcomes(self) -> list[Outcome]:
-        for path in self.fresh:
-            self._outcome_of(path)
+        for key in self.fresh:
+            self._outcome_of(key)
         return sorted(self.outcomes.values(), key=lambda o: o.path)
 
-    def _fail_cert(self, path: str, message: str, rec: Record) -> None:
-        out = self._outcome(path, rec, "skipped")
+    def _fail_cert(self, key: str, message: str, rec: Record) -> None:
+        out = self._outcome(key, rec, Action.SKIPPED)
         out.error = message
-        self.report.problems.append(f"{path}: {message}")
+        self.report.problems.append(f"{key}: {message}")
 
-    def _outcome(self, path: str, rec: Record, action: str) -> Outcome:
+    def _outcome(self, key: str, rec: Record, action: Action) -> Outcome:
         staple = rec.get("staple") or {}
         out = Outcome(
-            path=path,
+            path=key,
             action=action,
             name=rec.get("name"),
             ocsp_url=rec.get("url"),
@@ -470,9 +543,9 @@ class _Run:
             this_update=from_epoch(staple.get("this_update")),
             next_update=from_epoch(staple.get("next_update")),
             next_due=from_epoch(rec.get("due")) if rec.get("url") else None,
-            error=rec.get("last_error") if action != "fetched" else None,
+            error=rec.get("last_error") if action != Action.FETCHED else None,
         )
-        self.outcomes[path] = out
+        self.outcomes[key] = out
         return out
 
 
@@ -481,25 +554,29 @@ def _staple_status(rec: Record) -> str | None:
     return staple.get("status") if staple else None
 
 
-def cache_valid(rec: Record, f: scanning.Found) -> bool:
+def cache_valid(rec: Record, f: Found) -> bool:
     return rec["stat"] == f.stat and rec.get("issuer_stat") == f.issuer_stat
 
 
-def _describe_bundle(bundle: Bundle, f: scanning.Found) -> Record:
+def _describe_target(target: Target, f: Found) -> Record:
+    from cryptography.hazmat.primitives import hashes
+
     from ocsptool.certs import describe_name
 
-    leaf = bundle.leaf
+    bundle = target.bundle
+    leaf = target.leaf
     return {
         "stat": f.stat,
         "issuer_stat": f.issuer_stat,
-        "fingerprint": bundle.fingerprint,
+        "fingerprint": leaf.fingerprint(hashes.SHA256()).hex(),
         "name": bundle.name,
         "issuer": describe_name(leaf.issuer),
-        "issuer_file": str(bundle.issuer_file) if bundle.issuer_file else None,
-        "url": bundle.ocsp_url,
+        "issuer_file": str(target.issuer_file) if target.issuer_file else None,
+        "url": target.ocsp_url,
+        "certid": target.certid,
         "serial": f"{leaf.serial_number:x}",
-        "not_before": to_epoch(leaf.not_valid_before_utc),
-        "not_after": to_epoch(leaf.not_valid_after_utc),
+        "not_before": int(leaf.not_valid_before_utc.timestamp()),
+        "not_after": int(leaf.not_valid_after_utc.timestamp()),
         "must_staple": bundle.must_staple,
         "staple": None,
         "due": 0,
@@ -509,13 +586,13 @@ def _describe_bundle(bundle: Bundle, f: scanning.Found) -> Record:
     }
 
 
-def _describe_staple(staple: Staple, inode: int | None) -> dict[str, Any]:
+def _describe_staple(staple: Staple, inode: int | None) -> StapleRecord:
     import hashlib
 
     return {
         "status": staple.status,
-        "this_update": to_epoch(staple.this_update),
-        "next_update": to_epoch(staple.next_update),
+        "this_update": int(staple.this_update.timestamp()),
+        "next_update": int(staple.next_update.timestamp()),
         "produced_at": to_epoch(staple.produced_at),
         "signer": staple.signer,
         "revocation_time": to_epoch(staple.revocation_time),
@@ -525,40 +602,14 @@ def _describe_staple(staple: Staple, inode: int | None) -> dict[str, Any]:
     }
 
 
-def _unexpected(error: Exception) -> OcspToolError:
-    """A bug met while handling one certificate: report it on that certificate's line."""
-    return OcspToolError(f"unexpected {type(error).__name__}: {error} (a bug; please report it)")
-
-
-def _check_not_older(new: Staple, held: dict[str, Any] | None) -> None:
-    """Refuse a replay or a stale cache copy: it must not replace a newer staple we hold,
-    and a 'good' never undoes a revocation (only certificateHold can be lifted)."""
-    if not held:
-        return
-    held_this = from_epoch(held.get("this_update"))
-    if held_this is not None and new.this_update < held_this:
-        raise ResponseRejected(
-            f"response is older than the staple we hold (thisUpdate {iso(new.this_update)} "
-            f"< {iso(held_this)}); kept the newer one"
-        )
-    if (
-        held.get("status") == "revoked"
-        and new.status == "good"
-        and held.get("revocation_reason") != "certificate_hold"
-    ):
-        raise ResponseRejected(
-            "responder now says good, but the staple we hold says REVOKED; kept the revocation"
-        )
-
-
-def _due(path: str, staple: Staple) -> int:
+def _due(target: Target, staple: Staple) -> int:
     from ocsptool.schedule import next_due
 
-    return int(next_due(staple.this_update, staple.next_update, path).timestamp())
+    return int(next_due(staple.this_update, staple.next_update, target.key).timestamp())
 
 
 def _retry_due(
-    failures: int, now: dt.datetime, error: OcspToolError, staple: dict[str, Any]
+    failures: int, now: dt.datetime, error: OcspToolError, staple: StapleRecord
 ) -> dt.datetime:
     from ocsptool.schedule import retry_due
 

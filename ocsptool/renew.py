@@ -53,7 +53,7 @@ def dry_run(
     from ocsptool.fetch import fetch
     from ocsptool.ocsp import build_request, verify
     from ocsptool.show import decode
-    from ocsptool.status import NO_OCSP
+    from ocsptool.target import NO_OCSP
 
     result = DryRun(str(path))
     try:

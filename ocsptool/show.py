@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from ocsptool.render import relative
+from ocsptool.status_output import relative
 from ocsptool.times import iso
 
 Fields = list[tuple[str, str]]
@@ -55,7 +55,8 @@ def decode(der: bytes) -> Fields:
 def inspect(path: Path, now: dt.datetime) -> tuple[Fields, bool]:
     """The certificate, its OCSP URL and its staple, verified; (lines, staple usable)."""
     from ocsptool.certs import describe_name, parse_bundle, validity_problem
-    from ocsptool.status import NO_OCSP, CertStatus, read_staple
+    from ocsptool.status import CertStatus, read_staple
+    from ocsptool.target import NO_OCSP
 
     bundle = parse_bundle(path)
     leaf = bundle.leaf

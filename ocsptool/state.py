@@ -8,33 +8,89 @@ state written by a newer ocsptool is refused rather than misread.
 from __future__ import annotations
 
 import datetime as dt
-import errno
 import json
 import os
 import re
-import stat
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 
 from ocsptool.errors import StateError
-from ocsptool.files import write_atomic
+from ocsptool.files import read_regular, write_atomic
 from ocsptool.owner import STATE_MODE
 
 VERSION = 1
 
-#: One certificate's record. Plain dicts keep loading 10,000 of them cheap.
-Record = dict[str, Any]
+
+class StapleRecord(TypedDict, total=False):
+    """What the state keeps of a verified staple (times as epoch seconds)."""
+
+    status: str  # "good" | "revoked"
+    this_update: int
+    next_update: int
+    produced_at: int | None
+    signer: str
+    revocation_time: int | None
+    revocation_reason: str | None
+    sha256: str
+    inode: int | None  # of <cert>.ocsp when written or adopted
+
+
+class Record(TypedDict, total=False):
+    """One certificate's record, keyed by ``Target.key`` (the certificate's path).
+
+    Plain dicts on disk and in memory keep loading 10,000 of them cheap; a certificate
+    that cannot be used has only ``stat``, ``issuer_stat`` and ``cert_error``.
+    """
+
+    stat: list[int]
+    issuer_stat: list[int] | None
+    cert_error: str
+    fingerprint: str
+    name: str
+    issuer: str
+    issuer_file: str | None
+    url: str | None
+    #: HAProxy's Certificate ID key (``Target.certid``); absent in records before 0.2.
+    certid: str
+    serial: str
+    not_before: int
+    not_after: int
+    must_staple: bool
+    staple: StapleRecord | None
+    due: int
+    failures: int
+    last_error: str | None
+    last_attempt: int
+    last_success: int
+    #: The HAProxy addresses that have the current staple.
+    pushed: list[str]
+    push_error: str | None
 
 
 @dataclass
 class State:
+    """The records, and whether they changed since load (only the methods below change
+    them, so a run never has to say so)."""
+
     certs: dict[str, Record] = field(default_factory=dict)
     #: One-line notes about the load (e.g. a corrupt file moved aside).
     notes: list[str] = field(default_factory=list)
     #: True when a record changed and the file must be written.
     dirty: bool = False
+
+    def put(self, key: str, record: Record) -> None:
+        self.certs[key] = record
+        self.dirty = True
+
+    def update(self, key: str, fields: Record) -> None:
+        self.certs[key].update(fields)
+        self.dirty = True
+
+    def drop(self, key: str) -> None:
+        del self.certs[key]
+        self.dirty = True
 
 
 def default_path() -> Path:
@@ -53,7 +109,7 @@ def load(path: Path, now: dt.datetime, *, read_only: bool = False) -> State:
     staples on disk); with ``read_only`` it is left alone and only noted."""
     set_aside = _noted if read_only else _set_aside
     try:
-        raw = _read_regular(path)
+        raw = read_regular(path)
     except FileNotFoundError:
         return State()
     except OSError as e:
@@ -75,7 +131,7 @@ def load(path: Path, now: dt.datetime, *, read_only: bool = False) -> State:
     if data["version"] < 1 or not isinstance(certs, dict):
         return set_aside(path, now, "has an unexpected shape")
     if _written_by_us(raw):
-        return State(certs=certs)
+        return State(certs=certs)  # the checks below: see _digest
     good = {k: v for k, v in certs.items() if valid_record(v)}
     # Checked in full: write it back with its digest, so the next run need not check again.
     state = State(certs=good, dirty=True)
@@ -93,7 +149,7 @@ def _noted(path: Path, now: dt.datetime, why: str) -> State:
 _INT_FIELDS = ("due", "not_before", "not_after", "failures", "last_attempt", "last_success")
 _STR_FIELDS = (
     "url", "fingerprint", "name", "issuer", "issuer_file", "serial",
-    "cert_error", "last_error", "push_error",
+    "cert_error", "last_error", "push_error", "certid",
 )  # fmt: skip
 _STAPLE_INT_FIELDS = ("this_update", "next_update")
 
@@ -123,21 +179,14 @@ def valid_record(record: Any) -> bool:
     staple = record.get("staple")
     if staple is None:
         return True
+    if record.get("cert_error") or not record.get("url"):
+        return False  # a staple belongs to a usable certificate with an OCSP URL
     return (
         isinstance(staple, dict)
         and staple.get("status") in ("good", "revoked")
         and all(_is_int(staple.get(k)) for k in _STAPLE_INT_FIELDS)
         and (staple.get("inode") is None or _is_int(staple["inode"]))
     )
-
-
-def _read_regular(path: Path) -> bytes:
-    """The file's bytes; a FIFO or device is refused instead of blocking the run forever."""
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    with os.fdopen(fd, "rb") as f:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(errno.EINVAL, "not a regular file")
-        return f.read()
 
 
 def _set_aside(path: Path, now: dt.datetime, why: str) -> State:

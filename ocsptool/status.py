@@ -16,13 +16,14 @@ import datetime as dt
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import IntEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ocsptool import scan as scanning
 from ocsptool import state as statefile
 from ocsptool.errors import CertificateError, OcspToolError, StatusUnknown
-from ocsptool.files import last_run
+from ocsptool.files import last_run, read_regular
 from ocsptool.refresh import cache_valid
 from ocsptool.state import Record
 from ocsptool.times import from_epoch, iso
@@ -31,9 +32,16 @@ if TYPE_CHECKING:
     from ocsptool.certs import Bundle
     from ocsptool.haproxy import ServedStaple
 
-#: Severity of a row: how much it needs a person.
-OK, WARNING, CRITICAL = 0, 1, 2
-NO_OCSP = "no OCSP URL: CRL only"
+
+class Severity(IntEnum):
+    """How much a row needs a person (``check`` maps it to its exit code)."""
+
+    OK = 0
+    WARNING = 1
+    CRITICAL = 2
+
+
+OK, WARNING, CRITICAL = Severity.OK, Severity.WARNING, Severity.CRITICAL
 STATUSES = ("good", "revoked", "unknown", "none", "invalid")
 
 
@@ -64,7 +72,9 @@ class CertStatus:
     cert_error: str | None = None
     #: One line per HAProxy that serves something other than the disk (``--live``).
     live: list[str] = field(default_factory=list)
-    severity: int = OK
+    #: HAProxy's Certificate ID key (from the record, or computed when the bundle is read).
+    certid: str | None = None
+    severity: Severity = OK
     #: One-line descriptions of everything wrong, most serious first.
     problems: list[str] = field(default_factory=list)
 
@@ -109,8 +119,20 @@ def gather(
     """Staple health of every certificate under ``paths``; reads, never writes."""
     state = _read_state(state_path, now)
     found = scanning.scan(paths, extensions, excludes)
+    return view(found, state, now, last_run(state_path) if state_path is not None else {})
+
+
+def view(
+    found: scanning.ScanResult,
+    state: statefile.State,
+    now: dt.datetime,
+    last_run: dict[str, object] | None = None,
+) -> StatusReport:
+    """The per-certificate view of scanned files and their records (what refresh just
+    left, for its metrics, or the state file): a file is read only when its record is
+    stale."""
     report = StatusReport(scan_problems=list(found.problems), notes=state.notes)
-    report.last_run = last_run(state_path) if state_path is not None else {}
+    report.last_run = last_run or {}
     for f in found.found:
         cert = _from_record(f, state.certs.get(f.path), now)
         if cert is None:
@@ -135,7 +157,7 @@ def _from_record(f: scanning.Found, rec: Record | None, now: dt.datetime) -> Cer
     """The row from an up-to-date record, or None when the disk must be read."""
     if rec is None or not cache_valid(rec, f):
         return None
-    cert = CertStatus(path=f.path)
+    cert = CertStatus(path=f.path, certid=rec.get("certid"))
     _copy_record(cert, rec)
     if rec.get("cert_error"):
         cert.cert_error = str(rec["cert_error"])
@@ -150,7 +172,7 @@ def _from_record(f: scanning.Found, rec: Record | None, now: dt.datetime) -> Cer
         return cert
     if staple.get("inode") != f.ocsp_inode:
         return None  # replaced, removed or re-created since the run: read it
-    from ocsptool.ocsp import HAPROXY_MARGIN
+    from ocsptool.schedule import HAPROXY_MARGIN
 
     next_update = from_epoch(staple.get("next_update"))
     if next_update is None or next_update - now <= HAPROXY_MARGIN:
@@ -199,6 +221,10 @@ def _from_disk(f: scanning.Found, rec: Record | None, now: dt.datetime) -> CertS
     cert.ocsp_url = bundle.ocsp_url
     cert.must_staple = bundle.must_staple
     cert.not_after = bundle.leaf.not_valid_after_utc
+    if cert.ocsp_url is not None:
+        from ocsptool.target import target_of
+
+        cert.certid = target_of(bundle).certid
     if rec is not None and rec.get("fingerprint") == bundle.fingerprint:
         _copy_history(cert, rec)
     problem = validity_problem(bundle.leaf, now)
@@ -219,7 +245,7 @@ def read_staple(cert: CertStatus, bundle: Bundle, path: Path, now: dt.datetime) 
     from ocsptool.ocsp import verify
 
     try:
-        der = path.read_bytes()
+        der = read_regular(path)  # a FIFO must not hang status or show
     except FileNotFoundError:
         cert.status, cert.reason = "none", "no staple file"
         return None
@@ -267,7 +293,7 @@ def assess(cert: CertStatus, now: dt.datetime) -> None:
     """Fill ``severity`` and ``problems`` from the facts (and ``live``)."""
     from ocsptool.schedule import latest_refresh
 
-    found: list[tuple[int, str]] = []
+    found: list[tuple[Severity, str]] = []
     if cert.cert_error:
         expired = cert.not_after is not None and now > cert.not_after
         found.append((CRITICAL if expired else WARNING, cert.cert_error))
@@ -321,7 +347,11 @@ def compare_live(
     from ocsptool.errors import HAProxyError
     from ocsptool.haproxy import show_ocsp_responses, show_ssl_certs
 
-    keys = {c.path: _certid_key(c.path) for c in report.certs if c.ocsp_url and not c.cert_error}
+    keys = {
+        c.path: c.certid or _certid_key(c.path)  # records before 0.2 have no certid
+        for c in report.certs
+        if c.ocsp_url and not c.cert_error
+    }
     for address in sockets:
         try:
             served = show_ocsp_responses(address, timeout=timeout)

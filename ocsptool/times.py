@@ -16,6 +16,13 @@ def to_epoch(moment: dt.datetime | None) -> int | None:
     return None if moment is None else int(moment.timestamp())
 
 
+def as_json_fields(data: Any) -> dict[str, Any]:
+    """A dataclass as JSON-ready fields: datetimes as ISO 8601 UTC (the one converter)."""
+    from dataclasses import asdict
+
+    return {k: iso(v) if isinstance(v, dt.datetime) else v for k, v in asdict(data).items()}
+
+
 def from_epoch(value: Any) -> dt.datetime | None:
     if not isinstance(value, int | float) or isinstance(value, bool):
         return None

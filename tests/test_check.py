@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from click.testing import Result
@@ -130,3 +131,15 @@ def test_parse_duration(text: str, seconds: int) -> None:
 def test_parse_duration_rejects(text: str) -> None:
     with pytest.raises(ValueError, match="is not a duration"):
         parse_duration(text)
+
+
+def test_a_bad_config_file_is_one_unknown_line(tmp_path: Path) -> None:
+    from conftest import run_subprocess
+
+    config = tmp_path / "bad.toml"
+    config.write_text("jbos = 3\n")
+    done = run_subprocess("--config", config, "check", tmp_path)
+    assert (done.returncode, done.stderr) == (3, "")
+    assert done.stdout == (
+        f"OCSP UNKNOWN - usage error: {config}: unknown key 'jbos' (did you mean 'jobs'?)\n"
+    )

@@ -221,7 +221,10 @@ def test_check_reports_config_errors_as_unknown(tmp_path: Path) -> None:
     path = write(tmp_path, "jobs = 0\n")
     code, output = invoke("--config", path, "check")
     assert code == 3
-    assert output == f"ocsptool: {path}: jobs: expected a whole number from 1 to 256, got 0\n"
+    # The one Nagios line on stdout that check's help promises (it used to be on stderr only).
+    assert output == (
+        f"OCSP UNKNOWN - usage error: {path}: jobs: expected a whole number from 1 to 256, got 0\n"
+    )
 
 
 def test_demo_ignores_the_config(tmp_path: Path) -> None:

@@ -129,7 +129,11 @@ def test_sigkill_at_random_moments_never_tears_anything(
     assert (final.returncode, out, err) == (0, "", "")
     assert [n for n in os.listdir(many) if is_temp_name(n)] == []
     assert [n for n in os.listdir(state_file.parent) if n.endswith(".ocsp")] == []
-    assert sorted(os.listdir(state_file.parent)) == ["state.json", "state.json.lock"]
+    assert sorted(os.listdir(state_file.parent)) == [
+        "state.json",
+        "state.json.index",
+        "state.json.lock",
+    ]
     requests = responder.requests
     noop = start("refresh", "--state", state_file, many)
     assert noop.communicate(timeout=60) == ("", "")

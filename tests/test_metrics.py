@@ -6,7 +6,9 @@ import re
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import pytest
 from click.testing import Result
 from conftest import CertDir
 
@@ -106,3 +108,60 @@ def test_label_values_are_escaped(cert_dir: CertDir, run_cli: Callable[..., Resu
 def test_escape() -> None:
     assert escape('a"b\\c\nd') == 'a\\"b\\\\c\\nd'
     assert escape("caf\udce9") == "caf\\\\xe9"  # undecodable file-name bytes stay visible
+
+
+def test_refresh_metrics_come_from_the_run_itself(
+    cert_dir: CertDir,
+    run_cli: Callable[..., Result],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One scan per run, and no bundle parsed again for the metrics: the view reads the
+    records the run just left (a fetched staple's new inode included)."""
+    from ocsptool import certs, scan
+
+    cert_dir.add("a")
+    cert_dir.add("crl", ocsp=False)
+    calls = {"scan": 0, "parse": 0}
+    real_scan, real_parse = scan.scan, certs.parse_bundle
+
+    def counting_scan(*args: Any, **kwargs: Any) -> scan.ScanResult:
+        calls["scan"] += 1
+        return real_scan(*args, **kwargs)
+
+    def counting_parse(*args: Any, **kwargs: Any) -> certs.Bundle:
+        calls["parse"] += 1
+        return real_parse(*args, **kwargs)
+
+    monkeypatch.setattr(scan, "scan", counting_scan)
+    monkeypatch.setattr(certs, "parse_bundle", counting_parse)
+    out = tmp_path / "ocsptool.prom"
+    assert run_cli("refresh", cert_dir.path, "--metrics", out).exit_code == 0
+    assert calls == {"scan": 1, "parse": 2}  # each bundle parsed once, by the run
+    status = by_path(parse(out.read_text()), "ocsptool_certificate_problem")
+    assert status == {"a.pem": 0.0, "crl.pem": 0.0}
+    good = [
+        Path(labels["path"]).name
+        for labels, value in parse(out.read_text())["ocsptool_staple_status"]
+        if labels["status"] == "good" and value == 1.0
+    ]
+    assert good == ["a.pem"]
+
+
+def test_refresh_metrics_after_a_no_op_run(
+    cert_dir: CertDir, run_cli: Callable[..., Result], tmp_path: Path
+) -> None:
+    """A run with nothing due reads no records (the store's index), yet its metrics are
+    the full per-certificate view, the same as after the run that fetched."""
+    cert_dir.add("a")
+    cert_dir.add("crl", ocsp=False)
+    first, second = tmp_path / "first.prom", tmp_path / "second.prom"
+    assert run_cli("refresh", cert_dir.path, "--metrics", first).exit_code == 0
+    assert run_cli("refresh", cert_dir.path, "--metrics", second).exit_code == 0
+
+    def certificate_lines(path: Path) -> list[str]:
+        lines = path.read_text().splitlines()
+        return [line for line in lines if "a.pem" in line or "crl.pem" in line]
+
+    assert certificate_lines(second) == certificate_lines(first)
+    assert certificate_lines(second)

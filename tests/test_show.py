@@ -65,3 +65,27 @@ def test_show_unusable_certificate(cert_dir: CertDir, run_cli: Callable[..., Res
     result = run_cli("show", bad)
     assert (result.exit_code, result.stdout) == (1, "")
     assert result.stderr == f"ocsptool: {bad}: not a certificate (neither PEM nor DER)\n"
+
+
+def test_show_and_status_refuse_a_fifo_staple_instead_of_hanging(cert_dir: CertDir) -> None:
+    """Run as processes with a timeout: a hang fails the test instead of stalling it."""
+    import os
+
+    from conftest import run_subprocess
+
+    cert = cert_dir.add("a")
+    os.mkfifo(cert_dir.staple("a"))
+    shown = run_subprocess("show", cert, timeout=30)
+    assert shown.returncode == 1
+    assert "why: cannot read a.pem.ocsp: not a regular file" in " ".join(shown.stdout.split())
+    status = run_subprocess(
+        "status", "--state", cert_dir.path / "none.json", "--json", cert, timeout=30
+    )
+    assert status.returncode == 1
+    import json
+
+    (row,) = json.loads(status.stdout)["certificates"]
+    assert (row["status"], row["reason"]) == (
+        "invalid",
+        "cannot read a.pem.ocsp: not a regular file",
+    )

@@ -250,9 +250,9 @@ def test_long_lists_get_a_plain_table_with_every_column(
     mixed: CertDir, responder: Responder, state_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Past RICH_MAX_ROWS rows (10,000 took rich 8 s) the columns are laid out by hand."""
-    from ocsptool import render
+    from ocsptool import status_output
 
-    monkeypatch.setattr(render, "RICH_MAX_ROWS", 2)
+    monkeypatch.setattr(status_output, "RICH_MAX_ROWS", 2)
     responder.revoked.add(mixed.leaves["must"].cert.serial_number)
     runner = CliRunner(env={"TERM": "dumb", "COLUMNS": "80"})
     runner.invoke(cli, ["refresh", "--state", str(state_file), str(mixed.path)])
@@ -270,3 +270,23 @@ def test_long_lists_get_a_plain_table_with_every_column(
     assert first.endswith("; replace this certificate")  # whole, not folded at 80 columns
     assert first_path == str(mixed.path / "must.pem")
     assert output[-2].startswith("crl.test ") and output[-2].endswith("no OCSP URL: CRL only")
+
+
+@pytest.mark.haproxy
+def test_live_reads_no_bundle_when_the_state_is_valid(
+    cert_dir: CertDir,
+    run_cli: Callable[..., Result],
+    start_haproxy: Callable[..., HAProxy],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The CertID HAProxy keys staples by comes from the record the run wrote."""
+    cert_dir.add("a")
+    assert run_cli("refresh", cert_dir.path).exit_code == 0
+    proxy = start_haproxy(cert_dir.path)
+
+    def no_parse(path: Path) -> certs.Bundle:
+        raise AssertionError(f"parsed {path} again")
+
+    monkeypatch.setattr(certs, "parse_bundle", no_parse)
+    code, rows = status_json(run_cli, "--live", "-s", proxy.socket, cert_dir.path)
+    assert (code, rows["a.pem"]["live"], rows["a.pem"]["status"]) == (0, [], "good")

@@ -10,11 +10,11 @@ import datetime as dt
 import json
 import os
 import sys
-from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from ocsptool.status import CRITICAL, WARNING, CertStatus, StatusReport
-from ocsptool.times import iso
+from ocsptool.target import NO_OCSP
+from ocsptool.times import as_json_fields, iso
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -106,7 +106,7 @@ def status_table(report: StatusReport, now: dt.datetime) -> None:
         issuer = [_short_name(cert.issuer)] if wide else []
         if cert.ocsp_url is None and not cert.cert_error:
             blank = ["-", "-", *[""] * len(this_update), "", *issuer, "-"]
-            table.add_row(name, *blank, Text(NO_OCSP_TEXT, style="dim"), style="dim")
+            table.add_row(name, *blank, Text(NO_OCSP, style="dim"), style="dim")
             continue
         table.add_row(
             name,
@@ -136,7 +136,7 @@ def _plain_table(report: StatusReport, now: dt.datetime) -> str:
     for cert in report.certs:
         name = (cert.name or "?") + (" [must-staple]" if cert.must_staple else "")
         if cert.ocsp_url is None and not cert.cert_error:
-            cells = [name, "-", "-", "", "", _short_name(cert.issuer), "-", NO_OCSP_TEXT]
+            cells = [name, "-", "-", "", "", _short_name(cert.issuer), "-", NO_OCSP]
         else:
             cells = [
                 name,
@@ -163,7 +163,6 @@ def _plain_table(report: StatusReport, now: dt.datetime) -> str:
 
 #: From this terminal width on, the table also shows thisUpdate and the issuer.
 WIDE = 130
-NO_OCSP_TEXT = "no OCSP URL: CRL only"
 #: The headline names at most this many certificates; the table has them all.
 HEADLINE_ROWS = 10
 
@@ -225,9 +224,10 @@ def status_json(report: StatusReport, now: dt.datetime, exit_code: int) -> str:
 
 def cert_dict(cert: CertStatus) -> dict[str, Any]:
     """One certificate as JSON-ready data: times in ISO 8601 UTC, ``error`` the worst problem."""
-    data = {k: iso(v) if isinstance(v, dt.datetime) else v for k, v in asdict(cert).items()}
+    data = as_json_fields(cert)
     data["responder"] = cert.responder
-    data["severity"] = {0: "ok", 1: "warning", 2: "critical"}[cert.severity]
+    del data["certid"]  # not part of the documented JSON
+    data["severity"] = cert.severity.name.lower()
     data["error"] = cert.problems[0] if cert.problems else None
     return data
 

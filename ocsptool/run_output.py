@@ -11,19 +11,17 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict
 from typing import Any
 
 from ocsptool.refresh import Outcome, RunReport
-from ocsptool.times import iso
-
-PREFIX = "ocsptool: "
+from ocsptool.times import as_json_fields, iso
 
 
 def stderr_line(text: str) -> None:
-    """One line on stderr, safe for non-UTF-8 file names."""
-    sys.stderr.write(PREFIX + text.replace("\n", " ") + "\n")
-    sys.stderr.flush()
+    """One ``ocsptool: ...`` line on stderr, through the console handler."""
+    from ocsptool.console import line
+
+    line(text)
 
 
 def emit(report: RunReport, *, verbosity: int) -> None:
@@ -50,14 +48,8 @@ def describe_outcome(out: Outcome) -> str:
     return f"{out.path}: {verb}: {out.status}{until}{due}"
 
 
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dt.datetime):
-        return iso(value)
-    return value
-
-
 def outcome_dict(out: Outcome) -> dict[str, Any]:
-    return {k: _jsonable(v) for k, v in asdict(out).items()}
+    return as_json_fields(out)
 
 
 def refresh_json(report: RunReport, now: dt.datetime, exit_code: int) -> str:

@@ -1,0 +1,71 @@
+"""Sinks: where a verified staple goes, each reporting one ``Delivery`` per staple.
+
+``FileSink`` writes ``<cert>.ocsp`` (the staple's home: every fetched staple goes there
+first). The consumer sinks get every staple they do not have yet, as the record's
+``pushed`` list says: today one ``HAProxySink`` per runtime API socket; change hooks
+and other servers later. New sinks are added in ``sinks_for``, the one place sinks are
+picked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Publication:
+    """One staple to publish."""
+
+    key: str  # Target.key
+    cert_path: str
+    staple_path: Path
+    der: bytes
+    #: The issuer as PEM when a consumer needs it (HAProxy's first-staple transaction).
+    issuer_pem: bytes | None = None
+
+
+class DeliveryState(StrEnum):
+    PUBLISHED = "published"
+    #: The consumer does not serve this certificate: nothing to do, counted as done.
+    NOT_SERVED = "not-served"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    key: str
+    state: DeliveryState
+    error: str | None = None
+    #: How it was published (a sink's own vocabulary, e.g. ``PushMethod``).
+    method: str | None = None
+    #: The staple file's inode, from the file sink.
+    inode: int | None = None
+
+    @property
+    def done(self) -> bool:
+        """The consumer has (or needs no) staple: the record lists it in ``pushed``."""
+        return self.state is not DeliveryState.FAILED
+
+
+class Sink(Protocol):
+    #: How records and messages name the sink (``pushed`` lists it): e.g. the socket.
+    name: str
+
+    def publish(self, items: Sequence[Publication]) -> list[Delivery]:
+        """One Delivery per item, in any order. Raise ``OcspToolError`` (one line) only
+        when the sink as a whole cannot be used (e.g. HAProxy unreachable)."""
+        ...
+
+
+def sinks_for(sockets: Sequence[str], *, timeout: float) -> list[Sink]:
+    """The consumer sinks of a run (the file sink always comes first). Add new ones here."""
+    from ocsptool.sinks.haproxy import HAProxySink
+
+    return [HAProxySink(address, timeout=timeout) for address in sockets]
+
+
+__all__ = ["Delivery", "DeliveryState", "Publication", "Sink", "sinks_for"]

@@ -1,0 +1,103 @@
+"""One certificate to staple, built once by a source (see ``ocsptool.sources``).
+
+A ``Target`` carries everything the later stages need, so none of them re-reads or
+re-parses a file: the leaf and its issuer (and where the issuer came from), the CertID
+HAProxy keys its staples by, the staple path, every OCSP URL in order, and the
+consumers that serve it. Only certificates that must be looked at become targets; a
+fresh certificate on the no-op path stays a cheap ``scan.Found`` tuple.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from cryptography import x509
+
+    from ocsptool.certs import Bundle
+
+
+#: What ocsptool says of a certificate without an OCSP URL (normal since 2025).
+NO_OCSP = "no OCSP URL: CRL only"
+
+
+class IssuerOrigin(StrEnum):
+    """Where the issuer certificate came from."""
+
+    CHAIN = "chain"  # the bundle itself
+    ISSUER_FILE = "issuer-file"  # <cert>.issuer
+    AIA = "aia"  # fetched from the leaf's caIssuers URL
+
+
+@dataclass(frozen=True)
+class Consumer:
+    """One server that serves the certificate: which instance, under which name."""
+
+    #: The runtime API addresses of the instance (several when it listens on several).
+    sockets: tuple[str, ...]
+    #: The name the instance loaded the certificate under (its ``crt`` path).
+    name: str
+    #: The instance refreshes this staple itself (``ocsp-update on``).
+    ocsp_update: bool = False
+
+
+@dataclass(frozen=True)
+class Target:
+    """One certificate to staple."""
+
+    #: What identifies the staple; the state keys its records by it (the certificate path).
+    key: str
+    cert_path: Path
+    leaf: x509.Certificate
+    issuer: x509.Certificate
+    issuer_origin: IssuerOrigin
+    #: The ``.issuer`` file, when the issuer came from one.
+    issuer_file: Path | None
+    #: HAProxy's "Certificate ID key": hex of the DER of the SHA-1 CertID.
+    certid: str
+    #: Where the staple lives for HAProxy: normally ``<cert>.ocsp``.
+    staple_path: Path
+    #: Every OCSP URL of the leaf, in order (empty: CRL only).
+    ocsp_urls: tuple[str, ...]
+    #: Who serves it; empty when the source does not know (the directory scan).
+    consumers: tuple[Consumer, ...] = ()
+    #: The issuer as PEM, when HAProxy needs it in a first-staple transaction
+    #: (it has it from the bundle otherwise).
+    issuer_pem: bytes | None = None
+
+    @property
+    def ocsp_url(self) -> str | None:
+        """The URL asked first."""
+        return self.ocsp_urls[0] if self.ocsp_urls else None
+
+    @property
+    def bundle(self) -> Bundle:
+        from ocsptool.certs import Bundle
+
+        return Bundle(self.cert_path, self.leaf, self.issuer, self.issuer_file)
+
+
+def target_of(bundle: Bundle, key: str | None = None, staple_path: Path | None = None) -> Target:
+    """The target for a parsed bundle (its CertID computed once, here)."""
+    from cryptography.x509 import ocsp as x509_ocsp
+
+    from ocsptool.certs import ocsp_urls
+    from ocsptool.haproxy import certid_key
+    from ocsptool.ocsp import build_request
+
+    request = x509_ocsp.load_der_ocsp_request(build_request(bundle))
+    return Target(
+        key=key or str(bundle.path),
+        cert_path=bundle.path,
+        leaf=bundle.leaf,
+        issuer=bundle.issuer,
+        issuer_origin=IssuerOrigin.ISSUER_FILE if bundle.issuer_file else IssuerOrigin.CHAIN,
+        issuer_file=bundle.issuer_file,
+        certid=certid_key(request.issuer_name_hash, request.issuer_key_hash, request.serial_number),
+        staple_path=staple_path or Path(str(bundle.path) + ".ocsp"),
+        ocsp_urls=tuple(ocsp_urls(bundle.leaf)),
+        issuer_pem=bundle.issuer_pem(),
+    )

@@ -1,0 +1,223 @@
+"""ocsptool.plan: triage and decide are pure; tested directly with plain values."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ocsptool.certs import parse_bundle
+from ocsptool.plan import Plan, decide, triage
+from ocsptool.scan import Found
+from ocsptool.state import Record
+from ocsptool.target import IssuerOrigin, target_of
+from ocsptool.testing.pki import Authority
+
+NOW = dt.datetime(2026, 5, 1, 12, 0, tzinfo=dt.UTC)
+EPOCH = int(NOW.timestamp())
+STAT = [1, 2, 3, 4]
+FOUND = Found("/c/a.pem", STAT, 7, None)
+GOOD: Record = {
+    "stat": STAT,
+    "issuer_stat": None,
+    "url": "http://ocsp.test/",
+    "not_after": EPOCH + 86400,
+    "due": EPOCH + 3600,
+    "failures": 0,
+    "staple": {"status": "good", "this_update": 0, "next_update": 0, "inode": 7},
+}
+
+
+def rec(**changes: Any) -> Record:
+    out: dict[str, Any] = {**GOOD, **changes}
+    return out  # type: ignore[return-value]
+
+
+def where(plan: Plan) -> list[str]:
+    """The lists of the plan that name the certificate."""
+    lists = {
+        "parse": [f.path for f in plan.parse],
+        "fresh": plan.fresh,
+        "revoked": plan.revoked,
+        "no_ocsp": plan.no_ocsp,
+        "broken": plan.broken,
+        "waiting": plan.waiting,
+    }
+    return [name for name, keys in lists.items() if FOUND.path in keys]
+
+
+TRIAGE = {
+    "fresh": (FOUND, rec(), [], ["fresh"]),
+    "fresh, revoked": (
+        FOUND,
+        rec(staple={**GOOD["staple"], "status": "revoked"}),  # type: ignore[dict-item]
+        [],
+        ["fresh", "revoked"],
+    ),
+    "no record": (FOUND, None, [], ["parse"]),
+    "file changed": (FOUND._replace(stat=[1, 2, 3, 5]), rec(), [], ["parse"]),
+    "issuer file appeared": (FOUND._replace(issuer_stat=[9, 9, 9, 9]), rec(), [], ["parse"]),
+    "forced": (FOUND, rec(), [FOUND.path], ["parse"]),
+    "broken": (FOUND, {"stat": STAT, "issuer_stat": None, "cert_error": "bad"}, [], ["broken"]),
+    "no OCSP URL": (FOUND, rec(url=None, staple=None), [], ["no_ocsp"]),
+    "due": (FOUND, rec(due=EPOCH), [], ["parse"]),
+    "certificate expired": (FOUND, rec(not_after=EPOCH), [], ["parse"]),
+    "staple file replaced": (FOUND._replace(ocsp_inode=8), rec(), [], ["parse"]),
+    "staple file removed": (FOUND._replace(ocsp_inode=None), rec(), [], ["parse"]),
+    "no staple, backing off": (
+        FOUND._replace(ocsp_inode=None),
+        rec(staple=None, failures=2, due=EPOCH + 60),
+        [],
+        ["waiting"],
+    ),
+    "no staple, retry time come": (
+        FOUND._replace(ocsp_inode=None),
+        rec(staple=None, failures=2, due=EPOCH),
+        [],
+        ["parse"],
+    ),
+    "no staple recorded, but a file appeared": (
+        FOUND,
+        rec(staple=None, failures=2, due=EPOCH + 60),
+        [],
+        ["parse"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TRIAGE))
+def test_triage(case: str) -> None:
+    found, record, force, expected = TRIAGE[case]
+    records = {} if record is None else {FOUND.path: record}
+    assert where(triage([found], records, NOW, frozenset(force))) == expected
+
+
+@pytest.fixture(scope="module")
+def bundle_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    ca = Authority.root().intermediate("Plan CA")
+    leaf = ca.leaf("plan.test", ocsp_url="http://ocsp.test/")
+    return leaf.write_bundle(tmp_path_factory.mktemp("plan") / "a.pem")
+
+
+DECIDE = {
+    "fresh": (rec(), [], "fresh"),
+    "due": (rec(due=EPOCH), [], "due"),
+    "forced": (rec(), ["KEY"], "due"),
+    "no staple": (rec(staple=None, due=EPOCH + 60), [], "due"),
+    "no staple, backing off": (rec(staple=None, failures=1, due=EPOCH + 60), [], "waiting"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(DECIDE))
+def test_decide(case: str, bundle_path: Path) -> None:
+    record, force, expected = DECIDE[case]
+    target = target_of(parse_bundle(bundle_path))
+    force = [target.key if k == "KEY" else k for k in force]
+    plan = decide([target], {target.key: record}, NOW, frozenset(force))
+    got = [name for name in ("due", "fresh", "waiting") if getattr(plan, name)]
+    assert got == [expected]
+    assert (plan.due == [target]) == (expected == "due")
+
+
+def test_decide_an_expired_certificate_is_not_fetched(bundle_path: Path) -> None:
+    target = target_of(parse_bundle(bundle_path))
+    later = target.leaf.not_valid_after_utc + dt.timedelta(days=1)
+    plan = decide([target], {target.key: rec(due=0)}, later, frozenset())
+    expiry = f"{target.leaf.not_valid_after_utc:%Y-%m-%d %H:%M}"
+    assert plan.expired == [
+        (target.key, f"certificate expired on {expiry} UTC; renew it; not fetching")
+    ]
+    assert plan.due == []
+
+
+def test_the_target_carries_what_the_later_stages_need(bundle_path: Path) -> None:
+    from cryptography.x509 import ocsp
+
+    from ocsptool.haproxy import certid_key
+    from ocsptool.ocsp import build_request
+
+    target = target_of(parse_bundle(bundle_path))
+    request = ocsp.load_der_ocsp_request(build_request(target))
+    assert target.certid == certid_key(
+        request.issuer_name_hash, request.issuer_key_hash, request.serial_number
+    )
+    assert (target.key, target.staple_path) == (str(bundle_path), Path(f"{bundle_path}.ocsp"))
+    assert (target.ocsp_urls, target.issuer_origin) == (("http://ocsp.test/",), IssuerOrigin.CHAIN)
+    assert (target.issuer_pem, target.consumers) == (None, ())
+
+
+# -- all_fresh: the no-op run from the store's fresh index ---------------------------------
+
+ENTRY = (STAT, None, 7, EPOCH + 3600, ("sock",))
+ALL_FRESH = {
+    "fresh": (FOUND, ENTRY, [], [], [FOUND.path]),
+    "fresh, pushed to the socket asked for": (FOUND, ENTRY, [], ["sock"], [FOUND.path]),
+    "a socket that lacks it": (FOUND, ENTRY, [], ["other"], None),
+    "not in the index": (FOUND, "absent", [], [], None),
+    "not fresh-able": (FOUND, None, [], [], None),
+    "file changed": (FOUND._replace(stat=[9, 9, 9, 9]), ENTRY, [], [], None),
+    "issuer file appeared": (FOUND._replace(issuer_stat=STAT), ENTRY, [], [], None),
+    "staple replaced": (FOUND._replace(ocsp_inode=8), ENTRY, [], [], None),
+    "due": (FOUND, (STAT, None, 7, EPOCH, ()), [], [], None),
+    "forced": (FOUND, ENTRY, [FOUND.path], [], None),
+    "no OCSP URL, any staple file, any time, any socket": (
+        FOUND._replace(ocsp_inode=None),
+        (STAT, None, -1, 0, ()),
+        [],
+        ["sock"],
+        "no-ocsp",
+    ),
+    "no OCSP URL, but the file changed": (
+        FOUND._replace(stat=[9, 9, 9, 9]),
+        (STAT, None, -1, 0, ()),
+        [],
+        [],
+        None,
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(ALL_FRESH))
+def test_all_fresh(case: str) -> None:
+    from ocsptool.plan import all_fresh
+
+    found, entry, force, consumers, expected = ALL_FRESH[case]
+    index = {} if entry == "absent" else {FOUND.path: entry}
+    plan = all_fresh([found], index, NOW, frozenset(force), consumers)  # type: ignore[arg-type]
+    if expected is None:
+        assert plan is None
+    elif expected == "no-ocsp":
+        assert plan is not None and (plan.fresh, plan.no_ocsp) == ([], [FOUND.path])
+    else:
+        assert plan is not None and (plan.fresh, plan.no_ocsp) == (expected, [])
+        assert where(plan) == ["fresh"]
+
+
+def test_all_fresh_needs_the_index_to_hold_exactly_the_files_found() -> None:
+    from ocsptool.plan import all_fresh
+
+    index = {FOUND.path: ENTRY, "/c/gone.pem": ENTRY}  # a record to prune: load them
+    assert all_fresh([FOUND], index, NOW, frozenset(), []) is None  # type: ignore[arg-type]
+
+
+INDEX_ENTRY = {
+    "good staple": (rec(pushed=["sock"]), (STAT, None, 7, EPOCH + 3600, ("sock",))),
+    "expires before it is due": (rec(not_after=EPOCH + 60), (STAT, None, 7, EPOCH + 60, ())),
+    "revoked: reported every run": (
+        rec(staple={**GOOD["staple"], "status": "revoked"}),  # type: ignore[dict-item]
+        None,
+    ),
+    "no staple": (rec(staple=None), None),
+    "no OCSP URL": (rec(url=None), (STAT, None, -1, 0, ())),
+    "broken": ({"stat": STAT, "issuer_stat": None, "cert_error": "bad"}, None),
+}
+
+
+@pytest.mark.parametrize("case", sorted(INDEX_ENTRY))
+def test_index_entry(case: str) -> None:
+    from ocsptool.plan import index_entry
+
+    record, expected = INDEX_ENTRY[case]
+    assert index_entry(record) == expected
