@@ -52,6 +52,8 @@ class Options:
     dry_run: bool = False
     warn: dt.timedelta = dt.timedelta(hours=12)
     crit: dt.timedelta = dt.timedelta(hours=3)
+    store: str | None = None
+    on_change: str | tuple[str, ...] | None = None
 
     @property
     def verbosity(self) -> int:
@@ -75,6 +77,8 @@ class Options:
             extensions=exts or DEFAULT_EXTENSIONS,
             excludes=self.excludes,
             haproxy_timeout=timeout,
+            store=self.store or None,
+            on_change=self.on_change or None,
         )
 
 
@@ -229,6 +233,52 @@ def metrics_option(f: F) -> F:
     )(f)
 
 
+def store_option(help: str) -> Callable[[F], F]:
+    """``--store URL`` (and OCSPTOOL_STORE); ``help`` says what the command does with it."""
+    return click.option(
+        "--store",
+        metavar="URL",
+        envvar="OCSPTOOL_STORE",
+        show_envvar=True,
+        help="The fleet's shared staple store: redis://HOST:PORT/DB, rediss://HOST:PORT/DB "
+        "or unix:///path/redis.sock?db=N (needs the redis extra). " + help,
+    )
+
+
+class _HookCommand(click.ParamType[str | tuple[str, ...], Any]):
+    """A string run through /bin/sh, or (from the config file) a list run as argv."""
+
+    name = "CMD"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> str | tuple[str, ...]:
+        if isinstance(value, list | tuple):
+            return tuple(str(v) for v in value)
+        return str(value)
+
+
+def on_change_option(f: F) -> F:
+    return click.option(
+        "--on-change",
+        "on_change",
+        type=_HookCommand(),
+        metavar="CMD",
+        envvar="OCSPTOOL_ON_CHANGE",
+        show_envvar=True,
+        help="Run CMD (through /bin/sh) once after a run that changed a staple file, with "
+        "the changed .ocsp paths in OCSPTOOL_CHANGED, one a line; never after a run that "
+        "changed nothing. Killed after --timeout; a failing CMD fails the run (exit 1).",
+    )(f)
+
+
+_FETCH_STORE = (
+    "A due certificate is taken from the store when it holds a fresher verified staple, "
+    "else fetched once for the fleet and published there; a store that fails is given "
+    "up for the run (exit 69)."
+)
+
+
 @click.group(cls=_Group, context_settings=CONTEXT, epilog=exitcodes.TABLE)
 @click.version_option(__version__, "-V", "--version", message="ocsptool %(version)s")
 @click.option(
@@ -273,6 +323,8 @@ def cli(ctx: click.Context, config_file: Path | None) -> None:
 @fetch_options
 @scan_options
 @metrics_option
+@store_option(_FETCH_STORE)
+@on_change_option
 @output_options
 @with_options
 def refresh(o: Options) -> None:
@@ -300,7 +352,7 @@ def _refresh(
     tty = run_output.is_terminal()
     with run_output.progress_bar(tty and not as_json and verbosity >= 0) as progress:
         result = run_refresh(settings, now=now, progress=progress)
-    code = exitcodes.OK if result.ok else exitcodes.FAILURE
+    code = exitcodes.of_run(result.ok, result.store_problem is not None)
     run_output.emit(result, verbosity=verbosity)
     if metrics is not None:
         _write_metrics(metrics, result, now)
@@ -371,6 +423,10 @@ def live_option(f: F) -> F:
 @live_option
 @scan_options
 @metrics_option
+@store_option(
+    "status shows where each staple came from (the responder, or the store and the node "
+    "that fetched it) from the state; it does not connect to the store."
+)
 @live_timeout_option
 @output_options
 @with_options
@@ -381,7 +437,10 @@ def status(o: Options) -> None:
     first lines name what needs you; the table has one row per certificate.
     """
     settings = _status_settings(o)
-    _run(lambda: _status(settings, o.live, o.metrics, o.as_json), o.verbosity)
+    _run(
+        lambda: _status(settings, o.live, o.metrics, o.as_json, bool(o.store)),
+        o.verbosity,
+    )
 
 
 def _status_settings(o: Options) -> RunSettings:
@@ -415,7 +474,9 @@ def _gather(
     return report
 
 
-def _status(settings: RunSettings, live: bool, metrics: Path | None, as_json: bool) -> int:
+def _status(
+    settings: RunSettings, live: bool, metrics: Path | None, as_json: bool, store: bool = False
+) -> int:
     from ocsptool import status_output
 
     now = _now()
@@ -424,7 +485,7 @@ def _status(settings: RunSettings, live: bool, metrics: Path | None, as_json: bo
     if as_json:
         click.echo(status_output.status_json(report, now, code))
     else:
-        status_output.status_table(report, now)
+        status_output.status_table(report, now, provenance=store)
     return code
 
 
@@ -513,6 +574,8 @@ def check(o: Options) -> None:
     help="Fetch and verify, then print what the responder sent (status, times, "
     "signer, HTTP cache headers); write, push and record nothing. Takes no lock.",
 )
+@store_option(_FETCH_STORE)
+@on_change_option
 @output_options
 @with_options
 def renew(o: Options) -> None:
@@ -545,7 +608,7 @@ def _renew(settings: RunSettings, as_json: bool, verbosity: int) -> int:
         if out is not None and out.action == "no-ocsp":
             result.problems.append(f"{path}: {NO_OCSP}; nothing to renew")
     renewed = all(outcomes.get(p) and outcomes[p].action == "fetched" for p in named)
-    code = exitcodes.OK if renewed and result.ok else exitcodes.FAILURE
+    code = exitcodes.of_run(renewed and result.ok, result.store_problem is not None)
     run_output.emit(result, verbosity=min(verbosity, 0))
     if as_json:
         click.echo(run_output.refresh_json(result, now, code))

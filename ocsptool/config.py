@@ -116,6 +116,21 @@ def _timeout(value: Any, _base: Path) -> float:
     return float(value)
 
 
+def _store(value: Any, _base: Path) -> str:
+    if not isinstance(value, str) or not value:
+        raise _BadValue("expected a store URL such as 'redis://HOST:PORT/DB'")
+    return value
+
+
+def _command(value: Any, base: Path) -> str | tuple[str, ...]:
+    """A string for the shell, or a list run as argv."""
+    if isinstance(value, str) and value.strip():
+        return value
+    if isinstance(value, list) and value:
+        return _strings(value, base)
+    raise _BadValue("expected a command: a string for the shell or a list of strings (argv)")
+
+
 def default_map(values: dict[str, Any], commands: Iterable[str]) -> dict[str, dict[str, Any]]:
     """click's ``default_map``: the file's values for each command (some keys for some only)."""
     return {
@@ -125,7 +140,11 @@ def default_map(values: dict[str, Any], commands: Iterable[str]) -> dict[str, di
 
 #: Keys that apply to some commands only: metrics from the file are written by the timer's
 #: refresh, not by every monitoring check (which may run as another user).
-ONLY = {"metrics": ("refresh",)}
+ONLY = {
+    "metrics": ("refresh",),
+    "store": ("refresh", "renew", "status"),
+    "on_change": ("refresh", "renew"),
+}
 
 #: TOML key -> (click parameter name, converter). The keys are documented in the README.
 KEYS: dict[str, tuple[str, Callable[[Any, Path], Any]]] = {
@@ -137,4 +156,6 @@ KEYS: dict[str, tuple[str, Callable[[Any, Path], Any]]] = {
     "extensions": ("extensions", _strings),
     "exclude": ("excludes", _strings),
     "metrics": ("metrics", _path),
+    "store": ("store", _store),
+    "on_change": ("on_change", _command),
 }

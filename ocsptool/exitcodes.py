@@ -5,6 +5,7 @@ from __future__ import annotations
 OK = 0  # every certificate with an OCSP responder has a valid staple, or was not due
 FAILURE = 1  # at least one certificate failed (each named on stderr), or a staple says revoked
 USAGE = 2  # bad options, paths or config file
+STORE = 69  # the shared store failed (EX_UNAVAILABLE); every staple was fetched directly
 LOCKED = 75  # another run holds the lock (EX_TEMPFAIL): try again later
 INTERRUPTED = 130  # SIGINT or SIGTERM, as a shell reports it
 
@@ -20,6 +21,7 @@ Exit codes:
   {OK}   success: every certificate with an OCSP URL has a valid staple, or was not due
   {FAILURE}   a certificate failed (named on stderr), or a staple says REVOKED
   {USAGE}   usage or configuration error
+  {STORE}  the --store failed (named on stderr); every staple was fetched directly
   {LOCKED}  another ocsptool run holds the lock; nothing was done
 """
 
@@ -43,6 +45,14 @@ Exit codes (Nagios/Icinga plugin convention):
   3   UNKNOWN: usage errors (bad options, bad config file) and anything that stopped the
       check; the line then starts "OCSP UNKNOWN -". Exit 2 always means CRITICAL here.
 """
+
+
+def of_run(ok: bool, store_failed: bool) -> int:
+    """The exit code of a refresh or renew run: a failed certificate (1) comes before a
+    failed store (69), which comes before success."""
+    if not ok:
+        return FAILURE
+    return STORE if store_failed else OK
 
 
 def of_error(error: Exception) -> int:

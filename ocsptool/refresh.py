@@ -8,6 +8,11 @@
 - ``ocsptool.retrieval``: fetch + verify, one ``Retrieved`` per due target.
 - ``ocsptool.sinks``: the ``.ocsp`` file first, then each consumer (HAProxy socket).
 - ``ocsptool.store``: the lock, the records (``State`` tracks what changed), the last run.
+- Then the on-change hook (``ocsptool.hooks``), once, if a staple file changed.
+
+With ``Settings.store`` (a fleet's shared store, ``ocsptool.shared_store``) the fetch of
+each due target goes through ``StoreRun.obtain``: the store is opened only when there is
+something due, once per run, and its failure is ``RunReport.store_problem`` (exit 69).
 
 ``run_refresh`` takes ``now`` and the HTTP session as parameters and returns a plain
 ``RunReport``; it prints nothing. The fast path (nothing due) only stats files and reads
@@ -42,6 +47,7 @@ if TYPE_CHECKING:
 
     from ocsptool.ocsp import Staple
     from ocsptool.retrieval import Retrieved
+    from ocsptool.shared_store import StoreRun
     from ocsptool.sinks import Delivery, Publication, Sink
     from ocsptool.target import Target
 
@@ -59,6 +65,10 @@ class Settings:
     extensions: tuple[str, ...] = scanning.DEFAULT_EXTENSIONS
     excludes: tuple[str, ...] = ()
     haproxy_timeout: float = 10.0
+    #: The fleet's shared staple store (``redis://...``), or None.
+    store: str | None = None
+    #: The on-change hook: a shell string or an argv tuple (killed after the read timeout).
+    on_change: str | tuple[str, ...] | None = None
 
 
 @dataclass
@@ -76,6 +86,10 @@ class Outcome:
     error: str | None = None
     pushed: list[str] = field(default_factory=list)
     push_errors: list[str] = field(default_factory=list)
+    #: Where the staple on disk came from: responder | store (None: not known).
+    origin: str | None = None
+    #: The node that fetched it from the responder (this one, or another via the store).
+    fetched_by: str | None = None
 
 
 @dataclass
@@ -85,6 +99,10 @@ class RunReport:
     #: One line each, worth saying but not a failure (e.g. a corrupt state moved aside).
     notes: list[str] = field(default_factory=list)
     fetched: int = 0
+    #: The one line naming the shared store and why this run gave it up (exit 69).
+    store_problem: str | None = None
+    #: The staple files this run changed (what the on-change hook is given).
+    changed: list[str] = field(default_factory=list)
     #: Builds the per-certificate outcomes when someone asks (a quiet no-op run never does).
     build_outcomes: Callable[[], list[Outcome]] = field(default=list, repr=False)
     #: What the run scanned (staple inodes as the run left them) and the records it left:
@@ -151,6 +169,8 @@ def run_refresh(
         run.finish()
         report.scan, report.load_state = run.scanned(scans), lambda: state
         store.save(state)
+        if settings.on_change and report.changed:
+            run.on_change(settings.on_change)
         store.record_run(run.now_epoch, report.ok)
         return report
 
@@ -321,18 +341,19 @@ class _Run:
 
         held = {t.key: self.state.certs[t.key].get("staple") for t in due}
         files = FileSink(self.settings.jobs)
-        staples: dict[str, Staple] = {}
+        staples: dict[str, Retrieved] = {}
 
         def write(result: Retrieved) -> None:
             """Each staple goes to the file sink as it arrives: writes overlap fetches."""
             from ocsptool.sinks import Publication
 
             target = result.target
+            self.report.notes.extend(f"{target.key}: {note}" for note in result.notes)
             if result.staple is None:
                 assert result.error is not None
                 self._failed(target, result.error, f"{result.url}: ")
                 return
-            staples[target.key] = result.staple
+            staples[target.key] = result
             item = Publication(
                 target.key,
                 str(target.cert_path),
@@ -343,6 +364,7 @@ class _Run:
             self.published[target.key] = item
             files.submit(item)
 
+        shared = self._store_run()
         session = (session_factory or new_session)()
         try:
             retrieve(
@@ -355,13 +377,25 @@ class _Run:
                 jobs=self.settings.jobs,
                 progress=progress,
                 on_result=write,
+                store=shared,
             )
         finally:
             session.close()
             deliveries = files.collect()
+            if shared is not None:
+                shared.store.close()
+                self.report.store_problem = shared.problem
         self._written(deliveries, staples)
 
-    def _written(self, deliveries: list[Delivery], staples: dict[str, Staple]) -> None:
+    def _store_run(self) -> StoreRun | None:
+        """The shared store for this run's fetches (opened now: there is work)."""
+        if not self.settings.store:
+            return None
+        from ocsptool.shared_store import StoreRun, open_store
+
+        return StoreRun(open_store(self.settings.store, timeout=self.settings.timeouts.read))
+
+    def _written(self, deliveries: list[Delivery], results: dict[str, Retrieved]) -> None:
         """Record what the file sink wrote (and fail what it could not)."""
         for delivery in deliveries:
             target = self.targets_by_key[delivery.key]
@@ -371,12 +405,19 @@ class _Run:
                 self._failed(target, OcspToolError(delivery.error or "write failed"), "")
                 continue
             self.report.fetched += 1
-            staple = staples[delivery.key]
+            result = results[delivery.key]
+            staple = result.staple
+            assert staple is not None
+            record = _describe_staple(staple, delivery.inode)
+            record.update(result.provenance())
+            before = self.state.certs[delivery.key].get("staple") or {}
+            if before.get("sha256") != record["sha256"]:
+                self.report.changed.append(str(target.staple_path))
             self.state.update(
                 delivery.key,
                 {
                     "last_attempt": self.now_epoch,
-                    "staple": _describe_staple(staple, delivery.inode),
+                    "staple": record,
                     "due": _due(target, staple),
                     "failures": 0,
                     "last_error": None,
@@ -405,6 +446,14 @@ class _Run:
         out = self._outcome(key, self.state.certs[key], Action.FAILED)
         out.error = message
         self.report.problems.append(f"{key}: {message}")
+
+    def on_change(self, command: str | tuple[str, ...]) -> None:
+        """Run the on-change hook once with the staple files this run changed."""
+        from ocsptool.hooks import run_hook
+
+        result = run_hook(command, sorted(self.report.changed), timeout=self.settings.timeouts.read)
+        if result.problem is not None:
+            self.report.problems.append(result.problem)
 
     # -- the consumer sinks --------------------------------------------------------------
 
@@ -544,6 +593,8 @@ class _Run:
             next_update=from_epoch(staple.get("next_update")),
             next_due=from_epoch(rec.get("due")) if rec.get("url") else None,
             error=rec.get("last_error") if action != Action.FETCHED else None,
+            origin=staple.get("origin"),
+            fetched_by=staple.get("fetched_by"),
         )
         self.outcomes[key] = out
         return out

@@ -2,11 +2,14 @@
 
 A thread fetches, verifies and checks the answer against the staple held (passed in as
 a value); it reads no shared state and writes nothing: writing is the file sink's job.
+With a fleet's shared store (``StoreRun``, the one thing the threads share, under its
+own lock) each target goes through ``StoreRun.obtain`` around ``retrieve_one``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -21,6 +24,7 @@ if TYPE_CHECKING:
     import requests
 
     from ocsptool.ocsp import Staple
+    from ocsptool.shared_store import StoreRun
 
 Progress = Callable[[int, int], None]
 _DEFAULT_TIMEOUTS = Timeouts()
@@ -33,10 +37,26 @@ class Retrieved:
     target: Target
     staple: Staple | None = None
     error: OcspToolError | None = None
+    #: Where the staple came from: "responder" (this node asked the CA) or "store".
+    origin: str = "responder"
+    #: The node that fetched it from the CA, and when (with a shared store only).
+    fetched_by: str | None = None
+    fetched_at: dt.datetime | None = None
+    #: One-line notes on the way (a store entry refused), not failures.
+    notes: tuple[str, ...] = ()
 
     @property
     def url(self) -> str | None:
         return self.target.ocsp_url
+
+    def provenance(self) -> StapleRecord:
+        """The staple record's fields saying where it came from."""
+        record: StapleRecord = {"origin": self.origin}
+        if self.fetched_by is not None:
+            record["fetched_by"] = self.fetched_by
+        if self.fetched_at is not None:
+            record["fetched_at"] = int(self.fetched_at.timestamp())
+        return record
 
 
 def retrieve(
@@ -50,15 +70,26 @@ def retrieve(
     jobs: int = 8,
     progress: Progress | None = None,
     on_result: Callable[[Retrieved], None] | None = None,
+    store: StoreRun | None = None,
 ) -> list[Retrieved]:
     """Fetch and verify a staple for each of ``due``; ``held`` is the staple each has now.
-    ``on_result`` sees each result in the calling thread as it arrives."""
+    ``on_result`` sees each result in the calling thread as it arrives. With ``store``,
+    each is first looked for in the fleet's shared store (``retrieve_shared``)."""
     from concurrent.futures import ThreadPoolExecutor, as_completed
 
     def one(target: Target) -> Retrieved:
-        return retrieve_one(
-            target, held.get(target.key), session, now=now, timeouts=timeouts, max_bytes=max_bytes
+        fetch = functools.partial(
+            retrieve_one,
+            target,
+            held.get(target.key),
+            session,
+            now=now,
+            timeouts=timeouts,
+            max_bytes=max_bytes,
         )
+        if store is None:
+            return fetch()
+        return retrieve_shared(target, held.get(target.key), store, fetch, now=now)
 
     results: list[Retrieved] = []
     with ThreadPoolExecutor(
@@ -98,6 +129,47 @@ def retrieve_one(
     return Retrieved(target, staple=staple)
 
 
+def retrieve_shared(
+    target: Target,
+    held: StapleRecord | None,
+    store: StoreRun,
+    fetch: Callable[[], Retrieved],
+    *,
+    now: dt.datetime,
+) -> Retrieved:
+    """``fetch`` (``retrieve_one``) wrapped in the shared store's flow: a fresher staple
+    another node published is taken (verified against this node's own certificate and
+    issuer, like a responder's answer), else this node fetches and publishes it."""
+    from ocsptool.ocsp import verify
+
+    def from_store(der: bytes) -> Staple:
+        staple = verify(der, target.bundle, now)
+        check_not_unrevoked(staple, held)
+        return staple
+
+    def from_responder() -> Staple:
+        result = fetch()
+        if result.error is not None:
+            raise result.error
+        assert result.staple is not None
+        return result.staple
+
+    try:
+        held_this = from_epoch((held or {}).get("this_update"))
+        got = store.obtain(target.certid, held_this, from_store, from_responder, now)
+    except Exception as e:  # one certificate never stops the others, not even a bug
+        return Retrieved(target, error=e if isinstance(e, OcspToolError) else unexpected(e))
+    return Retrieved(
+        target,
+        got.staple,
+        got.error,
+        origin=str(got.origin),
+        fetched_by=got.fetched_by,
+        fetched_at=got.fetched_at,
+        notes=got.problems,
+    )
+
+
 def unexpected(error: Exception) -> OcspToolError:
     """A bug met while handling one certificate: report it on that certificate's line."""
     return OcspToolError(f"unexpected {type(error).__name__}: {error} (a bug; please report it)")
@@ -114,8 +186,14 @@ def check_not_older(new: Staple, held: StapleRecord | None) -> None:
             f"response is older than the staple we hold (thisUpdate {iso(new.this_update)} "
             f"< {iso(held_this)}); kept the newer one"
         )
+    check_not_unrevoked(new, held)
+
+
+def check_not_unrevoked(new: Staple, held: StapleRecord | None) -> None:
+    """A 'good' never undoes a revocation we hold (only certificateHold can be lifted)."""
     if (
-        held.get("status") == "revoked"
+        held
+        and held.get("status") == "revoked"
         and new.status == "good"
         and held.get("revocation_reason") != "certificate_hold"
     ):

@@ -33,6 +33,8 @@ def emit(report: RunReport, *, verbosity: int) -> None:
         for out in report.outcomes:
             if out.action not in ("failed", "skipped"):  # those are in the problems
                 stderr_line(describe_outcome(out))
+    if report.store_problem is not None:  # exit 69: said even with -q
+        stderr_line(report.store_problem)
     for problem in report.problems:
         stderr_line(problem)
 
@@ -61,6 +63,7 @@ def refresh_json(report: RunReport, now: dt.datetime, exit_code: int) -> str:
             "fetched": report.fetched,
             "problems": report.problems,
             "notes": report.notes,
+            "store_problem": report.store_problem,
             "certificates": [outcome_dict(o) for o in report.outcomes],
         },
         indent=2,

@@ -35,6 +35,11 @@ class StapleRecord(TypedDict, total=False):
     revocation_reason: str | None
     sha256: str
     inode: int | None  # of <cert>.ocsp when written or adopted
+    #: Where it came from: "responder" (this node fetched it) or "store" (a fleet's shared
+    #: store, fetched by ``fetched_by`` at ``fetched_at``); absent for an adopted file.
+    origin: str
+    fetched_by: str
+    fetched_at: int
 
 
 class Record(TypedDict, total=False):

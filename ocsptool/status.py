@@ -13,6 +13,7 @@ never a problem.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,7 +26,7 @@ from ocsptool import state as statefile
 from ocsptool.errors import CertificateError, OcspToolError, StatusUnknown
 from ocsptool.files import last_run, read_regular
 from ocsptool.refresh import cache_valid
-from ocsptool.state import Record
+from ocsptool.state import Record, StapleRecord
 from ocsptool.times import from_epoch, iso
 
 if TYPE_CHECKING:
@@ -74,9 +75,21 @@ class CertStatus:
     live: list[str] = field(default_factory=list)
     #: HAProxy's Certificate ID key (from the record, or computed when the bundle is read).
     certid: str | None = None
+    #: Where the staple on disk came from: "responder" or "store" (None: not recorded).
+    origin: str | None = None
+    #: The node that fetched it from the responder (another one, for "store"), and when.
+    fetched_by: str | None = None
+    fetched_at: dt.datetime | None = None
     severity: Severity = OK
     #: One-line descriptions of everything wrong, most serious first.
     problems: list[str] = field(default_factory=list)
+
+    @property
+    def source(self) -> str:
+        """Where the staple came from, for people: ``responder``, ``store (edge-2)``."""
+        if self.origin == "store":
+            return f"store ({self.fetched_by or '?'})"
+        return self.origin or "-"
 
     @property
     def responder(self) -> str | None:
@@ -184,7 +197,14 @@ def _from_record(f: scanning.Found, rec: Record | None, now: dt.datetime) -> Cer
     cert.signer = staple.get("signer")
     cert.revocation_time = from_epoch(staple.get("revocation_time"))
     cert.revocation_reason = staple.get("revocation_reason")
+    _copy_provenance(cert, staple)
     return cert
+
+
+def _copy_provenance(cert: CertStatus, staple: StapleRecord) -> None:
+    cert.origin = staple.get("origin")
+    cert.fetched_by = staple.get("fetched_by")
+    cert.fetched_at = from_epoch(staple.get("fetched_at"))
 
 
 def _copy_record(cert: CertStatus, rec: Record) -> None:
@@ -232,7 +252,10 @@ def _from_disk(f: scanning.Found, rec: Record | None, now: dt.datetime) -> CertS
         cert.cert_error = problem
     if cert.ocsp_url is None:
         return cert
-    read_staple(cert, bundle, Path(f.path + ".ocsp"), now)
+    der = read_staple(cert, bundle, Path(f.path + ".ocsp"), now)
+    held = (rec or {}).get("staple")
+    if der and held and held.get("sha256") == hashlib.sha256(der).hexdigest():
+        _copy_provenance(cert, held)  # the very staple the record describes
     if cert.next_due is None and cert.this_update and cert.next_update:
         from ocsptool.schedule import next_due
 

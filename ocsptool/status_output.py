@@ -67,11 +67,12 @@ def _console() -> Console:
 # -- status ------------------------------------------------------------------------------
 
 
-def status_table(report: StatusReport, now: dt.datetime) -> None:
+def status_table(report: StatusReport, now: dt.datetime, *, provenance: bool = False) -> None:
     """A headline naming what needs a person, then one row per certificate.
 
     Below WIDE columns the issuer and thisUpdate columns are left out, so the problem
-    column keeps room to be read.
+    column keeps room to be read. The "from" column (the responder, or the store and the
+    node that fetched it) is shown with ``provenance`` or when a staple came from a store.
     """
     from rich.table import Table
     from rich.text import Text
@@ -80,8 +81,9 @@ def status_table(report: StatusReport, now: dt.datetime) -> None:
     console.print(_headline(report))
     if not report.certs:
         return
+    provenance = provenance or any(c.origin == "store" for c in report.certs)
     if len(report.certs) > RICH_MAX_ROWS:
-        sys.stdout.write(_plain_table(report, now))
+        sys.stdout.write(_plain_table(report, now, provenance))
         return
     wide = console.width >= WIDE
     table = Table(box=None, header_style="bold", pad_edge=False, show_edge=False)
@@ -89,6 +91,8 @@ def status_table(report: StatusReport, now: dt.datetime) -> None:
     table.add_column("certificate", overflow="fold", min_width=16, no_wrap=wide)
     table.add_column("responder", overflow="fold", min_width=10)
     table.add_column("staple", no_wrap=True)
+    if provenance:
+        table.add_column("from", no_wrap=True)
     if wide:
         table.add_column("thisUpdate", no_wrap=True)
     table.add_column("nextUpdate", no_wrap=True)
@@ -104,14 +108,16 @@ def status_table(report: StatusReport, now: dt.datetime) -> None:
         name.append("\n" + cert.path, style="dim")
         this_update = [relative(cert.this_update, now)] if wide else []
         issuer = [_short_name(cert.issuer)] if wide else []
+        source = [cert.source] if provenance else []
         if cert.ocsp_url is None and not cert.cert_error:
-            blank = ["-", "-", *[""] * len(this_update), "", *issuer, "-"]
+            blank = ["-", "-", *["-"] * len(source), *[""] * len(this_update), "", *issuer, "-"]
             table.add_row(name, *blank, Text(NO_OCSP, style="dim"), style="dim")
             continue
         table.add_row(
             name,
             cert.responder or "",
             Text(cert.status, style=_STATUS_STYLE.get(cert.status, "")),
+            *source,
             *this_update,
             relative(cert.next_update, now, expiry=True),
             *issuer,
@@ -126,22 +132,25 @@ def status_table(report: StatusReport, now: dt.datetime) -> None:
 RICH_MAX_ROWS = 500
 
 
-def _plain_table(report: StatusReport, now: dt.datetime) -> str:
+def _plain_table(report: StatusReport, now: dt.datetime, provenance: bool = False) -> str:
     """Every column, aligned, nothing folded or cut; the path on a line of its own."""
     header = [
-        "certificate", "responder", "staple", "thisUpdate", "nextUpdate", "issuer",
-        "refresh", "problem",
+        "certificate", "responder", "staple", *["from"] * provenance, "thisUpdate",
+        "nextUpdate", "issuer", "refresh", "problem",
     ]  # fmt: skip
     rows = []
     for cert in report.certs:
         name = (cert.name or "?") + (" [must-staple]" if cert.must_staple else "")
+        source = [cert.source] if provenance else []
         if cert.ocsp_url is None and not cert.cert_error:
-            cells = [name, "-", "-", "", "", _short_name(cert.issuer), "-", NO_OCSP]
+            blank = ["-"] * len(source)
+            cells = [name, "-", "-", *blank, "", "", _short_name(cert.issuer), "-", NO_OCSP]
         else:
             cells = [
                 name,
                 cert.responder or "",
                 cert.status,
+                *source,
                 relative(cert.this_update, now),
                 relative(cert.next_update, now, expiry=True),
                 _short_name(cert.issuer),

@@ -175,6 +175,7 @@ def test_the_exit_code_table_is_the_code_table() -> None:
         exitcodes.OK,
         exitcodes.FAILURE,
         exitcodes.USAGE,
+        exitcodes.STORE,
         exitcodes.LOCKED,
     ]
     for code, meaning in rows:
