@@ -122,12 +122,12 @@ def _store(value: Any, _base: Path) -> str:
     return value
 
 
-def _command(value: Any, base: Path) -> str | tuple[str, ...]:
+def _command(value: Any, _base: Path) -> str | tuple[str, ...]:
     """A string for the shell, or a list run as argv."""
     if isinstance(value, str) and value.strip():
         return value
-    if isinstance(value, list) and value:
-        return _strings(value, base)
+    if isinstance(value, list) and value and all(isinstance(v, str) and v for v in value):
+        return tuple(value)
     raise _BadValue("expected a command: a string for the shell or a list of strings (argv)")
 
 
