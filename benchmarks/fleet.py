@@ -8,7 +8,11 @@ run, one real ``redis-server``. The no-store run fetches every certificate on ev
 the store run goes through ``StoreRun.obtain``. Printed: responder requests, and the
 wall time of each node, side by side.
 
+``--cli`` runs each node as a real ``ocsptool refresh [--store URL] -j JOBS DIR`` process
+with its own state file instead (the whole run: scan, parse, fetch, verify, write, record).
+
 python -m benchmarks.fleet                          # 3 nodes x 1,000 certificates
+python -m benchmarks.fleet --cli                    # the same, as ocsptool refresh processes
 python -m benchmarks.fleet --nodes 2 --certs 50     # a smoke run
 """
 
@@ -52,6 +56,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--certs", type=int, default=1000)
     parser.add_argument("--jobs", type=int, default=8, help="requests in flight per node")
     parser.add_argument("--latency", type=float, default=0.02, help="seconds per CA answer")
+    parser.add_argument(
+        "--cli", action="store_true", help="each node an `ocsptool refresh` process"
+    )
     return parser.parse_args(argv)
 
 
@@ -64,15 +71,33 @@ def main(argv: list[str] | None = None) -> int:
             certs = fx.make_certs(pki, workdir / "certs", args.certs, server.url)
             cert_ids = [response_certid_key(der) for der in fx.warm(server, certs)]
             server.latency = args.latency
-            nodes = [_node_bundles(workdir, certs, n) for n in range(args.nodes)]
-            server.requests = 0
-            plain = _run_fleet(nodes, cert_ids, args.jobs, None)
-            without = server.requests
-            server.requests = 0
-            with RedisServer() as redis_server:
-                shared = _run_fleet(nodes, cert_ids, args.jobs, redis_server.url)
-            with_store = server.requests
-            misses = server.misses
+            if args.cli:
+                dirs = [_node_dir(workdir, certs, n) for n in range(args.nodes)]
+                server.requests = 0
+                plain = _run_cli_fleet(workdir / "plain", dirs, args.jobs, None)
+                without = server.requests
+                for directory in dirs:
+                    for staple in directory.glob("*.ocsp"):
+                        staple.unlink()
+                server.requests = 0
+                with RedisServer() as redis_server:
+                    shared = _run_cli_fleet(workdir / "shared", dirs, args.jobs, redis_server.url)
+                with_store = server.requests
+                misses = server.misses
+                certs_count = sum(1 for _ in dirs[0].glob("*.ocsp"))
+                if certs_count != args.certs:
+                    print(f"node-0 wrote {certs_count} staples of {args.certs}")
+                    return 1
+            else:
+                nodes = [_node_bundles(workdir, certs, n) for n in range(args.nodes)]
+                server.requests = 0
+                plain = _run_fleet(nodes, cert_ids, args.jobs, None)
+                without = server.requests
+                server.requests = 0
+                with RedisServer() as redis_server:
+                    shared = _run_fleet(nodes, cert_ids, args.jobs, redis_server.url)
+                with_store = server.requests
+                misses = server.misses
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     print(
@@ -90,6 +115,49 @@ def main(argv: list[str] | None = None) -> int:
         print(f"failed: {failed}, unsigned requests: {misses}")
         return 1
     return 0 if with_store == args.certs and without == args.certs * args.nodes else 1
+
+
+def _node_dir(workdir: Path, certs: fx.CertSet, n: int) -> Path:
+    directory = workdir / f"node-{n}"
+    shutil.copytree(certs.directory, directory)
+    for staple in directory.glob("*.ocsp"):
+        staple.unlink()
+    return directory
+
+
+def _run_cli_fleet(
+    workdir: Path, dirs: list[Path], jobs: int, store_url: str | None
+) -> list[NodeResult]:
+    """Every node an ``ocsptool refresh`` process, all started together."""
+    import json
+    import os
+    import subprocess
+
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    procs = []
+    for n, directory in enumerate(dirs):
+        argv = [sys.executable, "-m", "ocsptool", "--config", "/dev/null", "refresh", "--json"]
+        argv += ["--state", str(workdir / f"node-{n}.json"), "-j", str(jobs), str(directory)]
+        if store_url is not None:
+            argv[-1:-1] = ["--store", store_url]
+        procs.append((time.monotonic(), subprocess.Popen(argv, env=env, stdout=subprocess.PIPE)))
+    results = []
+    for n, (started, proc) in enumerate(procs):
+        out, _ = proc.communicate(timeout=600)
+        seconds = time.monotonic() - started
+        report = json.loads(out)
+        certs = report["certificates"]
+        origins = [c.get("origin") for c in certs if c["action"] == "fetched"]
+        results.append(
+            NodeResult(
+                f"node-{n}",
+                seconds,
+                origins.count("responder"),
+                origins.count("store"),
+                len(certs) - len(origins) + (proc.returncode != 0),
+            )
+        )
+    return results
 
 
 def _node_bundles(workdir: Path, certs: fx.CertSet, n: int) -> list[Bundle]:
