@@ -11,6 +11,7 @@ import datetime as dt
 import json
 import shutil
 import socket
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -339,3 +340,26 @@ def test_status_takes_store_and_never_connects(
     assert result.stdout.count("responder") == 1 + len(NAMES)
     plain = node.run("status", node.certs)
     assert "from" not in plain.stdout.splitlines()[1].split()  # no store: as before
+
+
+# -- a --store that cannot work at all: exit 2 ------------------------------------------------
+
+
+def test_a_bad_store_url_or_the_missing_extra_is_a_usage_error(
+    fleet: Callable[[int], list[Node]], responder: Responder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (node,) = fleet(1)
+    result = node.refresh("http://127.0.0.1:6379/0")
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "ocsptool: store 'http://127.0.0.1:6379/0': unknown scheme 'http'; use "
+        "redis://HOST:PORT/DB, rediss://HOST:PORT/DB or unix:///path/redis.sock?db=N\n",
+    )
+    monkeypatch.setitem(sys.modules, "redis", None)  # the redis extra is not installed
+    result = node.refresh("redis://127.0.0.1:6379/0")
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "ocsptool: --store needs the redis extra: pip install 'ocsptool[redis]'\n",
+    )
+    assert responder.requests == 0  # nothing was fetched, and nothing written
+    assert not list(node.certs.glob("*.ocsp"))
