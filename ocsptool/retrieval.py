@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from ocsptool.errors import OcspToolError, ResponseRejected
 from ocsptool.limits import MAX_RESPONSE_BYTES, Timeouts
+from ocsptool.shared_store import Origin
 from ocsptool.state import StapleRecord
 from ocsptool.target import Target
 from ocsptool.times import from_epoch, iso
@@ -37,8 +38,8 @@ class Retrieved:
     target: Target
     staple: Staple | None = None
     error: OcspToolError | None = None
-    #: Where the staple came from: "responder" (this node asked the CA) or "store".
-    origin: str = "responder"
+    #: Where the staple came from: this node asked the CA, or took it from the store.
+    origin: Origin = Origin.RESPONDER
     #: The node that fetched it from the CA, and when (with a shared store only).
     fetched_by: str | None = None
     fetched_at: dt.datetime | None = None
@@ -51,7 +52,7 @@ class Retrieved:
 
     def provenance(self) -> StapleRecord:
         """The staple record's fields saying where it came from."""
-        record: StapleRecord = {"origin": self.origin}
+        record: StapleRecord = {"origin": str(self.origin)}
         if self.fetched_by is not None:
             record["fetched_by"] = self.fetched_by
         if self.fetched_at is not None:
@@ -163,7 +164,7 @@ def retrieve_shared(
         target,
         got.staple,
         got.error,
-        origin=str(got.origin),
+        origin=got.origin,
         fetched_by=got.fetched_by,
         fetched_at=got.fetched_at,
         notes=got.problems,
