@@ -92,6 +92,8 @@ def retrieve(
             return fetch()
         return retrieve_shared(target, held.get(target.key), store, fetch, now=now)
 
+    if store is not None:
+        due = spread(due)
     results: list[Retrieved] = []
     with ThreadPoolExecutor(
         max_workers=max(1, min(jobs, len(due))), thread_name_prefix="fetch"
@@ -103,6 +105,18 @@ def retrieve(
             if progress is not None:
                 progress(len(results), len(due))
     return results
+
+
+def spread(due: Sequence[Target]) -> list[Target]:
+    """``due`` in this run's own random order. Nodes of a fleet started together (the
+    same certificates, due at once) then fetch different certificates first and take
+    the rest from the store, instead of all queueing behind one node's leases in the
+    same order (3 nodes x 1,000 at 100 ms per CA answer: 25 s per node in the same order)."""
+    import random
+
+    order = list(due)
+    random.SystemRandom().shuffle(order)
+    return order
 
 
 def retrieve_one(
