@@ -328,6 +328,36 @@ def test_an_older_stored_staple_is_refused(
     assert second.status()["www"]["this_update"] > held
 
 
+def test_a_good_stored_staple_never_undoes_a_revocation_held(
+    fleet: Callable[[int], list[Node]],
+    responder: Responder,
+    redis_server: RedisServer,
+    cert_dir: CertDir,
+) -> None:
+    first, second = fleet(2)
+    serial = cert_dir.leaves["www"].cert.serial_number
+    responder.revoked = {serial}
+    assert second.refresh(None).exit_code == 1  # the second node holds REVOKED for www
+    responder.revoked = set()
+    time.sleep(1.1)
+    assert first.refresh(redis_server.url).exit_code == 0  # the store: a newer good one
+    responder.revoked = {serial}
+    time.sleep(1.1)
+    second.make_due()
+    result = second.refresh(redis_server.url)
+    assert result.exit_code == 1
+    www = second.certs / "www.pem"
+    lines = result.stderr.splitlines()
+    assert (
+        f"ocsptool: {www}: stored staple (from {HOST}) refused: responder now says good, "
+        "but the staple we hold says REVOKED; kept the revocation"
+    ) in lines
+    assert any(line.startswith(f"ocsptool: {www}: REVOKED since ") for line in lines)
+    view = second.status(code=1)
+    assert (view["www"]["status"], view["www"]["origin"]) == ("revoked", "responder")
+    assert (view["api"]["status"], view["api"]["origin"]) == ("good", "store")
+
+
 def test_status_takes_store_and_never_connects(
     fleet: Callable[[int], list[Node]], responder: Responder, unused_port: int
 ) -> None:
