@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 from ocsptool import exitcodes
+from ocsptool.plural import plural
 from ocsptool.status import CRITICAL, OK, WARNING, StatusReport
 
 NAMES = {
@@ -82,11 +83,11 @@ def evaluate(
         summary = lines[0] + more
     elif earliest is not None and left is not None:
         summary = (
-            f"{with_ocsp} staples valid, earliest nextUpdate {_expires(left)} "
+            f"{plural(with_ocsp, 'staple valid')}, earliest nextUpdate {_expires(left)} "
             f"({earliest.name or earliest.path})"
         )
     else:
-        summary = f"{len(report.certs)} certificates, none with an OCSP URL"
+        summary = f"{plural(len(report.certs), 'certificate')}, none with an OCSP URL"
     perf = perfdata(report, left, warn, crit, problems)
     return Verdict(code, f"OCSP {NAMES[code]} - {_one_line(summary)} | {perf}")
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -20,6 +20,7 @@ from ocsptool import __version__, exitcodes
 from ocsptool.errors import OcspToolError, UsageError
 
 if TYPE_CHECKING:
+    from ocsptool.check import Verdict
     from ocsptool.refresh import RunReport
     from ocsptool.refresh import Settings as RunSettings
     from ocsptool.status import StatusReport
@@ -50,6 +51,9 @@ class Options:
     verbose: int = 0
     quiet: int = 0
     dry_run: bool = False
+    force: bool = False
+    #: The state path came from the built-in default (no --state, variable or config key).
+    state_defaulted: bool = False
     warn: dt.timedelta = dt.timedelta(hours=12)
     crit: dt.timedelta = dt.timedelta(hours=3)
     store: str | None = None
@@ -89,6 +93,8 @@ def with_options(command: Callable[[Options], None]) -> Callable[..., None]:
     def callback(**params: Any) -> None:
         if "certs" in params:
             params["paths"] = params.pop("certs")
+        if "state" in params:
+            params["state_defaulted"] = params["state"] is None
         command(Options(**params))
 
     return callback
@@ -112,6 +118,67 @@ class CommandFailed(click.ClickException):
 
 
 _VERBOSITY = "ocsptool.verbosity"
+_CONFIG = "ocsptool.config"
+
+
+class _SourcedOption(click.Option):
+    """An option whose bad value is blamed on where it came from: the flag, the
+    variable, or the config file and its key (never a flag the operator did not use)."""
+
+    def process_value(self, ctx: click.Context, value: Any) -> Any:
+        try:
+            return super().process_value(ctx, value)
+        except click.BadParameter as e:
+            raise _SourceError(f"{_origin(ctx, self)}: {e.message}", ctx) from None
+
+
+class _SourceError(click.UsageError):
+    """A bad value, one line naming where it came from (``check`` makes it UNKNOWN)."""
+
+    def show(self, file: Any = None) -> None:
+        from ocsptool.run_output import stderr_line
+
+        stderr_line(self.message)
+
+
+def _origin(ctx: click.Context, param: click.Option) -> str:
+    """Where ``param``'s value came from, in the words an operator used."""
+    from click.core import ParameterSource
+
+    source = ctx.get_parameter_source(param.name or "")
+    if source is ParameterSource.DEFAULT_MAP:
+        from ocsptool.config import key_of
+
+        return f"{ctx.find_root().meta.get(_CONFIG, 'the config file')}: {key_of(param.name or '')}"
+    if source is ParameterSource.ENVIRONMENT:
+        return f"${param.envvar}"
+    return "/".join(param.opts)
+
+
+def _state_problem(o: Options, state_path: Path, *, writes: bool) -> str | None:
+    """Why this run must not use ``state_path``: another user's state (for the commands
+    that write it), or a default that can never exist (set ``state`` in the config)."""
+    from ocsptool import owner
+
+    if writes and (problem := owner.wrong_user_problem(state_path)):
+        return problem
+    return owner.default_state_problem(state_path) if o.state_defaulted else None
+
+
+def _nothing_found(settings: RunSettings, problems: Sequence[tuple[str, str]]) -> list[str]:
+    from ocsptool.status import nothing_found
+
+    return nothing_found(settings.paths, settings.extensions, problems)
+
+
+def _say_nothing_found(settings: RunSettings, problems: Sequence[tuple[str, str]]) -> int:
+    """No certificate at all: one line per path that could not be read and one naming
+    where it looked; exit 1 (refresh, renew, status)."""
+    from ocsptool.run_output import stderr_line
+
+    for text in _nothing_found(settings, problems):
+        stderr_line(text)
+    return exitcodes.FAILURE
 
 
 class _Group(click.Group):
@@ -143,6 +210,7 @@ def state_option(f: F) -> F:
     return click.option(
         "--state",
         "state",
+        cls=_SourcedOption,
         type=click.Path(dir_okay=False, path_type=Path),
         envvar="OCSPTOOL_STATE",
         show_envvar=True,
@@ -224,6 +292,7 @@ def scan_options(f: F) -> F:
 def metrics_option(f: F) -> F:
     return click.option(
         "--metrics",
+        cls=_SourcedOption,
         type=click.Path(dir_okay=False, path_type=Path),
         metavar="FILE",
         envvar="OCSPTOOL_METRICS",
@@ -279,7 +348,7 @@ _FETCH_STORE = (
 )
 
 
-@click.group(cls=_Group, context_settings=CONTEXT, epilog=exitcodes.TABLE)
+@click.group(cls=_Group, context_settings=CONTEXT, epilog=exitcodes.GROUP_CODES)
 @click.version_option(__version__, "-V", "--version", message="ocsptool %(version)s")
 @click.option(
     "--config",
@@ -302,6 +371,7 @@ def cli(ctx: click.Context, config_file: Path | None) -> None:
     path = config.find(config_file)
     if path is None or ctx.invoked_subcommand == "demo":
         return
+    ctx.meta[_CONFIG] = path
     try:
         defaults = config.load(path)
     except UsageError as e:
@@ -325,6 +395,12 @@ def cli(ctx: click.Context, config_file: Path | None) -> None:
 @metrics_option
 @store_option(_FETCH_STORE)
 @on_change_option
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Fetch every certificate now, whatever the schedule (after a CA incident or a "
+    "revocation); each response is still checked against the staple held.",
+)
 @output_options
 @with_options
 def refresh(o: Options) -> None:
@@ -339,28 +415,53 @@ def refresh(o: Options) -> None:
             "give at least one certificate file or directory (or set paths in the config file)"
         )
     settings = o.run_settings()
-    _run(lambda: _refresh(settings, o.as_json, o.verbosity, o.metrics), o.verbosity)
+    if problem := _state_problem(o, settings.state_path, writes=True):
+        raise CommandFailed(problem, exitcodes.USAGE)
+    _run(lambda: _refresh(settings, o.as_json, o.verbosity, o.metrics, o.force), o.verbosity)
 
 
 def _refresh(
-    settings: RunSettings, as_json: bool, verbosity: int, metrics: Path | None = None
+    settings: RunSettings,
+    as_json: bool,
+    verbosity: int,
+    metrics: Path | None = None,
+    force: bool = False,
 ) -> int:
     from ocsptool import run_output
     from ocsptool.refresh import run_refresh
 
     now = _now()
     tty = run_output.is_terminal()
+    everything = _every_certificate(settings) if force else ()
     with run_output.progress_bar(tty and not as_json and verbosity >= 0) as progress:
-        result = run_refresh(settings, now=now, progress=progress)
+        result = run_refresh(settings, now=now, progress=progress, force=everything)
+    if not result.scan.found:
+        return _say_nothing_found(settings, result.scan.problems)
     code = exitcodes.of_run(result.ok, result.store_problem is not None)
     run_output.emit(result, verbosity=verbosity)
     if metrics is not None:
-        _write_metrics(metrics, result, now)
+        from ocsptool.errors import WriteError
+        from ocsptool.files import metrics_failure
+
+        try:
+            _write_metrics(metrics, result, now)
+        except WriteError as e:  # after the staples were written and pushed: exit 1
+            run_output.stderr_line(metrics_failure(e))
+            code = exitcodes.FAILURE
     if as_json:
         click.echo(run_output.refresh_json(result, now, code))
     elif tty and verbosity >= 0:
         run_output.summary(result)
     return code
+
+
+def _every_certificate(settings: RunSettings) -> tuple[str, ...]:
+    """``refresh --force``: every certificate the run will scan, to fetch whatever the
+    schedule says (the run's checks against the held staple still apply)."""
+    from ocsptool.scan import scan
+
+    found = scan(settings.paths, settings.extensions, settings.excludes).found
+    return tuple(f.path for f in found)
 
 
 def _write_metrics(path: Path, result: RunReport, now: dt.datetime) -> None:
@@ -437,6 +538,8 @@ def status(o: Options) -> None:
     first lines name what needs you; the table has one row per certificate.
     """
     settings = _status_settings(o)
+    if problem := _state_problem(o, settings.state_path, writes=False):
+        raise CommandFailed(problem, exitcodes.USAGE)
     _run(
         lambda: _status(settings, o.live, o.metrics, o.as_json, bool(o.store)),
         o.verbosity,
@@ -481,6 +584,8 @@ def _status(
 
     now = _now()
     report = _gather(settings, live, metrics, now)
+    if not report.certs:
+        return _say_nothing_found(settings, report.scan_problems)
     code = exitcodes.OK if report.ok else exitcodes.FAILURE
     if as_json:
         click.echo(status_output.status_json(report, now, code))
@@ -551,10 +656,7 @@ def check(o: Options) -> None:
         if o.crit > o.warn:
             raise click.UsageError("--crit must not be longer than --warn")
         settings = _status_settings(o)
-        now = _now()
-        verdict = nagios.evaluate(
-            _gather(settings, o.live, o.metrics, now), now=now, warn=o.warn, crit=o.crit
-        )
+        verdict = _check(o, settings)
     except click.UsageError as e:
         verdict = nagios.unknown(f"usage error: {e.format_message()}")
     except OcspToolError as e:
@@ -563,7 +665,27 @@ def check(o: Options) -> None:
     click.get_current_context().exit(verdict.code)
 
 
-@cli.command(context_settings=CONTEXT, epilog=exitcodes.TABLE)
+def _check(o: Options, settings: RunSettings) -> Verdict:
+    """The verdict; UNKNOWN when the check cannot see what it must (no certificate, no
+    readable state): a check that cannot see a recorded failure must not say OK."""
+    from ocsptool import check as nagios
+    from ocsptool.status import state_problem
+
+    if problem := _state_problem(o, settings.state_path, writes=False):
+        return nagios.unknown(problem)
+    now = _now()
+    report = _gather(settings, o.live, o.metrics, now)
+    if not report.certs:
+        lines = _nothing_found(settings, report.scan_problems)
+        return nagios.unknown(lines[0] + (f" (+{len(lines) - 1} more)" if len(lines) > 1 else ""))
+    if problem := state_problem(settings.state_path):
+        return nagios.unknown(problem)
+    if report.notes:
+        return nagios.unknown(report.notes[0])
+    return nagios.evaluate(report, now=now, warn=o.warn, crit=o.crit)
+
+
+@cli.command(context_settings=CONTEXT, epilog=exitcodes.RENEW_CODES)
 @click.argument("certs", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=str))
 @state_option
 @socket_option
@@ -586,6 +708,8 @@ def renew(o: Options) -> None:
     staple as it was. Exit 0 only when every CERT got a fresh verified staple.
     """
     settings = o.run_settings()
+    if not o.dry_run and (problem := _state_problem(o, settings.state_path, writes=True)):
+        raise CommandFailed(problem, exitcodes.USAGE)
     if o.dry_run:
         _run(lambda: _renew_dry(settings, o.as_json), o.verbosity)
     else:
@@ -597,16 +721,19 @@ def _renew(settings: RunSettings, as_json: bool, verbosity: int) -> int:
 
     from ocsptool import run_output
     from ocsptool.refresh import run_refresh
-    from ocsptool.target import NO_OCSP
+    from ocsptool.target import no_ocsp
 
     now = _now()
     named = [os.path.abspath(p) for p in settings.paths]
     result = run_refresh(settings, now=now, force=named)
+    if not result.scan.found:
+        return _say_nothing_found(settings, result.scan.problems)
     outcomes = {o.path: o for o in result.outcomes}
     for path in named:
         out = outcomes.get(path)
         if out is not None and out.action == "no-ocsp":
-            result.problems.append(f"{path}: {NO_OCSP}; nothing to renew")
+            crl = result.state.certs.get(path, {}).get("crl")
+            result.problems.append(f"{path}: {no_ocsp(crl)}; nothing to renew")
     renewed = all(outcomes.get(p) and outcomes[p].action == "fetched" for p in named)
     code = exitcodes.of_run(renewed and result.ok, result.store_problem is not None)
     run_output.emit(result, verbosity=min(verbosity, 0))
@@ -698,6 +825,11 @@ def _show(cert: Path) -> int:
     from ocsptool.show import inspect
     from ocsptool.status_output import show_text
 
+    if cert.name.endswith(".ocsp"):
+        certificate = cert.with_name(cert.name.removesuffix(".ocsp"))
+        raise UsageError(
+            f"{cert} is a staple; pass its certificate instead: ocsptool show {certificate}"
+        )
     try:
         fields, ok = inspect(cert, _now())
     except CertificateError as e:

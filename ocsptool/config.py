@@ -102,8 +102,19 @@ def _path(value: Any, base: Path) -> Path:
     return base / value
 
 
+def _unquoted(value: Any, what: str) -> None:
+    """``jobs = "8"``: say that TOML wants the number without quotes."""
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return
+        raise _BadValue(f"a number is written without quotes ({what} = {value})")
+
+
 def _jobs(value: Any, _base: Path) -> int:
     low, high = JOBS_RANGE
+    _unquoted(value, "jobs")
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         raise _BadValue(f"expected a whole number from {low} to {high}")
     return value
@@ -111,6 +122,7 @@ def _jobs(value: Any, _base: Path) -> int:
 
 def _timeout(value: Any, _base: Path) -> float:
     low, high = TIMEOUT_RANGE
+    _unquoted(value, "timeout")
     if isinstance(value, bool) or not isinstance(value, int | float) or not low <= value <= high:
         raise _BadValue(f"expected a number of seconds from {low} to {high:g}")
     return float(value)
@@ -159,3 +171,8 @@ KEYS: dict[str, tuple[str, Callable[[Any, Path], Any]]] = {
     "store": ("store", _store),
     "on_change": ("on_change", _command),
 }
+
+
+def key_of(param: str) -> str:
+    """The config file's key for a click parameter name (``sockets`` -> ``haproxy_sockets``)."""
+    return next((key for key, (name, _) in KEYS.items() if name == param), param)

@@ -19,8 +19,31 @@ TABLE = f"""\
 \b
 Exit codes:
   {OK}   success: every certificate with an OCSP URL has a valid staple, or was not due
-  {FAILURE}   a certificate failed (named on stderr), or a staple says REVOKED
+  {FAILURE}   a certificate failed (named on stderr), a staple says REVOKED, no certificate
+      was found, or the metrics could not be written (the staples still were)
+  {USAGE}   usage or configuration error, or the state belongs to another user
+  {STORE}  the --store failed (named on stderr); every staple was fetched directly
+  {LOCKED}  another ocsptool run holds the lock; nothing was done
+"""
+
+#: The group's --help: what every command shares, and where check differs.
+GROUP_CODES = f"""\
+\b
+Exit codes (each command's --help has its own table):
+  {OK}   success
+  {FAILURE}   a certificate has a problem or failed (named on stderr), or none was found
   {USAGE}   usage or configuration error
+  {STORE}  the --store failed (named on stderr); every staple was fetched directly
+  {LOCKED}  another ocsptool run holds the lock (refresh, renew); nothing was done
+  `ocsptool check` uses the Nagios codes instead: 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN.
+"""
+
+RENEW_CODES = f"""\
+\b
+Exit codes:
+  {OK}   every CERT got a fresh, verified staple
+  {FAILURE}   a CERT failed (named on stderr), has no OCSP URL, or a staple says REVOKED
+  {USAGE}   usage or configuration error, or the state belongs to another user
   {STORE}  the --store failed (named on stderr); every staple was fetched directly
   {LOCKED}  another ocsptool run holds the lock; nothing was done
 """
@@ -31,7 +54,8 @@ STATUS_CODES = """\
 Exit codes:
   0   no certificate has a problem (certificates without an OCSP URL never do)
   1   at least one certificate has a problem: revoked, missing/invalid/expired staple,
-      failing refreshes, a HAProxy serving something else (--live), an unreadable file
+      failing refreshes, a HAProxy serving something else (--live), an unreadable file,
+      an expired certificate; or no certificate was found at all
   2   usage or configuration error
 """
 
@@ -42,8 +66,10 @@ Exit codes (Nagios/Icinga plugin convention):
   1   WARNING: a problem `ocsptool status` shows, or the earliest nextUpdate within --warn
   2   CRITICAL: a revoked staple; a missing, invalid or expired staple on a Must-Staple
       certificate; an expired certificate; or the earliest nextUpdate within --crit
-  3   UNKNOWN: usage errors (bad options, bad config file) and anything that stopped the
-      check; the line then starts "OCSP UNKNOWN -". Exit 2 always means CRITICAL here.
+  3   UNKNOWN: usage errors (bad options, bad config file), no certificate found, a state
+      file that is missing (no refresh has run yet), unreadable or corrupt, and anything
+      that stopped the check; the line then starts "OCSP UNKNOWN -". Exit 2 always means
+      CRITICAL here.
 """
 
 

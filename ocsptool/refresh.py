@@ -613,6 +613,7 @@ def _describe_target(target: Target, f: Found) -> Record:
     from cryptography.hazmat.primitives import hashes
 
     from ocsptool.certs import describe_name
+    from ocsptool.target import has_crl
 
     bundle = target.bundle
     leaf = target.leaf
@@ -629,6 +630,7 @@ def _describe_target(target: Target, f: Found) -> Record:
         "not_before": int(leaf.not_valid_before_utc.timestamp()),
         "not_after": int(leaf.not_valid_after_utc.timestamp()),
         "must_staple": bundle.must_staple,
+        "crl": has_crl(leaf),
         "staple": None,
         "due": 0,
         "failures": 0,

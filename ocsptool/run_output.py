@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from ocsptool.plural import plural
 from ocsptool.refresh import Outcome, RunReport
 from ocsptool.times import as_json_fields, iso
 
@@ -119,4 +120,5 @@ def summary(report: RunReport) -> None:
         parts.append(f"[red]{failed} failed[/red]")
     if revoked:
         parts.append(f"[bold red]{revoked} REVOKED[/bold red]")
-    console.print(f"[{style}]●[/{style}] {len(report.outcomes)} certificates: " + ", ".join(parts))
+    total = plural(len(report.outcomes), "certificate")
+    console.print(f"[{style}]●[/{style}] {total}: " + ", ".join(parts))

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ocsptool.status_output import relative
 from ocsptool.times import iso
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 Fields = list[tuple[str, str]]
 
@@ -53,33 +57,24 @@ def decode(der: bytes) -> Fields:
 
 
 def inspect(path: Path, now: dt.datetime) -> tuple[Fields, bool]:
-    """The certificate, its OCSP URL and its staple, verified; (lines, staple usable)."""
-    from ocsptool.certs import describe_name, parse_bundle, validity_problem
+    """The certificate, its OCSP URL and its staple, verified; (lines, staple usable).
+
+    A certificate whose issuer cannot be found is still shown, then the problem."""
+    from ocsptool.certs import parse_bundle
+    from ocsptool.errors import CertificateError
     from ocsptool.status import CertStatus, read_staple
-    from ocsptool.target import NO_OCSP
+    from ocsptool.target import has_crl, no_ocsp
 
-    bundle = parse_bundle(path)
-    leaf = bundle.leaf
     try:
-        from cryptography import x509
-
-        san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        names = ", ".join(san.get_values_for_type(x509.DNSName)) or "-"
-    except x509.ExtensionNotFound:
-        names = "-"
-    fields: Fields = [
-        ("certificate", str(path)),
-        ("subject", leaf.subject.rfc4514_string()),
-        ("names", names),
-        ("issuer", describe_name(leaf.issuer)),
-        ("issuer from", str(bundle.issuer_file) if bundle.issuer_file else "the bundle"),
-        ("serial", f"{leaf.serial_number:x}"),
-        ("valid", f"{iso(leaf.not_valid_before_utc)} to {iso(leaf.not_valid_after_utc)}"),
-    ]
-    problem = validity_problem(leaf, now)
-    if problem:
-        fields.append(("certificate problem", problem))
-    fields.append(("OCSP URL", bundle.ocsp_url or NO_OCSP))
+        bundle = parse_bundle(path)
+    except CertificateError as e:
+        leaf = _lone_leaf(path)
+        if leaf is None:
+            raise
+        return [*_certificate(path, leaf, None, now), ("problem", str(e))], False
+    issuer_from = str(bundle.issuer_file) if bundle.issuer_file else "the bundle"
+    fields = _certificate(path, bundle.leaf, issuer_from, now)
+    fields.append(("OCSP URL", bundle.ocsp_url or no_ocsp(has_crl(bundle.leaf))))
     fields.append(("Must-Staple", "yes" if bundle.must_staple else "no"))
     staple_path = Path(str(path) + ".ocsp")
     cert = CertStatus(path=str(path), ocsp_url=bundle.ocsp_url)
@@ -96,3 +91,44 @@ def inspect(path: Path, now: dt.datetime) -> tuple[Fields, bool]:
     if cert.status == "revoked":
         fields.append(("  REVOKED", "clients are told this certificate is revoked; replace it"))
     return fields, cert.status in ("good",) or (bundle.ocsp_url is None and der is None)
+
+
+def _certificate(
+    path: Path, leaf: x509.Certificate, issuer_from: str | None, now: dt.datetime
+) -> Fields:
+    """What the certificate itself says: subject, names, issuer (and where it was found,
+    when it was), serial, validity."""
+    from cryptography import x509
+
+    from ocsptool.certs import describe_name, validity_problem
+
+    try:
+        san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        names = ", ".join(san.get_values_for_type(x509.DNSName)) or "-"
+    except x509.ExtensionNotFound:
+        names = "-"
+    fields: Fields = [
+        ("certificate", str(path)),
+        ("subject", leaf.subject.rfc4514_string()),
+        ("names", names),
+        ("issuer", describe_name(leaf.issuer)),
+        *([("issuer from", issuer_from)] if issuer_from else []),
+        ("serial", f"{leaf.serial_number:x}"),
+        ("valid", f"{iso(leaf.not_valid_before_utc)} to {iso(leaf.not_valid_after_utc)}"),
+    ]
+    problem = validity_problem(leaf, now)
+    if problem:
+        fields.append(("certificate problem", problem))
+    return fields
+
+
+def _lone_leaf(path: Path) -> x509.Certificate | None:
+    """The one leaf certificate in ``path``, when there is exactly one."""
+    from ocsptool.certs import is_ca, read_certificates, read_file
+    from ocsptool.errors import CertificateError
+
+    try:
+        leaves = [c for c in read_certificates(read_file(path)) if not is_ca(c)]
+    except CertificateError:
+        return None
+    return leaves[0] if len(leaves) == 1 else None

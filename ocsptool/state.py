@@ -63,6 +63,8 @@ class Record(TypedDict, total=False):
     not_before: int
     not_after: int
     must_staple: bool
+    #: The certificate has a CRL distribution point (what a certificate without OCSP has).
+    crl: bool
     staple: StapleRecord | None
     due: int
     failures: int

@@ -25,6 +25,7 @@ from ocsptool import scan as scanning
 from ocsptool import state as statefile
 from ocsptool.errors import CertificateError, OcspToolError, StatusUnknown
 from ocsptool.files import last_run, read_regular
+from ocsptool.plural import plural
 from ocsptool.refresh import cache_valid
 from ocsptool.state import Record, StapleRecord
 from ocsptool.times import from_epoch, iso
@@ -55,6 +56,8 @@ class CertStatus:
     issuer: str | None = None
     ocsp_url: str | None = None
     must_staple: bool = False
+    #: The certificate has a CRL distribution point (None: not known, an older record).
+    crl: bool | None = None
     not_after: dt.datetime | None = None
     status: str = "none"
     #: Why the status is what it is, when it is not plainly good.
@@ -212,6 +215,7 @@ def _copy_record(cert: CertStatus, rec: Record) -> None:
     cert.issuer = rec.get("issuer")
     cert.ocsp_url = rec.get("url")
     cert.must_staple = bool(rec.get("must_staple"))
+    cert.crl = rec.get("crl")
     cert.not_after = from_epoch(rec.get("not_after"))
     _copy_history(cert, rec)
 
@@ -229,6 +233,7 @@ def _copy_history(cert: CertStatus, rec: Record) -> None:
 
 def _from_disk(f: scanning.Found, rec: Record | None, now: dt.datetime) -> CertStatus:
     from ocsptool.certs import describe_name, parse_bundle, validity_problem
+    from ocsptool.target import has_crl
 
     cert = CertStatus(path=f.path)
     try:
@@ -240,6 +245,7 @@ def _from_disk(f: scanning.Found, rec: Record | None, now: dt.datetime) -> CertS
     cert.issuer = describe_name(bundle.leaf.issuer)
     cert.ocsp_url = bundle.ocsp_url
     cert.must_staple = bundle.must_staple
+    cert.crl = has_crl(bundle.leaf)
     cert.not_after = bundle.leaf.not_valid_after_utc
     if cert.ocsp_url is not None:
         from ocsptool.target import target_of
@@ -317,11 +323,15 @@ def assess(cert: CertStatus, now: dt.datetime) -> None:
     from ocsptool.schedule import latest_refresh
 
     found: list[tuple[Severity, str]] = []
+    must = " on a Must-Staple certificate; clients will refuse the site" * cert.must_staple
+    expired = cert.not_after is not None and now > cert.not_after
     if cert.cert_error:
-        expired = cert.not_after is not None and now > cert.not_after
-        found.append((CRITICAL if expired else WARNING, cert.cert_error))
+        hard_error = expired or (cert.must_staple and cert.ocsp_url is not None)
+        found.append((CRITICAL if hard_error else WARNING, cert.cert_error + must * hard_error))
+    elif expired and cert.not_after is not None:  # expired since the record was written
+        expiry = f"{cert.not_after:%Y-%m-%d %H:%M} UTC"
+        found.append((CRITICAL, f"certificate expired on {expiry}; renew it{must}"))
     if cert.ocsp_url is not None:
-        must = " on a Must-Staple certificate; clients will refuse the site" * cert.must_staple
         hard = CRITICAL if cert.must_staple else WARNING
         if cert.status == "revoked":
             since = f" since {cert.revocation_time:%Y-%m-%d %H:%M} UTC" * bool(cert.revocation_time)
@@ -337,8 +347,7 @@ def assess(cert: CertStatus, now: dt.datetime) -> None:
         ):
             found.append((WARNING, "refresh overdue; is `ocsptool refresh` running?"))
         if cert.failures and cert.last_error:
-            s = "s" if cert.failures > 1 else ""
-            found.append((WARNING, f"{cert.failures} failed refresh{s}: {cert.last_error}"))
+            found.append((WARNING, f"{plural(cert.failures, 'failed refresh')}: {cert.last_error}"))
         if cert.push_error:
             found.append((WARNING, f"HAProxy {cert.push_error}"))
     for line in cert.live:
@@ -429,3 +438,33 @@ def _certid_key(path: str) -> str | None:
     except CertificateError:
         return None
     return certid_key(request.issuer_name_hash, request.issuer_key_hash, request.serial_number)
+
+
+# -- nothing to look at ------------------------------------------------------------------
+
+
+def nothing_found(
+    paths: Sequence[str], extensions: Sequence[str], problems: Sequence[tuple[str, str]] = ()
+) -> list[str]:
+    """The lines for a scan that found no certificate at all (a typo in a path must never
+    look green): each path that could not be looked at and why, then one line naming the
+    paths that were looked in and what was looked for."""
+    lines = [f"{path}: {why}" for path, why in problems]
+    failed = {path for path, _ in problems}
+    looked_in = [p for p in paths if os.path.abspath(p) not in failed]
+    if looked_in or not lines:
+        looked = ", ".join("*" + (e if e.startswith(".") else "." + e) for e in extensions)
+        lines.append(f"no certificate found in {', '.join(looked_in)} (looked for {looked})")
+    return lines
+
+
+def state_problem(path: Path) -> str | None:
+    """Why ``check`` cannot trust what the state file says of past runs, or None: a check
+    that cannot see a recorded failure must not say OK."""
+    try:
+        with path.open("rb"):
+            return None
+    except FileNotFoundError:
+        return f"no state yet: {path} does not exist; has ocsptool refresh run?"
+    except OSError as e:
+        return f"cannot read the state file {path}: {e.strerror}"

@@ -12,8 +12,9 @@ import os
 import sys
 from typing import TYPE_CHECKING, Any
 
+from ocsptool.plural import plural
 from ocsptool.status import CRITICAL, WARNING, CertStatus, StatusReport
-from ocsptool.target import NO_OCSP
+from ocsptool.target import no_ocsp
 from ocsptool.times import as_json_fields, iso
 
 if TYPE_CHECKING:
@@ -79,6 +80,8 @@ def status_table(report: StatusReport, now: dt.datetime, *, provenance: bool = F
 
     console = _console()
     console.print(_headline(report))
+    for note in report.notes:  # e.g. a corrupt state file: past failures are not known
+        console.print(f"[yellow]note[/yellow]: {_escape(note)}")
     if not report.certs:
         return
     provenance = provenance or any(c.origin == "store" for c in report.certs)
@@ -111,7 +114,7 @@ def status_table(report: StatusReport, now: dt.datetime, *, provenance: bool = F
         source = [cert.source] if provenance else []
         if cert.ocsp_url is None and not cert.cert_error:
             blank = ["-", "-", *["-"] * len(source), *[""] * len(this_update), "", *issuer, "-"]
-            table.add_row(name, *blank, Text(NO_OCSP, style="dim"), style="dim")
+            table.add_row(name, *blank, Text(no_ocsp(cert.crl), style="dim"), style="dim")
             continue
         table.add_row(
             name,
@@ -144,7 +147,17 @@ def _plain_table(report: StatusReport, now: dt.datetime, provenance: bool = Fals
         source = [cert.source] if provenance else []
         if cert.ocsp_url is None and not cert.cert_error:
             blank = ["-"] * len(source)
-            cells = [name, "-", "-", *blank, "", "", _short_name(cert.issuer), "-", NO_OCSP]
+            cells = [
+                name,
+                "-",
+                "-",
+                *blank,
+                "",
+                "",
+                _short_name(cert.issuer),
+                "-",
+                no_ocsp(cert.crl),
+            ]
         else:
             cells = [
                 name,
@@ -195,11 +208,12 @@ def _headline(report: StatusReport) -> str:
     scan = len(report.scan_problems)
     if not bad and not scan:
         stapled = sum(1 for c in report.certs if c.ocsp_url)
-        return f"[green]● all good[/green]: {total} certificates, {stapled} with OCSP stapling"
+        certificates = plural(total, "certificate")
+        return f"[green]● all good[/green]: {certificates}, {stapled} with OCSP stapling"
     worst = max((c.severity for c in bad), default=WARNING)
     colour = _STYLE[worst]
     n = len(bad) + scan
-    lines = [f"[{colour}]● {n} need{'s' if n == 1 else ''} attention[/{colour}] (of {total}):"]
+    lines = [f"[{colour}]● {plural(n, 'needs', 'need')} attention[/{colour}] (of {total}):"]
     for path, why in report.scan_problems:
         lines.append(f"  [{colour}]{_escape(path)}[/{colour}]: {_escape(why)}")
     for cert in bad[:HEADLINE_ROWS]:
@@ -225,6 +239,7 @@ def status_json(report: StatusReport, now: dt.datetime, exit_code: int) -> str:
             "ok": report.ok,
             "exit_code": exit_code,
             "problems": report.problems,
+            "notes": report.notes,
             "certificates": [cert_dict(c) for c in report.certs],
         },
         indent=2,

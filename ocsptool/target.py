@@ -24,6 +24,23 @@ if TYPE_CHECKING:
 NO_OCSP = "no OCSP URL: CRL only"
 
 
+def no_ocsp(crl: bool | None) -> str:
+    """``NO_OCSP`` when the certificate names a CRL; plain "no OCSP URL" when it names
+    none, or when that is not known."""
+    return NO_OCSP if crl else "no OCSP URL"
+
+
+def has_crl(leaf: x509.Certificate) -> bool:
+    """Whether the certificate has a CRL distribution point."""
+    from cryptography import x509
+
+    try:
+        leaf.extensions.get_extension_for_class(x509.CRLDistributionPoints)
+    except x509.ExtensionNotFound:
+        return False
+    return True
+
+
 class IssuerOrigin(StrEnum):
     """Where the issuer certificate came from."""
 

@@ -26,6 +26,13 @@ def check(run_cli: Callable[..., Result], *args: object) -> tuple[int, str, str]
     return result.exit_code, summary, perf
 
 
+@pytest.fixture(autouse=True)
+def refreshed_once(state_file: Path) -> None:
+    """A state as a first refresh leaves it (check is UNKNOWN without one: see below)."""
+    state_file.parent.mkdir(parents=True, exist_ok=True)
+    state_file.write_text('{"version": 1, "certs": {}}')
+
+
 @pytest.fixture
 def stapled(cert_dir: CertDir, run_cli: Callable[..., Result]) -> CertDir:
     cert_dir.add("a")
@@ -38,7 +45,7 @@ def test_ok(stapled: CertDir, run_cli: Callable[..., Result]) -> None:
     code, summary, perf = check(run_cli, stapled.path)
     assert code == 0
     assert re.fullmatch(
-        r"OCSP OK - 1 staples valid, earliest nextUpdate expires in 3d 23h \(a\.test\)", summary
+        r"OCSP OK - 1 staple valid, earliest nextUpdate expires in 3d 23h \(a\.test\)", summary
     )
     assert "certificates=2;;;0" in perf
     assert re.search(r"earliest_next_update=3\d{5}s;43200:;10800:;", perf)
@@ -81,7 +88,7 @@ def test_revoked_is_critical(
 def test_only_crl_certificates_are_ok(cert_dir: CertDir, run_cli: Callable[..., Result]) -> None:
     cert_dir.add("crl", ocsp=False)
     code, summary, _ = check(run_cli, cert_dir.path)
-    assert (code, summary) == (0, "OCSP OK - 1 certificates, none with an OCSP URL")
+    assert (code, summary) == (0, "OCSP OK - 1 certificate, none with an OCSP URL")
 
 
 @pytest.mark.parametrize(
@@ -117,7 +124,7 @@ def test_unusable_state_is_unknown(cert_dir: CertDir, run_cli: Callable[..., Res
 def test_help_explains_exit_codes(run_cli: Callable[..., Result]) -> None:
     result = run_cli("check", "--help")
     assert result.exit_code == 0
-    assert "Exit 2 always means CRITICAL here." in result.stdout
+    assert "Exit 2 always means\n        CRITICAL here." in result.stdout
 
 
 @pytest.mark.parametrize(

@@ -72,7 +72,7 @@ def test_renew_without_ocsp_url_or_file(cert_dir: CertDir, run_cli: Callable[...
     crl = cert_dir.add("crl", ocsp=False)
     result = run_cli("renew", crl)
     assert (result.exit_code, result.stderr) == (
-        1, f"ocsptool: {crl}: no OCSP URL: CRL only; nothing to renew\n",
+        1, f"ocsptool: {crl}: no OCSP URL; nothing to renew\n",
     )  # fmt: skip
     missing = cert_dir.path / "missing.pem"
     result = run_cli("renew", missing)

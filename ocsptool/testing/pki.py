@@ -181,8 +181,10 @@ class Authority:
         key: PrivateKey | None = None,
         ca_issuers: str | Sequence[str] | None = None,
         ip_addresses: Sequence[str] = (),
+        crl_url: str | None = None,
     ) -> Leaf:
-        """A server certificate; ``ocsp_url=None`` leaves out the AIA OCSP entry.
+        """A server certificate; ``ocsp_url=None`` leaves out the AIA OCSP entry;
+        ``crl_url`` adds a CRL distribution point.
 
         ``ocsp_url`` may list several responders and ``ca_issuers`` the URLs of the issuer
         certificate (AIA caIssuers), in order; ``ip_addresses`` go into the SAN too.
@@ -210,6 +212,11 @@ class Authority:
         ]
         if access:
             builder = builder.add_extension(x509.AuthorityInformationAccess(access), critical=False)
+        if crl_url is not None:
+            point = x509.DistributionPoint(
+                [x509.UniformResourceIdentifier(crl_url)], None, None, None
+            )
+            builder = builder.add_extension(x509.CRLDistributionPoints([point]), critical=False)
         if must_staple:
             builder = builder.add_extension(
                 x509.TLSFeature([x509.TLSFeatureType.status_request]), critical=False
