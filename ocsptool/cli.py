@@ -114,7 +114,7 @@ class CommandFailed(click.ClickException):
     def show(self, file: Any = None) -> None:
         from ocsptool.run_output import stderr_line
 
-        stderr_line(self.message)
+        stderr_line(self.message, error=True)
 
 
 _VERBOSITY = "ocsptool.verbosity"
@@ -138,7 +138,7 @@ class _SourceError(click.UsageError):
     def show(self, file: Any = None) -> None:
         from ocsptool.run_output import stderr_line
 
-        stderr_line(self.message)
+        stderr_line(self.message, error=True)
 
 
 def _origin(ctx: click.Context, param: click.Option) -> str:
@@ -177,7 +177,7 @@ def _say_nothing_found(settings: RunSettings, problems: Sequence[tuple[str, str]
     from ocsptool.run_output import stderr_line
 
     for text in _nothing_found(settings, problems):
-        stderr_line(text)
+        stderr_line(text, error=True)
     return exitcodes.FAILURE
 
 
@@ -446,7 +446,7 @@ def _refresh(
         try:
             _write_metrics(metrics, result, now)
         except WriteError as e:  # after the staples were written and pushed: exit 1
-            run_output.stderr_line(metrics_failure(e))
+            run_output.stderr_line(metrics_failure(e), error=True)
             code = exitcodes.FAILURE
     if as_json:
         click.echo(run_output.refresh_json(result, now, code))
@@ -803,7 +803,7 @@ def _renew_dry(settings: RunSettings, as_json: bool) -> int:
         click.echo(show_text(lines) + "\n")
     for r in results:
         if r.error:
-            stderr_line(f"{r.path}: {r.error}")
+            stderr_line(f"{r.path}: {r.error}", error=True)
     return code
 
 

@@ -1,7 +1,10 @@
 """The output layer's one logging handler: ``ocsptool: ...`` lines on stderr.
 
 Off a terminal each record is one plain line (what cron mails and journald keeps); on a
-terminal rich colours it by level. The core logs to the ``ocsptool`` logger (debug lines
+terminal rich colours it by level. Under systemd, when stderr is the stream
+``$JOURNAL_STREAM`` names, each line starts with its sd-daemon priority (``<3>`` error,
+``<4>`` warning, ``<6>`` info: see ``ocsptool.journal``), so ``journalctl -p err`` shows
+the failures. The core logs to the ``ocsptool`` logger (debug lines
 from ``fetch`` and ``haproxy``); the CLI says what it has to say through ``line``.
 Import it only when a line is to be written (a quiet no-op run never does), and rich
 only on a terminal.
@@ -29,9 +32,11 @@ def logger() -> logging.Logger:
     return log
 
 
-def line(text: str, *, error: bool = False) -> None:
-    """One line on stderr, safe for non-UTF-8 file names."""
-    logger().log(logging.ERROR if error else logging.WARNING, "%s", text)
+def line(text: str, *, error: bool = False, info: bool = False) -> None:
+    """One line on stderr, safe for non-UTF-8 file names: a warning, unless it is an
+    ``error`` (a failure) or ``info`` (what was done, for -v)."""
+    level = logging.ERROR if error else logging.INFO if info else logging.WARNING
+    logger().log(level, "%s", text)
 
 
 @contextmanager
@@ -62,7 +67,12 @@ class _ConsoleHandler(logging.Handler):
                 console = Console(file=stream, highlight=False, soft_wrap=True)
                 console.print(PREFIX + text, style=_STYLES.get(record.levelname, ""), markup=False)
             else:
-                stream.write(PREFIX + text + "\n")
+                from ocsptool.journal import journal_stream_active, prefix_lines
+
+                out = PREFIX + text
+                if journal_stream_active(stream):
+                    out = prefix_lines(out, record.levelno)
+                stream.write(out + "\n")
                 stream.flush()
         except Exception:  # a broken pipe on stderr must not become a traceback
             self.handleError(record)

@@ -18,11 +18,12 @@ from ocsptool.refresh import Outcome, RunReport
 from ocsptool.times import as_json_fields, iso
 
 
-def stderr_line(text: str) -> None:
-    """One ``ocsptool: ...`` line on stderr, through the console handler."""
+def stderr_line(text: str, *, error: bool = False, info: bool = False) -> None:
+    """One ``ocsptool: ...`` line on stderr, through the console handler: a warning, an
+    ``error`` (a failure: journald priority err) or ``info`` (what was done)."""
     from ocsptool.console import line
 
-    line(text)
+    line(text, error=error, info=info)
 
 
 def emit(report: RunReport, *, verbosity: int) -> None:
@@ -33,11 +34,11 @@ def emit(report: RunReport, *, verbosity: int) -> None:
     if verbosity >= 1:
         for out in report.outcomes:
             if out.action not in ("failed", "skipped"):  # those are in the problems
-                stderr_line(describe_outcome(out))
+                stderr_line(describe_outcome(out), info=True)
     if report.store_problem is not None:  # exit 69: said even with -q
-        stderr_line(report.store_problem)
+        stderr_line(report.store_problem, error=True)
     for problem in report.problems:
-        stderr_line(problem)
+        stderr_line(problem, error=True)
 
 
 def describe_outcome(out: Outcome) -> str:

@@ -56,13 +56,21 @@ def relative(moment: dt.datetime | None, now: dt.datetime, *, expiry: bool = Fal
     return f"{'expired ' if expiry else ''}{span(delta)} ago"
 
 
-def _console() -> Console:
+def _page_width() -> int | None:
+    """The width to lay out for: the terminal's (or COLUMNS), or None off a terminal,
+    where nothing is folded (a pipe, a file, a mail from cron)."""
+    if sys.stdout.isatty() or os.environ.get("COLUMNS"):
+        import shutil
+
+        return shutil.get_terminal_size().columns
+    return None
+
+
+def _console(width: int | None) -> Console:
     from rich.console import Console
 
-    # Off a terminal (a pipe, a file, a mail from cron) nothing should fold or be cut: give
-    # rich a wide page unless COLUMNS says otherwise.
-    width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 250
-    return Console(file=sys.stdout, highlight=False, soft_wrap=False, width=width)
+    # soft_wrap off a terminal: rich never folds a line it was not given a width for.
+    return Console(file=sys.stdout, highlight=False, soft_wrap=width is None, width=width or 10_000)
 
 
 # -- status ------------------------------------------------------------------------------
@@ -71,63 +79,152 @@ def _console() -> Console:
 def status_table(report: StatusReport, now: dt.datetime, *, provenance: bool = False) -> None:
     """A headline naming what needs a person, then one row per certificate.
 
-    Below WIDE columns the issuer and thisUpdate columns are left out, so the problem
-    column keeps room to be read. The "from" column (the responder, or the store and the
-    node that fetched it) is shown with ``provenance`` or when a staple came from a store.
+    Off a terminal: every column, aligned by hand, nothing folded. On one, a table whose
+    names and paths are never folded and whose problem column wraps at word boundaries;
+    when that does not fit the width (80 columns), each certificate is stacked instead,
+    its path and problem on lines of their own. Below WIDE columns the issuer and
+    thisUpdate columns are left out. No line ends in spaces. The "from" column (the
+    responder, or the store and the node that fetched it) is shown with ``provenance`` or
+    when a staple came from a store.
     """
-    from rich.table import Table
-    from rich.text import Text
-
-    console = _console()
-    console.print(_headline(report))
-    for note in report.notes:  # e.g. a corrupt state file: past failures are not known
-        console.print(f"[yellow]note[/yellow]: {_escape(note)}")
+    width = _page_width()
+    console = _console(width)
+    with console.capture() as capture:
+        console.print(_headline(report))
+        for note in report.notes:  # e.g. a corrupt state file: past failures are not known
+            console.print(f"[yellow]note[/yellow]: {_escape(note)}")
+    sys.stdout.write(_no_trailing_spaces(capture.get()))
     if not report.certs:
         return
     provenance = provenance or any(c.origin == "store" for c in report.certs)
-    if len(report.certs) > RICH_MAX_ROWS:
+    if width is None or len(report.certs) > RICH_MAX_ROWS:
         sys.stdout.write(_plain_table(report, now, provenance))
         return
-    wide = console.width >= WIDE
+    wide = width >= WIDE
+    header = _header(wide, provenance)
+    rows = [_cells(cert, now, wide, provenance) for cert in report.certs]
+    names = max(len(x) for cert in report.certs for x in (_label(cert), cert.path))
+    if not _fits(header, rows, max(names, len(header[0])), width):
+        _stacked(console, report, now, width, provenance)
+        return
+    _rich_table(console, report, header, rows)
+
+
+def _cells(cert: CertStatus, now: dt.datetime, wide: bool, provenance: bool) -> list[str]:
+    """responder, staple, [from], [thisUpdate], nextUpdate, [issuer], refresh, problem."""
+    this_update = [relative(cert.this_update, now)] if wide else []
+    issuer = [_short_name(cert.issuer)[:24]] if wide else []
+    source = [cert.source] if provenance else []
+    if cert.ocsp_url is None and not cert.cert_error:
+        blank = ["-", "-", *["-"] * len(source), *[""] * len(this_update), "", *issuer, "-"]
+        return [*blank, no_ocsp(cert.crl)]
+    return [
+        cert.responder or "",
+        cert.status,
+        *source,
+        *this_update,
+        relative(cert.next_update, now, expiry=True),
+        *issuer,
+        _refresh_due(cert, now),
+        "; ".join(cert.problems) or cert.reason or "",
+    ]
+
+
+def _label(cert: CertStatus) -> str:
+    return (cert.name or "?") + (" [must-staple]" if cert.must_staple else "")
+
+
+#: The problem column is never narrower than this (nor than its longest word).
+PROBLEM_MIN = 30
+
+
+def _fits(header: list[str], rows: list[list[str]], names: int, width: int) -> bool:
+    """Whether the table fits ``width`` with the names and paths whole and the problem
+    column at least PROBLEM_MIN wide (and as wide as its longest word)."""
+    fixed = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header[1:-1])]
+    longest_word = max((len(w) for r in rows for w in r[-1].split()), default=0)
+    needed = names + sum(fixed) + max(PROBLEM_MIN, longest_word) + 2 * (len(header) - 1)
+    return needed <= width
+
+
+def _header(wide: bool, provenance: bool) -> list[str]:
+    middle = ["thisUpdate", "nextUpdate", "issuer"] if wide else ["nextUpdate"]
+    source = ["from"] if provenance else []
+    return ["certificate", "responder", "staple", *source, *middle, "refresh", "problem"]
+
+
+def _rich_table(
+    console: Console, report: StatusReport, header: list[str], rows: list[list[str]]
+) -> None:
+    from rich.table import Table
+    from rich.text import Text
+
     table = Table(box=None, header_style="bold", pad_edge=False, show_edge=False)
-    # Names, paths and the problem fold when the terminal is narrow; times never do.
-    table.add_column("certificate", overflow="fold", min_width=16, no_wrap=wide)
-    table.add_column("responder", overflow="fold", min_width=10)
-    table.add_column("staple", no_wrap=True)
-    if provenance:
-        table.add_column("from", no_wrap=True)
-    if wide:
-        table.add_column("thisUpdate", no_wrap=True)
-    table.add_column("nextUpdate", no_wrap=True)
-    if wide:
-        table.add_column("issuer", no_wrap=True, overflow="ellipsis", max_width=24)
-    table.add_column("refresh", no_wrap=True)
-    table.add_column("problem", overflow="fold", min_width=24)
-    for cert in report.certs:
+    table.add_column(header[0], no_wrap=True)
+    for column in header[1:-1]:
+        table.add_column(column, no_wrap=True)
+    table.add_column(header[-1], overflow="fold")  # wraps at words; fits its longest one
+    for cert, cells in zip(report.certs, rows, strict=True):
         style = _STYLE.get(cert.severity, "")
         name = Text(cert.name or "?", style=style or "bold")
         if cert.must_staple:
             name.append(" [must-staple]", style="magenta")
         name.append("\n" + cert.path, style="dim")
-        this_update = [relative(cert.this_update, now)] if wide else []
-        issuer = [_short_name(cert.issuer)] if wide else []
-        source = [cert.source] if provenance else []
         if cert.ocsp_url is None and not cert.cert_error:
-            blank = ["-", "-", *["-"] * len(source), *[""] * len(this_update), "", *issuer, "-"]
-            table.add_row(name, *blank, Text(no_ocsp(cert.crl), style="dim"), style="dim")
+            table.add_row(name, *cells[:-1], Text(cells[-1], style="dim"), style="dim")
             continue
-        table.add_row(
-            name,
-            cert.responder or "",
-            Text(cert.status, style=_STATUS_STYLE.get(cert.status, "")),
-            *source,
-            *this_update,
-            relative(cert.next_update, now, expiry=True),
-            *issuer,
-            _refresh_due(cert, now),
-            Text("; ".join(cert.problems) or cert.reason or "", style=style),
+        staple = Text(cells[1], style=_STATUS_STYLE.get(cert.status, ""))
+        table.add_row(name, cells[0], staple, *cells[2:-1], Text(cells[-1], style=style))
+    with console.capture() as capture:
+        console.print(table)
+    sys.stdout.write(_no_trailing_spaces(capture.get()))
+    sys.stdout.flush()
+
+
+def _no_trailing_spaces(text: str) -> str:
+    import re
+
+    return re.sub(r" +((?:\x1b\[[0-9;]*m)*)$", r"\1", text, flags=re.MULTILINE)
+
+
+def _stacked(
+    console: Console, report: StatusReport, now: dt.datetime, width: int, provenance: bool
+) -> None:
+    """Each certificate on lines of its own: name, path, facts, problem (wrapped at
+    words, never inside a path or a URL)."""
+    import textwrap
+
+    from rich.text import Text
+
+    def wrapped(text: str, first: str, rest: str) -> list[str]:
+        return textwrap.wrap(
+            text,
+            width,
+            initial_indent=first,
+            subsequent_indent=rest,
+            break_long_words=False,
+            break_on_hyphens=False,
         )
-    console.print(table)
+
+    for cert in report.certs:
+        style = _STYLE.get(cert.severity, "")
+        console.print(Text(_label(cert), style=style or "bold"), soft_wrap=True)
+        console.print(Text("  " + cert.path, style="dim"), soft_wrap=True)
+        if cert.ocsp_url is None and not cert.cert_error:
+            console.print(Text("  " + no_ocsp(cert.crl), style="dim"), soft_wrap=True)
+            continue
+        facts = (
+            f"staple {cert.status}, nextUpdate {relative(cert.next_update, now, expiry=True)}, "
+            f"refresh {_refresh_due(cert, now)}"
+        )
+        facts += f", responder {cert.responder}" if cert.responder else ""
+        facts += f", from {cert.source}" if provenance else ""
+        for line in wrapped(facts, "  ", "    "):
+            console.print(Text(line), soft_wrap=True)
+        problem = "; ".join(cert.problems) or cert.reason or ""
+        if problem:
+            for line in wrapped(problem, "  problem: ", "    "):
+                console.print(Text(line, style=style), soft_wrap=True)
 
 
 #: Above this many rows the table is laid out by hand: rich takes ~1 ms a row (8 s for
