@@ -62,13 +62,13 @@ def inspect(path: Path, now: dt.datetime) -> tuple[Fields, bool]:
     A certificate whose issuer cannot be found is still shown, then the problem."""
     from ocsptool.certs import parse_bundle
     from ocsptool.errors import CertificateError
-    from ocsptool.status import CertStatus, read_staple
+    from ocsptool.status import CertStatus, lone_leaf, read_staple
     from ocsptool.target import has_crl, no_ocsp
 
     try:
         bundle = parse_bundle(path)
     except CertificateError as e:
-        leaf = _lone_leaf(path)
+        leaf = lone_leaf(path)
         if leaf is None:
             raise
         return [*_certificate(path, leaf, None, now), ("problem", str(e))], False
@@ -120,15 +120,3 @@ def _certificate(
     if problem:
         fields.append(("certificate problem", problem))
     return fields
-
-
-def _lone_leaf(path: Path) -> x509.Certificate | None:
-    """The one leaf certificate in ``path``, when there is exactly one."""
-    from ocsptool.certs import is_ca, read_certificates, read_file
-    from ocsptool.errors import CertificateError
-
-    try:
-        leaves = [c for c in read_certificates(read_file(path)) if not is_ca(c)]
-    except CertificateError:
-        return None
-    return leaves[0] if len(leaves) == 1 else None

@@ -31,6 +31,8 @@ from ocsptool.state import Record, StapleRecord
 from ocsptool.times import from_epoch, iso
 
 if TYPE_CHECKING:
+    from cryptography import x509
+
     from ocsptool.certs import Bundle
     from ocsptool.haproxy import ServedStaple
 
@@ -176,8 +178,7 @@ def _from_record(f: scanning.Found, rec: Record | None, now: dt.datetime) -> Cer
     cert = CertStatus(path=f.path, certid=rec.get("certid"))
     _copy_record(cert, rec)
     if rec.get("cert_error"):
-        cert.cert_error = str(rec["cert_error"])
-        return cert
+        return None  # read it again: what the leaf says (Must-Staple, expiry) matters
     if not cert.ocsp_url:
         return cert
     staple = rec.get("staple")
@@ -240,6 +241,13 @@ def _from_disk(f: scanning.Found, rec: Record | None, now: dt.datetime) -> CertS
         bundle = parse_bundle(Path(f.path))
     except CertificateError as e:
         cert.cert_error = str(e)
+        leaf = lone_leaf(Path(f.path))
+        if leaf is not None:  # no issuer: the leaf still says what is at stake
+            from ocsptool.certs import Bundle
+
+            facts = Bundle(Path(f.path), leaf, leaf, None)  # the leaf's own facts only
+            cert.name, cert.ocsp_url = facts.name, facts.ocsp_url
+            cert.must_staple, cert.not_after = facts.must_staple, leaf.not_valid_after_utc
         return cert
     cert.name = bundle.name
     cert.issuer = describe_name(bundle.leaf.issuer)
@@ -456,6 +464,18 @@ def nothing_found(
         looked = ", ".join("*" + (e if e.startswith(".") else "." + e) for e in extensions)
         lines.append(f"no certificate found in {', '.join(looked_in)} (looked for {looked})")
     return lines
+
+
+def lone_leaf(path: Path) -> x509.Certificate | None:
+    """The one leaf certificate in the file at ``path``, when there is exactly one (what a
+    bundle without its issuer still shows)."""
+    from ocsptool.certs import is_ca, read_certificates, read_file
+
+    try:
+        leaves = [c for c in read_certificates(read_file(path)) if not is_ca(c)]
+    except CertificateError:
+        return None
+    return leaves[0] if len(leaves) == 1 else None
 
 
 def state_problem(path: Path) -> str | None:
