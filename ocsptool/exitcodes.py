@@ -19,8 +19,8 @@ TABLE = f"""\
 \b
 Exit codes:
   {OK}   success: every certificate with an OCSP URL has a valid staple, or was not due
-  {FAILURE}   a certificate failed (named on stderr), a staple says REVOKED, no certificate
-      was found, or the metrics could not be written (the staples still were)
+  {FAILURE}   a certificate failed (named on stderr), a staple says REVOKED, or none was found
+      (also when --metrics could not be written: after the staples were)
   {USAGE}   usage or configuration error, or the state belongs to another user
   {STORE}  the --store failed (named on stderr); every staple was fetched directly
   {LOCKED}  another ocsptool run holds the lock; nothing was done

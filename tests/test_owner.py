@@ -385,7 +385,64 @@ def test_a_metrics_failure_fails_the_run_but_not_the_staples(
     assert done.code == 1
     assert done.stderr == (
         f"ocsptool: cannot write {metrics}: permission denied; "
-        f"let ocsptool's user write to {collector}\n"
+        f"let ocsptool's user write to {collector}; the staples were still written and pushed\n"
     )
     assert Path(f"{cert}.ocsp").stat().st_size > 0
     assert not metrics.exists()
+
+
+# -- the refusals, wired into the commands ---------------------------------------------------
+
+
+def test_refresh_and_renew_as_the_wrong_user_refuse_in_one_line(
+    users: Users, shared: Path, pki: PKI, responder: Responder
+) -> None:
+    state, cert = job_layout(shared, pki, responder)
+    assert users.ocsptool(JOB, "refresh", "--state", state, cert.parent).code == 0
+    staple = Path(f"{cert}.ocsp")
+    before = staple.read_bytes()
+    lock = files.lock_path_of(state)
+    for argv in (("refresh", cert.parent), ("renew", cert)):
+        done = users.ocsptool(MONITOR, argv[0], "--state", state, argv[1])
+        assert (done.code, done.stdout) == (2, "")
+        assert done.stderr == f"ocsptool: {refusal(JOB, MONITOR, state, lock)}\n"
+    assert staple.read_bytes() == before
+    # Reading is not refused: monitoring in the group checks the job's state.
+    done = users.ocsptool(MONITOR, "check", "--state", state, cert.parent)
+    assert (done.code, done.stdout.partition(" - ")[0]) == (0, "OCSP OK")
+
+
+def test_check_by_a_user_who_cannot_read_the_state_is_unknown(
+    users: Users, shared: Path, pki: PKI, responder: Responder
+) -> None:
+    state, cert = job_layout(shared, pki, responder)
+    assert users.ocsptool(JOB, "refresh", "--state", state, cert.parent).code == 0
+    state.parent.chmod(0o755)  # the directory lets the outsider in; the file's mode does not
+    config = shared / "config.toml"
+    config.write_text(f'state = "{state}"\n')
+    config.chmod(0o644)
+    done = users.ocsptool(OTHER, "check", "--state", state, cert.parent)
+    assert (done.code, done.stderr) == (3, "")
+    assert done.stdout == f"OCSP UNKNOWN - usage error: --state: File '{state}' is not readable.\n"
+    done = users.ocsptool(OTHER, "--config", config, "check", cert.parent)
+    assert done.stdout == (
+        f"OCSP UNKNOWN - usage error: {config}: state: File '{state}' is not readable.\n"
+    )
+    done = users.ocsptool(OTHER, "--config", config, "status", cert.parent)
+    assert (done.code, done.stdout) == (2, "")
+    assert done.stderr == f"ocsptool: {config}: state: File '{state}' is not readable.\n"
+
+
+def test_the_default_state_of_a_user_without_a_home_through_the_commands(
+    users: Users, shared: Path, pki: PKI, responder: Responder
+) -> None:
+    _, cert = job_layout(shared, pki, responder)
+    line = (
+        "cannot keep the state in the default /nonexistent/.local/state/ocsptool/state.json "
+        f"(/nonexistent does not exist): {owner.SET_STATE}"
+    )
+    for command in ("refresh", "status"):
+        done = users.ocsptool(JOB, command, cert.parent)
+        assert (done.code, done.stdout, done.stderr) == (2, "", f"ocsptool: {line}\n")
+    done = users.ocsptool(JOB, "check", cert.parent)
+    assert (done.code, done.stdout, done.stderr) == (3, f"OCSP UNKNOWN - {line}\n", "")
