@@ -182,9 +182,13 @@ def _rich_table(
 
 
 def _no_trailing_spaces(text: str) -> str:
+    """Each line without the spaces rich pads it with (its colour codes kept)."""
     import re
 
-    return re.sub(r" +((?:\x1b\[[0-9;]*m)*)$", r"\1", text, flags=re.MULTILINE)
+    def strip(match: re.Match[str]) -> str:
+        return "".join(re.findall(r"\x1b\[[0-9;]*m", match[0]))
+
+    return re.sub(r"(?: |\x1b\[[0-9;]*m)+$", strip, text, flags=re.MULTILINE)
 
 
 def _stacked(
