@@ -41,6 +41,7 @@ class Options:
     paths: tuple[str, ...] = ()
     state: Path | None = None
     sockets: tuple[str, ...] = ()
+    haproxy_configs: tuple[Path, ...] = ()
     jobs: int = 8
     timeout: float = 10.0
     extensions: tuple[str, ...] = ()
@@ -83,7 +84,25 @@ class Options:
             haproxy_timeout=timeout,
             store=self.store or None,
             on_change=self.on_change or None,
+            haproxy_configs=self.haproxy_configs,
         )
+
+    def with_sources(self) -> Options:
+        """These options, or, with no PATH and no --haproxy-config, HAProxy's default
+        configuration when it exists; else a usage error saying where it looked."""
+        if self.paths or self.haproxy_configs:
+            return self
+        from dataclasses import replace
+
+        from ocsptool.sources import haproxy_config
+
+        default = haproxy_config.DEFAULT_CONFIG
+        if not default.exists():
+            raise click.UsageError(
+                "give at least one certificate file or directory, or --haproxy-config FILE "
+                f"(or set paths or haproxy_configs in the config file); {default} does not exist"
+            )
+        return replace(self, haproxy_configs=(default,))
 
 
 def with_options(command: Callable[[Options], None]) -> Callable[..., None]:
@@ -230,6 +249,33 @@ def socket_option(f: F) -> F:
         show_envvar=True,
         help="HAProxy runtime API: a Unix socket path, ipv4@HOST:PORT or ipv6@[HOST]:PORT. "
         "Repeatable (the variable takes several, space-separated).",
+    )(f)
+
+
+#: Where certificates and sockets come from; the same text in every command's --help.
+SOURCES_HELP = (
+    "Certificates come from each PATH (a certificate, a directory, a crt-list or a "
+    "multi-cert bundle's base name) and from each --haproxy-config; with neither, from "
+    "/etc/haproxy/haproxy.cfg when it exists. Sockets: each -s gets every certificate; "
+    "each configuration's own socket (an admin stats socket, else the master socket of "
+    "-S in /etc/default/haproxy, else an operator one) gets the certificates that "
+    "instance loads, under the names it loaded them. With one configuration, -s replaces "
+    "its sockets."
+)
+
+
+def haproxy_config_option(f: F) -> F:
+    return click.option(
+        "--haproxy-config",
+        "haproxy_configs",
+        multiple=True,
+        metavar="FILE",
+        type=click.Path(path_type=Path),
+        envvar="OCSPTOOL_HAPROXY_CONFIG",
+        show_envvar=True,
+        help="A HAProxy configuration (file or directory of *.cfg), one per instance "
+        "(repeatable; the variable takes several, space-separated): staple every "
+        "certificate it loads, push through its socket.",
     )(f)
 
 
@@ -390,6 +436,7 @@ def cli(ctx: click.Context, config_file: Path | None) -> None:
 @click.argument("paths", nargs=-1, type=click.Path(path_type=str))
 @state_option
 @socket_option
+@haproxy_config_option
 @fetch_options
 @scan_options
 @metrics_option
@@ -407,14 +454,11 @@ def refresh(o: Options) -> None:
     """Fetch, verify, write and push the staples that are due.
 
     PATH is a certificate file or a directory, scanned for *.pem and *.crt (HAProxy's
-    side files .ocsp .issuer .key .sctl are never taken for certificates). Off a
-    terminal, a successful run prints nothing.
+    side files .ocsp .issuer .key .sctl are never taken for certificates), a crt-list
+    or a bundle's base name. Off a terminal, a successful run prints nothing;
+    configuration lines it skips are one warning each on stderr, not a failure.
     """
-    if not o.paths:
-        raise click.UsageError(
-            "give at least one certificate file or directory (or set paths in the config file)"
-        )
-    settings = o.run_settings()
+    settings = o.with_sources().run_settings()
     if problem := _state_problem(o, settings.state_path, writes=True):
         raise CommandFailed(problem, exitcodes.USAGE)
     _run(lambda: _refresh(settings, o.as_json, o.verbosity, o.metrics, o.force), o.verbosity)
@@ -521,6 +565,7 @@ def live_option(f: F) -> F:
 @click.argument("paths", nargs=-1, type=click.Path(path_type=str))
 @state_option
 @socket_option
+@haproxy_config_option
 @live_option
 @scan_options
 @metrics_option
@@ -547,11 +592,11 @@ def status(o: Options) -> None:
 
 
 def _status_settings(o: Options) -> RunSettings:
-    if not o.paths:
-        raise click.UsageError("give at least one certificate file or directory")
-    settings = o.run_settings(jobs=1)
-    if o.live and not settings.sockets:
-        raise click.UsageError("--live needs at least one -s/--haproxy-socket ADDR")
+    settings = o.with_sources().run_settings(jobs=1)
+    if o.live and not settings.sockets and not settings.haproxy_configs:
+        raise click.UsageError(
+            "--live needs at least one -s/--haproxy-socket ADDR or --haproxy-config FILE"
+        )
     return settings
 
 
@@ -566,9 +611,11 @@ def _gather(
         now=now,
         extensions=settings.extensions,
         excludes=settings.excludes,
+        haproxy_configs=settings.haproxy_configs,
+        sockets=settings.sockets,
     )
     if live:
-        health.compare_live(report, settings.sockets, now=now, timeout=settings.haproxy_timeout)
+        health.compare_live(report, report.sockets, now=now, timeout=settings.haproxy_timeout)
     if metrics is not None:
         from ocsptool import metrics as prom
 
@@ -624,6 +671,7 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str) -> dt.time
 @click.argument("paths", nargs=-1, type=click.Path(path_type=str))
 @state_option
 @socket_option
+@haproxy_config_option
 @live_option
 @scan_options
 @metrics_option
@@ -836,6 +884,10 @@ def _show(cert: Path) -> int:
         raise CertificateError(f"{cert}: {e}") from None
     click.echo(show_text(fields))
     return exitcodes.OK if ok else exitcodes.FAILURE
+
+
+for _command in (refresh, status, check):
+    _command.help = f"{_command.help}\n\n{SOURCES_HELP}"
 
 
 def main() -> None:

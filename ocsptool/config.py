@@ -170,6 +170,7 @@ KEYS: dict[str, tuple[str, Callable[[Any, Path], Any]]] = {
     "metrics": ("metrics", _path),
     "store": ("store", _store),
     "on_change": ("on_change", _command),
+    "haproxy_configs": ("haproxy_configs", _paths),
 }
 
 

@@ -79,11 +79,14 @@ def all_fresh(
     now: dt.datetime,
     force: Collection[str],
     consumers: Collection[str],
+    *,
+    routed: Mapping[str, Collection[str]] | None = None,
 ) -> Plan | None:
     """A plan of only fresh and no-OCSP keys when every file of ``found`` is one of those
     by ``index``, no record is left to prune and every consumer has every staple; else
     None (then triage and decide over the full records). The no-op run in one loop,
-    without loading the records."""
+    without loading the records. ``routed``: the consumers of each key that has its own
+    (a HAProxy configuration's certificates), instead of ``consumers``."""
     if force or len(index) != len(found):
         return None
     epoch = int(now.timestamp())
@@ -99,7 +102,8 @@ def all_fresh(
             continue
         if entry[2] != inode or epoch >= entry[3]:
             return None
-        if consumers and not all(c in entry[4] for c in consumers):
+        wanted = routed.get(path, consumers) if routed else consumers
+        if wanted and not all(c in entry[4] for c in wanted):
             return None
         fresh(path)
     return plan

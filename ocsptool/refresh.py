@@ -24,9 +24,9 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,7 +37,7 @@ from ocsptool.files import remove_leftovers
 from ocsptool.limits import MAX_RESPONSE_BYTES, Timeouts
 from ocsptool.plan import Action, Plan, all_fresh, decide, triage
 from ocsptool.scan import Found
-from ocsptool.sources import Source, sources_for
+from ocsptool.sources import Route, Source, sources_for
 from ocsptool.state import Record, StapleRecord, State
 from ocsptool.store import Store, store_for
 from ocsptool.times import from_epoch, to_epoch
@@ -69,6 +69,8 @@ class Settings:
     store: str | None = None
     #: The on-change hook: a shell string or an argv tuple (killed after the read timeout).
     on_change: str | tuple[str, ...] | None = None
+    #: HAProxy configurations (one per instance): their certificates, routed to their sockets.
+    haproxy_configs: tuple[Path, ...] = ()
 
 
 @dataclass
@@ -135,20 +137,28 @@ def run_refresh(
 ) -> RunReport:
     """Refresh what is due (and everything in ``force``, given as absolute paths)."""
     store: Store = store_for(settings.state_path)
-    sources = sources_for(settings.paths, settings.extensions, settings.excludes)
+    sources = sources_for(
+        settings.paths,
+        settings.extensions,
+        settings.excludes,
+        settings.haproxy_configs,
+        settings.sockets,
+    )
+    routing = _Routing.of(sources, settings.sockets)
     forced = frozenset(force)
     with store.locked():
         with _gc_paused():  # tens of thousands of long-lived dicts and tuples: no garbage
             scans = [source.scan() for source in sources]
-            settled = _all_fresh(store, scans, now, forced, settings.sockets)
+            settled = _all_fresh(store, scans, now, forced, settings.sockets, routing=routing)
         if settled is not None:  # the no-op run: nothing to do, and the records not loaded
             report = _fresh_report(settings, store, scans, settled, now)
+            report.notes[:0] = routing.warnings
             store.record_run(int(now.timestamp()), report.ok)
             return report
         with _gc_paused():
             state = store.load(now)
-        report = RunReport(notes=list(state.notes))
-        run = _Run(settings, state, report, now)
+        report = RunReport(notes=[*routing.warnings, *state.notes])
+        run = _Run(settings, state, report, now, routing)
         plan = Plan()
         for source, found in zip(sources, scans, strict=True):
             remove_leftovers(found.leftovers)
@@ -161,10 +171,10 @@ def run_refresh(
         run.settle(plan)
         if plan.due:
             run.fetch(plan.due, session_factory, progress)
-        if settings.sockets:
+        if routing.sockets:
             from ocsptool.sinks import sinks_for
 
-            run.push(sinks_for(settings.sockets, timeout=settings.haproxy_timeout))
+            run.push(sinks_for(routing.sockets, timeout=settings.haproxy_timeout))
         run.prune({f.path for found in scans for f in found.found})
         run.finish()
         report.scan, report.load_state = run.scanned(scans), lambda: state
@@ -175,12 +185,58 @@ def run_refresh(
         return report
 
 
+@dataclass(frozen=True)
+class _Routing:
+    """Which sinks get which staple, under which name: the -s sockets get every staple
+    the PATHs name; a HAProxy configuration's certificates go to their instances."""
+
+    #: Every sink's socket, in order: the -s ones, then each instance's.
+    sockets: tuple[str, ...]
+    #: Per certificate key from a configuration: who serves it (else: every -s socket).
+    routes: Mapping[str, Route]
+    #: Configuration lines skipped, one ``file:line: ...`` each (notes, not failures).
+    warnings: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, sources: Sequence[Source], sockets: Sequence[str]) -> _Routing:
+        from ocsptool.sources import HAProxyConfigSource
+
+        routes: dict[str, Route] = {}
+        found, warnings = list(sockets), list[str]()
+        for source in sources:
+            if isinstance(source, HAProxyConfigSource):
+                routes.update(source.routes)
+                found += source.sockets
+                warnings += source.warnings
+        return cls(tuple(dict.fromkeys(found)), routes, tuple(warnings))
+
+    def sinks_of(self, key: str) -> Sequence[str]:
+        route = self.routes.get(key)
+        return self.sockets if route is None else route.sinks
+
+    def name_for(self, key: str, sink: str) -> str:
+        """The name the instance behind ``sink`` loaded ``key`` under."""
+        route = self.routes.get(key)
+        if route is None:
+            return key
+        for consumer in route.consumers:
+            if consumer.sockets and consumer.sockets[0] == sink:
+                return consumer.name
+        return route.consumers[0].name
+
+    def staple_path(self, key: str) -> Path:
+        route = self.routes.get(key)
+        return Path(route.staple_path if route else key + ".ocsp")
+
+
 def _all_fresh(
     store: Store,
     scans: list[scanning.ScanResult],
     now: dt.datetime,
     force: frozenset[str],
     sockets: Sequence[str],
+    *,
+    routing: _Routing,
 ) -> Plan | None:
     """Every certificate plainly fresh (or without OCSP URL), by the store's fresh index;
     else None."""
@@ -191,7 +247,8 @@ def _all_fresh(
         return None
     found = [f for scan in scans for f in scan.found]
     try:
-        return all_fresh(found, index, now, force, sockets)
+        sinks = {k: r.sinks for k, r in routing.routes.items()} if routing.routes else None
+        return all_fresh(found, index, now, force, sockets, routed=sinks)
     except (TypeError, IndexError, KeyError):  # a damaged index: load the records
         return None
 
@@ -211,7 +268,7 @@ def _fresh_report(
         return store.load(now, read_only=True)
 
     def outcomes() -> list[Outcome]:
-        run = _Run(settings, report.state, RunReport(), now)
+        run = _Run(settings, report.state, RunReport(), now, _Routing((), {}))
         run.settle(plan)
         return run._all_outcomes()
 
@@ -242,8 +299,16 @@ class _Run:
     the staples fetched, and the outcomes. Each stage method takes the previous stage's
     values."""
 
-    def __init__(self, settings: Settings, state: State, report: RunReport, now: dt.datetime):
+    def __init__(
+        self,
+        settings: Settings,
+        state: State,
+        report: RunReport,
+        now: dt.datetime,
+        routing: _Routing,
+    ):
         self.settings = settings
+        self.routing = routing
         self.state = state
         self.report = report
         self.now = now
@@ -465,8 +530,13 @@ class _Run:
         stapled = [
             k for k in dict.fromkeys([*self.fresh, *self.outcomes]) if certs[k].get("staple")
         ]
+        sinks_of = self.routing.sinks_of
         for sink in sinks:
-            pending = [k for k in stapled if sink.name not in certs[k].get("pushed", [])]
+            pending = [
+                k
+                for k in stapled
+                if sink.name not in certs[k].get("pushed", []) and sink.name in sinks_of(k)
+            ]
             if pending:
                 self._publish_to(sink, pending)
 
@@ -480,7 +550,8 @@ class _Run:
                 except (OSError, OcspToolError) as e:
                     self._push_failed(key, sink.name, f"cannot read the staple to push it: {e}")
                     continue
-            items.append(item)
+            name = self.routing.name_for(key, sink.name)
+            items.append(item if name == item.cert_path else replace(item, name=name))
         if not items:
             return
         try:
@@ -508,7 +579,7 @@ class _Run:
         from ocsptool.sinks import Publication
 
         target = self.targets_by_key.get(key)
-        staple_path = target.staple_path if target else Path(key + ".ocsp")
+        staple_path = target.staple_path if target else self.routing.staple_path(key)
         der = read_file(staple_path)
         issuer_pem = None
         if self.state.certs[key].get("issuer_file"):

@@ -85,6 +85,9 @@ class CertStatus:
     #: The node that fetched it from the responder (another one, for "store"), and when.
     fetched_by: str | None = None
     fetched_at: dt.datetime | None = None
+    #: The HAProxy instances that serve it (their socket, else their configuration),
+    #: when a HAProxy configuration names it; empty for PATHs.
+    haproxy: list[str] = field(default_factory=list)
     severity: Severity = OK
     #: One-line descriptions of everything wrong, most serious first.
     problems: list[str] = field(default_factory=list)
@@ -113,6 +116,8 @@ class StatusReport:
     notes: list[str] = field(default_factory=list)
     #: The last refresh run as the state file recorded it ({"time": epoch, "ok": bool}).
     last_run: dict[str, object] = field(default_factory=dict)
+    #: The sockets of the sources: the -s ones and each HAProxy instance's (for --live).
+    sockets: tuple[str, ...] = ()
 
     @property
     def problems(self) -> list[str]:
@@ -133,11 +138,34 @@ def gather(
     now: dt.datetime,
     extensions: Sequence[str] = scanning.DEFAULT_EXTENSIONS,
     excludes: Sequence[str] = (),
+    haproxy_configs: Sequence[Path] = (),
+    sockets: Sequence[str] = (),
 ) -> StatusReport:
-    """Staple health of every certificate under ``paths``; reads, never writes."""
+    """Staple health of every certificate under ``paths`` and that the HAProxy
+    configurations load; reads, never writes."""
+    from ocsptool.sources import HAProxyConfigSource, sources_for
+
+    sources = sources_for(paths, extensions, excludes, haproxy_configs, sockets)
     state = _read_state(state_path, now)
-    found = scanning.scan(paths, extensions, excludes)
-    return view(found, state, now, last_run(state_path) if state_path is not None else {})
+    found = scanning.ScanResult()
+    served: dict[str, list[str]] = {}
+    warnings: list[str] = []
+    found_sockets = list(sockets)
+    for source in sources:
+        scanned = source.scan()
+        found.found += scanned.found
+        found.problems += scanned.problems
+        if isinstance(source, HAProxyConfigSource):
+            warnings += source.warnings
+            found_sockets += source.sockets
+            for key, route in source.routes.items():
+                served[key] = [c.sockets[0] if c.sockets else c.name for c in route.consumers]
+    report = view(found, state, now, last_run(state_path) if state_path is not None else {})
+    report.notes = [*warnings, *report.notes]
+    report.sockets = tuple(dict.fromkeys(found_sockets))
+    for cert in report.certs:
+        cert.haproxy = served.get(cert.path, [])
+    return report
 
 
 def view(

@@ -103,11 +103,22 @@ def status_table(report: StatusReport, now: dt.datetime, *, provenance: bool = F
     wide = width >= WIDE
     header = _header(wide, provenance)
     rows = [_cells(cert, now, wide, provenance) for cert in report.certs]
+    _with_haproxy(report, header, rows)
     names = max(len(x) for cert in report.certs for x in (_label(cert), cert.path))
     if not _fits(header, rows, max(names, len(header[0])), width):
         _stacked(console, report, now, width, provenance)
         return
     _rich_table(console, report, header, rows)
+
+
+def _with_haproxy(report: StatusReport, header: list[str], rows: list[list[str]]) -> None:
+    """The ``haproxy`` column (before the problem), when a configuration named any
+    certificate: the instances that serve each one."""
+    if not any(cert.haproxy for cert in report.certs):
+        return
+    header.insert(-1, "haproxy")
+    for cert, cells in zip(report.certs, rows, strict=True):
+        cells.insert(-1, " ".join(cert.haproxy) or "-")
 
 
 def _cells(cert: CertStatus, now: dt.datetime, wide: bool, provenance: bool) -> list[str]:
@@ -223,6 +234,7 @@ def _stacked(
         )
         facts += f", responder {cert.responder}" if cert.responder else ""
         facts += f", from {cert.source}" if provenance else ""
+        facts += f", haproxy {' '.join(cert.haproxy)}" if cert.haproxy else ""
         for line in wrapped(facts, "  ", "    "):
             console.print(Text(line), soft_wrap=True)
         problem = "; ".join(cert.problems) or cert.reason or ""
@@ -272,6 +284,7 @@ def _plain_table(report: StatusReport, now: dt.datetime, provenance: bool = Fals
                 "; ".join(cert.problems) or cert.reason or "",
             ]
         rows.append((cells, cert.path))
+    _with_haproxy(report, header, [cells for cells, _ in rows])
     widths = [max(len(h), *(len(c[i]) for c, _ in rows)) for i, h in enumerate(header)]
     widths[-1] = 0  # the last column is not padded
 

@@ -34,6 +34,19 @@ class PKI:
     signer: Authority  # the delegated responder certificate of ``delegated``
 
 
+@pytest.fixture(autouse=True)
+def _no_host_haproxy(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The host's /etc/haproxy/haproxy.cfg and /etc/default/haproxy never leak into a test
+    (tests that want a default configuration patch these to their own)."""
+    from ocsptool.sources import haproxy_config
+
+    missing = tmp_path_factory.getbasetemp() / "no-host-haproxy"
+    monkeypatch.setattr(haproxy_config, "DEFAULT_CONFIG", missing / "haproxy.cfg")
+    monkeypatch.setattr(haproxy_config, "DEFAULTS_FILE", missing / "default-haproxy")
+
+
 @pytest.fixture(scope="session")
 def pki() -> PKI:
     root = Authority.root()

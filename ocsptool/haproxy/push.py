@@ -72,6 +72,13 @@ class PushItem:
     serial: int | None = None  # the file's leaf serial: a different one in HAProxy = renewed
     # The certificate file with its private key, for update_certs. Never printed.
     bundle_pem: bytes | None = field(default=None, repr=False)
+    #: The name HAProxy loaded it under, when its configuration says (``@store/alias``).
+    name: str | None = None
+
+    @property
+    def loaded_as(self) -> str:
+        """What to look for in ``show ssl cert``: the name, else the file."""
+        return self.name or self.cert_path
 
 
 @dataclass(frozen=True)
@@ -166,7 +173,7 @@ class _Push:
         updated = _Loaded(row.path for row in rows)
         todo = []
         for index in indexes:
-            if updated.find(self.items[index].cert_path) is None:
+            if updated.find(self.items[index].loaded_as) is None:
                 todo.append(index)
             else:
                 self.results[index] = PushResult(
@@ -245,7 +252,7 @@ class _Push:
         try:
             loaded, open_transactions = self._show_certs()
             blocker = self._clear_leftovers(loaded, open_transactions)
-            paths = {i: loaded.find(self.items[i].cert_path) for i in indexes}
+            paths = {i: loaded.find(self.items[i].loaded_as) for i in indexes}
             held = self._serials({i: p for i, p in paths.items() if p is not None})
         except HAProxyError as e:
             self._fail_all(indexes, Method.TRANSACTION, str(e))
@@ -327,7 +334,7 @@ class _Push:
         """
         if not open_transactions:
             return None
-        ours = {loaded.find(item.cert_path) for item in self.items}
+        ours = {loaded.find(item.loaded_as) for item in self.items}
         for path in [p for p in open_transactions if p in ours]:
             self.connection.command(f"abort ssl cert {path}\n")
             open_transactions.remove(path)

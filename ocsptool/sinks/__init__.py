@@ -26,6 +26,8 @@ class Publication:
     der: bytes
     #: The issuer as PEM when a consumer needs it (HAProxy's first-staple transaction).
     issuer_pem: bytes | None = None
+    #: The name the consumer loaded it under, when a configuration says (else cert_path).
+    name: str | None = None
 
 
 class DeliveryState(StrEnum):

@@ -25,7 +25,7 @@ class HAProxySink:
         keys = {item.cert_path: item.key for item in items}
         results = push_staples(
             self.name,
-            [PushItem(item.cert_path, item.der, item.issuer_pem) for item in items],
+            [PushItem(item.cert_path, item.der, item.issuer_pem, name=item.name) for item in items],
             timeout=self.timeout,
         )
         deliveries = []

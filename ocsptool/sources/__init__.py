@@ -9,17 +9,24 @@ are added in ``sources_for``, the one place sources are picked.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from ocsptool.scan import Found, ScanResult
 from ocsptool.sources.directory import DirectorySource
+from ocsptool.sources.haproxy_config import HAProxyConfigSource, Route
 
 if TYPE_CHECKING:
     from ocsptool.target import Target
 
 
 class Source(Protocol):
+    @property
+    def routes(self) -> Mapping[str, Route]:
+        """Per certificate key, who serves it and its staple file; empty: unknown."""
+        ...
+
     def scan(self) -> ScanResult:
         """The candidates (path, stat keys), the paths that could not be read, and the
         temp files a killed run left (removed under the lock)."""
@@ -31,10 +38,20 @@ class Source(Protocol):
 
 
 def sources_for(
-    paths: Sequence[str], extensions: Sequence[str], excludes: Sequence[str]
+    paths: Sequence[str],
+    extensions: Sequence[str],
+    excludes: Sequence[str],
+    haproxy_configs: Sequence[Path] = (),
+    sockets: Sequence[str] = (),
 ) -> list[Source]:
-    """The sources of a run. Add new sources here."""
-    return [DirectorySource(tuple(paths), tuple(extensions), tuple(excludes))]
+    """The sources of a run: the PATHs, then each HAProxy configuration (read here: a
+    HAProxyConfigError when one cannot be read). Add new sources here."""
+    sources: list[Source] = []
+    if paths:
+        sources.append(DirectorySource(tuple(paths), tuple(extensions), tuple(excludes)))
+    if haproxy_configs:
+        sources.append(HAProxyConfigSource.read(haproxy_configs, sockets))
+    return sources
 
 
-__all__ = ["DirectorySource", "Source", "sources_for"]
+__all__ = ["DirectorySource", "HAProxyConfigSource", "Route", "Source", "sources_for"]

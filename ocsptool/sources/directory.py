@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -10,6 +11,7 @@ from ocsptool import scan as scanning
 from ocsptool.scan import Found, ScanResult
 
 if TYPE_CHECKING:
+    from ocsptool.sources.haproxy_config import Route
     from ocsptool.target import Target
 
 
@@ -20,7 +22,17 @@ class DirectorySource:
     excludes: tuple[str, ...] = ()
 
     def scan(self) -> ScanResult:
-        return scanning.scan(self.paths, self.extensions, self.excludes)
+        from ocsptool.sources.haproxy_config import explicit_paths
+
+        paths, problems = explicit_paths(self.paths)
+        result = scanning.scan(paths, self.extensions, self.excludes)
+        result.problems[:0] = problems
+        return result
+
+    @property
+    def routes(self) -> Mapping[str, Route]:
+        """Who serves each certificate: unknown here (every socket gets every staple)."""
+        return {}
 
     def target(self, found: Found) -> Target:
         from ocsptool.certs import parse_bundle

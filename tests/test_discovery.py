@@ -1,0 +1,352 @@
+"""HAProxy's configuration as the source of truth (issue 11), end to end.
+
+``ocsptool refresh --haproxy-config cfg`` on real configurations, checked with
+``haproxy -c`` and started on every binary of the matrix: every certificate HAProxy
+loads gets its staple through the socket the configuration names, proven by TLS
+handshakes per SNI name and key type; a second run prints nothing. Then the same
+sources for ``status``, explicit crt-lists and bundle base names, and bad input.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import Result
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from ocsptool.sources import haproxy_config as source
+from ocsptool.testing.haproxy import free_port, tls_staple
+from ocsptool.testing.haproxy_configs import (
+    MATRIX,
+    Binary,
+    KeyType,
+    Running,
+    binaries,
+    check_config,
+    served_certificate,
+)
+from ocsptool.testing.pki import Leaf
+from tests.conftest import PKI
+
+DER = Encoding.DER
+HEAD = """\
+defaults
+    mode http
+    timeout connect 5s
+    timeout client 5s
+    timeout server 5s
+"""
+BINARIES = binaries()
+Run = Callable[..., Result]
+
+
+def _matrix(minimum: tuple[int, int] = (0, 0)) -> list[object]:
+    found = [pytest.param(b, id=str(b)) for b in BINARIES if b.version >= minimum]
+    return found or [pytest.param(minimum, id=f"no-haproxy-{minimum[0]}.{minimum[1]}+")]
+
+
+@pytest.fixture
+def binary(request: pytest.FixtureRequest, haproxy_bin: str) -> Binary:
+    """The parametrized binary; none at all: conftest's haproxy_bin skips (fails under
+    CI=true). A version below what the shape needs is a capability, not a missing peer:
+    that skips even under CI (``OCSPTOOL_HAPROXY`` picks one binary of the matrix)."""
+    found: Binary | tuple[int, int] = request.param
+    if isinstance(found, tuple):
+        pytest.skip(f"needs haproxy {found[0]}.{found[1]}+ ({', '.join(MATRIX)})")
+    chosen = os.environ.get("OCSPTOOL_HAPROXY")
+    if chosen and os.path.realpath(chosen) != os.path.realpath(found.path):
+        pytest.skip(f"OCSPTOOL_HAPROXY={chosen}: this run tests that binary only")
+    return found
+
+
+@pytest.fixture
+def short_tmp() -> Iterator[Path]:
+    """A short directory: Unix socket paths are limited to ~107 bytes."""
+    import shutil
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="ocsptool-disc-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _leaf(pki: PKI, url: str, path: Path, name: str, key_type: KeyType = KeyType.ECDSA) -> Leaf:
+    key = (
+        rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        if key_type == "rsa"
+        else None
+    )
+    leaf = pki.direct.leaf(name, ocsp_url=url, key=key)  # type: ignore[arg-type]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    leaf.write_bundle(path)
+    return leaf
+
+
+def _config(
+    directory: Path, bind: str, *, port: int, stats: str = "level admin", global_lines: str = ""
+) -> tuple[Path, str]:
+    sock = f"{directory}/admin.sock"
+    config = directory / "haproxy.cfg"
+    config.write_text(
+        f"global\n    stats socket {sock} {stats}\n{global_lines}{HEAD}"
+        f"frontend tls\n    bind 127.0.0.1:{port} ssl {bind}\n"
+        "    http-request return status 200\n"
+    )
+    return config, sock
+
+
+def _staple_serial(port: int, servername: str, key_type: KeyType) -> int | None:
+    """The serial of the staple HAProxy sends a TLS 1.2 client of one key type (openssl)."""
+    cipher = {
+        KeyType.RSA: "ECDHE-RSA-AES128-GCM-SHA256",
+        KeyType.ECDSA: "ECDHE-ECDSA-AES128-GCM-SHA256",
+    }
+    out = subprocess.run(
+        ["openssl", "s_client", "-connect", f"127.0.0.1:{port}", "-servername", servername,
+         "-status", "-tls1_2", "-cipher", cipher[key_type]],
+        input="", capture_output=True, text=True, timeout=20, check=False,
+    ).stdout  # fmt: skip
+    if "OCSP Response Status: successful" not in out or "Cert Status: good" not in out:
+        return None
+    found = re.search(r"Serial Number: ([0-9A-F]+)", out)
+    return int(found[1], 16) if found else None
+
+
+def _quiet(result: Result) -> None:
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "", "")
+
+
+def _pushed(state: Path) -> dict[str, list[str]]:
+    certs = json.loads(state.read_text())["certs"]
+    return {path: rec["pushed"] for path, rec in certs.items()}
+
+
+# -- real HAProxy ----------------------------------------------------------------------------
+
+
+@pytest.mark.haproxy
+@pytest.mark.parametrize("binary", _matrix(), indirect=True)
+def test_crt_list_bundles_and_a_directory_all_stapled_through_the_configs_socket(  # noqa: PLR0917 - fixtures
+    binary: Binary, short_tmp: Path, pki: PKI, responder: object, run_cli: Run, state_file: Path
+) -> None:
+    url = responder.url  # type: ignore[attr-defined]
+    certs, more = short_tmp / "c", short_tmp / "d"
+    leaves = {
+        ("site.test", KeyType.RSA): _leaf(
+            pki, url, certs / "site.pem.rsa", "site.test", KeyType.RSA
+        ),
+        ("site.test", KeyType.ECDSA): _leaf(pki, url, certs / "site.pem.ecdsa", "site.test"),
+        ("a.test", KeyType.ECDSA): _leaf(pki, url, more / "a.pem", "a.test"),
+        ("b.test", KeyType.ECDSA): _leaf(pki, url, more / "b.pem", "b.test"),
+    }
+    crt_list = short_tmp / "list.txt"
+    crt_list.write_text("# bundles\nsite.pem [alpn h2,http/1.1] site.test\n")
+    port = free_port()
+    config, sock = _config(
+        short_tmp,
+        f"crt-list {crt_list} crt {more}/",
+        port=port,
+        global_lines=f"    crt-base {certs}\n",
+    )
+    assert check_config(binary.path, config).returncode == 0
+    with Running(binary.path, config, port, stats=sock):
+        _quiet(run_cli("refresh", "--haproxy-config", config))
+        for (name, key_type), leaf in leaves.items():
+            assert served_certificate(port, name, key_type) == leaf.cert.public_bytes(DER)
+            assert _staple_serial(port, name, key_type) == leaf.cert.serial_number, name
+        assert tls_staple(port, "a.test") == (more / "a.pem.ocsp").read_bytes()
+        assert tls_staple(port, "site.test") == (certs / "site.pem.ecdsa.ocsp").read_bytes()
+        pushed = _pushed(state_file)
+        assert sorted(pushed) == sorted(
+            [f"{certs}/site.pem.rsa", f"{certs}/site.pem.ecdsa", f"{more}/a.pem", f"{more}/b.pem"]
+        )
+        assert all(sockets == [sock] for sockets in pushed.values())
+        _quiet(run_cli("refresh", "--haproxy-config", config))
+        assert responder.requests == 4  # type: ignore[attr-defined]
+
+
+@pytest.mark.haproxy
+@pytest.mark.parametrize("binary", _matrix(), indirect=True)
+def test_two_instances_each_through_its_own_socket_in_one_quiet_run(  # noqa: PLR0917 - fixtures
+    binary: Binary, short_tmp: Path, pki: PKI, responder: object, run_cli: Run, state_file: Path
+) -> None:
+    url = responder.url  # type: ignore[attr-defined]
+    setups = []
+    for n in ("one", "two"):
+        base = short_tmp / n
+        leaf = _leaf(pki, url, base / "site.pem", f"{n}.test")
+        port = free_port()
+        config, sock = _config(
+            base, "crt site.pem", port=port, global_lines=f"    crt-base {base}\n"
+        )
+        assert check_config(binary.path, config).returncode == 0
+        setups.append((config, sock, port, leaf, base / "site.pem"))
+    (c1, s1, p1, _, f1), (c2, s2, p2, _, f2) = setups
+    with Running(binary.path, c1, p1, stats=s1), Running(binary.path, c2, p2, stats=s2):
+        _quiet(run_cli("refresh", "--haproxy-config", c1, "--haproxy-config", c2))
+        assert _pushed(state_file) == {str(f1): [s1], str(f2): [s2]}
+        assert tls_staple(p1, "one.test") == Path(f"{f1}.ocsp").read_bytes()
+        assert tls_staple(p2, "two.test") == Path(f"{f2}.ocsp").read_bytes()
+        _quiet(run_cli("refresh", "--haproxy-config", c1, "--haproxy-config", c2))
+        status = run_cli("status", "--json", "--haproxy-config", c1, "--haproxy-config", c2)
+        rows = {c["path"]: c["haproxy"] for c in json.loads(status.stdout)["certificates"]}
+        assert (status.exit_code, rows) == (0, {str(f1): [s1], str(f2): [s2]})
+        live = run_cli("status", "--live", "--haproxy-config", c1, "--haproxy-config", c2)
+        assert (live.exit_code, live.stderr) == (0, "")
+
+
+@pytest.mark.haproxy
+@pytest.mark.parametrize("binary", _matrix((3, 0)), indirect=True)
+def test_a_crt_store_entry_is_stapled_under_its_store_name(  # noqa: PLR0917 - fixtures
+    binary: Binary, short_tmp: Path, pki: PKI, responder: object, run_cli: Run, state_file: Path
+) -> None:
+    url = responder.url  # type: ignore[attr-defined]
+    certs = short_tmp / "c"
+    one = _leaf(pki, url, certs / "one.pem", "one.test")
+    two = _leaf(pki, url, certs / "two.pem", "two.test")
+    (certs / "one.der").write_bytes(b"")  # the store names the staple file; empty: a slot
+    port = free_port()
+    config, sock = _config(short_tmp, "crt @web/first crt @web/two.pem", port=port)
+    store = (
+        f"crt-store web\n    crt-base {certs}\n"
+        '    load crt "one.pem" ocsp "one.der" alias "first"\n'
+        "    load crt two.pem\n"
+    )
+    config.write_text(config.read_text().replace(HEAD, store + HEAD))
+    assert check_config(binary.path, config).returncode == 0
+    with Running(binary.path, config, port, stats=sock):
+        _quiet(run_cli("refresh", "--haproxy-config", config))
+        assert tls_staple(port, "one.test") == (certs / "one.der").read_bytes() != b""
+        assert tls_staple(port, "two.test") == (certs / "two.pem.ocsp").read_bytes()
+        assert _staple_serial(port, "one.test", KeyType.ECDSA) == one.cert.serial_number
+        assert _staple_serial(port, "two.test", KeyType.ECDSA) == two.cert.serial_number
+        _quiet(run_cli("refresh", "--haproxy-config", config))
+
+
+@pytest.mark.haproxy
+@pytest.mark.parametrize("binary", _matrix(), indirect=True)
+def test_the_master_socket_from_debians_defaults_is_used_over_a_user_level_one(  # noqa: PLR0917 - fixtures
+    binary: Binary,
+    short_tmp: Path,
+    pki: PKI,
+    responder: object,
+    run_cli: Run,
+    state_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    leaf = _leaf(pki, responder.url, short_tmp / "site.pem", "site.test")  # type: ignore[attr-defined]
+    port = free_port()
+    config, stats = _config(short_tmp, f"crt {short_tmp}/site.pem", port=port, stats="level user")
+    master = f"{short_tmp}/master.sock"
+    defaults = short_tmp / "default"
+    defaults.write_text(f'CONFIG="{config}"\nEXTRAOPTS="-S {master}"\n')
+    monkeypatch.setattr(source, "DEFAULTS_FILE", defaults)
+    assert check_config(binary.path, config).returncode == 0
+    with Running(binary.path, config, port, stats=stats, master=master):
+        _quiet(run_cli("refresh", "--haproxy-config", config))
+        assert _pushed(state_file) == {f"{short_tmp}/site.pem": [master]}
+        assert tls_staple(port, "site.test") == (short_tmp / "site.pem.ocsp").read_bytes()
+        assert _staple_serial(port, "site.test", KeyType.ECDSA) == leaf.cert.serial_number
+        _quiet(run_cli("refresh", "--haproxy-config", config))
+
+
+# -- no HAProxy running: the sources themselves ------------------------------------------------
+
+
+def _plain_config(tmp_path: Path, bind: str) -> Path:
+    config = tmp_path / "haproxy.cfg"
+    config.write_text(f"global\n{HEAD}frontend tls\n    bind :443 ssl {bind}\n")
+    return config
+
+
+def test_the_default_configuration_is_read_with_no_arguments(
+    tmp_path: Path, cert_dir: object, run_cli: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = cert_dir.add("site")  # type: ignore[attr-defined]
+    config = _plain_config(tmp_path, f"crt {site}")
+    monkeypatch.setattr(source, "DEFAULT_CONFIG", config)
+    result = run_cli("refresh")
+    assert (result.exit_code, result.stderr) == (
+        0,
+        f"ocsptool: {config}: no stats socket: its staples are written, not pushed "
+        "(add 'stats socket ... level admin' or give -s)\n",
+    )
+    assert Path(f"{site}.ocsp").stat().st_size > 0
+    status = run_cli("status", "--json")
+    assert [c["path"] for c in json.loads(status.stdout)["certificates"]] == [str(site)]
+
+
+def test_no_default_configuration_is_a_usage_error_saying_where_it_looked(run_cli: Run) -> None:
+    result = run_cli("refresh")
+    assert result.exit_code == 2
+    assert f"{source.DEFAULT_CONFIG} does not exist" in result.stderr
+
+
+def test_bad_lines_warn_a_missing_crt_fails_an_unreadable_config_exits_2(
+    tmp_path: Path, cert_dir: object, run_cli: Run
+) -> None:
+    site = cert_dir.add("site")  # type: ignore[attr-defined]
+    config = tmp_path / "haproxy.cfg"
+    config.write_text(
+        f"global\n    stats socket ipv9@x level admin\n{HEAD}"
+        f"frontend tls\n    bind :443 ssl crt {site}\n"
+    )
+    nosocket = (
+        f"ocsptool: {config}: no stats socket: its staples are written, not pushed "
+        "(add 'stats socket ... level admin' or give -s)"
+    )
+    result = run_cli("refresh", "--haproxy-config", config)
+    assert (result.exit_code, result.stderr.splitlines()) == (
+        0,
+        [
+            f"ocsptool: {config}:2: stats socket skipped: 'ipv9@x' is not a Unix or TCP socket "
+            "ocsptool can reach",
+            nosocket,
+        ],
+    )
+    assert Path(f"{site}.ocsp").stat().st_size > 0  # the run went on
+    missing = tmp_path / "gone.pem"
+    config.write_text(f"global\n{HEAD}frontend tls\n    bind :443 ssl crt {missing}\n")
+    result = run_cli("refresh", "--haproxy-config", config)
+    assert (result.exit_code, result.stderr.splitlines()) == (
+        1,
+        [
+            nosocket,
+            f"ocsptool: {config}:8: unable to stat SSL certificate from file '{missing}': "
+            "No such file or directory",
+        ],
+    )
+    result = run_cli("refresh", "--haproxy-config", tmp_path / "nope.cfg")
+    assert (result.exit_code, result.stderr) == (
+        2,
+        f"ocsptool: {tmp_path / 'nope.cfg'}: cannot read the HAProxy configuration: "
+        "No such file or directory\n",
+    )
+
+
+def test_explicit_crt_lists_and_bundle_base_names(
+    tmp_path: Path, pki: PKI, responder: object, run_cli: Run, state_file: Path
+) -> None:
+    url = responder.url  # type: ignore[attr-defined]
+    certs = tmp_path / "c"
+    _leaf(pki, url, certs / "site.pem.rsa", "site.test", KeyType.RSA)
+    _leaf(pki, url, certs / "site.pem.ecdsa", "site.test")
+    _leaf(pki, url, certs / "a.pem", "a.test")
+    listed = tmp_path / "crt-list"
+    listed.write_text("# comment\nc/a.pem [ocsp-update off] a.test !b.test\n")
+    result = run_cli("refresh", certs / "site.pem", listed)
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert sorted(_pushed(state_file)) == [
+        f"{certs}/a.pem",
+        f"{certs}/site.pem.ecdsa",
+        f"{certs}/site.pem.rsa",
+    ]
+    for name in ("a.pem", "site.pem.rsa", "site.pem.ecdsa"):
+        assert (certs / f"{name}.ocsp").stat().st_size > 0
