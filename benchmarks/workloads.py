@@ -157,6 +157,36 @@ class Bench:
             )
         )
 
+        self.noop_discovery(size)
+
+    def noop_discovery(self, size: int) -> None:
+        """Workload 1 again, the certificates read from a HAProxy configuration whose
+        crt-list names each one (issue 11): discovery must cost the no-op run little."""
+        certs = self.warm_set(size)
+        config = certs.directory.parent / f"haproxy-{size}.cfg"
+        crt_list = certs.directory.parent / f"crt-list-{size}.txt"
+        crt_list.write_text("".join(f"{p} {p.stem}.bench.test\n" for p in certs.paths))
+        config.write_text(
+            "global\ndefaults\n    mode http\n"
+            f"frontend tls\n    bind :443 ssl crt-list {crt_list}\n"
+        )
+        state = certs.directory.parent / f"haproxy-{size}.state.json"
+        argv = ocsptool("refresh", "--state", state, "--haproxy-config", config)
+        run_once(argv)  # warm its own state (the staples on disk are adopted)
+        self.log(f"timing the no-op refresh from a crt-list of {size:,} certificates")
+        floor_argv = [sys.executable, FLOORS, "noop", str(certs.directory), str(certs.state)]
+        ours, floor = time_pair(argv, floor_argv, self.sizes.runs)
+        self.rows.append(
+            Row(
+                f"1. No-op refresh, {size:,} certs from a crt-list (--haproxy-config)",
+                secs(ours),
+                f"floor {secs(floor)}",
+                times(ours.median, floor.median),
+                "<= 1.5x floor",
+                ours.median <= 1.5 * floor.median,
+            )
+        )
+
     # -- 2: the cold refresh ----------------------------------------------------------------
 
     def workload_cold(self) -> None:

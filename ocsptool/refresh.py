@@ -24,7 +24,8 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from functools import cached_property
@@ -143,6 +144,7 @@ def run_refresh(
         settings.excludes,
         settings.haproxy_configs,
         settings.sockets,
+        cache=settings.state_path.with_name(settings.state_path.name + ".discovery"),
     )
     routing = _Routing.of(sources, settings.sockets)
     forced = frozenset(force)
@@ -171,6 +173,7 @@ def run_refresh(
         run.settle(plan)
         if plan.due:
             run.fetch(plan.due, session_factory, progress)
+            report.notes += routing.unpushed(run.published)
         if routing.sockets:
             from ocsptool.sinks import sinks_for
 
@@ -196,19 +199,33 @@ class _Routing:
     routes: Mapping[str, Route]
     #: Configuration lines skipped, one ``file:line: ...`` each (notes, not failures).
     warnings: tuple[str, ...] = ()
+    #: Keys served by an instance with no socket -> its configuration.
+    socketless: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def of(cls, sources: Sequence[Source], sockets: Sequence[str]) -> _Routing:
         from ocsptool.sources import HAProxyConfigSource
 
         routes: dict[str, Route] = {}
+        socketless: dict[str, str] = {}
         found, warnings = list(sockets), list[str]()
         for source in sources:
             if isinstance(source, HAProxyConfigSource):
                 routes.update(source.routes)
                 found += source.sockets
                 warnings += source.warnings
-        return cls(tuple(dict.fromkeys(found)), routes, tuple(warnings))
+                socketless.update(source.socketless)
+        return cls(tuple(dict.fromkeys(found)), routes, tuple(warnings), socketless)
+
+    def unpushed(self, written: Iterable[str]) -> list[str]:
+        """One note per instance with no socket that this run wrote new staples for."""
+        counts = Counter(self.socketless[k] for k in written if k in self.socketless)
+        return [
+            f"{config}: {n} new staple{'s' if n > 1 else ''} written, not pushed: it names "
+            "no stats socket (add 'stats socket ... level admin', or give -s); HAProxy "
+            "serves them after its next reload"
+            for config, n in sorted(counts.items())
+        ]
 
     def sinks_of(self, key: str) -> Sequence[str]:
         route = self.routes.get(key)
@@ -219,10 +236,10 @@ class _Routing:
         route = self.routes.get(key)
         if route is None:
             return key
-        for consumer in route.consumers:
-            if consumer.sockets and consumer.sockets[0] == sink:
-                return consumer.name
-        return route.consumers[0].name
+        for sockets, name, _update in route.served:
+            if sockets and sockets[0] == sink:
+                return name
+        return route.served[0][1]
 
     def staple_path(self, key: str) -> Path:
         route = self.routes.get(key)

@@ -159,7 +159,7 @@ def gather(
             warnings += source.warnings
             found_sockets += source.sockets
             for key, route in source.routes.items():
-                served[key] = [c.sockets[0] if c.sockets else c.name for c in route.consumers]
+                served[key] = [sockets[0] if sockets else name for sockets, name, _ in route.served]
     report = view(found, state, now, last_run(state_path) if state_path is not None else {})
     report.notes = [*warnings, *report.notes]
     report.sockets = tuple(dict.fromkeys(found_sockets))

@@ -266,6 +266,14 @@ def _plain_config(tmp_path: Path, bind: str) -> Path:
     return config
 
 
+def _unpushed(config: Path, count: int) -> str:
+    return (
+        f"ocsptool: {config}: {count} new staple written, not pushed: it names no stats "
+        "socket (add 'stats socket ... level admin', or give -s); HAProxy serves them after "
+        "its next reload"
+    )
+
+
 def test_the_default_configuration_is_read_with_no_arguments(
     tmp_path: Path, cert_dir: object, run_cli: Run, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -273,12 +281,9 @@ def test_the_default_configuration_is_read_with_no_arguments(
     config = _plain_config(tmp_path, f"crt {site}")
     monkeypatch.setattr(source, "DEFAULT_CONFIG", config)
     result = run_cli("refresh")
-    assert (result.exit_code, result.stderr) == (
-        0,
-        f"ocsptool: {config}: no stats socket: its staples are written, not pushed "
-        "(add 'stats socket ... level admin' or give -s)\n",
-    )
+    assert (result.exit_code, result.stderr) == (0, _unpushed(config, 1) + "\n")
     assert Path(f"{site}.ocsp").stat().st_size > 0
+    _quiet(run_cli("refresh"))  # nothing new: nothing to say
     status = run_cli("status", "--json")
     assert [c["path"] for c in json.loads(status.stdout)["certificates"]] == [str(site)]
 
@@ -298,17 +303,13 @@ def test_bad_lines_warn_a_missing_crt_fails_an_unreadable_config_exits_2(
         f"global\n    stats socket ipv9@x level admin\n{HEAD}"
         f"frontend tls\n    bind :443 ssl crt {site}\n"
     )
-    nosocket = (
-        f"ocsptool: {config}: no stats socket: its staples are written, not pushed "
-        "(add 'stats socket ... level admin' or give -s)"
-    )
     result = run_cli("refresh", "--haproxy-config", config)
     assert (result.exit_code, result.stderr.splitlines()) == (
         0,
         [
             f"ocsptool: {config}:2: stats socket skipped: 'ipv9@x' is not a Unix or TCP socket "
             "ocsptool can reach",
-            nosocket,
+            _unpushed(config, 1),
         ],
     )
     assert Path(f"{site}.ocsp").stat().st_size > 0  # the run went on
@@ -318,7 +319,6 @@ def test_bad_lines_warn_a_missing_crt_fails_an_unreadable_config_exits_2(
     assert (result.exit_code, result.stderr.splitlines()) == (
         1,
         [
-            nosocket,
             f"ocsptool: {config}:8: unable to stat SSL certificate from file '{missing}': "
             "No such file or directory",
         ],
@@ -350,3 +350,56 @@ def test_explicit_crt_lists_and_bundle_base_names(
     ]
     for name in ("a.pem", "site.pem.rsa", "site.pem.ecdsa"):
         assert (certs / f"{name}.ocsp").stat().st_size > 0
+
+
+def test_the_reading_is_kept_until_a_file_or_a_named_variable_changes(
+    tmp_path: Path, pki: PKI, responder: object, run_cli: Run, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = responder.url  # type: ignore[attr-defined]
+    certs = tmp_path / "c"
+    _leaf(pki, url, certs / "a.pem", "a.test")
+    listed = tmp_path / "list.txt"
+    listed.write_text("a.pem\n")
+    config = _plain_config(tmp_path, f"crt-list {listed}")
+    config.write_text(config.read_text().replace("global\n", 'global\n    crt-base "${CERTS}"\n'))
+    monkeypatch.setenv("CERTS", str(certs))
+    monkeypatch.setenv("UNRELATED", "1")
+    assert run_cli("refresh", "--haproxy-config", config).exit_code == 0
+    # its staple changed the certificates' directory: read again, once, then kept
+    _quiet(run_cli("refresh", "--haproxy-config", config))
+    reads = []
+
+    import ocsptool.haproxy_config as library
+
+    original = library.read_haproxy_config
+
+    def counted(*args: object, **kwargs: object) -> object:
+        reads.append(args[0])
+        return original(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(library, "read_haproxy_config", counted)
+    monkeypatch.setenv("UNRELATED", "2")  # not named by the configuration
+    _quiet(run_cli("refresh", "--haproxy-config", config))
+    assert reads == []
+    _leaf(pki, url, certs / "b.pem", "b.test")
+    listed.write_text("a.pem\nb.pem\n")  # a crt-list changed: read again, b stapled
+    result = run_cli("refresh", "--haproxy-config", config)
+    assert (result.exit_code, result.stderr) == (0, _unpushed(config, 1) + "\n")
+    assert (reads, (certs / "b.pem.ocsp").stat().st_size > 0) == ([config], True)
+    _quiet(run_cli("refresh", "--haproxy-config", config))
+    _quiet(run_cli("refresh", "--haproxy-config", config))
+    assert reads == [config, config]  # b's staple changed the directory, once
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "a.pem").write_bytes((certs / "a.pem").read_bytes())
+    (other / "b.pem").write_bytes((certs / "b.pem").read_bytes())
+    monkeypatch.setenv("CERTS", str(other))  # a variable it names changed: read again
+    assert run_cli("refresh", "--haproxy-config", config).exit_code == 0
+    assert reads == [config, config, config]
+    assert (other / "a.pem.ocsp").stat().st_size > 0
+    _quiet(run_cli("refresh", "--haproxy-config", config))
+    cache = next(tmp_path.glob("state/*.discovery"))
+    cache.write_bytes(b"\x00damaged")  # a damaged cache costs one reading, nothing else
+    _quiet(run_cli("refresh", "--haproxy-config", config))
+    _quiet(run_cli("refresh", "--haproxy-config", config))
+    assert reads == [config, config, config, config, config]

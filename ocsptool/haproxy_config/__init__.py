@@ -86,6 +86,7 @@ def read_haproxy_config(
         sockets=tuple(reader.sockets),
         warnings=_lines(reader.warnings),
         problems=_lines(reader.problems),
+        inputs=(*files, *reader.crt_lists_read),
     )
 
 

@@ -66,3 +66,5 @@ class Discovery:
     sockets: tuple[Socket, ...]
     warnings: tuple[str, ...]
     problems: tuple[str, ...]
+    #: Every file it read or tried to: the configuration files and the crt-lists.
+    inputs: tuple[str, ...] = ()

@@ -67,6 +67,11 @@ class ConfigReader:
         self._store_key_base: str | None = None
         self._conditional_warned = False
 
+    @property
+    def crt_lists_read(self) -> tuple[str, ...]:
+        """Every crt-list it read or tried to, in order."""
+        return tuple(self._crt_lists)
+
     # -- files and lines --------------------------------------------------------------
 
     def read(self, name: str, text: str) -> None:

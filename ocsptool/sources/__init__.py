@@ -43,14 +43,17 @@ def sources_for(
     excludes: Sequence[str],
     haproxy_configs: Sequence[Path] = (),
     sockets: Sequence[str] = (),
+    *,
+    cache: Path | None = None,
 ) -> list[Source]:
     """The sources of a run: the PATHs, then each HAProxy configuration (read here: a
-    HAProxyConfigError when one cannot be read). Add new sources here."""
+    HAProxyConfigError when one cannot be read; ``cache`` keeps the reading for the next
+    run). Add new sources here."""
     sources: list[Source] = []
     if paths:
         sources.append(DirectorySource(tuple(paths), tuple(extensions), tuple(excludes)))
     if haproxy_configs:
-        sources.append(HAProxyConfigSource.read(haproxy_configs, sockets))
+        sources.append(HAProxyConfigSource.read(haproxy_configs, sockets, cache=cache))
     return sources
 
 

@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from ocsptool.haproxy_config import Discovery, Socket, SocketLevel, read_haproxy_config
 from ocsptool.scan import Found, ScanResult
 from ocsptool.target import Consumer
 
 if TYPE_CHECKING:
+    from ocsptool.haproxy_config import Discovery, Socket
     from ocsptool.target import Target
 
 #: Read when no PATH, no ``paths`` and no ``haproxy_configs`` are given (Debian, Ubuntu).
@@ -35,23 +35,33 @@ DEFAULTS_FILE = Path("/etc/default/haproxy")
 
 #: A file with one of these endings is always read as a crt-list when it is not PEM/DER.
 CRT_LIST_ENDINGS = (".txt", ".list", ".lst", ".crtlist", ".crt-list")
-_PREFERENCE = {SocketLevel.ADMIN: 0, SocketLevel.OPERATOR: 2, SocketLevel.USER: 3}
+#: Socket levels, best first (the master CLI, admin by default, comes between admin
+#: and operator). The reader is imported only when a configuration is read.
+_PREFERENCE = {"admin": 0, "operator": 2, "user": 3}
+
+
+#: A consumer's fields, (sockets, name, ocsp_update): cheap to keep and to load at 10,000.
+Served = tuple[tuple[str, ...], str, bool]
 
 
 class Route(NamedTuple):
-    """Who serves one certificate (each instance, under its name), its staple file, and
-    the sinks (socket addresses) that get its staple."""
+    """Who serves one certificate (each instance: its sockets, the name it loaded it
+    under, ocsp-update), its staple file, and the sinks (socket addresses) that get it."""
 
-    consumers: tuple[Consumer, ...]
+    served: tuple[Served, ...]
     staple_path: str
     sinks: tuple[str, ...]
+
+    @property
+    def consumers(self) -> tuple[Consumer, ...]:
+        return tuple(Consumer(*s) for s in self.served)
 
 
 def instance_sockets(discovery: Discovery) -> tuple[str, ...]:
     """The instance's sockets, best first: admin stats, master CLI, operator, user."""
 
     def rank(socket: Socket) -> int:
-        return 1 if socket.master else _PREFERENCE[socket.level]
+        return 1 if socket.master else _PREFERENCE[str(socket.level)]
 
     ordered = sorted(discovery.sockets, key=rank)
     return tuple(dict.fromkeys(s.address for s in ordered))
@@ -59,90 +69,98 @@ def instance_sockets(discovery: Discovery) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class HAProxyConfigSource:
-    discoveries: tuple[Discovery, ...]
-    #: ``-s`` sockets: with one configuration they replace its sockets.
-    override: tuple[str, ...] = ()
+    #: Per certificate key (its absolute path): who serves it.
     routes: Mapping[str, Route] = field(default_factory=dict)
+    #: Every sink's socket: each instance's best, and the -s ones.
+    sockets: tuple[str, ...] = ()
     #: One line each, ``file:line: ...``: lines skipped; never a failure.
     warnings: tuple[str, ...] = ()
+    #: What would stop HAProxy from starting: (``file:line``, why).
+    problems: tuple[tuple[str, str], ...] = ()
+    #: Certificate keys of instances with no usable socket -> that instance's configuration.
+    socketless: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def read(
-        cls, configs: Sequence[Path], override: Sequence[str] = (), env: Mapping[str, str] = {}
+        cls,
+        configs: Sequence[Path],
+        override: Sequence[str] = (),
+        *,
+        cache: Path | None = None,
     ) -> HAProxyConfigSource:
-        """Read every configuration (HAProxyConfigError when one cannot be read: exit 2)."""
-        discoveries = tuple(
-            read_haproxy_config(Path(c), env=env or os.environ, defaults_file=DEFAULTS_FILE)
-            for c in dict.fromkeys(os.path.abspath(c) for c in configs)
-        )
+        """Read every configuration (HAProxyConfigError when one cannot be read: exit 2).
+
+        With ``cache`` (``<state>.discovery``), what was read last time is reused while
+        every file and directory it came from is unchanged (their stat keys), and so are
+        the variables they name, the working directory and the -s sockets."""
+        paths = tuple(dict.fromkeys(os.path.abspath(c) for c in configs))
+        question = (paths, tuple(override), os.getcwd(), str(DEFAULTS_FILE))
+        if cache is not None and (cached := _load(cache, question)) is not None:
+            return cached
+        from ocsptool.haproxy_config import read_haproxy_config
+
+        discoveries = [
+            read_haproxy_config(Path(c), env=os.environ, defaults_file=DEFAULTS_FILE) for c in paths
+        ]
+        found = cls._of(discoveries, tuple(override))
+        if cache is not None and not found.problems:
+            _save(cache, question, discoveries, found)
+        return found
+
+    @classmethod
+    def _of(
+        cls, discoveries: Sequence[Discovery], override: tuple[str, ...]
+    ) -> HAProxyConfigSource:
         routes: dict[str, Route] = {}
         warnings: list[str] = []
+        problems: list[tuple[str, str]] = []
+        socketless: dict[str, str] = {}
         replaced = bool(override) and len(discoveries) == 1
-        extra = tuple(override)  # every -s socket gets every certificate
+        sockets: list[str] = list(override)  # every -s socket gets every certificate
         for discovery in discoveries:
-            sockets = extra if replaced else instance_sockets(discovery)
+            own = override if replaced else instance_sockets(discovery)
             warnings += discovery.warnings
-            if not sockets:
-                warnings.append(
-                    f"{discovery.instance}: no stats socket: its staples are written, "
-                    "not pushed (add 'stats socket ... level admin' or give -s)"
-                )
+            problems += [_split(problem) for problem in discovery.problems]
+            first = (own[0], *override) if own and not replaced else override
+            sinks = tuple(dict.fromkeys(first))
+            sockets += own[:1]
             seen: set[str] = set()
             for cert in discovery.certs:
-                key = os.path.abspath(cert.cert_file)
+                key = _absolute(cert.cert_file)
                 if key in seen:  # loaded twice by one instance: pushed once, the first name
                     continue
                 seen.add(key)
-                consumer = Consumer(sockets, cert.name, cert.ocsp_update)
+                if not own:
+                    socketless.setdefault(key, discovery.instance)
+                served = (own, cert.name, cert.ocsp_update)
                 old = routes.get(key)
                 if old is None:
-                    sinks = (sockets[0], *extra) if sockets and not replaced else extra
-                    routes[key] = Route(
-                        (consumer,), os.path.abspath(cert.staple_path), tuple(dict.fromkeys(sinks))
-                    )
+                    routes[key] = Route((served,), _absolute(cert.staple_path), sinks)
                 else:
-                    sinks = (*old.sinks, sockets[0]) if sockets else old.sinks
-                    routes[key] = old._replace(
-                        consumers=(*old.consumers, consumer), sinks=tuple(dict.fromkeys(sinks))
+                    routes[key] = Route(
+                        (*old.served, served),
+                        old.staple_path,
+                        tuple(dict.fromkeys((*old.sinks, *sinks))),
                     )
-        return cls(discoveries, tuple(override), routes, tuple(dict.fromkeys(warnings)))
-
-    @property
-    def sockets(self) -> tuple[str, ...]:
-        """Every sink's socket: each instance's best, and the -s ones."""
-        sinks = (s for r in self.routes.values() for s in r.sinks)
-        return tuple(dict.fromkeys((*self.override, *sinks)))
-
-    def instance_of(self, socket: str) -> str | None:
-        """The configuration of the instance reached through ``socket``."""
-        for route in self.routes.values():
-            for consumer in route.consumers:
-                if consumer.sockets and consumer.sockets[0] == socket:
-                    return self._config_of(consumer.name)
-        return None
-
-    def _config_of(self, name: str) -> str | None:
-        for discovery in self.discoveries:
-            if any(c.name == name for c in discovery.certs):
-                return discovery.instance
-        return None
+        return cls(
+            routes,
+            tuple(dict.fromkeys(sockets)),
+            tuple(dict.fromkeys(warnings)),
+            tuple(problems),
+            socketless,
+        )
 
     def scan(self) -> ScanResult:
-        result = ScanResult()
-        for discovery in self.discoveries:
-            for problem in discovery.problems:
-                where, _, why = problem.partition(": ")
-                result.problems.append((where, why))
+        result = ScanResult(problems=list(self.problems))
         listings: dict[str, dict[str, os.DirEntry[str]] | None] = {}
         found = result.found.append
         new = tuple.__new__
         for key, route in self.routes.items():
-            staple_path = route.staple_path
-            directory, name = os.path.split(key)
+            directory, name = key.rsplit("/", 1)
             if directory in listings:
                 listing = listings[directory]
             else:
-                listing = listings[directory] = _listing(directory)
+                listing = listings[directory] = _listing(directory or "/")
             entry = listing.get(name) if listing else None
             try:
                 st = entry.stat() if entry is not None else os.stat(key)
@@ -151,12 +169,16 @@ class HAProxyConfigSource:
 
                 result.problems.append((key, _describe(e)))
                 continue
-            sdir, sname = os.path.split(staple_path)
-            if sdir not in listings:
-                listings[sdir] = _listing(sdir)
-            slisting = listings[sdir]
+            staple_path = route.staple_path
+            if staple_path == key + ".ocsp":
+                slisting, sname = listing, name + ".ocsp"
+            else:
+                sdir, sname = staple_path.rsplit("/", 1)
+                if sdir not in listings:
+                    listings[sdir] = _listing(sdir or "/")
+                slisting = listings[sdir]
             ocsp = slisting.get(sname) if slisting else None
-            issuer = _issuer_stat(key, listing)
+            issuer = _issuer_stat(key, name, listing)
             stat = [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
             found(new(Found, (key, stat, ocsp.inode() if ocsp else None, issuer)))
         return result
@@ -172,6 +194,116 @@ class HAProxyConfigSource:
         return replace(target, consumers=route.consumers)
 
 
+def _absolute(path: str) -> str:
+    """``os.path.abspath``, skipped for a path that is plainly absolute and normal."""
+    if path[:1] == "/" and "//" not in path and "/." not in path:
+        return path
+    return os.path.abspath(path)
+
+
+def _split(problem: str) -> tuple[str, str]:
+    where, _, why = problem.partition(": ")
+    return where, why
+
+
+def _variables(paths: Sequence[str]) -> list[str]:
+    """The environment variables the files name (``${VAR}``): a reading depends on them."""
+    import re
+
+    from ocsptool.files import read_regular
+
+    names: set[str] = set()
+    for path in paths:
+        try:
+            text = read_regular(path).decode("utf-8", errors="replace")
+        except OSError:
+            continue
+        names.update(re.findall(r"\$\{([A-Za-z_][A-Za-z0-9_]*)", text))
+    return sorted(names)
+
+
+def _values(names: Sequence[str]) -> list[str | None]:
+    return [os.environ.get(name) for name in names]
+
+
+#: What a cached reading answers: the configurations, the -s sockets, the working
+#: directory and the defaults file.
+Question = tuple[tuple[str, ...], tuple[str, ...], str, str]
+
+#: Bumped whenever the cache's layout or meaning changes.
+_CACHE_VERSION = 1
+
+
+def _inputs(discoveries: Sequence[Discovery]) -> list[str]:
+    """Every file and directory a reading depended on: the configurations (and their
+    directory), the crt-lists, the directory of every certificate (a new bundle part or
+    file in a ``crt DIR`` changes it), the defaults file."""
+    paths = [str(DEFAULTS_FILE)]
+    for discovery in discoveries:
+        paths += [os.fspath(discovery.config), *discovery.inputs]
+        paths += {os.path.dirname(c.cert_file) for c in discovery.certs}
+    return list(dict.fromkeys(paths))
+
+
+def _stat_keys(paths: Sequence[str]) -> list[list[int] | None]:
+    keys: list[list[int] | None] = []
+    for path in paths:
+        try:
+            st = os.stat(path)
+        except OSError:
+            keys.append(None)
+            continue
+        keys.append([st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns])
+    return keys
+
+
+def _save(
+    cache: Path, question: Question, discoveries: Sequence[Discovery], found: HAProxyConfigSource
+) -> None:
+    import contextlib
+    import marshal
+
+    from ocsptool.errors import OcspToolError
+    from ocsptool.files import write_atomic
+
+    inputs = _inputs(discoveries)
+    names = _variables(inputs)
+    answer = (
+        {key: tuple(route) for key, route in found.routes.items()},  # marshal: plain tuples
+        found.sockets,
+        found.warnings,
+        dict(found.socketless),
+    )
+    depends = (inputs, _stat_keys(inputs), names, _values(names))
+    data = marshal.dumps((_CACHE_VERSION, question, depends, answer))
+    with contextlib.suppress(OSError, OcspToolError):  # only a cache: the next run reads again
+        write_atomic(cache, data, mode=0o600, sync_dir=False)
+
+
+def _load(cache: Path, question: Question) -> HAProxyConfigSource | None:
+    """The cached reading when it answers ``question`` and no input changed, else None."""
+    import marshal
+
+    from ocsptool.files import read_regular
+
+    try:
+        # Only tuples, lists, dicts, ints, strs and bools are ever written; marshal runs no
+        # code, and a damaged file raises (then the configurations are read again).
+        version, asked, depends, answer = marshal.loads(read_regular(cache))  # noqa: S302
+        if version != _CACHE_VERSION or asked != question:
+            return None
+        inputs, keys, names, values = depends
+        if _stat_keys(inputs) != keys or _values(names) != values:
+            return None
+        routes, sockets, warnings, socketless = answer
+        new = tuple.__new__  # Route(*r) without its Python-level __new__: 10,000 calls
+        return HAProxyConfigSource(
+            {k: new(Route, r) for k, r in routes.items()}, sockets, warnings, (), socketless
+        )
+    except (OSError, ValueError, EOFError, TypeError):
+        return None
+
+
 def _listing(directory: str) -> dict[str, os.DirEntry[str]] | None:
     try:
         with os.scandir(directory) as it:
@@ -180,8 +312,10 @@ def _listing(directory: str) -> dict[str, os.DirEntry[str]] | None:
         return None
 
 
-def _issuer_stat(key: str, listing: dict[str, os.DirEntry[str]] | None) -> list[int] | None:
-    if listing is not None and os.path.basename(key) + ".issuer" not in listing:
+def _issuer_stat(
+    key: str, name: str, listing: dict[str, os.DirEntry[str]] | None
+) -> list[int] | None:
+    if listing is not None and name + ".issuer" not in listing:
         return None
     try:
         st = os.stat(key + ".issuer")
@@ -195,12 +329,15 @@ def explicit_paths(paths: Sequence[str]) -> tuple[list[str], list[tuple[str, str
     expanded: a file whose first line is not PEM or DER is read as a crt-list (relative
     entries under the list's directory); a missing ``site.pem`` whose ``site.pem.rsa``,
     ``.ecdsa`` or ``.dsa`` exist is those parts. Also the problems: (path, why)."""
-    from ocsptool.haproxy_config import expand_crt, parse_crt_list
-
     out: list[str] = []
     problems: list[tuple[str, str]] = []
     for raw in paths:
         path = os.path.abspath(raw)
+        if os.path.isdir(path):  # a directory (the usual PATH): as the scan takes it
+            out.append(raw)
+            continue
+        from ocsptool.haproxy_config import expand_crt, parse_crt_list
+
         if not os.path.lexists(path):
             parts = expand_crt(path, directories=False).names
             out.extend(parts or (raw,))  # nothing: the scan says "no such file"
