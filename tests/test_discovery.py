@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from ocsptool.sources import haproxy_config as source
+from ocsptool.sources.haproxy_config import learn_names
 from ocsptool.testing.haproxy import free_port, tls_staple
 from ocsptool.testing.haproxy_configs import (
     MATRIX,
@@ -403,3 +404,42 @@ def test_the_reading_is_kept_until_a_file_or_a_named_variable_changes(
     _quiet(run_cli("refresh", "--haproxy-config", config))
     _quiet(run_cli("refresh", "--haproxy-config", config))
     assert reads == [config, config, config, config, config]
+
+
+@pytest.mark.haproxy
+@pytest.mark.parametrize("binary", _matrix(), indirect=True)
+def test_with_sockets_only_a_relative_name_is_learned_from_show_ssl_cert(  # noqa: PLR0917 - fixtures
+    binary: Binary,
+    short_tmp: Path,
+    tmp_path: Path,
+    pki: PKI,
+    responder: object,
+    run_cli: Run,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    site = short_tmp / "certs" / "site.pem"
+    _leaf(pki, responder.url, site, "site.test")  # type: ignore[attr-defined]
+    port = free_port()
+    config, sock = _config(short_tmp, "crt certs/site.pem", port=port)  # HAProxy's cwd
+    monkeypatch.chdir(short_tmp)
+    assert check_config(binary.path, config).returncode == 0
+    with Running(binary.path, config, port, stats=sock) as run:
+        assert "certs/site.pem" in run.ask(sock, "show ssl cert").splitlines()
+        monkeypatch.chdir(tmp_path)  # ours is another
+        _quiet(run_cli("refresh", "-s", sock, site))
+        assert tls_staple(port, "site.test") == Path(f"{site}.ocsp").read_bytes()
+        _quiet(run_cli("refresh", "-s", sock, site))
+
+
+def test_learned_names_symlinks_and_unique_tails_only(tmp_path: Path) -> None:
+    real = tmp_path / "real.pem"
+    real.write_text("x")
+    link = tmp_path / "link.pem"
+    link.symlink_to(real)
+    ours = [f"{tmp_path}/link.pem", "/etc/a/site.pem", "/etc/b/other.pem", "/x/dup.pem"]
+    loaded = [str(real), "a/site.pem", "one/dup.pem", "two/x/dup.pem", "@store/x.pem"]
+    assert learn_names(ours, loaded) == {
+        f"{tmp_path}/link.pem": str(real),
+        "/etc/a/site.pem": "a/site.pem",
+    }
+    assert learn_names(["/p/x/dup.pem"], ["x/dup.pem", "dup.pem"]) == {}  # two fit: neither

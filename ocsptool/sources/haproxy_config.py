@@ -376,3 +376,28 @@ def _crt_list_text(path: str) -> str | None:
     if b"-----BEGIN" in data[:65536] or not first:
         return None
     return data.decode("utf-8", errors="replace")
+
+
+def learn_names(cert_paths: Sequence[str], loaded: Sequence[str]) -> dict[str, str]:
+    """The names HAProxy loaded our files under, when no configuration says (``-s``
+    only) and the path itself is not one of them: a symlink's target or link, or a
+    relative name (HAProxy's working directory is not ours) that is the end of exactly
+    one of our paths. From ``show ssl cert``."""
+    real: dict[str, list[str]] = {}
+    tails: dict[str, list[str]] = {}
+    for name in loaded:
+        if name.startswith("/"):
+            real.setdefault(os.path.realpath(name), []).append(name)
+        elif not name.startswith("@"):
+            tails.setdefault(os.path.normpath(name), []).append(name)
+    names: dict[str, str] = {}
+    for path in cert_paths:
+        if path in loaded:
+            continue
+        found = real.get(os.path.realpath(path), [])
+        if not found:
+            parts = path.split("/")
+            found = [n for i in range(1, len(parts)) for n in tails.get("/".join(parts[i:]), [])]
+        if len(found) == 1:
+            names[path] = found[0]
+    return names
