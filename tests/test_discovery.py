@@ -443,3 +443,35 @@ def test_learned_names_symlinks_and_unique_tails_only(tmp_path: Path) -> None:
         "/etc/a/site.pem": "a/site.pem",
     }
     assert learn_names(["/p/x/dup.pem"], ["x/dup.pem", "dup.pem"]) == {}  # two fit: neither
+
+
+def test_routes_ocsp_update_and_how_s_sockets_combine(tmp_path: Path, cert_dir: object) -> None:
+    from ocsptool.sources import HAProxyConfigSource
+    from ocsptool.target import Consumer
+
+    site = cert_dir.add("site")  # type: ignore[attr-defined]
+    listed = tmp_path / "list.txt"
+    listed.write_text(f"{site} [ocsp-update on] site.test\n")
+    configs = []
+    for n in ("one", "two"):
+        (tmp_path / n).mkdir()
+        config = tmp_path / n / "haproxy.cfg"
+        config.write_text(
+            f"global\n    stats socket /run/{n}-user.sock level user\n"
+            f"    stats socket /run/{n}.sock level admin\n{HEAD}"
+            f"frontend tls\n    bind :443 ssl crt-list {listed}\n"
+        )
+        configs.append(config)
+    one = HAProxyConfigSource.read(configs[:1])
+    route = one.routes[str(site)]
+    assert route.consumers == (
+        Consumer(("/run/one.sock", "/run/one-user.sock"), str(site), ocsp_update=True),
+    )
+    assert (route.sinks, one.sockets) == (("/run/one.sock",), ("/run/one.sock",))
+    found = one.scan().found
+    assert one.target(found[0]).consumers == route.consumers
+    replaced = HAProxyConfigSource.read(configs[:1], ["/run/given.sock"])
+    assert replaced.routes[str(site)].sinks == ("/run/given.sock",)
+    both = HAProxyConfigSource.read(configs, ["/run/given.sock"])
+    assert both.routes[str(site)].sinks == ("/run/one.sock", "/run/given.sock", "/run/two.sock")
+    assert both.sockets == ("/run/given.sock", "/run/one.sock", "/run/two.sock")
