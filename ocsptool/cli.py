@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import inspect
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -258,7 +259,7 @@ SOURCES_HELP = (
     "multi-cert bundle's base name) and from each --haproxy-config; with neither, from "
     "/etc/haproxy/haproxy.cfg when it exists. Sockets: each -s gets every certificate; "
     "each configuration's own socket (an admin stats socket, else the master socket of "
-    "-S in /etc/default/haproxy, else an operator one) gets the certificates that "
+    "-S in /etc/default/haproxy, else an operator one) gets only the certificates that "
     "instance loads, under the names it loaded them. With one configuration, -s replaces "
     "its sockets."
 )
@@ -887,7 +888,7 @@ def _show(cert: Path) -> int:
 
 
 for _command in (refresh, status, check):
-    _command.help = f"{_command.help}\n\n{SOURCES_HELP}"
+    _command.help = f"{inspect.cleandoc(_command.help or '')}\n\n{SOURCES_HELP}"
 
 
 def main() -> None:

@@ -475,3 +475,11 @@ def test_routes_ocsp_update_and_how_s_sockets_combine(tmp_path: Path, cert_dir: 
     both = HAProxyConfigSource.read(configs, ["/run/given.sock"])
     assert both.routes[str(site)].sinks == ("/run/one.sock", "/run/given.sock", "/run/two.sock")
     assert both.sockets == ("/run/given.sock", "/run/one.sock", "/run/two.sock")
+
+
+@pytest.mark.parametrize("command", ["refresh", "status", "check"])
+def test_help_says_where_certificates_and_sockets_come_from(run_cli: Run, command: str) -> None:
+    text = " ".join(run_cli(command, "--help", state=None).stdout.split())
+    assert "with neither, from /etc/haproxy/haproxy.cfg when it exists" in text
+    assert "else the master socket of -S in /etc/default/haproxy" in text
+    assert "--haproxy-config FILE" in text
