@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import inspect
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from inspect import cleandoc
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -858,18 +858,20 @@ def _renew_dry(settings: RunSettings, as_json: bool) -> int:
 
 @cli.command(context_settings=CONTEXT)
 @click.argument("cert", type=click.Path(dir_okay=False, path_type=Path))
-def show(cert: Path) -> None:
+@haproxy_config_option
+def show(cert: Path, haproxy_configs: tuple[Path, ...]) -> None:
     """Decode CERT and its CERT.ocsp staple, verified against the certificate.
 
     Prints the certificate (subject, names, issuer, serial, validity, OCSP URL,
     Must-Staple) and the staple (status, producedAt, thisUpdate, nextUpdate, signer,
     revocation), or why the staple is invalid. Needs no state file. Exit 0 when the
     staple is good (or the certificate has no OCSP URL and no staple), 1 otherwise.
+    With --haproxy-config, also which instances load it, under which name.
     """
-    _run(lambda: _show(cert), 0)
+    _run(lambda: _show(cert, haproxy_configs), 0)
 
 
-def _show(cert: Path) -> int:
+def _show(cert: Path, haproxy_configs: tuple[Path, ...] = ()) -> int:
     from ocsptool.errors import CertificateError
     from ocsptool.show import inspect
     from ocsptool.status_output import show_text
@@ -883,12 +885,24 @@ def _show(cert: Path) -> int:
         fields, ok = inspect(cert, _now())
     except CertificateError as e:
         raise CertificateError(f"{cert}: {e}") from None
+    if haproxy_configs:
+        import os
+
+        from ocsptool.sources import HAProxyConfigSource
+
+        route = HAProxyConfigSource.read(haproxy_configs).routes.get(os.path.abspath(cert))
+        served = [
+            f"{sockets[0] if sockets else '(no socket)'} as {name}"
+            + (" (ocsp-update on)" if update else "")
+            for sockets, name, update in (route.served if route else ())
+        ]
+        fields.append(("haproxy", "; ".join(served) or "not loaded by these configurations"))
     click.echo(show_text(fields))
     return exitcodes.OK if ok else exitcodes.FAILURE
 
 
 for _command in (refresh, status, check):
-    _command.help = f"{inspect.cleandoc(_command.help or '')}\n\n{SOURCES_HELP}"
+    _command.help = f"{cleandoc(_command.help or '')}\n\n{SOURCES_HELP}"
 
 
 def main() -> None:

@@ -483,3 +483,19 @@ def test_help_says_where_certificates_and_sockets_come_from(run_cli: Run, comman
     assert "with neither, from /etc/haproxy/haproxy.cfg when it exists" in text
     assert "else the master socket of -S in /etc/default/haproxy" in text
     assert "--haproxy-config FILE" in text
+
+
+def test_show_names_the_instances_that_load_the_certificate(
+    tmp_path: Path, cert_dir: object, run_cli: Run
+) -> None:
+    site = cert_dir.add("site")  # type: ignore[attr-defined]
+    other = cert_dir.add("other")  # type: ignore[attr-defined]
+    config = tmp_path / "haproxy.cfg"
+    config.write_text(
+        f"global\n    stats socket /run/x.sock level admin\n{HEAD}"
+        f"frontend tls\n    bind :443 ssl crt {site}\n"
+    )
+    result = run_cli("show", site, "--haproxy-config", config)
+    assert result.stdout.splitlines()[-1] == f"haproxy:     /run/x.sock as {site}"
+    result = run_cli("show", other, "--haproxy-config", config)
+    assert result.stdout.splitlines()[-1] == "haproxy:     not loaded by these configurations"
