@@ -499,3 +499,19 @@ def test_show_names_the_instances_that_load_the_certificate(
     assert result.stdout.splitlines()[-1] == f"haproxy:     /run/x.sock as {site}"
     result = run_cli("show", other, "--haproxy-config", config)
     assert result.stdout.splitlines()[-1] == "haproxy:     not loaded by these configurations"
+
+
+def test_the_status_table_has_a_haproxy_column_for_configured_certificates(
+    tmp_path: Path, cert_dir: object, run_cli: Run
+) -> None:
+    site = cert_dir.add("site")  # type: ignore[attr-defined]
+    config = tmp_path / "haproxy.cfg"
+    config.write_text(
+        f"global\n    stats socket /run/x.sock level admin\n{HEAD}"
+        f"frontend tls\n    bind :443 ssl crt {site}\n"
+    )
+    lines = run_cli("status", "--haproxy-config", config).stdout.splitlines()
+    header = next(line for line in lines if line.startswith("certificate"))
+    assert header.split()[-2:] == ["haproxy", "problem"]
+    row = lines[lines.index(header) + 1]
+    assert "/run/x.sock" in row.split()
