@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from ocsptool.check import Verdict
     from ocsptool.refresh import RunReport
     from ocsptool.refresh import Settings as RunSettings
+    from ocsptool.responders import Overrides
     from ocsptool.status import StatusReport
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -60,6 +61,11 @@ class Options:
     crit: dt.timedelta = dt.timedelta(hours=3)
     store: str | None = None
     on_change: str | tuple[str, ...] | None = None
+    jobs_per_host: int = 4
+    ca_bundle: Path | None = None
+    proxy: str | None = None
+    responder: str | None = None
+    responder_overrides: Overrides | None = None
 
     @property
     def verbosity(self) -> int:
@@ -86,6 +92,11 @@ class Options:
             store=self.store or None,
             on_change=self.on_change or None,
             haproxy_configs=self.haproxy_configs,
+            jobs_per_host=self.jobs_per_host,
+            responder_overrides=self.responder_overrides,
+            responder=self.responder,
+            ca_bundle=self.ca_bundle,
+            proxy=self.proxy,
         )
 
     def with_sources(self) -> Options:
@@ -290,7 +301,90 @@ def output_options(f: F) -> F:
     )(f)
 
 
+def _checked(
+    problem: Callable[[Any], str | None],
+) -> Callable[[click.Context, click.Parameter, Any], Any]:
+    """A click callback: ``problem(value)`` (a one-line cause, or None) as a usage error."""
+
+    def callback(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+        if value is not None:
+            why = problem(value)
+            if why is not None:
+                raise click.BadParameter(why, ctx, param)
+        return value
+
+    return callback
+
+
+def _ca_bundle_problem(path: Path) -> str | None:
+    from ocsptool.fetch import ca_bundle_problem
+
+    why = ca_bundle_problem(path)
+    return None if why is None else f"{path}: {why}"
+
+
+def _proxy_problem(url: str) -> str | None:
+    from ocsptool.fetch import proxy_problem
+
+    return proxy_problem(url)
+
+
+def _url_problem(url: str) -> str | None:
+    from ocsptool.errors import FetchError
+    from ocsptool.fetch import check_url
+
+    try:
+        check_url(url)
+    except FetchError as e:
+        return str(e)
+    return None
+
+
+def _overrides_problem(value: object) -> str | None:
+    from ocsptool.responders import Overrides
+
+    return None if isinstance(value, Overrides) else "set responder_overrides in the config file"
+
+
 def fetch_options(f: F) -> F:
+    from ocsptool.pacing import DEFAULT_JOBS_PER_HOST
+
+    f = click.option(
+        "--responder-overrides",
+        "responder_overrides",
+        type=click.UNPROCESSED,
+        hidden=True,
+        callback=_checked(_overrides_problem),
+        help="The config file's responder_overrides table (not a command-line option).",
+    )(f)
+    f = click.option(
+        "--proxy",
+        metavar="URL",
+        envvar="OCSPTOOL_PROXY",
+        show_envvar=True,
+        callback=_checked(_proxy_problem),
+        help="Send responder (and caIssuers) requests through this forward proxy, "
+        "http://HOST:PORT. Wins over HTTPS_PROXY and HTTP_PROXY.",
+    )(f)
+    f = click.option(
+        "--ca-bundle",
+        type=click.Path(dir_okay=False, path_type=Path),
+        metavar="FILE",
+        envvar="OCSPTOOL_CA_BUNDLE",
+        show_envvar=True,
+        callback=_checked(_ca_bundle_problem),
+        help="CA certificates (PEM) trusted for https:// responders, e.g. a private CA's. "
+        "Wins over REQUESTS_CA_BUNDLE.",
+    )(f)
+    f = click.option(
+        "--jobs-per-host",
+        type=click.IntRange(1, 256),
+        default=DEFAULT_JOBS_PER_HOST,
+        show_default=True,
+        envvar="OCSPTOOL_JOBS_PER_HOST",
+        show_envvar=True,
+        help="Requests in flight at once to one responder host (under --jobs).",
+    )(f)
     f = click.option(
         "-j",
         "--jobs",
@@ -747,6 +841,13 @@ def _check(o: Options, settings: RunSettings) -> Verdict:
 )
 @store_option(_FETCH_STORE)
 @on_change_option
+@click.option(
+    "--responder",
+    metavar="URL",
+    callback=_checked(_url_problem),
+    help="Ask this OCSP URL instead of the certificate's own (debugging a CA's "
+    "responder); the response is verified as usual.",
+)
 @output_options
 @with_options
 def renew(o: Options) -> None:
@@ -807,7 +908,7 @@ def _renew_dry(settings: RunSettings, as_json: bool) -> int:
     from ocsptool.status_output import show_text
 
     now = _now()
-    session = new_session()
+    session = new_session(settings.ca_bundle, settings.proxy)
     try:
         results = [
             dry_run(
@@ -816,6 +917,7 @@ def _renew_dry(settings: RunSettings, as_json: bool) -> int:
                 now=now,
                 timeouts=settings.timeouts,
                 max_bytes=settings.max_response_bytes,
+                url=settings.responder,
             )
             for p in settings.paths
         ]

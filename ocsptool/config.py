@@ -59,6 +59,8 @@ def load(path: Path) -> dict[str, Any]:
             values[param] = convert(value, base)
         except _BadValue as e:
             raise ConfigError(f"{path}: {key}: {e}, got {_show(value)}") from None
+        except ConfigError as e:  # the converter named the key (and the entry) itself
+            raise ConfigError(f"{path}: {e}") from None
     return values
 
 
@@ -143,6 +145,42 @@ def _command(value: Any, _base: Path) -> str | tuple[str, ...]:
     raise _BadValue("expected a command: a string for the shell or a list of strings (argv)")
 
 
+def _jobs_per_host(value: Any, _base: Path) -> int:
+    from ocsptool.pacing import jobs_per_host_problem
+
+    problem = jobs_per_host_problem(value)
+    if problem is not None:
+        raise _BadValue(problem)
+    return int(value)
+
+
+def _ca_bundle(value: Any, base: Path) -> Path:
+    from ocsptool.fetch import ca_bundle_problem
+
+    path = _path(value, base)
+    problem = ca_bundle_problem(path)
+    if problem is not None:
+        raise _BadValue(f"{path}: {problem}")
+    return path
+
+
+def _proxy(value: Any, _base: Path) -> str:
+    from ocsptool.fetch import proxy_problem
+
+    if not isinstance(value, str) or not value:
+        raise _BadValue('expected a URL in quotes, e.g. proxy = "http://proxy.example:3128"')
+    problem = proxy_problem(value)
+    if problem is not None:
+        raise _BadValue(problem)
+    return value
+
+
+def _overrides(value: Any, _base: Path) -> Any:
+    from ocsptool.responders import parse_overrides
+
+    return parse_overrides(value)
+
+
 def default_map(values: dict[str, Any], commands: Iterable[str]) -> dict[str, dict[str, Any]]:
     """click's ``default_map``: the file's values for each command (some keys for some only)."""
     return {
@@ -171,6 +209,10 @@ KEYS: dict[str, tuple[str, Callable[[Any, Path], Any]]] = {
     "store": ("store", _store),
     "on_change": ("on_change", _command),
     "haproxy_configs": ("haproxy_configs", _paths),
+    "jobs_per_host": ("jobs_per_host", _jobs_per_host),
+    "ca_bundle": ("ca_bundle", _ca_bundle),
+    "proxy": ("proxy", _proxy),
+    "responder_overrides": ("responder_overrides", _overrides),
 }
 
 

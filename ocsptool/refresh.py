@@ -36,17 +36,21 @@ from ocsptool import scan as scanning
 from ocsptool.errors import CertificateError, FetchError, OcspToolError
 from ocsptool.files import remove_leftovers
 from ocsptool.limits import MAX_RESPONSE_BYTES, Timeouts
+from ocsptool.pacing import DEFAULT_JOBS_PER_HOST
 from ocsptool.plan import Action, Plan, all_fresh, decide, triage
 from ocsptool.scan import Found
 from ocsptool.sources import Route, Source, sources_for
 from ocsptool.state import Record, StapleRecord, State
 from ocsptool.store import Store, store_for
+from ocsptool.target import IssuerOrigin
 from ocsptool.times import from_epoch, to_epoch
 
 if TYPE_CHECKING:
     import requests
+    from cryptography import x509
 
     from ocsptool.ocsp import Staple
+    from ocsptool.responders import Overrides
     from ocsptool.retrieval import Retrieved
     from ocsptool.shared_store import StoreRun
     from ocsptool.sinks import Delivery, Publication, Sink
@@ -72,6 +76,15 @@ class Settings:
     on_change: str | tuple[str, ...] | None = None
     #: HAProxy configurations (one per instance): their certificates, routed to their sockets.
     haproxy_configs: tuple[Path, ...] = ()
+    #: Requests in flight per responder host (under ``jobs``).
+    jobs_per_host: int = DEFAULT_JOBS_PER_HOST
+    #: ``responder_overrides`` from the config file: an issuer's URL replaces the leaf's.
+    responder_overrides: Overrides | None = None
+    #: ``renew --responder``: ask this URL instead of the certificates' own.
+    responder: str | None = None
+    #: CA certificates for https:// responders, and a forward proxy (``fetch.new_session``).
+    ca_bundle: Path | None = None
+    proxy: str | None = None
 
 
 @dataclass
@@ -160,20 +173,23 @@ def run_refresh(
         with _gc_paused():
             state = store.load(now)
         report = RunReport(notes=[*routing.warnings, *state.notes])
-        run = _Run(settings, state, report, now, routing)
+        run = _Run(settings, state, report, now, routing, session_factory=session_factory)
         plan = Plan()
-        for source, found in zip(sources, scans, strict=True):
-            remove_leftovers(found.leftovers)
-            report.problems.extend(f"{path}: {why}" for path, why in found.problems)
-            with _gc_paused():
-                settled = triage(found.found, state.certs, now, forced)
-            plan.merge(settled)
-            targets = run.targets(source, settled.parse)
-            plan.merge(decide(targets, state.certs, now, forced))
-        run.settle(plan)
-        if plan.due:
-            run.fetch(plan.due, session_factory, progress)
-            report.notes += routing.unpushed(run.published)
+        try:
+            for source, found in zip(sources, scans, strict=True):
+                remove_leftovers(found.leftovers)
+                report.problems.extend(f"{path}: {why}" for path, why in found.problems)
+                with _gc_paused():
+                    settled = triage(found.found, state.certs, now, forced)
+                plan.merge(settled)
+                targets = run.targets(source, settled.parse)
+                plan.merge(decide(targets, state.certs, now, forced))
+            run.settle(plan)
+            if plan.due:
+                run.fetch(plan.due, progress)
+                report.notes += routing.unpushed(run.published)
+        finally:
+            run.close()
         if routing.sockets:
             from ocsptool.sinks import sinks_for
 
@@ -323,9 +339,13 @@ class _Run:
         report: RunReport,
         now: dt.datetime,
         routing: _Routing,
+        *,
+        session_factory: Callable[[], requests.Session] | None = None,
     ):
         self.settings = settings
         self.routing = routing
+        self.session_factory = session_factory
+        self._session: requests.Session | None = None
         self.state = state
         self.report = report
         self.now = now
@@ -339,19 +359,38 @@ class _Run:
         #: The staples this run fetched and wrote, ready for the consumer sinks.
         self.published: dict[str, Publication] = {}
 
+    # -- the HTTP session: made when the first request is (a run may need none) -----------
+
+    def session(self) -> requests.Session:
+        if self._session is None:
+            if self.session_factory is not None:
+                self._session = self.session_factory()
+            else:
+                from ocsptool.fetch import new_session
+
+                self._session = new_session(self.settings.ca_bundle, self.settings.proxy)
+        return self._session
+
+    def close(self) -> None:
+        if self._session is not None:
+            self._session.close()
+            self._session = None
+
     # -- targets -------------------------------------------------------------------------
 
     def targets(self, source: Source, found: list[Found]) -> list[Target]:
         """Parse what triage could not settle; update its record; adopt its staple file."""
         targets = []
-        for f in found:
-            old = self.state.certs.get(f.path)
+        for scanned in found:
+            old = self.state.certs.get(scanned.path)
+            f = scanned
             try:
-                target = source.target(f)
+                target, f = self._target(source, scanned)
             except Exception as e:  # one certificate never stops the others, not even a bug
                 from ocsptool.retrieval import unexpected
 
-                error = e if isinstance(e, CertificateError) else unexpected(e)
+                # A caIssuers fetch fails with a FetchError, a write with a WriteError.
+                error = e if isinstance(e, OcspToolError) else unexpected(e)
                 self.state.put(
                     f.path, {"stat": f.stat, "issuer_stat": f.issuer_stat, "cert_error": str(error)}
                 )
@@ -359,7 +398,7 @@ class _Run:
                 continue
             rec = _describe_target(target, f)
             if old is not None and old.get("fingerprint") == rec["fingerprint"]:
-                for key in ("staple", "due", "failures", "last_error", "pushed"):
+                for key in ("staple", "due", "failures", "last_error", "pushed", "responder"):
                     if key in old:
                         rec[key] = old[key]
             self.state.put(target.key, rec)
@@ -373,6 +412,50 @@ class _Run:
                 self._adopt_disk_staple(target, f.ocsp_inode)
             targets.append(target)
         return targets
+
+    def _target(self, source: Source, f: Found) -> tuple[Target, Found]:
+        """``source.target(f)``, with the OCSP URLs to ask (an override, ``--responder``);
+        a leaf-only bundle gets its issuer from the leaf's caIssuers URL first."""
+        import dataclasses
+
+        try:
+            target = source.target(f)
+        except CertificateError:
+            from ocsptool.issuers import leaf_without_issuer
+
+            leaf = leaf_without_issuer(Path(f.path))
+            if leaf is None:
+                raise
+            f = self._fetch_issuer(f, leaf)
+            target = dataclasses.replace(source.target(f), issuer_origin=IssuerOrigin.AIA)
+        urls = target.ocsp_urls
+        if self.settings.responder is not None:
+            urls = (self.settings.responder,)
+        elif urls and self.settings.responder_overrides:
+            from ocsptool.responders import urls_for
+
+            urls = tuple(urls_for(target.leaf, target.issuer, self.settings.responder_overrides))
+        if urls != target.ocsp_urls:
+            target = dataclasses.replace(target, ocsp_urls=urls)
+        return target, f
+
+    def _fetch_issuer(self, f: Found, leaf: x509.Certificate) -> Found:
+        """Fetch the issuer via AIA caIssuers and write ``<cert>.issuer`` (the cache: the
+        next run parses it like any other); say once that the bundle lacks its chain."""
+        from ocsptool.issuers import ca_issuers_urls, chain_warning, fetch_issuer, write_issuer
+
+        path = Path(f.path)
+        issuer = fetch_issuer(
+            self.session(),
+            leaf,
+            now=self.now,
+            timeouts=self.settings.timeouts,
+            max_bytes=self.settings.max_response_bytes,
+        )
+        written = write_issuer(path, issuer)
+        urls = ca_issuers_urls(leaf)
+        self.report.notes.append(chain_warning(path, issuer, urls[0] if len(urls) == 1 else None))
+        return f._replace(issuer_stat=scanning.stat_key(os.stat(written)))
 
     def _adopt_disk_staple(self, target: Target, inode: int | None) -> None:
         """Read the staple file; keep it (and its schedule) if it still verifies."""
@@ -411,17 +494,14 @@ class _Run:
 
     # -- fetch + verify, then the file sink ----------------------------------------------
 
-    def fetch(
-        self,
-        due: list[Target],
-        session_factory: Callable[[], requests.Session] | None,
-        progress: Progress | None,
-    ) -> None:
-        from ocsptool.fetch import new_session
+    def fetch(self, due: list[Target], progress: Progress | None) -> None:
+        from ocsptool.pacing import HostLimiter
         from ocsptool.retrieval import retrieve
         from ocsptool.sinks.file import FileSink
 
-        held = {t.key: self.state.certs[t.key].get("staple") for t in due}
+        certs = self.state.certs
+        held = {t.key: certs[t.key].get("staple") for t in due}
+        remembered = {t.key: certs[t.key].get("responder") for t in due}
         files = FileSink(self.settings.jobs)
         staples: dict[str, Retrieved] = {}
 
@@ -433,7 +513,7 @@ class _Run:
             self.report.notes.extend(f"{target.key}: {note}" for note in result.notes)
             if result.staple is None:
                 assert result.error is not None
-                self._failed(target, result.error, f"{result.url}: ")
+                self._failed(target, result.error, "")  # the error names each URL
                 return
             staples[target.key] = result
             item = Publication(
@@ -447,12 +527,11 @@ class _Run:
             files.submit(item)
 
         shared = self._store_run()
-        session = (session_factory or new_session)()
         try:
             retrieve(
                 due,
                 held,
-                session,
+                self.session(),
                 now=self.now,
                 timeouts=self.settings.timeouts,
                 max_bytes=self.settings.max_response_bytes,
@@ -460,9 +539,11 @@ class _Run:
                 progress=progress,
                 on_result=write,
                 store=shared,
+                remembered=remembered,
+                limiter=HostLimiter(self.settings.jobs_per_host),
             )
         finally:
-            session.close()
+            self.close()
             deliveries = files.collect()
             if shared is not None:
                 shared.store.close()
@@ -492,7 +573,8 @@ class _Run:
             assert staple is not None
             record = _describe_staple(staple, delivery.inode)
             record.update(result.provenance())
-            before = self.state.certs[delivery.key].get("staple") or {}
+            old = self.state.certs[delivery.key]
+            before = old.get("staple") or {}
             if before.get("sha256") != record["sha256"]:
                 self.report.changed.append(str(target.staple_path))
             self.state.update(
@@ -505,9 +587,19 @@ class _Run:
                     "last_error": None,
                     "last_success": self.now_epoch,
                     "pushed": [],
+                    # From the store: keep the URL this node's last fetch worked with.
+                    "responder": result.responder or old.get("responder"),
                 },
             )
             self._outcome(delivery.key, self.state.certs[delivery.key], Action.FETCHED)
+            self._warn(target, staple)
+
+    def _warn(self, target: Target, staple: Staple) -> None:
+        """Notes (not failures) on a new staple: it outlives the certificate, or is short."""
+        from ocsptool.schedule import response_warnings
+
+        for warning in response_warnings(staple, target.leaf):
+            self.report.notes.append(f"{target.key}: {warning}")
 
     def _failed(self, target: Target, error: OcspToolError, where: str) -> None:
         key = target.key
@@ -515,7 +607,7 @@ class _Run:
         failures = int(rec.get("failures", 0)) + 1
         message = f"{where}{error}"
         staple: StapleRecord = rec.get("staple") or {}
-        retry = _retry_due(failures, self.now, error, staple)
+        retry = _retry_due(failures, self.now, error, staple, from_epoch(rec.get("not_after")))
         self.state.update(
             key,
             {
@@ -746,11 +838,20 @@ def _describe_staple(staple: Staple, inode: int | None) -> StapleRecord:
 def _due(target: Target, staple: Staple) -> int:
     from ocsptool.schedule import next_due
 
-    return int(next_due(staple.this_update, staple.next_update, target.key).timestamp())
+    not_after = target.leaf.not_valid_after_utc
+    return int(
+        next_due(
+            staple.this_update, staple.next_update, target.key, not_after=not_after
+        ).timestamp()
+    )
 
 
 def _retry_due(
-    failures: int, now: dt.datetime, error: OcspToolError, staple: StapleRecord
+    failures: int,
+    now: dt.datetime,
+    error: OcspToolError,
+    staple: StapleRecord,
+    not_after: dt.datetime | None,
 ) -> dt.datetime:
     from ocsptool.schedule import retry_due
 
@@ -760,4 +861,5 @@ def _retry_due(
         retry_after=error.retry_after if isinstance(error, FetchError) else None,
         staple_this_update=from_epoch(staple.get("this_update")),
         staple_next_update=from_epoch(staple.get("next_update")),
+        not_after=not_after,
     )

@@ -47,8 +47,10 @@ def dry_run(
     now: dt.datetime,
     timeouts: Timeouts,
     max_bytes: int = MAX_RESPONSE_BYTES,
+    url: str | None = None,
 ) -> DryRun:
-    """Fetch and verify a response for the certificate at ``path``; never raises ours."""
+    """Fetch and verify a response for the certificate at ``path`` (from ``url`` instead
+    of its first OCSP URL when given: ``renew --responder``); never raises ours."""
     from ocsptool.certs import parse_bundle
     from ocsptool.fetch import fetch
     from ocsptool.ocsp import build_request, verify
@@ -61,16 +63,14 @@ def dry_run(
     except OcspToolError as e:
         result.error = str(e)
         return result
-    result.url = bundle.ocsp_url
-    if bundle.ocsp_url is None:
+    result.url = url = url or bundle.ocsp_url
+    if url is None:
         result.error = f"{NO_OCSP}; nothing to fetch"
         return result
     try:
-        fetched = fetch(
-            session, bundle.ocsp_url, build_request(bundle), timeouts=timeouts, max_bytes=max_bytes
-        )
+        fetched = fetch(session, url, build_request(bundle), timeouts=timeouts, max_bytes=max_bytes)
     except OcspToolError as e:
-        result.error = f"{bundle.ocsp_url}: {e}"
+        result.error = f"{url}: {e}"
         return result
     result.headers = {k: v for k, v in fetched.headers.items() if k in CACHE_HEADERS}
     result.received = [("fetched from", fetched.url), ("bytes", str(len(fetched.body)))]
@@ -78,7 +78,7 @@ def dry_run(
     try:
         staple = verify(fetched.body, bundle, now)
     except OcspToolError as e:
-        result.error = f"{bundle.ocsp_url}: {e}"
+        result.error = f"{url}: {e}"
         return result
     result.status = staple.status
     result.signer = staple.signer

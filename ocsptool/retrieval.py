@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     import requests
 
     from ocsptool.ocsp import Staple
+    from ocsptool.pacing import HostLimiter
     from ocsptool.shared_store import StoreRun
 
 Progress = Callable[[int, int], None]
@@ -45,10 +46,8 @@ class Retrieved:
     fetched_at: dt.datetime | None = None
     #: One-line notes on the way (a store entry refused), not failures.
     notes: tuple[str, ...] = ()
-
-    @property
-    def url(self) -> str | None:
-        return self.target.ocsp_url
+    #: The OCSP URL that gave the staple (one of ``target.ocsp_urls``).
+    responder: str | None = None
 
     def provenance(self) -> StapleRecord:
         """The staple record's fields saying where it came from."""
@@ -72,11 +71,17 @@ def retrieve(
     progress: Progress | None = None,
     on_result: Callable[[Retrieved], None] | None = None,
     store: StoreRun | None = None,
+    remembered: Mapping[str, str | None] | None = None,
+    limiter: HostLimiter | None = None,
 ) -> list[Retrieved]:
-    """Fetch and verify a staple for each of ``due``; ``held`` is the staple each has now.
-    ``on_result`` sees each result in the calling thread as it arrives. With ``store``,
-    each is first looked for in the fleet's shared store (``retrieve_shared``)."""
+    """Fetch and verify a staple for each of ``due``; ``held`` is the staple each has now,
+    ``remembered`` the OCSP URL that worked last time (asked first), ``limiter`` the
+    per-host bound. ``on_result`` sees each result in the calling thread as it arrives.
+    With ``store``, each is first looked for in the fleet's shared store
+    (``retrieve_shared``)."""
     from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    last = remembered or {}
 
     def one(target: Target) -> Retrieved:
         fetch = functools.partial(
@@ -87,6 +92,8 @@ def retrieve(
             now=now,
             timeouts=timeouts,
             max_bytes=max_bytes,
+            remembered=last.get(target.key),
+            limiter=limiter,
         )
         if store is None:
             return fetch()
@@ -127,21 +134,34 @@ def retrieve_one(
     now: dt.datetime,
     timeouts: Timeouts,
     max_bytes: int,
+    remembered: str | None = None,
+    limiter: HostLimiter | None = None,
 ) -> Retrieved:
-    from ocsptool.fetch import fetch
+    """Ask every OCSP URL of ``target`` in order (``remembered`` first) until one gives a
+    verified staple. An error names every URL's cause (``URL1: cause; URL2: cause``)."""
+    from ocsptool.fetch import fetch_first, order_urls
     from ocsptool.ocsp import build_request, verify
 
-    url = target.ocsp_url
-    assert url is not None
+    bundle = target.bundle
     try:
-        fetched = fetch(session, url, build_request(target), timeouts=timeouts, max_bytes=max_bytes)
-        staple = verify(fetched.body, target.bundle, now)
-        check_not_older(staple, held)
+        staple, url = fetch_first(
+            session,
+            order_urls(target.ocsp_urls, remembered),
+            build_request(target),
+            lambda body: verify(body, bundle, now),
+            timeouts=timeouts,
+            max_bytes=max_bytes,
+            limiter=limiter,
+        )
     except OcspToolError as e:
         return Retrieved(target, error=e)
     except Exception as e:  # one certificate never stops the others, not even a bug
         return Retrieved(target, error=unexpected(e))
-    return Retrieved(target, staple=staple)
+    try:
+        check_not_older(staple, held)
+    except OcspToolError as e:
+        return Retrieved(target, error=type(e)(f"{url}: {e}"), responder=url)
+    return Retrieved(target, staple=staple, responder=url)
 
 
 def retrieve_shared(
@@ -162,11 +182,14 @@ def retrieve_shared(
         check_not_unrevoked(staple, held)
         return staple
 
+    asked: list[str | None] = []  # the OCSP URL that answered, when this node fetched
+
     def from_responder() -> Staple:
         result = fetch()
         if result.error is not None:
             raise result.error
         assert result.staple is not None
+        asked.append(result.responder)
         return result.staple
 
     try:
@@ -182,6 +205,7 @@ def retrieve_shared(
         fetched_by=got.fetched_by,
         fetched_at=got.fetched_at,
         notes=got.problems,
+        responder=asked[-1] if asked and got.origin is Origin.RESPONDER else None,
     )
 
 

@@ -74,6 +74,8 @@ class Record(TypedDict, total=False):
     #: The HAProxy addresses that have the current staple.
     pushed: list[str]
     push_error: str | None
+    #: The OCSP URL that gave the current staple: asked first next time.
+    responder: str | None
 
 
 @dataclass
@@ -156,7 +158,7 @@ def _noted(path: Path, now: dt.datetime, why: str) -> State:
 _INT_FIELDS = ("due", "not_before", "not_after", "failures", "last_attempt", "last_success")
 _STR_FIELDS = (
     "url", "fingerprint", "name", "issuer", "issuer_file", "serial",
-    "cert_error", "last_error", "push_error", "certid",
+    "cert_error", "last_error", "push_error", "certid", "responder",
 )  # fmt: skip
 _STAPLE_INT_FIELDS = ("this_update", "next_update")
 
