@@ -37,9 +37,10 @@ def test_smoke_run_prints_the_table() -> None:
         "| 4. Startup: ocsptool --version | ",
         "| 4. Startup: ocsptool --help | ",
         "| 5. No-op refresh, 20 certs | ",
-        "| 6. Cold refresh, 20 certs, responder adding 50 ms: `ocsptool refresh --jobs 4` | ",
+        "| 6. Cold refresh, 20 certs, responder adding 50 ms: "
+        "`ocsptool refresh --jobs 8 --jobs-per-host 4` | ",
         "| 6. Cold refresh, 20 certs, responder adding 50 ms: peak requests in flight at the "
-        "responder (paced runs) | ",
+        "responder (refresh and paced runs) | ",
     ):
         assert row in out, row
     for section in (
