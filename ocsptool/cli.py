@@ -918,6 +918,7 @@ def _renew_dry(settings: RunSettings, as_json: bool) -> int:
                 timeouts=settings.timeouts,
                 max_bytes=settings.max_response_bytes,
                 url=settings.responder,
+                overrides=settings.responder_overrides,
             )
             for p in settings.paths
         ]

@@ -18,6 +18,8 @@ from ocsptool.limits import MAX_RESPONSE_BYTES, Timeouts
 if TYPE_CHECKING:
     import requests
 
+    from ocsptool.responders import Overrides
+
 #: The responder's HTTP headers worth showing (RFC 5019 caching).
 CACHE_HEADERS = ("cache-control", "expires", "etag", "last-modified", "date", "content-type")
 
@@ -48,9 +50,10 @@ def dry_run(
     timeouts: Timeouts,
     max_bytes: int = MAX_RESPONSE_BYTES,
     url: str | None = None,
+    overrides: Overrides | None = None,
 ) -> DryRun:
-    """Fetch and verify a response for the certificate at ``path`` (from ``url`` instead
-    of its first OCSP URL when given: ``renew --responder``); never raises ours."""
+    """Fetch and verify a response for the certificate at ``path`` from its first OCSP
+    URL, its issuer's override, or ``url`` (``renew --responder``); never raises ours."""
     from ocsptool.certs import parse_bundle
     from ocsptool.fetch import fetch
     from ocsptool.ocsp import build_request, verify
@@ -63,6 +66,10 @@ def dry_run(
     except OcspToolError as e:
         result.error = str(e)
         return result
+    if url is None and bundle.ocsp_url is not None and overrides:
+        from ocsptool.responders import urls_for
+
+        url = urls_for(bundle.leaf, bundle.issuer, overrides)[0]
     result.url = url = url or bundle.ocsp_url
     if url is None:
         result.error = f"{NO_OCSP}; nothing to fetch"

@@ -162,6 +162,10 @@ def test_override_in_the_config_file_to_a_responder_on_another_port(  # noqa: PL
     assert responder.requests == 1
     record = _record(state_file, path)
     assert (record["url"], record["responder"]) == (responder.url, responder.url)
+    dry = run_cli("--config", config, "renew", "--dry-run", path)
+    assert dry.exit_code == 0, dry.output
+    assert f"\nresponder:          {responder.url}\n" in dry.stdout
+    assert responder.requests == 2
 
 
 def _ski(cert: Any) -> str:
