@@ -174,7 +174,10 @@ def _triage_one(
     ):
         plan.parse.append(f)
     elif rec.get("cert_error"):
-        plan.broken.append(path)
+        if "due" in rec and epoch >= rec["due"]:
+            plan.parse.append(f)  # a caIssuers fetch that failed: its retry is due
+        else:
+            plan.broken.append(path)
     elif not rec.get("url"):
         plan.no_ocsp.append(path)
     elif (staple := rec.get("staple")) is not None:

@@ -391,9 +391,14 @@ class _Run:
 
                 # A caIssuers fetch fails with a FetchError, a write with a WriteError.
                 error = e if isinstance(e, OcspToolError) else unexpected(e)
-                self.state.put(
-                    f.path, {"stat": f.stat, "issuer_stat": f.issuer_stat, "cert_error": str(error)}
-                )
+                rec: Record = {
+                    "stat": f.stat,
+                    "issuer_stat": f.issuer_stat,
+                    "cert_error": str(error),
+                }
+                if isinstance(error, FetchError):  # caIssuers unreachable: retry, backing off
+                    rec.update(self._issuer_retry(old, error))
+                self.state.put(f.path, rec)
                 self._fail_cert(f.path, str(error), self.state.certs[f.path])
                 continue
             rec = _describe_target(target, f)
@@ -456,6 +461,14 @@ class _Run:
         urls = ca_issuers_urls(leaf)
         self.report.notes.append(chain_warning(path, issuer, urls[0] if len(urls) == 1 else None))
         return f._replace(issuer_stat=scanning.stat_key(os.stat(written)))
+
+    def _issuer_retry(self, old: Record | None, error: FetchError) -> Record:
+        """When to try a failed caIssuers fetch again (``plan.triage`` reparses then)."""
+        from ocsptool.schedule import retry_due
+
+        failures = int(old.get("failures", 0)) + 1 if old and old.get("cert_error") else 1
+        due = retry_due(failures, self.now, retry_after=error.retry_after)
+        return {"failures": failures, "due": int(due.timestamp())}
 
     def _adopt_disk_staple(self, target: Target, inode: int | None) -> None:
         """Read the staple file; keep it (and its schedule) if it still verifies."""

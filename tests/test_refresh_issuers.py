@@ -3,6 +3,7 @@ written as ``<cert>.issuer``, sent to a real HAProxy with the first staple."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -125,6 +126,39 @@ def test_an_unusable_answer_is_one_line_and_writes_nothing(  # noqa: PLR0917
     )
     assert sorted(p.name for p in certs.iterdir()) == ["aia.pem"]
     assert responder.requests == 0
+
+
+@pytest.mark.parametrize(("route", "retried"), [("missing", True), ("other.der", False)])
+def test_a_fetch_that_failed_is_retried_when_due_garbage_is_not(  # noqa: PLR0917
+    run_cli: Run,
+    pki: PKI,
+    server: CaIssuers,
+    responder: Responder,
+    certs: Path,
+    state_file: Path,
+    route: str,
+    retried: bool,
+) -> None:
+    path = _leaf_only(pki, certs, responder.url, server.url(route))
+    first = run_cli("refresh", certs)
+    assert first.exit_code == 1
+    again = run_cli("refresh", certs)
+    assert (again.exit_code, again.stderr) == (1, first.stderr)  # not due yet: not asked
+    assert server.requests == [f"/{route}"]
+
+    state = json.loads(state_file.read_text())
+    record = state["certs"][str(path)]
+    assert ("due" in record, record.get("failures")) == ((True, 1) if retried else (False, None))
+    if retried:
+        record["due"] = 0  # five minutes later
+    state_file.write_text(json.dumps(state))
+    Path(str(state_file) + ".index").unlink(missing_ok=True)
+
+    later = run_cli("refresh", certs)
+    assert (later.exit_code, later.stderr) == (1, first.stderr)
+    assert server.requests == [f"/{route}"] * (2 if retried else 1)
+    if retried:
+        assert json.loads(state_file.read_text())["certs"][str(path)]["failures"] == 2
 
 
 def test_a_leaf_without_caissuers_says_what_to_do(
