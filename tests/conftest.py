@@ -218,3 +218,22 @@ def unused_port() -> int:
     from ocsptool.testing.haproxy import free_port
 
     return free_port()
+
+
+# -- caIssuers: a real server publishing the issuer certificate (AIA), and worse --------------
+
+from ocsptool.testing.issuers import CaIssuers  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def stranger() -> Authority:
+    """A CA that issued none of the test leaves."""
+    return Authority.root("Stranger CA")
+
+
+@pytest.fixture
+def server(pki: PKI, stranger: Authority) -> Iterator[CaIssuers]:
+    """The caIssuers server of ``pki.direct`` (routes: ``ocsptool.testing.issuers``)."""
+    ca_issuers = CaIssuers(pki.direct.cert, stranger.cert, root=pki.root.cert)
+    with ca_issuers.serving():
+        yield ca_issuers

@@ -26,22 +26,9 @@ from ocsptool.issuers import (
 )
 from ocsptool.testing.haproxy import HAProxy, tls_staple
 from ocsptool.testing.issuers import CaIssuers
-from ocsptool.testing.pki import Authority
 from tests.conftest import PKI
 
 NOW = dt.datetime.now(dt.UTC)
-
-
-@pytest.fixture(scope="module")
-def stranger() -> Authority:
-    return Authority.root("Stranger CA")
-
-
-@pytest.fixture
-def server(pki: PKI, stranger: Authority) -> Iterator[CaIssuers]:
-    ca_issuers = CaIssuers(pki.direct.cert, stranger.cert, root=pki.root.cert)
-    with ca_issuers.serving():
-        yield ca_issuers
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ written as ``<cert>.issuer``, sent to a real HAProxy with the first staple."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,7 +13,6 @@ from cryptography.hazmat.primitives import serialization
 
 from ocsptool.testing.haproxy import HAProxy, tls_staple
 from ocsptool.testing.issuers import CaIssuers
-from ocsptool.testing.pki import Authority
 from ocsptool.testing.responder import Responder
 from tests.conftest import PKI
 
@@ -24,18 +23,6 @@ CHAIN_NOTE = (
     "from {url} into aia.pem.issuer (TLS clients may fail to build the chain too: append the "
     "intermediate)\n"
 )
-
-
-@pytest.fixture(scope="module")
-def stranger() -> Authority:
-    return Authority.root("Stranger CA")
-
-
-@pytest.fixture
-def server(pki: PKI, stranger: Authority) -> Iterator[CaIssuers]:
-    ca_issuers = CaIssuers(pki.direct.cert, stranger.cert, root=pki.root.cert)
-    with ca_issuers.serving():
-        yield ca_issuers
 
 
 @pytest.fixture
