@@ -76,7 +76,7 @@ def test_status_check_and_show_fetch_nothing(
 ) -> None:
     path = _leaf_only(pki, certs, responder.url, server.url("ca.der"))
     assert run_cli("status", certs).exit_code == 1
-    assert run_cli("check", certs).exit_code == 1
+    assert run_cli("check", certs).exit_code == 3  # UNKNOWN: no state yet
     assert run_cli("show", path).exit_code == 1
     assert (server.requests, responder.requests) == ([], 0)
     assert not Path(f"{path}.issuer").exists()
