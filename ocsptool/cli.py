@@ -57,6 +57,7 @@ class Options:
     force: bool = False
     #: The state path came from the built-in default (no --state, variable or config key).
     state_defaulted: bool = False
+    update_certs: bool = False
     warn: dt.timedelta = dt.timedelta(hours=12)
     crit: dt.timedelta = dt.timedelta(hours=3)
     store: str | None = None
@@ -97,6 +98,7 @@ class Options:
             responder=self.responder,
             ca_bundle=self.ca_bundle,
             proxy=self.proxy,
+            update_certs=self.update_certs,
         )
 
     def with_sources(self) -> Options:
@@ -288,6 +290,17 @@ def haproxy_config_option(f: F) -> F:
         help="A HAProxy configuration (file or directory of *.cfg), one per instance "
         "(repeatable; the variable takes several, space-separated): staple every "
         "certificate it loads, push through its socket.",
+    )(f)
+
+
+def update_certs_option(f: F) -> F:
+    return click.option(
+        "--update-certs",
+        is_flag=True,
+        help="When HAProxy still holds an older certificate than the file (renewed on "
+        "disk), load the new one (bundle with its key, .issuer, .ocsp) into HAProxy in one "
+        "transaction with its staple, instead of failing with 'reload HAProxy'. The key "
+        "goes only to HAProxy.",
     )(f)
 
 
@@ -543,6 +556,7 @@ def cli(ctx: click.Context, config_file: Path | None) -> None:
     help="Fetch every certificate now, whatever the schedule (after a CA incident or a "
     "revocation); each response is still checked against the staple held.",
 )
+@update_certs_option
 @output_options
 @with_options
 def refresh(o: Options) -> None:
@@ -848,6 +862,7 @@ def _check(o: Options, settings: RunSettings) -> Verdict:
     help="Ask this OCSP URL instead of the certificate's own (debugging a CA's "
     "responder); the response is verified as usual.",
 )
+@update_certs_option
 @output_options
 @with_options
 def renew(o: Options) -> None:
@@ -893,8 +908,7 @@ def _renew(settings: RunSettings, as_json: bool, verbosity: int) -> int:
     for path in named:
         out = outcomes.get(path)
         if out is not None and out.action == "fetched":
-            pushed = f", pushed to {', '.join(out.pushed)}" if out.pushed else ""
-            click.echo(run_output.describe_outcome(out) + pushed)
+            click.echo(run_output.describe_outcome(out))
     return code
 
 

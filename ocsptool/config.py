@@ -181,6 +181,12 @@ def _overrides(value: Any, _base: Path) -> Any:
     return parse_overrides(value)
 
 
+def _bool(value: Any, _base: Path) -> bool:
+    if not isinstance(value, bool):
+        raise _BadValue("expected true or false")
+    return value
+
+
 def default_map(values: dict[str, Any], commands: Iterable[str]) -> dict[str, dict[str, Any]]:
     """click's ``default_map``: the file's values for each command (some keys for some only)."""
     return {
@@ -194,6 +200,7 @@ ONLY = {
     "metrics": ("refresh",),
     "store": ("refresh", "renew", "status"),
     "on_change": ("refresh", "renew"),
+    "update_certs": ("refresh", "renew"),
 }
 
 #: TOML key -> (click parameter name, converter). The keys are documented in the README.
@@ -213,6 +220,7 @@ KEYS: dict[str, tuple[str, Callable[[Any, Path], Any]]] = {
     "ca_bundle": ("ca_bundle", _ca_bundle),
     "proxy": ("proxy", _proxy),
     "responder_overrides": ("responder_overrides", _overrides),
+    "update_certs": ("update_certs", _bool),
 }
 
 

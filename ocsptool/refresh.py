@@ -85,6 +85,8 @@ class Settings:
     #: CA certificates for https:// responders, and a forward proxy (``fetch.new_session``).
     ca_bundle: Path | None = None
     proxy: str | None = None
+    #: Load a renewed certificate into HAProxy with its staple (``--update-certs``).
+    update_certs: bool = False
 
 
 @dataclass
@@ -106,6 +108,10 @@ class Outcome:
     origin: str | None = None
     #: The node that fetched it from the responder (this one, or another via the store).
     fetched_by: str | None = None
+    #: HAProxy addresses that staple this certificate themselves (``ocsp-update on``).
+    self_stapled: list[str] = field(default_factory=list)
+    #: HAProxy addresses that have not loaded this certificate (nothing pushed there).
+    not_loaded: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -193,7 +199,14 @@ def run_refresh(
         if routing.sockets:
             from ocsptool.sinks import sinks_for
 
-            run.push(sinks_for(routing.sockets, timeout=settings.haproxy_timeout))
+            run.push(
+                sinks_for(
+                    routing.sockets,
+                    timeout=settings.haproxy_timeout,
+                    now=now,
+                    update_certs=settings.update_certs,
+                )
+            )
         run.prune({f.path for found in scans for f in found.found})
         run.finish()
         report.scan, report.load_state = run.scanned(scans), lambda: state
@@ -403,7 +416,15 @@ class _Run:
                 continue
             rec = _describe_target(target, f)
             if old is not None and old.get("fingerprint") == rec["fingerprint"]:
-                for key in ("staple", "due", "failures", "last_error", "pushed", "responder"):
+                for key in (
+                    "staple",
+                    "due",
+                    "failures",
+                    "last_error",
+                    "pushed",
+                    "responder",
+                    "self_stapled",
+                ):
                     if key in old:
                         rec[key] = old[key]
             self.state.put(target.key, rec)
@@ -535,6 +556,7 @@ class _Run:
                 target.staple_path,
                 result.staple.der,
                 target.issuer_pem,
+                serial=target.leaf.serial_number,
             )
             self.published[target.key] = item
             files.submit(item)
@@ -685,15 +707,33 @@ class _Run:
                 self._outcome_of(item.key).push_errors.append(str(e))
             return
         for delivery in deliveries:
-            key = delivery.key
-            if not delivery.done:
-                self._push_failed(key, sink.name, delivery.error or "push failed")
-                continue
-            pushed = self.state.certs[key].get("pushed", [])
-            self.state.update(key, {"pushed": [*pushed, sink.name], "push_error": None})
-            self._outcome_of(key).pushed.append(sink.name)
-            if delivery.error:  # done, with something to say (HAProxy does not serve it)
-                self.report.notes.append(f"{key}: HAProxy {sink.name}: {delivery.error}")
+            self._delivered(sink.name, delivery)
+
+    def _delivered(self, name: str, delivery: Delivery) -> None:
+        """Record one consumer's Delivery: only a published staple counts as pushed."""
+        from ocsptool.sinks import DeliveryState
+
+        key = delivery.key
+        if not delivery.done:
+            self._push_failed(key, name, delivery.error or "push failed")
+            return
+        rec = self.state.certs[key]
+        # Done (never asked again for this staple): published, stapled by HAProxy
+        # itself, or not served by this consumer at all.
+        fields: Record = {"pushed": [*rec.get("pushed", []), name], "push_error": None}
+        others = [a for a in rec.get("self_stapled", []) if a != name]
+        out = self._outcome_of(key)
+        if delivery.state is DeliveryState.PUBLISHED:
+            out.pushed.append(name)
+        elif delivery.state is DeliveryState.SELF_STAPLED:
+            others.append(name)
+        else:  # said once per staple: the next runs find it done
+            out.not_loaded.append(name)
+            self.report.notes.append(f"{key}: not pushed: HAProxy {name} {delivery.error}")
+        if others or rec.get("self_stapled"):
+            fields["self_stapled"] = others
+        self.state.update(key, fields)
+        out.self_stapled = list(others)
 
     def _on_disk(self, key: str) -> Publication:
         """A fresh staple for a consumer that lacks it: its file, and the issuer if needed."""
@@ -704,6 +744,7 @@ class _Run:
         staple_path = target.staple_path if target else self.routing.staple_path(key)
         der = read_file(staple_path)
         issuer_pem = None
+        serial = self.state.certs[key].get("serial")
         if self.state.certs[key].get("issuer_file"):
             if target is None:
                 from ocsptool.certs import parse_bundle
@@ -711,7 +752,9 @@ class _Run:
                 issuer_pem = parse_bundle(Path(key)).issuer_pem()
             else:
                 issuer_pem = target.issuer_pem
-        return Publication(key, key, staple_path, der, issuer_pem)
+        return Publication(
+            key, key, staple_path, der, issuer_pem, serial=int(serial, 16) if serial else None
+        )
 
     def _push_failed(self, key: str, name: str, why: str) -> None:
         self.state.update(key, {"push_error": f"{name}: {why}"})
@@ -788,6 +831,7 @@ class _Run:
             error=rec.get("last_error") if action != Action.FETCHED else None,
             origin=staple.get("origin"),
             fetched_by=staple.get("fetched_by"),
+            self_stapled=list(rec.get("self_stapled", ())),
         )
         self.outcomes[key] = out
         return out

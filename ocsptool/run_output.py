@@ -49,7 +49,15 @@ def describe_outcome(out: Outcome) -> str:
     until = f", valid until {iso(out.next_update)}" if out.next_update else ""
     verb = "fetched" if out.action == "fetched" else "fresh"
     due = f", next refresh {iso(out.next_due)}" if out.next_due else ""
-    return f"{out.path}: {verb}: {out.status}{until}{due}"
+    return f"{out.path}: {verb}: {out.status}{until}{due}{haproxy_facts(out)}"
+
+
+def haproxy_facts(out: Outcome) -> str:
+    """Where the staple went: ``, pushed to SOCK``, ``, HAProxy SOCK staples it itself
+    (ocsp-update)``; nothing for a HAProxy that has not loaded it (a note says so)."""
+    parts = [f"pushed to {', '.join(out.pushed)}"] if out.pushed else []
+    parts += [f"HAProxy {address} staples it itself (ocsp-update)" for address in out.self_stapled]
+    return "".join(f", {part}" for part in parts)
 
 
 def outcome_dict(out: Outcome) -> dict[str, Any]:

@@ -71,11 +71,14 @@ class Record(TypedDict, total=False):
     last_error: str | None
     last_attempt: int
     last_success: int
-    #: The HAProxy addresses that have the current staple.
+    #: The HAProxy addresses that have the current staple (or need none from us: they
+    #: staple it themselves, or have not loaded the certificate).
     pushed: list[str]
     push_error: str | None
     #: The OCSP URL that gave the current staple: asked first next time.
     responder: str | None
+    #: The HAProxy addresses that staple it themselves (``ocsp-update on``).
+    self_stapled: list[str]
 
 
 @dataclass
@@ -182,9 +185,9 @@ def valid_record(record: Any) -> bool:
     issuer_stat = record.get("issuer_stat")
     if issuer_stat is not None and not _is_stat(issuer_stat):
         return False
-    pushed = record.get("pushed", [])
-    if not isinstance(pushed, list) or not all(isinstance(a, str) for a in pushed):
-        return False
+    for addresses in (record.get("pushed", []), record.get("self_stapled", [])):
+        if not isinstance(addresses, list) or not all(isinstance(a, str) for a in addresses):
+            return False
     staple = record.get("staple")
     if staple is None:
         return True

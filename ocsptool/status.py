@@ -17,7 +17,7 @@ import hashlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from enum import IntEnum
+from enum import IntEnum, StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -78,6 +78,11 @@ class CertStatus:
     cert_error: str | None = None
     #: One line per HAProxy that serves something other than the disk (``--live``).
     live: list[str] = field(default_factory=list)
+    #: What each HAProxy asked (``--live``) serves for it, and who staples it there.
+    served_by: list[LiveFact] = field(default_factory=list)
+    #: The HAProxy addresses that staple it themselves (``ocsp-update on``), as the last
+    #: refresh found.
+    self_stapled: list[str] = field(default_factory=list)
     #: HAProxy's Certificate ID key (from the record, or computed when the bundle is read).
     certid: str | None = None
     #: Where the staple on disk came from: "responder" or "store" (None: not recorded).
@@ -108,6 +113,63 @@ class CertStatus:
         return urllib.parse.urlsplit(self.ocsp_url).netloc or self.ocsp_url
 
 
+class Stapler(StrEnum):
+    """Who puts the staple into a HAProxy."""
+
+    OCSPTOOL = "ocsptool"  # pushed over the runtime API
+    HAPROXY = "haproxy"  # HAProxy fetches it itself (``ocsp-update on``)
+
+
+class Served(StrEnum):
+    """What a HAProxy serves, compared with the staple on disk."""
+
+    SAME = "same"  # the staple on disk (same status, thisUpdate and nextUpdate)
+    OLDER = "older"
+    NEWER = "newer"
+    DIFFERENT = "different"  # same thisUpdate, other status or nextUpdate
+    NONE = "none"  # no staple
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True)
+class LiveFact:
+    """One HAProxy's answer for one certificate (``status --live``)."""
+
+    address: str
+    stapler: Stapler
+    served: Served
+    status: str | None = None
+    this_update: dt.datetime | None = None
+    next_update: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class LiveCheck:
+    """What ``status --live`` learnt from one HAProxy, or why it could not ask it."""
+
+    address: str
+    #: Why it could not be read; then nothing is claimed about what it serves.
+    error: str | None = None
+    #: Certificates with an OCSP URL that this HAProxy loaded.
+    certificates: int = 0
+    #: Of those, how many it serves the staple on disk for.
+    matched: int = 0
+    #: Of those, how many it staples itself (``ocsp-update on``).
+    self_stapled: int = 0
+
+    @property
+    def line(self) -> str:
+        if self.error is not None:
+            return f"could not check HAProxy {self.address}: {self.error}"
+        text = (
+            f"checked HAProxy {self.address}: {self.matched} of {self.certificates} "
+            "serve the staple on disk"
+        )
+        if self.self_stapled:
+            text += f"; HAProxy staples {self.self_stapled} itself (ocsp-update)"
+        return text
+
+
 @dataclass
 class StatusReport:
     certs: list[CertStatus] = field(default_factory=list)
@@ -118,6 +180,8 @@ class StatusReport:
     last_run: dict[str, object] = field(default_factory=dict)
     #: The sockets of the sources: the -s ones and each HAProxy instance's (for --live).
     sockets: tuple[str, ...] = ()
+    #: One per HAProxy asked (``--live``), in the order given.
+    live_checks: list[LiveCheck] = field(default_factory=list)
 
     @property
     def problems(self) -> list[str]:
@@ -255,6 +319,7 @@ def _copy_history(cert: CertStatus, rec: Record) -> None:
     cert.failures = int(rec.get("failures") or 0)
     cert.last_error = rec.get("last_error")
     cert.push_error = rec.get("push_error")
+    cert.self_stapled = list(rec.get("self_stapled", ()))
 
 
 # -- from the disk -----------------------------------------------------------------------
@@ -408,57 +473,117 @@ def urgency(cert: CertStatus, now: dt.datetime) -> tuple[int, float, str]:
 def compare_live(
     report: StatusReport, sockets: Sequence[str], *, now: dt.datetime, timeout: float = 10.0
 ) -> None:
-    """Ask each HAProxy what it staples; note every certificate it serves differently.
+    """Ask each HAProxy what it staples and who staples it; note every certificate it
+    serves differently from the disk.
 
-    A socket that cannot be asked is a problem of its own (in ``scan_problems``).
+    A HAProxy that cannot be read (down, a socket level too low, an answer that is not
+    the data asked for) is a problem of its own (in ``scan_problems``), and nothing is
+    said about what it serves.
     """
-    from ocsptool.errors import HAProxyError
-    from ocsptool.haproxy import show_ocsp_responses, show_ssl_certs
-
     keys = {
         c.path: c.certid or _certid_key(c.path)  # records before 0.2 have no certid
         for c in report.certs
         if c.ocsp_url and not c.cert_error
     }
     for address in sockets:
-        try:
-            served = show_ocsp_responses(address, timeout=timeout)
-            loaded, _ = show_ssl_certs(address, timeout=timeout)
-        except HAProxyError as e:
-            report.scan_problems.append((address, str(e)))
-            continue
-        loaded_real = {os.path.realpath(p) for p in loaded}
-        for cert in report.certs:
-            key = keys.get(cert.path)
-            if key is None:
-                continue
-            if cert.path not in loaded and os.path.realpath(cert.path) not in loaded_real:
-                continue  # this HAProxy does not serve the certificate at all
-            issue = _live_issue(cert, served.get(key), now)
-            if issue:
-                cert.live.append(f"HAProxy {address} {issue}")
+        check = _check_one(report, keys, address, now, timeout)
+        report.live_checks.append(check)
+        if check.error is not None:
+            report.scan_problems.append(
+                (address, f"could not check what HAProxy serves: {check.error}")
+            )
     for cert in report.certs:
         if cert.live:
             assess(cert, now)
     report.certs.sort(key=lambda c: urgency(c, now))
 
 
-def _live_issue(cert: CertStatus, served: ServedStaple | None, now: dt.datetime) -> str | None:
+def _check_one(
+    report: StatusReport,
+    keys: dict[str, str | None],
+    address: str,
+    now: dt.datetime,
+    timeout: float,
+) -> LiveCheck:
+    from ocsptool.errors import HAProxyError
+    from ocsptool.haproxy import ocsp_updated_paths, show_ocsp_responses, show_ssl_certs
+
+    try:
+        loaded, _ = show_ssl_certs(address, timeout=timeout)
+        served = show_ocsp_responses(address, timeout=timeout)
+        updated = ocsp_updated_paths(address, timeout=timeout)
+    except HAProxyError as e:
+        return LiveCheck(address, error=str(e))
+    loaded_real = {os.path.realpath(p) for p in loaded}
+    updated_real = {os.path.realpath(p) for p in updated}
+    certificates = matched = self_stapled = 0
+    for cert in report.certs:
+        key = keys.get(cert.path)
+        if key is None:
+            continue
+        real = os.path.realpath(cert.path)
+        if cert.path not in loaded and real not in loaded_real:
+            continue  # this HAProxy does not serve the certificate at all
+        stapler = Stapler.HAPROXY if real in updated_real else Stapler.OCSPTOOL
+        fact = _fact(address, stapler, cert, served.get(key), now)
+        cert.served_by.append(fact)
+        certificates += 1
+        matched += fact.served is Served.SAME
+        self_stapled += stapler is Stapler.HAPROXY
+        issue = _live_issue(cert, fact)
+        if issue:
+            cert.live.append(f"HAProxy {address} {issue}")
+    return LiveCheck(address, None, certificates, matched, self_stapled)
+
+
+def _fact(
+    address: str,
+    stapler: Stapler,
+    cert: CertStatus,
+    served: ServedStaple | None,
+    now: dt.datetime,
+) -> LiveFact:
     if served is None or not served.status:
+        return LiveFact(address, stapler, Served.NONE)
+    if served.next_update is not None and served.next_update <= now:
+        verdict = Served.EXPIRED
+    elif cert.status not in ("good", "revoked") or cert.this_update is None:
+        verdict = Served.NEWER  # anything beats no usable staple on disk
+    elif served.this_update is not None and served.this_update < cert.this_update:
+        verdict = Served.OLDER
+    elif served.this_update is not None and served.this_update > cert.this_update:
+        verdict = Served.NEWER
+    elif served.status == cert.status and served.next_update == cert.next_update:
+        verdict = Served.SAME
+    else:
+        verdict = Served.DIFFERENT
+    return LiveFact(
+        address, stapler, verdict, served.status, served.this_update, served.next_update
+    )
+
+
+def _live_issue(cert: CertStatus, fact: LiveFact) -> str | None:
+    """What is wrong with what a HAProxy serves, or None."""
+    itself = fact.stapler is Stapler.HAPROXY
+    if fact.served is Served.NONE:
+        if itself:
+            return "staples it itself (ocsp-update) but serves no staple"
         if cert.status in ("good", "revoked"):
             return "serves no staple; run `ocsptool refresh -s ADDR` to push it"
         return "serves no staple"
-    if served.next_update is not None and served.next_update <= now:
-        return f"serves an expired staple (nextUpdate {iso(served.next_update)})"
+    if fact.served is Served.EXPIRED:
+        assert fact.next_update is not None
+        return f"serves an expired staple (nextUpdate {iso(fact.next_update)})"
     if cert.status not in ("good", "revoked"):
         return None
-    if served.this_update and cert.this_update and served.this_update < cert.this_update:
+    if fact.served is Served.OLDER and not itself:  # ocsp-update: HAProxy's own schedule
+        assert fact.this_update is not None and cert.this_update is not None
         return (
-            f"serves an older staple (thisUpdate {iso(served.this_update)}) than the "
+            f"serves an older staple (thisUpdate {iso(fact.this_update)}) than the "
             f"one on disk ({iso(cert.this_update)}); push it with `ocsptool refresh -s`"
         )
-    if served.status != cert.status:
-        return f"serves status {served.status}, but the staple on disk says {cert.status}"
+    if fact.status != cert.status:
+        return f"serves status {fact.status}, but the staple on disk says {cert.status}"
     return None
 
 

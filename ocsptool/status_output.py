@@ -13,7 +13,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from ocsptool.plural import plural
-from ocsptool.status import CRITICAL, WARNING, CertStatus, StatusReport
+from ocsptool.status import CRITICAL, WARNING, CertStatus, Stapler, StatusReport
 from ocsptool.target import no_ocsp
 from ocsptool.times import as_json_fields, iso
 
@@ -94,15 +94,27 @@ def status_table(report: StatusReport, now: dt.datetime, *, provenance: bool = F
         for note in report.notes:  # e.g. a corrupt state file: past failures are not known
             console.print(f"[yellow]note[/yellow]: {_escape(note)}")
     sys.stdout.write(_no_trailing_spaces(capture.get()))
-    if not report.certs:
-        return
+    if report.certs:
+        _certificates(console, report, now, width, provenance)
+    for check in report.live_checks:  # --live: what was checked (a failure is above)
+        if check.error is None:
+            sys.stdout.write(check.line + "\n")
+
+
+def _certificates(
+    console: Console, report: StatusReport, now: dt.datetime, width: int | None, provenance: bool
+) -> None:
+    """The rows: a plain table, a rich one, or stacked (see ``status_table``)."""
     provenance = provenance or any(c.origin == "store" for c in report.certs)
     if width is None or len(report.certs) > RICH_MAX_ROWS:
         sys.stdout.write(_plain_table(report, now, provenance))
         return
     wide = width >= WIDE
-    header = _header(wide, provenance)
-    rows = [_cells(cert, now, wide, provenance) for cert in report.certs]
+    haproxy = _has_haproxy_facts(report)
+    header = _header(wide, provenance, haproxy)
+    rows = [
+        _cells(cert, now, wide, provenance, report=report, haproxy=haproxy) for cert in report.certs
+    ]
     _with_haproxy(report, header, rows)
     names = max(len(x) for cert in report.certs for x in (_label(cert), cert.path))
     if not _fits(header, rows, max(names, len(header[0])), width):
@@ -121,14 +133,24 @@ def _with_haproxy(report: StatusReport, header: list[str], rows: list[list[str]]
         cells.insert(-1, " ".join(cert.haproxy) or "-")
 
 
-def _cells(cert: CertStatus, now: dt.datetime, wide: bool, provenance: bool) -> list[str]:
-    """responder, staple, [from], [thisUpdate], nextUpdate, [issuer], refresh, problem."""
+def _cells(
+    cert: CertStatus,
+    now: dt.datetime,
+    wide: bool,
+    provenance: bool,
+    *,
+    report: StatusReport,
+    haproxy: bool,
+) -> list[str]:
+    """responder, staple, [from], [thisUpdate], nextUpdate, [issuer], refresh, [stapler],
+    problem."""
     this_update = [relative(cert.this_update, now)] if wide else []
     issuer = [_short_name(cert.issuer)[:24]] if wide else []
     source = [cert.source] if provenance else []
+    served = [haproxy_cell(report, cert)] if haproxy else []
     if cert.ocsp_url is None and not cert.cert_error:
         blank = ["-", "-", *["-"] * len(source), *[""] * len(this_update), "", *issuer, "-"]
-        return [*blank, no_ocsp(cert.crl)]
+        return [*blank, *[""] * len(served), no_ocsp(cert.crl)]
     return [
         cert.responder or "",
         cert.status,
@@ -137,8 +159,27 @@ def _cells(cert: CertStatus, now: dt.datetime, wide: bool, provenance: bool) -> 
         relative(cert.next_update, now, expiry=True),
         *issuer,
         _refresh_due(cert, now),
+        *served,
         "; ".join(cert.problems) or cert.reason or "",
     ]
+
+
+def _has_haproxy_facts(report: StatusReport) -> bool:
+    """Whether the table gets a HAProxy column (``--live``, or ``ocsp-update`` known)."""
+    return any(c.served_by or c.self_stapled for c in report.certs)
+
+
+def haproxy_cell(report: StatusReport, cert: CertStatus) -> str:
+    """Who staples it in each HAProxy and what that serves, e.g. ``ocsptool: same`` or
+    ``ocsp-update: newer`` (``--live``); ``ocsp-update`` as the last refresh found."""
+    several = len(report.live_checks) > 1
+    parts = []
+    for fact in cert.served_by:
+        who = "ocsp-update" if fact.stapler is Stapler.HAPROXY else "ocsptool"
+        parts.append(f"{fact.address} " * several + f"{who}: {fact.served}")
+    if not parts and cert.self_stapled:
+        parts.append("ocsp-update")
+    return "; ".join(parts)
 
 
 def _label(cert: CertStatus) -> str:
@@ -158,10 +199,13 @@ def _fits(header: list[str], rows: list[list[str]], names: int, width: int) -> b
     return needed <= width
 
 
-def _header(wide: bool, provenance: bool) -> list[str]:
+def _header(wide: bool, provenance: bool, haproxy: bool = False) -> list[str]:
     middle = ["thisUpdate", "nextUpdate", "issuer"] if wide else ["nextUpdate"]
     source = ["from"] if provenance else []
-    return ["certificate", "responder", "staple", *source, *middle, "refresh", "problem"]
+    served = ["stapler"] if haproxy else []
+    return [
+        "certificate", "responder", "staple", *source, *middle, "refresh", *served, "problem"
+    ]  # fmt: skip
 
 
 def _rich_table(
@@ -235,6 +279,8 @@ def _stacked(
         facts += f", responder {cert.responder}" if cert.responder else ""
         facts += f", from {cert.source}" if provenance else ""
         facts += f", haproxy {' '.join(cert.haproxy)}" if cert.haproxy else ""
+        served = haproxy_cell(report, cert)
+        facts += f", stapler {served}" if served else ""
         for line in wrapped(facts, "  ", "    "):
             console.print(Text(line), soft_wrap=True)
         problem = "; ".join(cert.problems) or cert.reason or ""
@@ -254,6 +300,9 @@ def _plain_table(report: StatusReport, now: dt.datetime, provenance: bool = Fals
         "certificate", "responder", "staple", *["from"] * provenance, "thisUpdate",
         "nextUpdate", "issuer", "refresh", "problem",
     ]  # fmt: skip
+    haproxy = _has_haproxy_facts(report)
+    if haproxy:
+        header.insert(-1, "stapler")
     rows = []
     for cert in report.certs:
         name = (cert.name or "?") + (" [must-staple]" if cert.must_staple else "")
@@ -271,6 +320,8 @@ def _plain_table(report: StatusReport, now: dt.datetime, provenance: bool = Fals
                 "-",
                 no_ocsp(cert.crl),
             ]
+            if haproxy:
+                cells.insert(-1, "")
         else:
             cells = [
                 name,
@@ -283,6 +334,8 @@ def _plain_table(report: StatusReport, now: dt.datetime, provenance: bool = Fals
                 _refresh_due(cert, now),
                 "; ".join(cert.problems) or cert.reason or "",
             ]
+            if haproxy:
+                cells.insert(-1, haproxy_cell(report, cert))
         rows.append((cells, cert.path))
     _with_haproxy(report, header, [cells for cells, _ in rows])
     widths = [max(len(h), *(len(c[i]) for c, _ in rows)) for i, h in enumerate(header)]
@@ -355,6 +408,9 @@ def status_json(report: StatusReport, now: dt.datetime, exit_code: int) -> str:
             "problems": report.problems,
             "notes": report.notes,
             "certificates": [cert_dict(c) for c in report.certs],
+            "live_checks": [
+                {**as_json_fields(check), "line": check.line} for check in report.live_checks
+            ],
         },
         indent=2,
     )
@@ -366,6 +422,7 @@ def cert_dict(cert: CertStatus) -> dict[str, Any]:
     data["responder"] = cert.responder
     del data["certid"]  # not part of the documented JSON
     data["severity"] = cert.severity.name.lower()
+    data["served_by"] = [as_json_fields(fact) for fact in cert.served_by]
     data["error"] = cert.problems[0] if cert.problems else None
     return data
 

@@ -68,10 +68,12 @@ def test_an_empty_file_sets_nothing(tmp_path: Path) -> None:
         ("job = 3", "unknown key 'job' (did you mean 'jobs'?)"),
         ("socket = 'x'", "unknown key 'socket'; known keys: paths, haproxy_sockets, state, "
          "jobs, timeout, extensions, exclude, metrics, store, on_change, haproxy_configs, "
-         "jobs_per_host, ca_bundle, proxy, responder_overrides"),
+         "jobs_per_host, ca_bundle, proxy, responder_overrides, "
+         "update_certs"),
         ("[refresh]\njobs = 3", "unknown key 'refresh'; known keys: paths, haproxy_sockets, "
          "state, jobs, timeout, extensions, exclude, metrics, store, on_change, haproxy_configs, "
-         "jobs_per_host, ca_bundle, proxy, responder_overrides"),
+         "jobs_per_host, ca_bundle, proxy, responder_overrides, "
+         "update_certs"),
         ("jobs = 0", "jobs: expected a whole number from 1 to 256, got 0"),
         ("jobs = 'eight'", "jobs: expected a whole number from 1 to 256, got 'eight'"),
         ("jobs = true", "jobs: expected a whole number from 1 to 256, got true"),

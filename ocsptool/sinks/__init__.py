@@ -9,6 +9,7 @@ picked.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -28,12 +29,17 @@ class Publication:
     issuer_pem: bytes | None = None
     #: The name the consumer loaded it under, when a configuration says (else cert_path).
     name: str | None = None
+    #: The leaf's serial: a consumer holding another one has an older certificate.
+    serial: int | None = None
 
 
 class DeliveryState(StrEnum):
     PUBLISHED = "published"
     #: The consumer does not serve this certificate: nothing to do, counted as done.
     NOT_SERVED = "not-served"
+    #: The consumer staples this certificate itself (HAProxy's ``ocsp-update on``):
+    #: nothing pushed, nothing to retry, counted as done.
+    SELF_STAPLED = "self-stapled"
     FAILED = "failed"
 
 
@@ -63,11 +69,20 @@ class Sink(Protocol):
         ...
 
 
-def sinks_for(sockets: Sequence[str], *, timeout: float) -> list[Sink]:
+def sinks_for(
+    sockets: Sequence[str],
+    *,
+    timeout: float,
+    now: dt.datetime | None = None,
+    update_certs: bool = False,
+) -> list[Sink]:
     """The consumer sinks of a run (the file sink always comes first). Add new ones here."""
     from ocsptool.sinks.haproxy import HAProxySink
 
-    return [HAProxySink(address, timeout=timeout) for address in sockets]
+    return [
+        HAProxySink(address, timeout=timeout, now=now, update_certs=update_certs)
+        for address in sockets
+    ]
 
 
 __all__ = ["Delivery", "DeliveryState", "Publication", "Sink", "sinks_for"]

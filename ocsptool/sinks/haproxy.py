@@ -1,9 +1,24 @@
-"""The HAProxy sink: one runtime API socket, all its staples over one connection."""
+"""The HAProxy sink: one runtime API socket, all its staples over one connection.
+
+Each ``PushResult`` of ``ocsptool.haproxy.push_staples`` becomes one ``Delivery``:
+
+- ``update``, ``transaction``, ``cert-loaded`` and ok: PUBLISHED (HAProxy serves exactly
+  those bytes, read back);
+- ``haproxy-updates``: SELF_STAPLED (``ocsp-update on``: HAProxy fetches it itself; the
+  ``.ocsp`` file is still written, for its next start);
+- ``not-loaded``: NOT_SERVED (this HAProxy does not serve the certificate);
+- everything else (``renewed``, ``too-large``, a read-back mismatch, a refusal): FAILED,
+  with HAProxy's reason; retried on the next run.
+
+``SocketLevelError`` and the other ``HAProxyError`` (the socket cannot be used at all)
+propagate: one line naming the socket and the fix.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
-from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ocsptool.sinks import Delivery, DeliveryState, Publication
@@ -11,42 +26,48 @@ from ocsptool.sinks import Delivery, DeliveryState, Publication
 if TYPE_CHECKING:
     from ocsptool.haproxy import PushItem, PushResult
 
-
-class PushMethod(StrEnum):
-    UPDATE = "update"  # set ssl ocsp-response
-    TRANSACTION = "transaction"  # set ssl cert <cert>.ocsp + commit ssl cert
-    NOT_LOADED = "not-loaded"  # HAProxy does not serve the certificate
+#: NOT_SERVED's reason (the run's note names the socket before it).
+NOT_LOADED = "has not loaded this certificate (not in 'show ssl cert')"
 
 
 class HAProxySink:
-    def __init__(self, address: str, *, timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        address: str,
+        *,
+        timeout: float = 10.0,
+        now: dt.datetime | None = None,
+        update_certs: bool = False,
+    ) -> None:
         self.name = address
         self.timeout = timeout
+        self.now = now
+        self.update_certs = update_certs
 
     def publish(self, items: Sequence[Publication]) -> list[Delivery]:
-        from ocsptool.haproxy import PushItem, push_staples
-
         keys = {item.cert_path: item.key for item in items}
-        pushing = [PushItem(i.cert_path, i.der, i.issuer_pem, name=i.name) for i in items]
-        results = push_staples(self.name, pushing, timeout=self.timeout)
-        results = self._under_learned_names(pushing, results)
-        deliveries = []
-        for result in results:
-            method = PushMethod(result.method)
-            if method is PushMethod.NOT_LOADED:
-                state = DeliveryState.NOT_SERVED
-            else:
-                state = DeliveryState.PUBLISHED if result.ok else DeliveryState.FAILED
-            error = result.error if state is not DeliveryState.PUBLISHED else None
-            deliveries.append(
-                Delivery(
-                    keys[result.cert_path],
-                    state,
-                    error or ("push failed" if state is DeliveryState.FAILED else None),
-                    method,
-                )
-            )
-        return deliveries
+        pushing = [self._item(item) for item in items]
+        results = self._under_learned_names(pushing, self._push(pushing))
+        return [delivery(keys[result.cert_path], result) for result in results]
+
+    def _push(self, items: list[PushItem]) -> list[PushResult]:
+        from ocsptool.haproxy import push_staples
+
+        return push_staples(
+            self.name, items, timeout=self.timeout, update_certs=self.update_certs, now=self.now
+        )
+
+    def _item(self, item: Publication) -> PushItem:
+        from ocsptool.haproxy import PushItem
+
+        return PushItem(
+            item.cert_path,
+            item.der,
+            item.issuer_pem,
+            serial=item.serial,
+            bundle_pem=_bundle(item.cert_path) if self.update_certs else None,
+            name=item.name,
+        )
 
     def _under_learned_names(
         self, items: list[PushItem], results: list[PushResult]
@@ -56,7 +77,7 @@ class HAProxySink:
         from dataclasses import replace
 
         from ocsptool.errors import HAProxyError
-        from ocsptool.haproxy import push_staples, show_ssl_certs
+        from ocsptool.haproxy import show_ssl_certs
         from ocsptool.sources.haproxy_config import learn_names
 
         missing = [
@@ -72,12 +93,33 @@ class HAProxySink:
         again = [i for i in missing if items[i].cert_path in names]
         if not again:
             return results
-        retried = push_staples(
-            self.name,
-            [replace(items[i], name=names[items[i].cert_path]) for i in again],
-            timeout=self.timeout,
-        )
+        retried = self._push([replace(items[i], name=names[items[i].cert_path]) for i in again])
         merged = list(results)
         for i, result in zip(again, retried, strict=True):
             merged[i] = result
         return merged
+
+
+def _bundle(cert_path: str) -> bytes | None:
+    """The certificate file with its key, for HAProxy only (never logged or kept)."""
+    try:
+        return Path(cert_path).read_bytes()
+    except OSError:
+        return None  # push_staples then says there is no bundle to load
+
+
+def delivery(key: str, result: PushResult) -> Delivery:
+    """The Delivery of one PushResult: only a staple HAProxy serves counts as published."""
+    from ocsptool.haproxy import Method
+
+    method = Method(result.method)
+    if method is Method.HAPROXY_UPDATES:
+        return Delivery(key, DeliveryState.SELF_STAPLED, None, method)
+    if method is Method.NOT_LOADED:
+        return Delivery(key, DeliveryState.NOT_SERVED, NOT_LOADED, method)
+    if result.ok and method in (Method.UPDATE, Method.TRANSACTION, Method.CERT_LOADED):
+        return Delivery(key, DeliveryState.PUBLISHED, None, method)
+    error = result.error or "push failed"
+    # The run's line names the file first; don't name it twice.
+    error = error.removeprefix(f"{result.cert_path}: ")
+    return Delivery(key, DeliveryState.FAILED, error, method)
