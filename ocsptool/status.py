@@ -12,6 +12,7 @@ never a problem.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import os
@@ -93,6 +94,8 @@ class CertStatus:
     #: The HAProxy instances that serve it (their socket, else their configuration),
     #: when a HAProxy configuration names it; empty for PATHs.
     haproxy: list[str] = field(default_factory=list)
+    #: The leaf's serial (lowercase hex), to tell a renewed certificate HAProxy lacks.
+    serial: str | None = None
     severity: Severity = OK
     #: One-line descriptions of everything wrong, most serious first.
     problems: list[str] = field(default_factory=list)
@@ -129,6 +132,8 @@ class Served(StrEnum):
     DIFFERENT = "different"  # same thisUpdate, other status or nextUpdate
     NONE = "none"  # no staple
     EXPIRED = "expired"
+    #: HAProxy holds another certificate (serial) for this file: renewed since its start.
+    OTHER_CERTIFICATE = "other-certificate"
 
 
 @dataclass(frozen=True)
@@ -141,6 +146,8 @@ class LiveFact:
     status: str | None = None
     this_update: dt.datetime | None = None
     next_update: dt.datetime | None = None
+    #: The serial of the certificate HAProxy holds (lowercase hex; None for a bundle).
+    serial: str | None = None
 
 
 @dataclass(frozen=True)
@@ -310,6 +317,7 @@ def _copy_record(cert: CertStatus, rec: Record) -> None:
     cert.must_staple = bool(rec.get("must_staple"))
     cert.crl = rec.get("crl")
     cert.not_after = from_epoch(rec.get("not_after"))
+    cert.serial = rec.get("serial")
     _copy_history(cert, rec)
 
 
@@ -348,6 +356,7 @@ def _from_disk(f: scanning.Found, rec: Record | None, now: dt.datetime) -> CertS
     cert.must_staple = bundle.must_staple
     cert.crl = has_crl(bundle.leaf)
     cert.not_after = bundle.leaf.not_valid_after_utc
+    cert.serial = f"{bundle.leaf.serial_number:x}"
     if cert.ocsp_url is not None:
         from ocsptool.target import target_of
 
@@ -506,15 +515,15 @@ def _check_one(
     timeout: float,
 ) -> LiveCheck:
     from ocsptool.errors import HAProxyError
-    from ocsptool.haproxy import ocsp_updated_paths, show_ocsp_responses, show_ssl_certs
+    from ocsptool.haproxy import loaded_certs, ocsp_updated_paths, show_ocsp_responses
 
     try:
-        loaded, _ = show_ssl_certs(address, timeout=timeout)
+        held = dict(loaded_certs(address, timeout=timeout))
         served = show_ocsp_responses(address, timeout=timeout)
         updated = ocsp_updated_paths(address, timeout=timeout)
     except HAProxyError as e:
         return LiveCheck(address, error=str(e))
-    loaded_real = {os.path.realpath(p) for p in loaded}
+    held_real = {os.path.realpath(p): serial for p, serial in held.items()}
     updated_real = {os.path.realpath(p) for p in updated}
     certificates = matched = self_stapled = 0
     for cert in report.certs:
@@ -522,10 +531,15 @@ def _check_one(
         if key is None:
             continue
         real = os.path.realpath(cert.path)
-        if cert.path not in loaded and real not in loaded_real:
+        if cert.path not in held and real not in held_real:
             continue  # this HAProxy does not serve the certificate at all
+        serial = held.get(cert.path, held_real.get(real))
         stapler = Stapler.HAPROXY if real in updated_real else Stapler.OCSPTOOL
         fact = _fact(address, stapler, cert, served.get(key), now)
+        if serial is not None:
+            fact = dataclasses.replace(fact, serial=f"{serial:x}")
+            if cert.serial is not None and f"{serial:x}" != cert.serial:
+                fact = dataclasses.replace(fact, served=Served.OTHER_CERTIFICATE)
         cert.served_by.append(fact)
         certificates += 1
         matched += fact.served is Served.SAME
@@ -565,6 +579,13 @@ def _fact(
 def _live_issue(cert: CertStatus, fact: LiveFact) -> str | None:
     """What is wrong with what a HAProxy serves, or None."""
     itself = fact.stapler is Stapler.HAPROXY
+    if fact.served is Served.OTHER_CERTIFICATE:
+        assert fact.serial is not None and cert.serial is not None
+        return (
+            f"holds the certificate with serial {int(fact.serial, 16):X}, but the file has "
+            f"serial {int(cert.serial, 16):X} (renewed): reload HAProxy, or load it with "
+            "`ocsptool refresh --update-certs -s ADDR`"
+        )
     if fact.served is Served.NONE:
         if itself:
             return "staples it itself (ocsp-update) but serves no staple"

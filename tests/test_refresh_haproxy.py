@@ -135,7 +135,9 @@ def test_operator_and_user_sockets_are_reported_with_the_fix(
         assert tls_staple(proxy.port, "slot.test") is None
     else:  # an update works; a first staple needs `set ssl cert`, admin only
         needs = "a first staple (`set ssl cert`)"
-        assert result.stderr == f"ocsptool: {first}: HAProxy {address}: {fix(address, level, needs)}\n"
+        assert (
+            result.stderr == f"ocsptool: {first}: HAProxy {address}: {fix(address, level, needs)}\n"
+        )
         assert tls_staple(proxy.port, "slot.test") == cert_dir.staple("slot").read_bytes()
         assert record(state_file, slot)["pushed"] == [address]
     assert tls_staple(proxy.port, "first.test") is None

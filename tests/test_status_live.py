@@ -1,0 +1,187 @@
+"""`ocsptool status --live` against a real HAProxy on every version of the matrix: which
+HAProxy it checked and how many certificates matched, who staples each one, a renewed
+certificate, the master CLI, and never a claim about what it could not read."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import Result
+from conftest import CertDir
+
+from ocsptool.haproxy import Dialect, dialect_for
+from ocsptool.testing.haproxy import HAProxy
+
+pytestmark = pytest.mark.haproxy
+
+StartHAProxy = Callable[..., HAProxy]
+
+
+def dialect_of(proxy: HAProxy) -> Dialect:
+    return dialect_for(proxy.command("show version"))
+
+
+def live_json(run_cli: Callable[..., Result], address: str, path: Path) -> tuple[int, Any]:
+    result = run_cli("status", "--json", "--live", "-s", address, path)
+    return result.exit_code, json.loads(result.stdout)
+
+
+def rows(data: Any) -> dict[str, Any]:
+    return {Path(c["path"]).name: c for c in data["certificates"]}
+
+
+def fix(address: str, level: str, needs: str) -> str:
+    return (
+        f"HAProxy socket {address} is at level {level}, but {needs} needs level admin: "
+        f"configure it as `stats socket {address} level admin`"
+    )
+
+
+def test_live_names_the_haproxy_checked_and_how_many_match(
+    cert_dir: CertDir, run_cli: Callable[..., Result], start_haproxy: StartHAProxy
+) -> None:
+    cert_dir.add("a")
+    cert_dir.add("b")
+    cert_dir.add("crl", ocsp=False)
+    proxy = start_haproxy(cert_dir.path)
+    assert run_cli("refresh", "-s", proxy.socket, cert_dir.path).exit_code == 0
+
+    table = run_cli("status", "--live", "-s", proxy.socket, cert_dir.path)
+
+    assert table.exit_code == 0
+    lines = table.stdout.splitlines()
+    assert lines[0] == "● all good: 3 certificates, 2 with OCSP stapling"
+    assert lines[-1] == f"checked HAProxy {proxy.socket}: 2 of 2 serve the staple on disk"
+    assert lines[1].split() == [
+        "certificate", "responder", "staple", "thisUpdate", "nextUpdate", "issuer", "refresh",
+        "HAProxy", "problem",
+    ]  # fmt: skip
+    column = lines[1].index("HAProxy")
+    served = [line[column:].strip() for line in lines[2:-1] if line.startswith(("a.", "b."))]
+    assert served == ["ocsptool: same", "ocsptool: same"]
+
+    code, data = live_json(run_cli, proxy.socket, cert_dir.path)
+    assert code == 0
+    assert data["haproxy"] == [
+        {
+            "address": proxy.socket,
+            "error": None,
+            "certificates": 2,
+            "matched": 2,
+            "self_stapled": 0,
+            "line": f"checked HAProxy {proxy.socket}: 2 of 2 serve the staple on disk",
+        }
+    ]
+    fact = rows(data)["a.pem"]["haproxy"][0]
+    assert (fact["stapler"], fact["served"], fact["status"]) == ("ocsptool", "same", "good")
+    assert fact["this_update"] == rows(data)["a.pem"]["this_update"]
+    assert rows(data)["crl.pem"]["haproxy"] == []
+
+
+@pytest.mark.parametrize("level", ["operator", "user"])
+def test_live_on_a_socket_it_cannot_read_says_so_and_is_not_green(
+    cert_dir: CertDir, run_cli: Callable[..., Result], start_haproxy: StartHAProxy, level: str
+) -> None:
+    cert_dir.add("a")
+    proxy = start_haproxy(cert_dir.path, levels=(level,))
+    assert run_cli("refresh", "-s", proxy.socket, cert_dir.path).exit_code == 0
+    address = proxy.level_socket(level)
+    dialect = dialect_of(proxy)
+
+    code, data = live_json(run_cli, address, cert_dir.path)
+
+    if level == "operator" and not dialect.ocsp_needs_admin:  # it can read all it needs
+        assert (code, data["problems"]) == (0, [])
+        assert data["haproxy"][0]["line"] == (
+            f"checked HAProxy {address}: 1 of 1 serve the staple on disk"
+        )
+        return
+    needs = "`show ssl cert`" if level == "user" else "`show ssl ocsp-response`"
+    cause = fix(address, level, needs)
+    assert code == 1
+    assert data["problems"] == [f"{address}: could not check what HAProxy serves: {cause}"]
+    assert data["haproxy"] == [
+        {
+            "address": address,
+            "error": cause,
+            "certificates": 0,
+            "matched": 0,
+            "self_stapled": 0,
+            "line": f"could not check HAProxy {address}: {cause}",
+        }
+    ]
+    row = rows(data)["a.pem"]
+    assert (row["haproxy"], row["live"], row["status"]) == ([], [], "good")  # no claim
+
+    table = run_cli("status", "--live", "-s", address, cert_dir.path)
+    assert table.exit_code == 1
+    assert table.stdout.splitlines()[:2] == [
+        "● 1 needs attention (of 1):",
+        f"  {address}: could not check what HAProxy serves: {cause}",
+    ]
+    assert "checked HAProxy" not in table.stdout and "all good" not in table.stdout
+
+
+def test_live_when_haproxy_is_down_is_not_green(
+    cert_dir: CertDir, run_cli: Callable[..., Result], start_haproxy: StartHAProxy
+) -> None:
+    cert_dir.add("a")
+    proxy = start_haproxy(cert_dir.path)
+    assert run_cli("refresh", "-s", proxy.socket, cert_dir.path).exit_code == 0
+    proxy.stop()
+    code, data = live_json(run_cli, proxy.socket, cert_dir.path)
+    assert code == 1
+    assert data["problems"] == [
+        f"{proxy.socket}: could not check what HAProxy serves: {data['haproxy'][0]['error']}"
+    ]
+    assert data["haproxy"][0]["error"].startswith(f"HAProxy socket {proxy.socket}: ")
+    assert rows(data)["a.pem"]["haproxy"] == []
+
+
+def test_live_names_a_renewed_certificate_and_the_fix(
+    cert_dir: CertDir, run_cli: Callable[..., Result], start_haproxy: StartHAProxy
+) -> None:
+    cert_dir.add("site")
+    proxy = start_haproxy(cert_dir.path)
+    assert run_cli("refresh", "-s", proxy.socket, cert_dir.path).exit_code == 0
+    old = cert_dir.leaves["site"].cert.serial_number
+    cert_dir.add("site")
+    new = cert_dir.leaves["site"].cert.serial_number
+    assert run_cli("refresh", "-s", proxy.socket, cert_dir.path).exit_code == 1  # renewed
+
+    code, data = live_json(run_cli, proxy.socket, cert_dir.path)
+
+    assert code == 1
+    row = rows(data)["site.pem"]
+    assert row["live"] == [
+        f"HAProxy {proxy.socket} holds the certificate with serial {old:X}, but the file has "
+        f"serial {new:X} (renewed): reload HAProxy, or load it with "
+        "`ocsptool refresh --update-certs -s ADDR`"
+    ]
+    assert row["haproxy"][0]["served"] == "other-certificate"
+    assert row["haproxy"][0]["serial"] == f"{old:x}"
+    assert data["haproxy"][0]["line"] == (
+        f"checked HAProxy {proxy.socket}: 0 of 1 serve the staple on disk"
+    )
+
+
+def test_live_through_the_master_cli_also_after_a_reload(
+    cert_dir: CertDir, run_cli: Callable[..., Result], start_haproxy: StartHAProxy
+) -> None:
+    cert_dir.add("a")
+    cert_dir.add("b")
+    proxy = start_haproxy(cert_dir.path, master=True)
+    assert proxy.master_socket is not None
+    master = proxy.master_socket
+    assert run_cli("refresh", "-s", master, cert_dir.path).exit_code == 0
+    for _ in range(2):
+        code, data = live_json(run_cli, master, cert_dir.path)
+        assert (code, data["problems"]) == (0, [])
+        assert data["haproxy"][0]["line"] == (
+            f"checked HAProxy {master}: 2 of 2 serve the staple on disk"
+        )
+        proxy.reload()  # the new worker loads the .ocsp files ocsptool wrote
