@@ -34,6 +34,21 @@ def rows(data: Any) -> dict[str, Any]:
     return {Path(c["path"]).name: c for c in data["certificates"]}
 
 
+def pushed(
+    cert_dir: CertDir,
+    run_cli: Callable[..., Result],
+    start_haproxy: StartHAProxy,
+    *names: str,
+    **options: Any,
+) -> HAProxy:
+    """A HAProxy serving ``names`` (added to cert_dir), after a refresh pushed them all."""
+    for name in names:
+        cert_dir.add(name)
+    proxy = start_haproxy(cert_dir.path, **options)
+    assert run_cli("refresh", "-s", proxy.socket, cert_dir.path).exit_code == 0
+    return proxy
+
+
 def fix(address: str, level: str, needs: str) -> str:
     return (
         f"HAProxy socket {address} is at level {level}, but {needs} needs level admin: "
@@ -44,11 +59,8 @@ def fix(address: str, level: str, needs: str) -> str:
 def test_live_names_the_haproxy_checked_and_how_many_match(
     cert_dir: CertDir, run_cli: Callable[..., Result], start_haproxy: StartHAProxy
 ) -> None:
-    cert_dir.add("a")
-    cert_dir.add("b")
     cert_dir.add("crl", ocsp=False)
-    proxy = start_haproxy(cert_dir.path)
-    assert run_cli("refresh", "-s", proxy.socket, cert_dir.path).exit_code == 0
+    proxy = pushed(cert_dir, run_cli, start_haproxy, "a", "b")
 
     table = run_cli("status", "--live", "-s", proxy.socket, cert_dir.path)
 
@@ -86,9 +98,7 @@ def test_live_names_the_haproxy_checked_and_how_many_match(
 def test_live_on_a_socket_it_cannot_read_says_so_and_is_not_green(
     cert_dir: CertDir, run_cli: Callable[..., Result], start_haproxy: StartHAProxy, level: str
 ) -> None:
-    cert_dir.add("a")
-    proxy = start_haproxy(cert_dir.path, levels=(level,))
-    assert run_cli("refresh", "-s", proxy.socket, cert_dir.path).exit_code == 0
+    proxy = pushed(cert_dir, run_cli, start_haproxy, "a", levels=(level,))
     address = proxy.level_socket(level)
     dialect = dialect_of(proxy)
 
@@ -129,9 +139,7 @@ def test_live_on_a_socket_it_cannot_read_says_so_and_is_not_green(
 def test_live_when_haproxy_is_down_is_not_green(
     cert_dir: CertDir, run_cli: Callable[..., Result], start_haproxy: StartHAProxy
 ) -> None:
-    cert_dir.add("a")
-    proxy = start_haproxy(cert_dir.path)
-    assert run_cli("refresh", "-s", proxy.socket, cert_dir.path).exit_code == 0
+    proxy = pushed(cert_dir, run_cli, start_haproxy, "a")
     proxy.stop()
     code, data = live_json(run_cli, proxy.socket, cert_dir.path)
     assert code == 1
@@ -145,9 +153,7 @@ def test_live_when_haproxy_is_down_is_not_green(
 def test_live_names_a_renewed_certificate_and_the_fix(
     cert_dir: CertDir, run_cli: Callable[..., Result], start_haproxy: StartHAProxy
 ) -> None:
-    cert_dir.add("site")
-    proxy = start_haproxy(cert_dir.path)
-    assert run_cli("refresh", "-s", proxy.socket, cert_dir.path).exit_code == 0
+    proxy = pushed(cert_dir, run_cli, start_haproxy, "site")
     old = cert_dir.leaves["site"].cert.serial_number
     cert_dir.add("site")
     new = cert_dir.leaves["site"].cert.serial_number
