@@ -231,8 +231,23 @@ def test_ocsp_update_on_is_left_to_haproxy_and_its_file_kept_fresh(
         "status": "good",
         "this_update": None,
         "next_update": None,
+        "serial": f"{cert_dir.leaves['mine'].cert.serial_number:x}",
     }
     assert data["haproxy"][0]["self_stapled"] == 1 and data["haproxy"][0]["certificates"] == 2
+    table = run(state_file, "status", "--live", "-s", sock, cert_dir.path).stdout.splitlines()
+    assert table[-1].startswith(f"checked HAProxy {sock}: ")
+    assert table[-1].endswith(
+        " of 2 serve the staple on disk; HAProxy staples 1 itself (ocsp-update)"
+    )
+    # Without --live, from what the last refresh found.
+    offline = run(state_file, "status", cert_dir.path).stdout.splitlines()
+    column = offline[1].index("HAProxy")
+    cells = {
+        line.split()[0]: line[column:].strip() or "-"
+        for line in offline[2:]
+        if line.startswith(("mine.test", "theirs.test"))
+    }
+    assert cells == {"mine.test": "-", "theirs.test": "ocsp-update"}
 
 
 # -- a certificate HAProxy has not loaded ---------------------------------------------------
