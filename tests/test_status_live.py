@@ -191,3 +191,29 @@ def test_live_through_the_master_cli_also_after_a_reload(
             f"checked HAProxy {master}: 2 of 2 serve the staple on disk"
         )
         proxy.reload()  # the new worker loads the .ocsp files ocsptool wrote
+
+
+def test_live_in_the_plain_table_of_a_long_list(
+    cert_dir: CertDir,
+    run_cli: Callable[..., Result],
+    start_haproxy: StartHAProxy,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Past RICH_MAX_ROWS rows the hand-laid table has the HAProxy column too."""
+    from ocsptool import status_output
+
+    monkeypatch.setattr(status_output, "RICH_MAX_ROWS", 1)
+    proxy = pushed(cert_dir, run_cli, start_haproxy, "a", "b")
+
+    lines = run_cli("status", "--live", "-s", proxy.socket, cert_dir.path).stdout.splitlines()
+
+    assert lines[1].split() == [
+        "certificate", "responder", "staple", "thisUpdate", "nextUpdate", "issuer", "refresh",
+        "HAProxy", "problem",
+    ]  # fmt: skip
+    column = lines[1].index("HAProxy")
+    assert [line[column:] for line in lines if line.startswith(("a.test", "b.test"))] == [
+        "ocsptool: same",
+        "ocsptool: same",
+    ]
+    assert lines[-1] == f"checked HAProxy {proxy.socket}: 2 of 2 serve the staple on disk"
