@@ -163,6 +163,8 @@ class LiveCheck:
     matched: int = 0
     #: Of those, how many it staples itself (``ocsp-update on``).
     self_stapled: int = 0
+    #: Certificates with an OCSP URL that this HAProxy has not loaded (not counted above).
+    not_loaded: int = 0
 
     @property
     def line(self) -> str:
@@ -174,6 +176,9 @@ class LiveCheck:
         )
         if self.self_stapled:
             text += f"; HAProxy staples {self.self_stapled} itself (ocsp-update)"
+        if self.not_loaded:
+            s = "s" if self.not_loaded > 1 else ""
+            text += f"; {self.not_loaded} certificate{s} not loaded there"
         return text
 
 
@@ -525,14 +530,15 @@ def _check_one(
         return LiveCheck(address, error=str(e))
     held_real = {os.path.realpath(p): serial for p, serial in held.items()}
     updated_real = {os.path.realpath(p) for p in updated}
-    certificates = matched = self_stapled = 0
+    certificates = matched = self_stapled = not_loaded = 0
     for cert in report.certs:
         key = keys.get(cert.path)
         if key is None:
             continue
         real = os.path.realpath(cert.path)
         if cert.path not in held and real not in held_real:
-            continue  # this HAProxy does not serve the certificate at all
+            not_loaded += 1  # this HAProxy does not serve the certificate at all
+            continue
         serial = held.get(cert.path, held_real.get(real))
         stapler = Stapler.HAPROXY if real in updated_real else Stapler.OCSPTOOL
         fact = _fact(address, stapler, cert, served.get(key), now)
@@ -547,7 +553,7 @@ def _check_one(
         issue = _live_issue(cert, fact)
         if issue:
             cert.live.append(f"HAProxy {address} {issue}")
-    return LiveCheck(address, None, certificates, matched, self_stapled)
+    return LiveCheck(address, None, certificates, matched, self_stapled, not_loaded)
 
 
 def _fact(

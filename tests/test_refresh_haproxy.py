@@ -274,3 +274,9 @@ def test_renew_of_a_certificate_haproxy_has_not_loaded_says_so_once(
     quiet = run(state_file, "refresh", "-s", proxy.socket, cert_dir.path)
     assert (quiet.returncode, quiet.stderr) == (0, "")
     assert tls_staple(proxy.port, "served.test") == cert_dir.staple("served").read_bytes()
+    status = run(state_file, "status", "--json", "--live", "-s", proxy.socket, cert_dir.path)
+    assert status.returncode == 0
+    assert json.loads(status.stdout)["haproxy"][0]["line"] == (
+        f"checked HAProxy {proxy.socket}: 1 of 1 serve the staple on disk; "
+        "1 certificate not loaded there"
+    )

@@ -85,6 +85,7 @@ def test_live_names_the_haproxy_checked_and_how_many_match(
             "certificates": 2,
             "matched": 2,
             "self_stapled": 0,
+            "not_loaded": 0,
             "line": f"checked HAProxy {proxy.socket}: 2 of 2 serve the staple on disk",
         }
     ]
@@ -121,6 +122,7 @@ def test_live_on_a_socket_it_cannot_read_says_so_and_is_not_green(
             "certificates": 0,
             "matched": 0,
             "self_stapled": 0,
+            "not_loaded": 0,
             "line": f"could not check HAProxy {address}: {cause}",
         }
     ]
