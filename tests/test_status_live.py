@@ -219,3 +219,29 @@ def test_live_in_the_plain_table_of_a_long_list(
         "ocsptool: same",
     ]
     assert lines[-1] == f"checked HAProxy {proxy.socket}: 2 of 2 serve the staple on disk"
+
+
+@pytest.mark.parametrize("columns", ["80", "300"])
+def test_live_on_a_terminal_stacked_or_in_a_table(
+    cert_dir: CertDir,
+    run_cli: Callable[..., Result],
+    start_haproxy: StartHAProxy,
+    monkeypatch: pytest.MonkeyPatch,
+    columns: str,
+) -> None:
+    """At 80 columns each certificate is stacked, with who staples it among its facts; at
+    300 (the paths of tests are long) the table has a HAProxy column."""
+    proxy = pushed(cert_dir, run_cli, start_haproxy, "a")
+    monkeypatch.setenv("COLUMNS", columns)
+
+    lines = run_cli("status", "--live", "-s", proxy.socket, cert_dir.path).stdout.splitlines()
+
+    assert lines[-1] == f"checked HAProxy {proxy.socket}: 1 of 1 serve the staple on disk"
+    if columns == "80":
+        start = next(n for n, line in enumerate(lines) if line.startswith("  staple good, "))
+        facts = " ".join(line.strip() for line in lines[start:-1])  # wrapped at words
+        assert facts.endswith(", HAProxy ocsptool: same")
+    else:
+        column = lines[1].index("HAProxy")
+        row = next(line for line in lines if line.startswith("a.test"))
+        assert row[column:].split("  ")[0] == "ocsptool: same"
