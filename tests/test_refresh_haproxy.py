@@ -219,12 +219,12 @@ def test_ocsp_update_on_is_left_to_haproxy_and_its_file_kept_fresh(
     assert status.returncode == 0, status.stdout
     data = json.loads(status.stdout)
     rows = {Path(c["path"]).name: c for c in data["certificates"]}
-    assert [(f["address"], f["stapler"]) for f in rows["theirs.pem"]["haproxy"]] == [
+    assert [(f["address"], f["stapler"]) for f in rows["theirs.pem"]["served_by"]] == [
         (sock, "haproxy")
     ]
-    assert rows["theirs.pem"]["haproxy"][0]["served"] in ("same", "older", "newer")
+    assert rows["theirs.pem"]["served_by"][0]["served"] in ("same", "older", "newer")
     assert rows["theirs.pem"]["self_stapled"] == [sock]
-    assert rows["mine.pem"]["haproxy"][0] | {"this_update": None, "next_update": None} == {
+    assert rows["mine.pem"]["served_by"][0] | {"this_update": None, "next_update": None} == {
         "address": sock,
         "stapler": "ocsptool",
         "served": "same",
@@ -233,7 +233,9 @@ def test_ocsp_update_on_is_left_to_haproxy_and_its_file_kept_fresh(
         "next_update": None,
         "serial": f"{cert_dir.leaves['mine'].cert.serial_number:x}",
     }
-    assert data["haproxy"][0]["self_stapled"] == 1 and data["haproxy"][0]["certificates"] == 2
+    assert (
+        data["live_checks"][0]["self_stapled"] == 1 and data["live_checks"][0]["certificates"] == 2
+    )
     table = run(state_file, "status", "--live", "-s", sock, cert_dir.path).stdout.splitlines()
     assert table[-1].startswith(f"checked HAProxy {sock}: ")
     assert table[-1].endswith(
@@ -241,7 +243,7 @@ def test_ocsp_update_on_is_left_to_haproxy_and_its_file_kept_fresh(
     )
     # Without --live, from what the last refresh found.
     offline = run(state_file, "status", cert_dir.path).stdout.splitlines()
-    column = offline[1].index("HAProxy")
+    column = offline[1].index("stapler")
     cells = {
         line.split()[0]: line[column:].strip() or "-"
         for line in offline[2:]
@@ -276,7 +278,7 @@ def test_renew_of_a_certificate_haproxy_has_not_loaded_says_so_once(
     assert tls_staple(proxy.port, "served.test") == cert_dir.staple("served").read_bytes()
     status = run(state_file, "status", "--json", "--live", "-s", proxy.socket, cert_dir.path)
     assert status.returncode == 0
-    assert json.loads(status.stdout)["haproxy"][0]["line"] == (
+    assert json.loads(status.stdout)["live_checks"][0]["line"] == (
         f"checked HAProxy {proxy.socket}: 1 of 1 serve the staple on disk; "
         "1 certificate not loaded there"
     )

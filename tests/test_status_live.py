@@ -70,15 +70,15 @@ def test_live_names_the_haproxy_checked_and_how_many_match(
     assert lines[-1] == f"checked HAProxy {proxy.socket}: 2 of 2 serve the staple on disk"
     assert lines[1].split() == [
         "certificate", "responder", "staple", "thisUpdate", "nextUpdate", "issuer", "refresh",
-        "HAProxy", "problem",
+        "stapler", "problem",
     ]  # fmt: skip
-    column = lines[1].index("HAProxy")
+    column = lines[1].index("stapler")
     served = [line[column:].strip() for line in lines[2:-1] if line.startswith(("a.", "b."))]
     assert served == ["ocsptool: same", "ocsptool: same"]
 
     code, data = live_json(run_cli, proxy.socket, cert_dir.path)
     assert code == 0
-    assert data["haproxy"] == [
+    assert data["live_checks"] == [
         {
             "address": proxy.socket,
             "error": None,
@@ -89,10 +89,10 @@ def test_live_names_the_haproxy_checked_and_how_many_match(
             "line": f"checked HAProxy {proxy.socket}: 2 of 2 serve the staple on disk",
         }
     ]
-    fact = rows(data)["a.pem"]["haproxy"][0]
+    fact = rows(data)["a.pem"]["served_by"][0]
     assert (fact["stapler"], fact["served"], fact["status"]) == ("ocsptool", "same", "good")
     assert fact["this_update"] == rows(data)["a.pem"]["this_update"]
-    assert rows(data)["crl.pem"]["haproxy"] == []
+    assert rows(data)["crl.pem"]["served_by"] == []
 
 
 @pytest.mark.parametrize("level", ["operator", "user"])
@@ -107,7 +107,7 @@ def test_live_on_a_socket_it_cannot_read_says_so_and_is_not_green(
 
     if level == "operator" and not dialect.ocsp_needs_admin:  # it can read all it needs
         assert (code, data["problems"]) == (0, [])
-        assert data["haproxy"][0]["line"] == (
+        assert data["live_checks"][0]["line"] == (
             f"checked HAProxy {address}: 1 of 1 serve the staple on disk"
         )
         return
@@ -115,7 +115,7 @@ def test_live_on_a_socket_it_cannot_read_says_so_and_is_not_green(
     cause = fix(address, level, needs)
     assert code == 1
     assert data["problems"] == [f"{address}: could not check what HAProxy serves: {cause}"]
-    assert data["haproxy"] == [
+    assert data["live_checks"] == [
         {
             "address": address,
             "error": cause,
@@ -127,7 +127,7 @@ def test_live_on_a_socket_it_cannot_read_says_so_and_is_not_green(
         }
     ]
     row = rows(data)["a.pem"]
-    assert (row["haproxy"], row["live"], row["status"]) == ([], [], "good")  # no claim
+    assert (row["served_by"], row["live"], row["status"]) == ([], [], "good")  # no claim
 
     table = run_cli("status", "--live", "-s", address, cert_dir.path)
     assert table.exit_code == 1
@@ -146,10 +146,10 @@ def test_live_when_haproxy_is_down_is_not_green(
     code, data = live_json(run_cli, proxy.socket, cert_dir.path)
     assert code == 1
     assert data["problems"] == [
-        f"{proxy.socket}: could not check what HAProxy serves: {data['haproxy'][0]['error']}"
+        f"{proxy.socket}: could not check what HAProxy serves: {data['live_checks'][0]['error']}"
     ]
-    assert data["haproxy"][0]["error"].startswith(f"HAProxy socket {proxy.socket}: ")
-    assert rows(data)["a.pem"]["haproxy"] == []
+    assert data["live_checks"][0]["error"].startswith(f"HAProxy socket {proxy.socket}: ")
+    assert rows(data)["a.pem"]["served_by"] == []
 
 
 def test_live_names_a_renewed_certificate_and_the_fix(
@@ -170,9 +170,9 @@ def test_live_names_a_renewed_certificate_and_the_fix(
         f"serial {new:X} (renewed): reload HAProxy, or load it with "
         "`ocsptool refresh --update-certs -s ADDR`"
     ]
-    assert row["haproxy"][0]["served"] == "other-certificate"
-    assert row["haproxy"][0]["serial"] == f"{old:x}"
-    assert data["haproxy"][0]["line"] == (
+    assert row["served_by"][0]["served"] == "other-certificate"
+    assert row["served_by"][0]["serial"] == f"{old:x}"
+    assert data["live_checks"][0]["line"] == (
         f"checked HAProxy {proxy.socket}: 0 of 1 serve the staple on disk"
     )
 
@@ -189,7 +189,7 @@ def test_live_through_the_master_cli_also_after_a_reload(
     for _ in range(2):
         code, data = live_json(run_cli, master, cert_dir.path)
         assert (code, data["problems"]) == (0, [])
-        assert data["haproxy"][0]["line"] == (
+        assert data["live_checks"][0]["line"] == (
             f"checked HAProxy {master}: 2 of 2 serve the staple on disk"
         )
         proxy.reload()  # the new worker loads the .ocsp files ocsptool wrote
@@ -201,7 +201,7 @@ def test_live_in_the_plain_table_of_a_long_list(
     start_haproxy: StartHAProxy,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Past RICH_MAX_ROWS rows the hand-laid table has the HAProxy column too."""
+    """Past RICH_MAX_ROWS rows the hand-laid table has the stapler column too."""
     from ocsptool import status_output
 
     monkeypatch.setattr(status_output, "RICH_MAX_ROWS", 1)
@@ -211,9 +211,9 @@ def test_live_in_the_plain_table_of_a_long_list(
 
     assert lines[1].split() == [
         "certificate", "responder", "staple", "thisUpdate", "nextUpdate", "issuer", "refresh",
-        "HAProxy", "problem",
+        "stapler", "problem",
     ]  # fmt: skip
-    column = lines[1].index("HAProxy")
+    column = lines[1].index("stapler")
     assert [line[column:] for line in lines if line.startswith(("a.test", "b.test"))] == [
         "ocsptool: same",
         "ocsptool: same",
@@ -230,7 +230,7 @@ def test_live_on_a_terminal_stacked_or_in_a_table(
     columns: str,
 ) -> None:
     """At 80 columns each certificate is stacked, with who staples it among its facts; at
-    300 (the paths of tests are long) the table has a HAProxy column."""
+    300 (the paths of tests are long) the table has a stapler column."""
     proxy = pushed(cert_dir, run_cli, start_haproxy, "a")
     monkeypatch.setenv("COLUMNS", columns)
 
@@ -240,8 +240,8 @@ def test_live_on_a_terminal_stacked_or_in_a_table(
     if columns == "80":
         start = next(n for n, line in enumerate(lines) if line.startswith("  staple good, "))
         facts = " ".join(line.strip() for line in lines[start:-1])  # wrapped at words
-        assert facts.endswith(", HAProxy ocsptool: same")
+        assert facts.endswith(", stapler ocsptool: same")
     else:
-        column = lines[1].index("HAProxy")
+        column = lines[1].index("stapler")
         row = next(line for line in lines if line.startswith("a.test"))
         assert row[column:].split("  ")[0] == "ocsptool: same"
