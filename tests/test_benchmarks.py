@@ -53,6 +53,8 @@ def test_smoke_run_prints_the_table() -> None:
         assert section in out, section
     assert "warning" not in done.stderr
     assert " | jobs_per_host 4 | - | <= jobs_per_host | met |" in out  # the bound held
+    # workload 3's like-for-like socat reference: the same commands, push and read-back
+    assert "`socat` per command, the same commands (push + read-back) ~ " in out
 
 
 def test_write_keeps_the_hand_written_text(tmp_path: Path) -> None:
