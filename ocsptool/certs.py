@@ -256,7 +256,9 @@ def parse_bundle(path: Path) -> Bundle:
 
 def validity_problem(leaf: x509.Certificate, now: dt.datetime) -> str | None:
     """Why a certificate is outside its validity period, or None."""
-    if now > leaf.not_valid_after_utc:
+    from ocsptool.freshness import cert_expired
+
+    if cert_expired(leaf.not_valid_after_utc, now):
         return f"certificate expired on {leaf.not_valid_after_utc:%Y-%m-%d %H:%M} UTC; renew it"
     if now < leaf.not_valid_before_utc:
         return f"certificate not valid before {leaf.not_valid_before_utc:%Y-%m-%d %H:%M} UTC"

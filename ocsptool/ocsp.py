@@ -19,7 +19,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from ocsptool.certs import describe_name
 from ocsptool.errors import ResponseRejected, StatusUnknown
-from ocsptool.schedule import HAPROXY_MARGIN
+from ocsptool.freshness import lapsing
 from ocsptool.times import iso
 
 #: How far thisUpdate may lie in the future (clock skew between us and the CA).
@@ -102,7 +102,7 @@ def _verify(der: bytes, bundle: CertPair, now: dt.datetime) -> Staple:
         raise ResponseRejected("nextUpdate missing; the response cannot be scheduled or served")
     if next_update <= now:
         raise ResponseRejected(f"nextUpdate {iso(next_update)} has already passed")
-    if next_update - now <= HAPROXY_MARGIN:
+    if lapsing(next_update, now):
         raise ResponseRejected(
             f"nextUpdate {iso(next_update)} is less than 5 minutes away; HAProxy would not serve it"
         )

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
+from ocsptool.freshness import cert_expired, fresh_until
 from ocsptool.scan import Found
 from ocsptool.state import Record
 
@@ -124,7 +125,7 @@ def index_entry(rec: Record) -> IndexEntry:
         rec["stat"],
         rec.get("issuer_stat"),
         staple.get("inode"),
-        min(rec["due"], rec["not_after"]),
+        fresh_until(rec),
         tuple(rec.get("pushed", ())),
     )
 
@@ -137,7 +138,7 @@ def triage(
     fresh, revoked = plan.fresh.append, plan.revoked.append
     get = records.get
     epoch = int(now.timestamp())
-    slow = _triage_one
+    slow, until = _triage_one, fresh_until
     for f in found:  # the hot loop of a no-op run: tuples and subscripts only
         path, stat, inode, issuer_stat = f
         rec = get(path)
@@ -147,8 +148,7 @@ def triage(
                 rec["stat"] == stat  # type: ignore[index]
                 and rec["issuer_stat"] == issuer_stat  # type: ignore[index]
                 and staple["inode"] == inode  # type: ignore[index]
-                and epoch < rec["due"]  # type: ignore[index]
-                and epoch < rec["not_after"]  # type: ignore[index]
+                and epoch < until(rec)  # type: ignore[arg-type]
                 and not (force and path in force)
             ):
                 fresh(path)
@@ -183,8 +183,9 @@ def _triage_one(
     elif (staple := rec.get("staple")) is not None:
         if (
             staple.get("inode") != inode
-            or epoch >= rec.get("due", 0)
-            or epoch >= rec.get("not_after", 0)
+            or "due" not in rec
+            or "not_after" not in rec
+            or epoch >= fresh_until(rec)
         ):
             plan.parse.append(f)  # the staple was replaced or is due; or the cert expired
         else:
@@ -212,7 +213,7 @@ def decide(
         if not target.ocsp_urls:
             plan.no_ocsp.append(key)
             continue
-        if now > target.leaf.not_valid_after_utc:
+        if cert_expired(target.leaf.not_valid_after_utc, now):
             from ocsptool.certs import validity_problem
 
             plan.expired.append((key, f"{validity_problem(target.leaf, now)}; not fetching"))

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 from ocsptool import scan as scanning
 from ocsptool.errors import CertificateError, FetchError, OcspToolError
 from ocsptool.files import remove_leftovers
+from ocsptool.freshness import cert_expired
 from ocsptool.limits import MAX_RESPONSE_BYTES, Timeouts
 from ocsptool.pacing import DEFAULT_JOBS_PER_HOST
 from ocsptool.plan import Action, Plan, all_fresh, decide, triage
@@ -432,7 +433,7 @@ class _Run:
             staple = rec.get("staple")
             if (
                 target.ocsp_urls
-                and self.now <= target.leaf.not_valid_after_utc
+                and not cert_expired(target.leaf.not_valid_after_utc, self.now)
                 and (staple is None or staple.get("inode") != f.ocsp_inode)
             ):
                 self._adopt_disk_staple(target, f.ocsp_inode)

@@ -26,6 +26,7 @@ from ocsptool import scan as scanning
 from ocsptool import state as statefile
 from ocsptool.errors import CertificateError, OcspToolError, StatusUnknown
 from ocsptool.files import last_run, read_regular
+from ocsptool.freshness import cert_expired, lapsing, overdue
 from ocsptool.plural import plural
 from ocsptool.refresh import cache_valid
 from ocsptool.state import Record, StapleRecord
@@ -293,10 +294,8 @@ def _from_record(f: scanning.Found, rec: Record | None, now: dt.datetime) -> Cer
         return cert
     if staple.get("inode") != f.ocsp_inode:
         return None  # replaced, removed or re-created since the run: read it
-    from ocsptool.schedule import HAPROXY_MARGIN
-
     next_update = from_epoch(staple.get("next_update"))
-    if next_update is None or next_update - now <= HAPROXY_MARGIN:
+    if next_update is None or lapsing(next_update, now):
         return None  # lapsed (or about to): let verify() say exactly how
     cert.status = str(staple.get("status"))
     cert.this_update = from_epoch(staple.get("this_update"))
@@ -369,7 +368,7 @@ def _from_disk(f: scanning.Found, rec: Record | None, now: dt.datetime) -> CertS
     if rec is not None and rec.get("fingerprint") == bundle.fingerprint:
         _copy_history(cert, rec)
     problem = validity_problem(bundle.leaf, now)
-    if problem and now > bundle.leaf.not_valid_after_utc:
+    if problem and cert_expired(bundle.leaf.not_valid_after_utc, now):
         cert.cert_error = problem
     if cert.ocsp_url is None:
         return cert
@@ -435,11 +434,9 @@ def decode_times(der: bytes) -> tuple[dt.datetime, dt.datetime | None, dt.dateti
 
 def assess(cert: CertStatus, now: dt.datetime) -> None:
     """Fill ``severity`` and ``problems`` from the facts (and ``live``)."""
-    from ocsptool.schedule import latest_refresh
-
     found: list[tuple[Severity, str]] = []
     must = " on a Must-Staple certificate; clients will refuse the site" * cert.must_staple
-    expired = cert.not_after is not None and now > cert.not_after
+    expired = cert_expired(cert.not_after, now)
     if cert.cert_error:
         hard_error = expired or (cert.must_staple and cert.ocsp_url is not None)
         found.append((CRITICAL if hard_error else WARNING, cert.cert_error + must * hard_error))
@@ -458,7 +455,7 @@ def assess(cert: CertStatus, now: dt.datetime) -> None:
         elif (
             cert.this_update
             and cert.next_update
-            and now > latest_refresh(cert.this_update, cert.next_update)
+            and overdue(cert.this_update, cert.next_update, now)
         ):
             found.append((WARNING, "refresh overdue; is `ocsptool refresh` running?"))
         if cert.failures and cert.last_error:
