@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from ocsptool.retrieval import Retrieved
     from ocsptool.shared_store import StoreRun
     from ocsptool.sinks import Delivery, Publication, Sink
+    from ocsptool.status import CertStatus
     from ocsptool.target import Target
 
 Progress = Callable[[int, int], None]
@@ -113,6 +114,26 @@ class Outcome:
     self_stapled: list[str] = field(default_factory=list)
     #: HAProxy addresses that have not loaded this certificate (nothing pushed there).
     not_loaded: list[str] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, view: CertStatus, action: Action, rec: Record) -> Outcome:
+        """The outcome of ``action`` for the certificate ``view`` describes (``status.recorded``
+        of its record: the same facts ``status`` reads). Only ``next_due`` reads ``rec``: a
+        certificate never scheduled (due 0) says the epoch here, where the view says None."""
+        return cls(
+            path=view.path,
+            action=action,
+            name=view.name,
+            ocsp_url=view.ocsp_url,
+            status=None if view.status == "none" else view.status,  # None: no staple
+            this_update=view.this_update,
+            next_update=view.next_update,
+            next_due=from_epoch(rec.get("due")) if view.ocsp_url else None,
+            error=None if action is Action.FETCHED else view.last_error,
+            origin=view.origin,
+            fetched_by=view.fetched_by,
+            self_stapled=list(view.self_stapled),
+        )
 
 
 @dataclass
@@ -771,13 +792,15 @@ class _Run:
                 self.state.drop(key)
 
     def finish(self) -> None:
+        from ocsptool.status import recorded
+
         certs = self.state.certs
         handled = [k for k in self.outcomes if _staple_status(certs[k]) == "revoked"]
         for key in dict.fromkeys([*self.revoked, *handled]):
-            staple = certs[key].get("staple") or {}
-            since = from_epoch(staple.get("revocation_time"))
+            view = recorded(key, certs[key])
+            since = view.revocation_time
             when = f" since {since:%Y-%m-%d %H:%M} UTC" if since else ""
-            reason = staple.get("revocation_reason")
+            reason = view.revocation_reason
             self.report.problems.append(
                 f"{key}: REVOKED{when}"
                 + (f" ({reason})" if reason else "")
@@ -819,21 +842,9 @@ class _Run:
         self.report.problems.append(f"{key}: {message}")
 
     def _outcome(self, key: str, rec: Record, action: Action) -> Outcome:
-        staple = rec.get("staple") or {}
-        out = Outcome(
-            path=key,
-            action=action,
-            name=rec.get("name"),
-            ocsp_url=rec.get("url"),
-            status=staple.get("status"),
-            this_update=from_epoch(staple.get("this_update")),
-            next_update=from_epoch(staple.get("next_update")),
-            next_due=from_epoch(rec.get("due")) if rec.get("url") else None,
-            error=rec.get("last_error") if action != Action.FETCHED else None,
-            origin=staple.get("origin"),
-            fetched_by=staple.get("fetched_by"),
-            self_stapled=list(rec.get("self_stapled", ())),
-        )
+        from ocsptool.status import recorded
+
+        out = Outcome.of(recorded(key, rec), action, rec)
         self.outcomes[key] = out
         return out
 

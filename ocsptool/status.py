@@ -276,14 +276,32 @@ def _read_state(path: Path | None, now: dt.datetime) -> statefile.State:
 # -- from the state record (fast path) ---------------------------------------------------
 
 
+def recorded(path: str, rec: Record) -> CertStatus:
+    """The facts a record holds, as the last run left them: not judged (``assess`` does
+    that) and without reading the disk. Refresh's per-certificate report is built from
+    it, and so is ``status``'s row when the record is up to date (``_from_record``)."""
+    cert = CertStatus(path=path, certid=rec.get("certid"))
+    _copy_record(cert, rec)
+    staple = rec.get("staple")
+    if staple is not None:  # state.valid_record: its status is good or revoked
+        cert.status = str(staple.get("status"))
+        cert.this_update = from_epoch(staple.get("this_update"))
+        cert.next_update = from_epoch(staple.get("next_update"))
+        cert.produced_at = from_epoch(staple.get("produced_at"))
+        cert.signer = staple.get("signer")
+        cert.revocation_time = from_epoch(staple.get("revocation_time"))
+        cert.revocation_reason = staple.get("revocation_reason")
+        _copy_provenance(cert, staple)
+    return cert
+
+
 def _from_record(f: scanning.Found, rec: Record | None, now: dt.datetime) -> CertStatus | None:
     """The row from an up-to-date record, or None when the disk must be read."""
     if rec is None or not cache_valid(rec, f):
         return None
-    cert = CertStatus(path=f.path, certid=rec.get("certid"))
-    _copy_record(cert, rec)
     if rec.get("cert_error"):
         return None  # read it again: what the leaf says (Must-Staple, expiry) matters
+    cert = recorded(f.path, rec)
     if not cert.ocsp_url:
         return cert
     staple = rec.get("staple")
@@ -294,17 +312,8 @@ def _from_record(f: scanning.Found, rec: Record | None, now: dt.datetime) -> Cer
         return cert
     if staple.get("inode") != f.ocsp_inode:
         return None  # replaced, removed or re-created since the run: read it
-    next_update = from_epoch(staple.get("next_update"))
-    if next_update is None or lapsing(next_update, now):
+    if cert.next_update is None or lapsing(cert.next_update, now):
         return None  # lapsed (or about to): let verify() say exactly how
-    cert.status = str(staple.get("status"))
-    cert.this_update = from_epoch(staple.get("this_update"))
-    cert.next_update = next_update
-    cert.produced_at = from_epoch(staple.get("produced_at"))
-    cert.signer = staple.get("signer")
-    cert.revocation_time = from_epoch(staple.get("revocation_time"))
-    cert.revocation_reason = staple.get("revocation_reason")
-    _copy_provenance(cert, staple)
     return cert
 
 
