@@ -23,7 +23,7 @@ import struct
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 
@@ -89,6 +89,8 @@ class HAProxy:
         self.log = self.dir / "haproxy.log"
         self.config.write_text(self._config_text(crt_list))
         self._process: subprocess.Popen[bytes] | None = None
+        #: The environment haproxy starts with (None: this process's).
+        self.env: Mapping[str, str] | None = None
 
     def level_socket(self, level: str) -> str:
         """The stats socket at ``level`` (one of ``levels``)."""
@@ -137,6 +139,7 @@ class HAProxy:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                env=None if self.env is None else dict(self.env),
             )
         try:
             self._wait_until_ready()

@@ -188,22 +188,6 @@ class Running(HAProxy):
         self.global_lines = ()
         self.env = env
 
-    def start(self) -> Running:
-        with self.log.open("ab") as log:
-            self._process = subprocess.Popen(
-                self._argv(),
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env=None if self.env is None else dict(self.env),
-            )
-        try:
-            self._wait_until_ready()
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
     def _answers(self) -> bool:
         if not super()._answers():
             return False
