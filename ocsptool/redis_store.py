@@ -124,6 +124,16 @@ class _WrongType(StoreError):
     """A key holds another Redis type than the string we write."""
 
 
+def check_url(url: str) -> None:
+    """Raise ``StoreConfigError`` for a Redis URL that ``from_url`` would refuse, or when
+    the redis extra is missing; imports nothing of redis-py (it costs ~125 ms)."""
+    import importlib.util
+
+    _check_url(url, redact(url))
+    if importlib.util.find_spec("redis") is None:
+        raise StoreConfigError(EXTRA_MISSING)
+
+
 def _check_url(url: str, name: str) -> None:
     try:
         parts = urllib.parse.urlsplit(url)

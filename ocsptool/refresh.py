@@ -178,6 +178,10 @@ def run_refresh(
     force: Sequence[str] = (),
 ) -> RunReport:
     """Refresh what is due (and everything in ``force``, given as absolute paths)."""
+    if settings.store:  # a bad --store is a usage error on every run, not only a busy one
+        from ocsptool.shared_store import check_store_url
+
+        check_store_url(settings.store)
     store: Store = store_for(settings.state_path)
     sources = sources_for(
         settings.paths,

@@ -220,6 +220,21 @@ def open_store(url: str, *, timeout: float) -> SharedStore:
     return opener(url, timeout)
 
 
+def check_store_url(url: str) -> None:
+    """Raise ``StoreConfigError`` for what ``open_store`` would refuse (a bad URL, a missing
+    extra), without importing the engine's client: a run checks its ``--store`` at start,
+    also when nothing is due and the store is never opened."""
+    try:
+        scheme = urllib.parse.urlsplit(url).scheme.lower()
+    except ValueError as e:
+        raise StoreConfigError(f"store {url!r}: bad URL ({e})") from None
+    if scheme not in ENGINES:
+        open_store(url, timeout=1.0)  # raises: the one message for an unknown scheme
+    from ocsptool.redis_store import check_url
+
+    check_url(url)
+
+
 def redact(url: str) -> str:
     """``url`` without a password, for messages."""
     try:

@@ -393,3 +393,26 @@ def test_a_bad_store_url_or_the_missing_extra_is_a_usage_error(
     )
     assert responder.requests == 0  # nothing was fetched, and nothing written
     assert not list(node.certs.glob("*.ocsp"))
+
+
+def test_a_bad_store_is_a_usage_error_on_a_no_op_run_too(
+    fleet: Callable[[int], list[Node]], responder: Responder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Nothing due, so the store is never opened: the URL and the extra are still checked."""
+    (node,) = fleet(1)
+    assert node.refresh(None).exit_code == 0  # every staple fresh from here on
+    before = responder.requests
+    result = node.refresh("redis://127.0.0.1:6379/zero")
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "ocsptool: store redis://127.0.0.1:6379/zero: database 'zero' is not a number\n",
+    )
+    monkeypatch.setitem(sys.modules, "redis", None)  # the redis extra is not installed
+    result = node.refresh("redis://127.0.0.1:6379/0")
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "ocsptool: --store needs the redis extra: pip install 'ocsptool[redis]'\n",
+    )
+    monkeypatch.delitem(sys.modules, "redis")
+    assert node.refresh("redis://127.0.0.1:6379/0").exit_code == 0  # a good one: quiet no-op
+    assert responder.requests == before
