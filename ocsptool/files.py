@@ -43,15 +43,31 @@ def read_regular(path: Path | str, limit: int | None = None) -> bytes:
     """
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     try:
-        mode = os.fstat(fd).st_mode
-        if stat.S_ISDIR(mode):
+        info = os.fstat(fd)
+        if stat.S_ISDIR(info.st_mode):
             raise IsADirectoryError(errno.EISDIR, "is a directory")
-        if not stat.S_ISREG(mode):
+        if not stat.S_ISREG(info.st_mode):
             raise OSError(errno.EINVAL, "not a regular file")
-        with os.fdopen(fd, "rb", closefd=False) as f:
-            return f.read() if limit is None else f.read(limit + 1)
+        return _read_fd(fd, info.st_size, limit)
     finally:
         os.close(fd)
+
+
+def _read_fd(fd: int, size_hint: int, limit: int | None) -> bytes:
+    """Read to the end (or ``limit + 1`` bytes) with ``os.read``, no file object: one
+    read of the size ``fstat`` gave (plus one byte, to see the end), more if it grew."""
+    want = None if limit is None else limit + 1
+    chunks: list[bytes] = []
+    got = 0
+    ask = size_hint + 1
+    while want is None or got < want:
+        chunk = os.read(fd, ask if want is None else min(ask, want - got))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        got += len(chunk)
+        ask = 1 << 16
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def temp_path(path: Path) -> Path:

@@ -397,6 +397,9 @@ class _Run:
         self.targets_by_key: dict[str, Target] = {}
         #: The staples this run fetched and wrote, ready for the consumer sinks.
         self.published: dict[str, Publication] = {}
+        #: What the consumer sinks did, per key: applied to the Outcomes when they are
+        #: built (a quiet run never builds them).
+        self.push_facts = _PushFacts()
 
     # -- the HTTP session: made when the first request is (a run may need none) -----------
 
@@ -730,7 +733,7 @@ class _Run:
             self.report.problems.append(str(e))
             for item in items:
                 self.state.update(item.key, {"push_error": str(e)})
-                self._outcome_of(item.key).push_errors.append(str(e))
+                self.push_facts.push_errors.append((item.key, str(e)))
             return
         for delivery in deliveries:
             self._delivered(sink.name, delivery)
@@ -747,19 +750,20 @@ class _Run:
         # Done (never asked again for this staple): published, stapled by HAProxy
         # itself, or not served by this consumer at all.
         fields: Record = {"pushed": [*rec.get("pushed", []), name], "push_error": None}
-        others = [a for a in rec.get("self_stapled", []) if a != name]
-        out = self._outcome_of(key)
+        before = rec.get("self_stapled")
+        others = [a for a in before if a != name] if before else []
+        facts = self.push_facts
         if delivery.state is DeliveryState.PUBLISHED:
-            out.pushed.append(name)
+            facts.pushed.append((key, name))
         elif delivery.state is DeliveryState.SELF_STAPLED:
             others.append(name)
         else:  # said once per staple: the next runs find it done
-            out.not_loaded.append(name)
+            facts.not_loaded.append((key, name))
             self.report.notes.append(f"{key}: not pushed: HAProxy {name} {delivery.error}")
-        if others or rec.get("self_stapled"):
+        if others or before:
             fields["self_stapled"] = others
         self.state.update(key, fields)
-        out.self_stapled = list(others)
+        facts.self_stapled[key] = others
 
     def _on_disk(self, key: str) -> Publication:
         """A fresh staple for a consumer that lacks it: its file, and the issuer if needed."""
@@ -784,7 +788,7 @@ class _Run:
 
     def _push_failed(self, key: str, name: str, why: str) -> None:
         self.state.update(key, {"push_error": f"{name}: {why}"})
-        self._outcome_of(key).push_errors.append(f"{name}: {why}")
+        self.push_facts.push_errors.append((key, f"{name}: {why}"))
         self.report.problems.append(f"{key}: HAProxy {name}: {why}")
 
     # -- record --------------------------------------------------------------------------
@@ -838,6 +842,7 @@ class _Run:
     def _all_outcomes(self) -> list[Outcome]:
         for key in self.fresh:
             self._outcome_of(key)
+        self.push_facts.apply(self.outcomes)
         return sorted(self.outcomes.values(), key=lambda o: o.path)
 
     def _fail_cert(self, key: str, message: str, rec: Record) -> None:
@@ -851,6 +856,29 @@ class _Run:
         out = Outcome.of(recorded(key, rec), action, rec)
         self.outcomes[key] = out
         return out
+
+
+@dataclass
+class _PushFacts:
+    """What the consumer sinks did, kept as plain (key, value) pairs in the order it
+    happened; ``apply`` puts them on the Outcomes (once: then they are cleared)."""
+
+    pushed: list[tuple[str, str]] = field(default_factory=list)
+    not_loaded: list[tuple[str, str]] = field(default_factory=list)
+    push_errors: list[tuple[str, str]] = field(default_factory=list)
+    #: The key's self-stapling sinks after its last delivery.
+    self_stapled: dict[str, list[str]] = field(default_factory=dict)
+
+    def apply(self, outcomes: Mapping[str, Outcome]) -> None:
+        for key, name in self.pushed:
+            outcomes[key].pushed.append(name)
+        for key, name in self.not_loaded:
+            outcomes[key].not_loaded.append(name)
+        for key, error in self.push_errors:
+            outcomes[key].push_errors.append(error)
+        for key, names in self.self_stapled.items():
+            outcomes[key].self_stapled = list(names)
+        self.pushed, self.not_loaded, self.push_errors, self.self_stapled = [], [], [], {}
 
 
 def _staple_status(rec: Record) -> str | None:

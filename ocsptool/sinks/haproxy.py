@@ -21,10 +21,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ocsptool.haproxy import Method, PushItem
 from ocsptool.sinks import Delivery, DeliveryState, Publication
 
 if TYPE_CHECKING:
-    from ocsptool.haproxy import PushItem, PushResult
+    from ocsptool.haproxy import PushResult
 
 #: NOT_SERVED's reason (the run's note names the socket before it).
 NOT_LOADED = "has not loaded this certificate (not in 'show ssl cert')"
@@ -58,8 +59,6 @@ class HAProxySink:
         )
 
     def _item(self, item: Publication) -> PushItem:
-        from ocsptool.haproxy import PushItem
-
         return PushItem(
             item.cert_path,
             item.der,
@@ -108,11 +107,12 @@ def _bundle(cert_path: str) -> bytes | None:
         return None  # push_staples then says there is no bundle to load
 
 
+_METHODS = {str(m): m for m in Method}
+
+
 def delivery(key: str, result: PushResult) -> Delivery:
     """The Delivery of one PushResult: only a staple HAProxy serves counts as published."""
-    from ocsptool.haproxy import Method
-
-    method = Method(result.method)
+    method = _METHODS[result.method]
     if method is Method.HAPROXY_UPDATES:
         return Delivery(key, DeliveryState.SELF_STAPLED, None, method)
     if method is Method.NOT_LOADED:
