@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
-import errno
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,11 +19,12 @@ from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import AuthorityInformationAccessOID, NameOID
 
+from ocsptool import files
 from ocsptool.errors import CertificateError
-from ocsptool.files import READ_DENIED, read_regular
 
-#: Certificate files larger than this are refused unread.
-MAX_FILE_BYTES = 1024 * 1024
+# read_file lives in files (no cryptography: a push-only run reads staples with it).
+MAX_FILE_BYTES = files.MAX_FILE_BYTES
+read_file = files.read_file
 
 #: One pass over the markers keeps parsing linear: a backreferencing regex over the whole
 #: file was quadratic, and a 1 MiB file of BEGIN lines took minutes.
@@ -191,30 +191,6 @@ def _issued_by(cert: x509.Certificate, candidate: x509.Certificate) -> bool:
     except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
         return False
     return True
-
-
-def read_file(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
-    """Read a small regular file, refusing anything over ``limit`` bytes, with one-line errors.
-
-    A FIFO, socket or device is refused without reading: a FIFO would block the run forever.
-    """
-    try:
-        data = read_regular(path, limit)
-    except PermissionError:
-        raise CertificateError(READ_DENIED) from None
-    except FileNotFoundError:
-        raise CertificateError("no such file") from None
-    except IsADirectoryError:
-        raise CertificateError("is a directory") from None
-    except OSError as e:
-        if e.errno == errno.EINVAL:
-            raise CertificateError(
-                "not a regular file (a FIFO, socket or device); skipped"
-            ) from None
-        raise CertificateError(f"cannot read: {e.strerror}") from None
-    if len(data) > limit:
-        raise CertificateError(f"over {limit // 1024} KiB; not a certificate bundle, skipped")
-    return data
 
 
 def parse_bundle(path: Path) -> Bundle:

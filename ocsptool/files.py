@@ -23,11 +23,15 @@ from pathlib import Path
 from typing import Any
 
 from ocsptool import owner
-from ocsptool.errors import LockHeld, WriteError
+from ocsptool.errors import CertificateError, LockHeld, WriteError
 
 TEMP_SUFFIX = ".ocsptool-tmp.ocsp"
 #: The permission messages, one definition each.
 READ_DENIED = "permission denied; let ocsptool's user read it"
+
+
+#: Certificate files larger than this are refused unread.
+MAX_FILE_BYTES = 1024 * 1024
 
 
 def write_denied(directory: Path) -> str:
@@ -68,6 +72,30 @@ def _read_fd(fd: int, size_hint: int, limit: int | None) -> bytes:
         got += len(chunk)
         ask = 1 << 16
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def read_file(path: Path, limit: int = MAX_FILE_BYTES) -> bytes:
+    """Read a small regular file, refusing anything over ``limit`` bytes, with one-line errors.
+
+    A FIFO, socket or device is refused without reading: a FIFO would block the run forever.
+    """
+    try:
+        data = read_regular(path, limit)
+    except PermissionError:
+        raise CertificateError(READ_DENIED) from None
+    except FileNotFoundError:
+        raise CertificateError("no such file") from None
+    except IsADirectoryError:
+        raise CertificateError("is a directory") from None
+    except OSError as e:
+        if e.errno == errno.EINVAL:
+            raise CertificateError(
+                "not a regular file (a FIFO, socket or device); skipped"
+            ) from None
+        raise CertificateError(f"cannot read: {e.strerror}") from None
+    if len(data) > limit:
+        raise CertificateError(f"over {limit // 1024} KiB; not a certificate bundle, skipped")
+    return data
 
 
 def temp_path(path: Path) -> Path:

@@ -767,15 +767,16 @@ class _Run:
 
     def _on_disk(self, key: str) -> Publication:
         """A fresh staple for a consumer that lacks it: its file, and the issuer if needed."""
-        from ocsptool.certs import read_file
+        from ocsptool.files import read_file  # not certs': no cryptography to read a file
         from ocsptool.sinks import Publication
 
         target = self.targets_by_key.get(key)
         staple_path = target.staple_path if target else self.routing.staple_path(key)
         der = read_file(staple_path)
         issuer_pem = None
-        serial = self.state.certs[key].get("serial")
-        if self.state.certs[key].get("issuer_file"):
+        rec = self.state.certs[key]
+        serial = rec.get("serial")
+        if rec.get("issuer_file"):
             if target is None:
                 from ocsptool.certs import parse_bundle
 
@@ -800,11 +801,11 @@ class _Run:
                 self.state.drop(key)
 
     def finish(self) -> None:
-        from ocsptool.status import recorded
-
         certs = self.state.certs
         handled = [k for k in self.outcomes if _staple_status(certs[k]) == "revoked"]
         for key in dict.fromkeys([*self.revoked, *handled]):
+            from ocsptool.status import recorded  # only when something is revoked
+
             view = recorded(key, certs[key])
             since = view.revocation_time
             when = f" since {since:%Y-%m-%d %H:%M} UTC" if since else ""
