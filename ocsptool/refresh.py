@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 
 from ocsptool import scan as scanning
 from ocsptool.errors import CertificateError, FetchError, OcspToolError
-from ocsptool.files import remove_leftovers
+from ocsptool.files import read_file, remove_leftovers
 from ocsptool.freshness import cert_expired
 from ocsptool.limits import MAX_RESPONSE_BYTES, Timeouts
 from ocsptool.pacing import DEFAULT_JOBS_PER_HOST
@@ -522,7 +522,6 @@ class _Run:
 
     def _adopt_disk_staple(self, target: Target, inode: int | None) -> None:
         """Read the staple file; keep it (and its schedule) if it still verifies."""
-        from ocsptool.certs import read_file
         from ocsptool.ocsp import verify
 
         self.state.update(target.key, {"staple": None, "pushed": []})
@@ -767,7 +766,6 @@ class _Run:
 
     def _on_disk(self, key: str) -> Publication:
         """A fresh staple for a consumer that lacks it: its file, and the issuer if needed."""
-        from ocsptool.files import read_file  # not certs': no cryptography to read a file
         from ocsptool.sinks import Publication
 
         target = self.targets_by_key.get(key)

@@ -171,7 +171,11 @@ def _is_int(value: Any) -> bool:
 
 
 def _is_stat(value: Any) -> bool:
-    return isinstance(value, list) and len(value) == 4 and all(_is_int(n) for n in value)
+    return (
+        isinstance(value, list)
+        and len(value) == 4
+        and all(n.__class__ is int or _is_int(n) for n in value)
+    )
 
 
 def valid_record(record: Any) -> bool:
@@ -180,8 +184,10 @@ def valid_record(record: Any) -> bool:
         return False
     get = record.get
     for k in _INT_FIELDS:  # plain loops: thousands of records at each load of a foreign file
-        if k in record and not _is_int(record[k]):
-            return False
+        if k in record:
+            value = record[k]
+            if value.__class__ is not int and not _is_int(value):  # JSON's ints: no call
+                return False
     for k in _STR_FIELDS:
         value = get(k)
         if value is not None and not isinstance(value, str):
