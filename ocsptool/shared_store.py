@@ -44,7 +44,7 @@ import time
 import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, NamedTuple, Protocol, TypeVar
 
 from ocsptool.errors import OcspToolError, UsageError
 from ocsptool.limits import MAX_RESPONSE_BYTES
@@ -194,12 +194,38 @@ def _open_redis(url: str, timeout: float) -> SharedStore:
     return RedisStore.from_url(url, timeout=timeout)
 
 
+def _check_redis(url: str) -> None:
+    from ocsptool.redis_store import check_url
+
+    check_url(url)
+
+
+class Engine(NamedTuple):
+    open: Callable[[str, float], SharedStore]
+    #: Raises ``StoreConfigError`` for what ``open`` would refuse, without importing the
+    #: engine's client (a run checks its ``--store`` at start, also when nothing is due).
+    check: Callable[[str], None]
+
+
+_REDIS = Engine(_open_redis, _check_redis)
+
 #: URL scheme -> engine. Another engine is one module and one line here.
-ENGINES: dict[str, Callable[[str, float], SharedStore]] = {
-    "redis": _open_redis,
-    "rediss": _open_redis,
-    "unix": _open_redis,
-}
+ENGINES: dict[str, Engine] = {"redis": _REDIS, "rediss": _REDIS, "unix": _REDIS}
+
+
+def _engine(url: str) -> Engine:
+    """The engine for ``url``'s scheme; ``StoreConfigError`` for a bad URL or scheme."""
+    try:
+        scheme = urllib.parse.urlsplit(url).scheme.lower()
+    except ValueError as e:
+        raise StoreConfigError(f"store {url!r}: bad URL ({e})") from None
+    engine = ENGINES.get(scheme)
+    if engine is None:
+        raise StoreConfigError(
+            f"store {redact(url)!r}: unknown scheme {scheme or '(none)'!r}; use "
+            "redis://HOST:PORT/DB, rediss://HOST:PORT/DB or unix:///path/redis.sock?db=N"
+        )
+    return engine
 
 
 def open_store(url: str, *, timeout: float) -> SharedStore:
@@ -207,32 +233,13 @@ def open_store(url: str, *, timeout: float) -> SharedStore:
 
     Connects lazily: a store that is down fails its first operation (``StoreError``).
     """
-    try:
-        scheme = urllib.parse.urlsplit(url).scheme.lower()
-    except ValueError as e:
-        raise StoreConfigError(f"store {url!r}: bad URL ({e})") from None
-    opener = ENGINES.get(scheme)
-    if opener is None:
-        raise StoreConfigError(
-            f"store {redact(url)!r}: unknown scheme {scheme or '(none)'!r}; use "
-            "redis://HOST:PORT/DB, rediss://HOST:PORT/DB or unix:///path/redis.sock?db=N"
-        )
-    return opener(url, timeout)
+    return _engine(url).open(url, timeout)
 
 
 def check_store_url(url: str) -> None:
     """Raise ``StoreConfigError`` for what ``open_store`` would refuse (a bad URL, a missing
-    extra), without importing the engine's client: a run checks its ``--store`` at start,
-    also when nothing is due and the store is never opened."""
-    try:
-        scheme = urllib.parse.urlsplit(url).scheme.lower()
-    except ValueError as e:
-        raise StoreConfigError(f"store {url!r}: bad URL ({e})") from None
-    if scheme not in ENGINES:
-        open_store(url, timeout=1.0)  # raises: the one message for an unknown scheme
-    from ocsptool.redis_store import check_url
-
-    check_url(url)
+    extra), without importing the engine's client."""
+    _engine(url).check(url)
 
 
 def redact(url: str) -> str:
