@@ -9,11 +9,14 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 
 .PHONY: demo test matrix install-peers lint typecheck pytest benchmark-smoke clean
 
-# The HAProxy versions of the matrix: `make matrix` runs the HAProxy-marked tests against
-# each (after `make test` ran everything against the default haproxy). Override with
-# `make matrix HAPROXY_VERSIONS="/path/to/haproxy ..."`.
+# The HAProxy version matrix: `make test` runs everything against Debian's haproxy, then
+# `make matrix` runs the HAProxy-marked tests again against every other binary: each
+# ../shared/haproxy/*/haproxy (found by glob, so a version added there is tested with no
+# change here), or the ones you name: `make matrix HAPROXY_VERSIONS="/opt/haproxy-3.4/haproxy"`.
+# Under CI=true an empty matrix, or a binary that does not run, fails.
 HAPROXY_DIR ?= ../shared/haproxy
-HAPROXY_VERSIONS ?= $(HAPROXY_DIR)/2.8.0/haproxy $(HAPROXY_DIR)/3.0.0/haproxy $(HAPROXY_DIR)/3.2.0/haproxy $(HAPROXY_DIR)/3.4.0/haproxy
+HAPROXY_VERSIONS ?= $(sort $(wildcard $(HAPROXY_DIR)/*/haproxy))
+export HAPROXY_VERSIONS
 
 demo: $(BIN)/python
 	$(PIP) install .
@@ -48,8 +51,14 @@ install-peers:
 	else echo "socat is not installed: the benchmark smoke will fail (sudo apt-get install socat)"; fi
 
 matrix: $(BIN)/python
+	@if [ -z "$(strip $(HAPROXY_VERSIONS))" ]; then \
+	  echo "make matrix: no haproxy binary in $(HAPROXY_DIR)/*/haproxy and no HAPROXY_VERSIONS"; \
+	  if [ "$$CI" = true ]; then exit 1; fi; \
+	fi
 	@for binary in $(HAPROXY_VERSIONS); do \
-	  echo "pytest -m haproxy with OCSPTOOL_HAPROXY=$$binary"; \
+	  version=$$("$$binary" -v 2>/dev/null | sed -n '1s/^HAProxy version \([^ ]*\).*/\1/p'); \
+	  if [ -z "$$version" ]; then echo "make matrix: $$binary does not run"; exit 1; fi; \
+	  echo "HAProxy $$version ($$binary): pytest -m haproxy"; \
 	  OCSPTOOL_HAPROXY=$$binary $(BIN)/python -m pytest -q -m haproxy || exit 1; \
 	done
 

@@ -166,6 +166,45 @@ def haproxy_bin() -> str:
     return binary
 
 
+# -- the version matrix: every binary this run tests (``ocsptool.testing.matrix``) ---------
+
+from ocsptool.testing.matrix import Binary, candidates, not_given, of_release  # noqa: E402
+
+#: The binaries this run tests: the matrix (Debian's and ../shared/haproxy/*), or the
+#: one ``$OCSPTOOL_HAPROXY`` names during a ``make matrix`` pass. An entry that cannot
+#: be run raises here, so CI fails at collection instead of skipping.
+CANDIDATES = candidates()
+
+
+def matrix_params(minimum: tuple[int, int] = (0, 0)) -> list[Any]:
+    """``binary`` parameters: every candidate from ``minimum`` on, or one placeholder that
+    fails under CI (in the whole-matrix pass) and skips elsewhere."""
+    found = [pytest.param(b, id=f"haproxy-{b.version}") for b in CANDIDATES if b.release >= minimum]
+    return found or [pytest.param(minimum, id=f"no-haproxy-{minimum[0]}.{minimum[1]}+")]
+
+
+def release_params(release: str) -> list[Any]:
+    """``binary`` parameters for a test of what only ``release`` does (``"3.4"``,
+    ``"2.8.0"``): each candidate of it, or one placeholder reported as not run."""
+    found = [pytest.param(b, id=f"haproxy-{b.version}") for b in of_release(CANDIDATES, release)]
+    return found or [pytest.param(release, id=f"no-haproxy-{release}")]
+
+
+@pytest.fixture
+def binary(request: pytest.FixtureRequest, haproxy_bin: str) -> Binary:
+    """The parametrized binary (``matrix_params`` or ``release_params``, indirect)."""
+    found: Binary | tuple[int, int] | str = request.param
+    if isinstance(found, str):
+        pytest.skip(not_given(found))
+    if isinstance(found, tuple):
+        names = ", ".join(str(b) for b in CANDIDATES) or "none"
+        message = f"no haproxy {found[0]}.{found[1]}+ in this run ({names})"
+        if os.environ.get("CI") == "true" and not os.environ.get("OCSPTOOL_HAPROXY"):
+            pytest.fail(f"{message}; CI=true requires it")
+        pytest.skip(message)
+    return found
+
+
 @pytest.fixture
 def start_haproxy(haproxy_bin: str) -> Iterator[Callable[..., HAProxy]]:
     """Start a real HAProxy on a crt file, directory or crt-list: ``start_haproxy(path)``.

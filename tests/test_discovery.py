@@ -10,7 +10,6 @@ sources for ``status``, explicit crt-lists and bundle base names, and bad input.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 from collections.abc import Callable, Iterator
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
+from conftest import matrix_params
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 
@@ -25,14 +25,12 @@ from ocsptool.sources import haproxy_config as source
 from ocsptool.sources.haproxy_config import learn_names
 from ocsptool.testing.haproxy import free_port, tls_staple
 from ocsptool.testing.haproxy_configs import (
-    MATRIX,
-    Binary,
     KeyType,
     Running,
-    binaries,
     check_config,
     served_certificate,
 )
+from ocsptool.testing.matrix import Binary
 from ocsptool.testing.pki import Leaf
 from tests.conftest import PKI
 
@@ -44,27 +42,7 @@ defaults
     timeout client 5s
     timeout server 5s
 """
-BINARIES = binaries()
 Run = Callable[..., Result]
-
-
-def _matrix(minimum: tuple[int, int] = (0, 0)) -> list[object]:
-    found = [pytest.param(b, id=str(b)) for b in BINARIES if b.version >= minimum]
-    return found or [pytest.param(minimum, id=f"no-haproxy-{minimum[0]}.{minimum[1]}+")]
-
-
-@pytest.fixture
-def binary(request: pytest.FixtureRequest, haproxy_bin: str) -> Binary:
-    """The parametrized binary; none at all: conftest's haproxy_bin skips (fails under
-    CI=true). A version below what the shape needs is a capability, not a missing peer:
-    that skips even under CI (``OCSPTOOL_HAPROXY`` picks one binary of the matrix)."""
-    found: Binary | tuple[int, int] = request.param
-    if isinstance(found, tuple):
-        pytest.skip(f"needs haproxy {found[0]}.{found[1]}+ ({', '.join(MATRIX)})")
-    chosen = os.environ.get("OCSPTOOL_HAPROXY")
-    if chosen and os.path.realpath(chosen) != os.path.realpath(found.path):
-        pytest.skip(f"OCSPTOOL_HAPROXY={chosen}: this run tests that binary only")
-    return found
 
 
 @pytest.fixture
@@ -133,7 +111,7 @@ def _pushed(state: Path) -> dict[str, list[str]]:
 
 
 @pytest.mark.haproxy
-@pytest.mark.parametrize("binary", _matrix(), indirect=True)
+@pytest.mark.parametrize("binary", matrix_params(), indirect=True)
 def test_crt_list_bundles_and_a_directory_all_stapled_through_the_configs_socket(  # noqa: PLR0917 - fixtures
     binary: Binary, short_tmp: Path, pki: PKI, responder: object, run_cli: Run, state_file: Path
 ) -> None:
@@ -174,7 +152,7 @@ def test_crt_list_bundles_and_a_directory_all_stapled_through_the_configs_socket
 
 
 @pytest.mark.haproxy
-@pytest.mark.parametrize("binary", _matrix(), indirect=True)
+@pytest.mark.parametrize("binary", matrix_params(), indirect=True)
 def test_two_instances_each_through_its_own_socket_in_one_quiet_run(  # noqa: PLR0917 - fixtures
     binary: Binary, short_tmp: Path, pki: PKI, responder: object, run_cli: Run, state_file: Path
 ) -> None:
@@ -204,7 +182,7 @@ def test_two_instances_each_through_its_own_socket_in_one_quiet_run(  # noqa: PL
 
 
 @pytest.mark.haproxy
-@pytest.mark.parametrize("binary", _matrix((3, 0)), indirect=True)
+@pytest.mark.parametrize("binary", matrix_params((3, 0)), indirect=True)
 def test_a_crt_store_entry_is_stapled_under_its_store_name(  # noqa: PLR0917 - fixtures
     binary: Binary, short_tmp: Path, pki: PKI, responder: object, run_cli: Run, state_file: Path
 ) -> None:
@@ -232,7 +210,7 @@ def test_a_crt_store_entry_is_stapled_under_its_store_name(  # noqa: PLR0917 - f
 
 
 @pytest.mark.haproxy
-@pytest.mark.parametrize("binary", _matrix(), indirect=True)
+@pytest.mark.parametrize("binary", matrix_params(), indirect=True)
 def test_the_master_socket_from_debians_defaults_is_used_over_a_user_level_one(  # noqa: PLR0917 - fixtures
     binary: Binary,
     short_tmp: Path,
@@ -407,7 +385,7 @@ def test_the_reading_is_kept_until_a_file_or_a_named_variable_changes(
 
 
 @pytest.mark.haproxy
-@pytest.mark.parametrize("binary", _matrix(), indirect=True)
+@pytest.mark.parametrize("binary", matrix_params(), indirect=True)
 def test_with_sockets_only_a_relative_name_is_learned_from_show_ssl_cert(  # noqa: PLR0917 - fixtures
     binary: Binary,
     short_tmp: Path,

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import matrix_params
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from ocsptool.haproxy_config import (
@@ -30,17 +31,15 @@ from ocsptool.haproxy_config import (
 from ocsptool.haproxy_config.words import WordError, split_words
 from ocsptool.testing.haproxy import free_port, tls_staple
 from ocsptool.testing.haproxy_configs import (
-    MATRIX,
-    Binary,
     KeyType,
     Running,
-    binaries,
     check_config,
     good_staple,
     issue,
     served_certificate,
     write_cert,
 )
+from ocsptool.testing.matrix import Binary
 from ocsptool.testing.pki import Authority, key_pem
 
 DER = Encoding.DER
@@ -411,27 +410,6 @@ def test_crt_store_references(tmp_path: Path) -> None:
 
 # -- the real binaries ----------------------------------------------------------------------
 
-BINARIES = binaries()
-
-
-def _matrix(minimum: tuple[int, int] = (0, 0)) -> list[object]:
-    """Every binary of the matrix from ``minimum`` on, or one placeholder when none is."""
-    found = [pytest.param(b, id=str(b)) for b in BINARIES if b.version >= minimum]
-    return found or [pytest.param(minimum, id=f"no-haproxy-{minimum[0]}.{minimum[1]}+")]
-
-
-@pytest.fixture
-def binary(request: pytest.FixtureRequest, haproxy_bin: str) -> Binary:
-    """The parametrized binary. None installed: conftest's haproxy_bin skips (fails under
-    CI=true); none new enough for the shape: skip, or fail under CI=true, the same way."""
-    found: Binary | tuple[int, int] = request.param
-    if isinstance(found, tuple):
-        message = f"no haproxy {found[0]}.{found[1]}+ here ({', '.join(MATRIX)})"
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"{message}; CI=true requires it")
-        pytest.skip(message)
-    return found
-
 
 def _config(tmp_path: Path, body: str, *, port: int, global_lines: str = "") -> tuple[Path, str]:
     sock = f"{tmp_path}/admin.sock"
@@ -461,7 +439,7 @@ def short_tmp() -> Iterator[Path]:
 
 
 @pytest.mark.haproxy
-@pytest.mark.parametrize("binary", _matrix(), indirect=True)
+@pytest.mark.parametrize("binary", matrix_params(), indirect=True)
 def test_real_directory_rules(binary: Binary, short_tmp: Path) -> None:
     certs = short_tmp / "certs"
     served = {n: write_cert(certs / f"{n}.pem", f"{n}.test") for n in ("a", "b")}
@@ -485,7 +463,7 @@ def test_real_directory_rules(binary: Binary, short_tmp: Path) -> None:
 
 
 @pytest.mark.haproxy
-@pytest.mark.parametrize("binary", _matrix(), indirect=True)
+@pytest.mark.parametrize("binary", matrix_params(), indirect=True)
 def test_real_bundles_serve_each_part_per_key_type(binary: Binary, short_tmp: Path) -> None:
     root = Authority.root()
     certs = short_tmp / "c"
@@ -511,12 +489,12 @@ def test_real_bundles_serve_each_part_per_key_type(binary: Binary, short_tmp: Pa
 
 
 @pytest.mark.haproxy
-@pytest.mark.parametrize("binary", _matrix(), indirect=True)
+@pytest.mark.parametrize("binary", matrix_params(), indirect=True)
 def test_real_crt_list_with_options_and_filters(binary: Binary, short_tmp: Path) -> None:
     root = Authority.root()
     certs = short_tmp / "c"
     leaves = {n: issue(root, certs / f"{n}.pem", f"{n}.test") for n in ("a", "b", "c")}
-    update = " ocsp-update on" if binary.version >= (3, 0) else ""
+    update = " ocsp-update on" if binary.release >= (3, 0) else ""
     crt_list = short_tmp / "list.txt"
     crt_list.write_text(
         "# the default certificate comes first\n"
@@ -548,7 +526,7 @@ def test_real_crt_list_with_options_and_filters(binary: Binary, short_tmp: Path)
 
 
 @pytest.mark.haproxy
-@pytest.mark.parametrize("binary", _matrix((3, 0)), indirect=True)
+@pytest.mark.parametrize("binary", matrix_params((3, 0)), indirect=True)
 def test_real_crt_store(binary: Binary, short_tmp: Path) -> None:
     root = Authority.root()
     certs, keys = short_tmp / "certs", short_tmp / "keys"
@@ -599,7 +577,7 @@ def test_real_crt_store(binary: Binary, short_tmp: Path) -> None:
 
 
 @pytest.mark.haproxy
-@pytest.mark.parametrize("binary", _matrix(), indirect=True)
+@pytest.mark.parametrize("binary", matrix_params(), indirect=True)
 def test_real_two_instances_and_socket_levels(binary: Binary, short_tmp: Path) -> None:
     runs = []
     tcp = free_port()
@@ -634,7 +612,7 @@ def test_real_two_instances_and_socket_levels(binary: Binary, short_tmp: Path) -
 
 
 @pytest.mark.haproxy
-@pytest.mark.parametrize("binary", _matrix(), indirect=True)
+@pytest.mark.parametrize("binary", matrix_params(), indirect=True)
 def test_real_master_socket_from_the_defaults_file(binary: Binary, short_tmp: Path) -> None:
     der = write_cert(short_tmp / "site.pem", "site.test")
     port = free_port()
@@ -657,7 +635,7 @@ def test_real_master_socket_from_the_defaults_file(binary: Binary, short_tmp: Pa
 
 
 @pytest.mark.haproxy
-@pytest.mark.parametrize("binary", _matrix((2, 8)), indirect=True)
+@pytest.mark.parametrize("binary", matrix_params((2, 8)), indirect=True)
 def test_real_ocsp_update_flags_match_haproxys_updater(binary: Binary, short_tmp: Path) -> None:
     ca = Authority.root().intermediate("Updating Intermediate")
     for name in ("a", "b", "c"):
@@ -665,7 +643,7 @@ def test_real_ocsp_update_flags_match_haproxys_updater(binary: Binary, short_tmp
     crt_list = short_tmp / "list"
     crt_list.write_text("b.pem [ocsp-update on]\nc.pem [ocsp-update off]\n")
     # ocsp-update.mode (3.0+) is the default of every certificate, plain crt included
-    mode = "    ocsp-update.mode on\n" if binary.version >= (3, 0) else ""
+    mode = "    ocsp-update.mode on\n" if binary.release >= (3, 0) else ""
     port = free_port()
     config, sock = _config(
         short_tmp,
@@ -682,7 +660,7 @@ def test_real_ocsp_update_flags_match_haproxys_updater(binary: Binary, short_tmp
 
 
 @pytest.mark.haproxy
-@pytest.mark.parametrize("binary", _matrix(), indirect=True)
+@pytest.mark.parametrize("binary", matrix_params(), indirect=True)
 def test_real_quoting_and_environment(binary: Binary, short_tmp: Path) -> None:
     served = {
         "space": write_cert(short_tmp / "a b.pem", "space.test"),
@@ -707,7 +685,7 @@ def test_real_quoting_and_environment(binary: Binary, short_tmp: Path) -> None:
 
 
 @pytest.mark.haproxy
-@pytest.mark.parametrize("binary", _matrix(), indirect=True)
+@pytest.mark.parametrize("binary", matrix_params(), indirect=True)
 def test_real_variables_outside_double_quotes_stay_literal(binary: Binary, tmp_path: Path) -> None:
     write_cert(tmp_path / "env.pem", "env.test")
     config, _sock = _config(tmp_path, "crt ${DIR}/env.pem", port=1)

@@ -1,7 +1,7 @@
 """What differs between HAProxy 2.6 and 3.4, proven against the real binary under test.
 
-Run the matrix with ``OCSPTOOL_HAPROXY=../shared/haproxy/3.2.0/haproxy pytest -m haproxy``
-(``.ci/run`` runs every version). Each test asks the binary its version and asserts what
+``make matrix`` runs them against every binary of the matrix (``OCSPTOOL_HAPROXY=PATH
+pytest -m haproxy`` for one). Each test asks the binary its version and asserts what
 that version must do: the window, read-back, levels, the master CLI, renewed
 certificates, ``ocsp-update on``.
 """

@@ -1,7 +1,8 @@
 """What differs between HAProxy versions, in ONE place, chosen from ``show version``.
 
-Nothing outside this module compares version numbers. Checked on 2.6.12, 2.8.0, 3.0.0,
-3.2.0 and 3.4.0 (see ``tests/test_haproxy_*.py``).
+Nothing outside this module compares version numbers. The facts come from HAProxy's
+releases 2.6 to 3.4 (``../shared/notes/haproxy-ocsp.md``); ``tests/test_haproxy_*.py`` prove
+them against every binary of the matrix (CI: 2.6.12 and 3.0.11; see README).
 """
 
 from __future__ import annotations

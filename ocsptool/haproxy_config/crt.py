@@ -1,5 +1,5 @@
-"""What one ``crt`` argument loads, by HAProxy's rules (checked on 2.6.12, 2.8.0, 3.0.0,
-3.2.0 and 3.4.0; tests/test_haproxy_config.py runs the binaries):
+"""What one ``crt`` argument loads, by HAProxy's rules (tests/test_haproxy_config.py proves
+them on every binary of the matrix):
 
 - An existing file: that file, under the path as written (``crt-base/x.pem`` with the
   crt-base's trailing slash kept: ``/etc/certs//x.pem``).

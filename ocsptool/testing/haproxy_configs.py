@@ -5,7 +5,7 @@
   separate file); returns the certificate's DER.
 - ``served_certificate(port, servername, key_type)``: the DER of the certificate HAProxy
   serves for that SNI name, with TLS 1.2 cipher suites of one key type only.
-- ``binaries()``: the haproxy binaries of the matrix that exist, with their versions.
+- the binaries of the matrix: ``ocsptool.testing.matrix``.
 - ``check_config(binary, config)``: ``haproxy -c -f`` (its exit code and output).
 - ``Running(binary, config, port, stats=sock)``: ``haproxy -db -f config`` (optionally in
   master-worker mode with ``-S``), started and stopped like ``HAProxy``.
@@ -14,13 +14,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
-import re
 import socket
 import ssl
 import subprocess
 from collections.abc import Mapping
-from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 
@@ -30,17 +27,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509 import ocsp
 from cryptography.x509.oid import NameOID
 
-from ocsptool.testing.haproxy import HAProxy, haproxy_binary
+from ocsptool.testing.haproxy import HAProxy
 from ocsptool.testing.pki import Authority, Leaf
 from ocsptool.testing.responder import Responder
-
-MATRIX = (
-    "/usr/sbin/haproxy",
-    "/work/shared/haproxy/2.8.0/haproxy",
-    "/work/shared/haproxy/3.0.0/haproxy",
-    "/work/shared/haproxy/3.2.0/haproxy",
-    "/work/shared/haproxy/3.4.0/haproxy",
-)
 
 
 class KeyType(StrEnum):
@@ -114,33 +103,6 @@ def served_certificate(
         der = tls.getpeercert(binary_form=True)
     assert der is not None
     return der
-
-
-@dataclass(frozen=True)
-class Binary:
-    path: str
-    version: tuple[int, int]
-
-    def __str__(self) -> str:
-        return f"haproxy {self.version[0]}.{self.version[1]}"
-
-
-def version_of(path: str) -> tuple[int, int]:
-    out = subprocess.run(
-        [path, "-v"], capture_output=True, text=True, timeout=10, check=True
-    ).stdout
-    found = re.search(r"version (\d+)\.(\d+)", out)
-    assert found is not None, out
-    return int(found[1]), int(found[2])
-
-
-def binaries() -> list[Binary]:
-    """The binaries of the matrix that exist here (``$OCSPTOOL_HAPROXY``'s too)."""
-    paths = list(MATRIX)
-    default = haproxy_binary()
-    if default and os.path.realpath(default) not in map(os.path.realpath, paths):
-        paths.insert(0, default)
-    return [Binary(p, version_of(p)) for p in paths if os.access(p, os.X_OK)]
 
 
 def check_config(binary: str, config: Path) -> subprocess.CompletedProcess[str]:
