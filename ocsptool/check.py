@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from ocsptool import exitcodes
 from ocsptool.plural import plural
-from ocsptool.status import CRITICAL, OK, WARNING, StatusReport
+from ocsptool.status import StatusReport
+from ocsptool.view import CRITICAL, OK, WARNING
 
 NAMES = {
     exitcodes.CHECK_OK: "OK",

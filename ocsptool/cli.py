@@ -22,6 +22,7 @@ from ocsptool.errors import OcspToolError, UsageError
 
 if TYPE_CHECKING:
     from ocsptool.check import Verdict
+    from ocsptool.inventory import Inventory
     from ocsptool.refresh import RunReport
     from ocsptool.refresh import Settings as RunSettings
     from ocsptool.responders import Overrides
@@ -41,6 +42,8 @@ class Options:
     """A command's options, typed, built once by ``with_options`` from what click parsed."""
 
     paths: tuple[str, ...] = ()
+    #: ``renew CERT...`` and ``show CERT``: the certificates named, among the inventory's.
+    certs: tuple[str, ...] = ()
     state: Path | None = None
     sockets: tuple[str, ...] = ()
     haproxy_configs: tuple[Path, ...] = ()
@@ -101,31 +104,14 @@ class Options:
             update_certs=self.update_certs,
         )
 
-    def with_sources(self) -> Options:
-        """These options, or, with no PATH and no --haproxy-config, HAProxy's default
-        configuration when it exists; else a usage error saying where it looked."""
-        if self.paths or self.haproxy_configs:
-            return self
-        from dataclasses import replace
-
-        from ocsptool.sources import haproxy_config
-
-        default = haproxy_config.DEFAULT_CONFIG
-        if not default.exists():
-            raise click.UsageError(
-                "give at least one certificate file or directory, or --haproxy-config FILE "
-                f"(or set paths or haproxy_configs in the config file); {default} does not exist"
-            )
-        return replace(self, haproxy_configs=(default,))
-
 
 def with_options(command: Callable[[Options], None]) -> Callable[..., None]:
     """The one options decorator: the command gets one frozen ``Options``."""
 
     @functools.wraps(command)
     def callback(**params: Any) -> None:
-        if "certs" in params:
-            params["paths"] = params.pop("certs")
+        if isinstance(params.get("certs"), str):  # ``show CERT``: one
+            params["certs"] = (params["certs"],)
         if "state" in params:
             params["state_defaulted"] = params["state"] is None
         command(Options(**params))
@@ -198,18 +184,18 @@ def _state_problem(o: Options, state_path: Path, *, writes: bool) -> str | None:
     return owner.default_state_problem(state_path) if o.state_defaulted else None
 
 
-def _nothing_found(settings: RunSettings, problems: Sequence[tuple[str, str]]) -> list[str]:
+def _nothing_found(inventory: Inventory) -> list[str]:
     from ocsptool.status import nothing_found
 
-    return nothing_found(settings.paths, settings.extensions, problems)
+    return nothing_found(inventory)
 
 
-def _say_nothing_found(settings: RunSettings, problems: Sequence[tuple[str, str]]) -> int:
+def _say_nothing_found(inventory: Inventory) -> int:
     """No certificate at all: one line per path that could not be read and one naming
     where it looked; exit 1 (refresh, renew, status)."""
     from ocsptool.run_output import stderr_line
 
-    for text in _nothing_found(settings, problems):
+    for text in _nothing_found(inventory):
         stderr_line(text, error=True)
     return exitcodes.FAILURE
 
@@ -443,6 +429,19 @@ def scan_options(f: F) -> F:
     )(f)
 
 
+def configured_paths_option(f: F) -> F:
+    """The config file's ``paths`` for the commands that take CERTs (renew, show): the
+    inventory they select from is every command's (a hidden option: the file feeds it)."""
+    return click.option(
+        "--path",
+        "paths",
+        multiple=True,
+        hidden=True,
+        type=click.Path(path_type=str),
+        help="A certificate file or directory of the inventory (config key paths).",
+    )(f)
+
+
 def metrics_option(f: F) -> F:
     return click.option(
         "--metrics",
@@ -567,7 +566,7 @@ def refresh(o: Options) -> None:
     or a bundle's base name. Off a terminal, a successful run prints nothing;
     configuration lines it skips are one warning each on stderr, not a failure.
     """
-    settings = o.with_sources().run_settings()
+    settings = o.run_settings()
     if problem := _state_problem(o, settings.state_path, writes=True):
         raise CommandFailed(problem, exitcodes.USAGE)
     _run(lambda: _refresh(settings, o.as_json, o.verbosity, o.metrics, o.force), o.verbosity)
@@ -581,15 +580,16 @@ def _refresh(
     force: bool = False,
 ) -> int:
     from ocsptool import run_output
-    from ocsptool.refresh import run_refresh
+    from ocsptool.refresh import inventory_of, run_refresh
 
     now = _now()
     tty = run_output.is_terminal()
-    everything = _every_certificate(settings) if force else ()
+    inventory = inventory_of(settings)
+    everything = tuple(inventory.keys()) if force else ()  # the same pipeline, all due
     with run_output.progress_bar(tty and not as_json and verbosity >= 0) as progress:
-        result = run_refresh(settings, now=now, progress=progress, force=everything)
-    if not result.scan.found:
-        return _say_nothing_found(settings, result.scan.problems)
+        result = run_refresh(settings, inventory, now=now, progress=progress, force=everything)
+    if not inventory.found:
+        return _say_nothing_found(inventory)
     code = exitcodes.of_run(result.ok, result.store_problem is not None)
     run_output.emit(result, verbosity=verbosity)
     if metrics is not None:
@@ -608,22 +608,13 @@ def _refresh(
     return code
 
 
-def _every_certificate(settings: RunSettings) -> tuple[str, ...]:
-    """``refresh --force``: every certificate the run will scan, to fetch whatever the
-    schedule says (the run's checks against the held staple still apply)."""
-    from ocsptool.scan import scan
-
-    found = scan(settings.paths, settings.extensions, settings.excludes).found
-    return tuple(f.path for f in found)
-
-
 def _write_metrics(path: Path, result: RunReport, now: dt.datetime) -> None:
     """Metrics after a refresh run: every certificate's staple, and this run, from what
     the run scanned and recorded (no second scan)."""
     from ocsptool import metrics as prom
     from ocsptool import status as health
 
-    report = health.view(result.scan, result.state, now)
+    report = health.report(result.inventory, result.state, now)
     prom.write(path, report, last_run=now, last_run_ok=result.ok)
 
 
@@ -701,8 +692,8 @@ def status(o: Options) -> None:
 
 
 def _status_settings(o: Options) -> RunSettings:
-    settings = o.with_sources().run_settings(jobs=1)
-    if o.live and not settings.sockets and not settings.haproxy_configs:
+    settings = o.run_settings(jobs=1)
+    if o.live and not settings.sockets and not settings.haproxy_configs and settings.paths:
         raise click.UsageError(
             "--live needs at least one -s/--haproxy-socket ADDR or --haproxy-config FILE"
         )
@@ -714,15 +705,7 @@ def _gather(
 ) -> StatusReport:
     from ocsptool import status as health
 
-    report = health.gather(
-        settings.paths,
-        settings.state_path,
-        now=now,
-        extensions=settings.extensions,
-        excludes=settings.excludes,
-        haproxy_configs=settings.haproxy_configs,
-        sockets=settings.sockets,
-    )
+    report = health.gather(settings, now=now)
     if live:
         health.compare_live(report, report.sockets, now=now, timeout=settings.haproxy_timeout)
     if metrics is not None:
@@ -741,7 +724,7 @@ def _status(
     now = _now()
     report = _gather(settings, live, metrics, now)
     if not report.certs:
-        return _say_nothing_found(settings, report.scan_problems)
+        return _say_nothing_found(report.inventory)
     code = exitcodes.OK if report.ok else exitcodes.FAILURE
     if as_json:
         click.echo(status_output.status_json(report, now, code))
@@ -816,6 +799,8 @@ def check(o: Options) -> None:
         verdict = _check(o, settings)
     except click.UsageError as e:
         verdict = nagios.unknown(f"usage error: {e.format_message()}")
+    except UsageError as e:
+        verdict = nagios.unknown(f"usage error: {e}")
     except OcspToolError as e:
         verdict = nagios.unknown(str(e))
     click.echo(verdict.line)
@@ -833,12 +818,12 @@ def _check(o: Options, settings: RunSettings) -> Verdict:
     now = _now()
     report = _gather(settings, o.live, o.metrics, now)
     if not report.certs:
-        lines = _nothing_found(settings, report.scan_problems)
+        lines = _nothing_found(report.inventory)
         return nagios.unknown(lines[0] + (f" (+{len(lines) - 1} more)" if len(lines) > 1 else ""))
     if problem := state_problem(settings.state_path):
         return nagios.unknown(problem)
-    if report.notes:
-        return nagios.unknown(report.notes[0])
+    if report.state_notes:
+        return nagios.unknown(report.state_notes[0])
     return nagios.evaluate(report, now=now, warn=o.warn, crit=o.crit)
 
 
@@ -846,6 +831,9 @@ def _check(o: Options, settings: RunSettings) -> Verdict:
 @click.argument("certs", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=str))
 @state_option
 @socket_option
+@haproxy_config_option
+@configured_paths_option
+@scan_options
 @fetch_options
 @click.option(
     "--dry-run",
@@ -876,23 +864,22 @@ def renew(o: Options) -> None:
     if not o.dry_run and (problem := _state_problem(o, settings.state_path, writes=True)):
         raise CommandFailed(problem, exitcodes.USAGE)
     if o.dry_run:
-        _run(lambda: _renew_dry(settings, o.as_json), o.verbosity)
+        _run(lambda: _renew_dry(settings, o.certs, o.as_json), o.verbosity)
     else:
-        _run(lambda: _renew(settings, o.as_json, o.verbosity), o.verbosity)
+        _run(lambda: _renew(settings, o.certs, o.as_json, o.verbosity), o.verbosity)
 
 
-def _renew(settings: RunSettings, as_json: bool, verbosity: int) -> int:
-    import os
-
+def _renew(settings: RunSettings, certs: Sequence[str], as_json: bool, verbosity: int) -> int:
     from ocsptool import run_output
-    from ocsptool.refresh import run_refresh
+    from ocsptool.refresh import inventory_of, run_refresh
     from ocsptool.target import no_ocsp
 
     now = _now()
-    named = [os.path.abspath(p) for p in settings.paths]
-    result = run_refresh(settings, now=now, force=named)
-    if not result.scan.found:
-        return _say_nothing_found(settings, result.scan.problems)
+    inventory = inventory_of(settings, certs=certs)
+    named, missing = inventory.select(certs)
+    if missing or not named:  # a CERT that names no certificate: nothing is renewed
+        return _say_nothing_found(inventory.only(named) if named else inventory.only(()))
+    result = run_refresh(settings, inventory.only(named), now=now, force=named)
     outcomes = {o.path: o for o in result.outcomes}
     for path in named:
         out = outcomes.get(path)
@@ -912,7 +899,7 @@ def _renew(settings: RunSettings, as_json: bool, verbosity: int) -> int:
     return code
 
 
-def _renew_dry(settings: RunSettings, as_json: bool) -> int:
+def _renew_dry(settings: RunSettings, certs: Sequence[str], as_json: bool) -> int:
     import json
     from pathlib import Path as _Path
 
@@ -934,7 +921,7 @@ def _renew_dry(settings: RunSettings, as_json: bool) -> int:
                 url=settings.responder,
                 overrides=settings.responder_overrides,
             )
-            for p in settings.paths
+            for p in certs
         ]
     finally:
         session.close()
@@ -974,47 +961,61 @@ def _renew_dry(settings: RunSettings, as_json: bool) -> int:
 
 
 @cli.command(context_settings=CONTEXT)
-@click.argument("cert", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("certs", metavar="CERT", nargs=1, type=click.Path(dir_okay=False, path_type=str))
+@socket_option
 @haproxy_config_option
-def show(cert: Path, haproxy_configs: tuple[Path, ...]) -> None:
-    """Decode CERT and its CERT.ocsp staple, verified against the certificate.
+@configured_paths_option
+@scan_options
+@with_options
+def show(o: Options) -> None:
+    """Decode CERT and its staple, verified against the certificate.
 
     Prints the certificate (subject, names, issuer, serial, validity, OCSP URL,
     Must-Staple) and the staple (status, producedAt, thisUpdate, nextUpdate, signer,
     revocation), or why the staple is invalid. Needs no state file. Exit 0 when the
     staple is good (or the certificate has no OCSP URL and no staple), 1 otherwise.
-    With --haproxy-config, also which instances load it, under which name.
+    The staple is the file the servers read for CERT (a configuration may name another
+    one than CERT.ocsp); with a configuration, also which instances load it, under which
+    name. A multi-cert bundle's base name shows each of its certificates.
     """
-    _run(lambda: _show(cert, haproxy_configs), 0)
+    _run(lambda: _show(o.run_settings(), o.certs[0]), 0)
 
 
-def _show(cert: Path, haproxy_configs: tuple[Path, ...] = ()) -> int:
+def _show(settings: RunSettings, cert: str) -> int:
     from ocsptool.errors import CertificateError
+    from ocsptool.refresh import inventory_of
     from ocsptool.show import inspect
     from ocsptool.status_output import show_text
 
-    if cert.name.endswith(".ocsp"):
-        certificate = cert.with_name(cert.name.removesuffix(".ocsp"))
+    if cert.endswith(".ocsp"):
+        certificate = cert.removesuffix(".ocsp")
         raise UsageError(
             f"{cert} is a staple; pass its certificate instead: ocsptool show {certificate}"
         )
-    try:
-        fields, ok = inspect(cert, _now())
-    except CertificateError as e:
-        raise CertificateError(f"{cert}: {e}") from None
-    if haproxy_configs:
-        import os
-
-        from ocsptool.sources import HAProxyConfigSource
-
-        route = HAProxyConfigSource.read(haproxy_configs).routes.get(os.path.abspath(cert))
-        served = [
-            f"{sockets[0] if sockets else '(no socket)'} as {name}"
-            + (" (ocsp-update on)" if update else "")
-            for sockets, name, update in (route.served if route else ())
-        ]
-        fields.append(("haproxy", "; ".join(served) or "not loaded by these configurations"))
-    click.echo(show_text(fields))
+    inventory = inventory_of(settings, cache=False, certs=(cert,))
+    keys, _missing = inventory.select([cert])
+    if not keys:
+        problems = [why for path, why in inventory.problems if path.endswith(Path(cert).name)]
+        raise CertificateError(f"{cert}: {problems[0] if problems else 'no such file'}")
+    texts, ok = [], True
+    for key in keys:
+        try:
+            fields, good = inspect(Path(key), _now(), inventory.staple_path(key))
+        except CertificateError as e:
+            raise CertificateError(f"{key}: {e}") from None
+        served = inventory.route(key).served
+        if served:
+            lines = [
+                f"{sockets[0] if sockets else '(no socket)'} as {name}"
+                + (" (ocsp-update on)" if update else "")
+                for sockets, name, update in served
+            ]
+            fields.append(("haproxy", "; ".join(lines)))
+        elif settings.haproxy_configs:
+            fields.append(("haproxy", "not loaded by these configurations"))
+        texts.append(show_text(fields))
+        ok = ok and good
+    click.echo("\n\n".join(texts))
     return exitcodes.OK if ok else exitcodes.FAILURE
 
 

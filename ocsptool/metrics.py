@@ -10,7 +10,8 @@ import datetime as dt
 from pathlib import Path
 
 from ocsptool.files import write_atomic
-from ocsptool.status import STATUSES, CertStatus, StatusReport
+from ocsptool.status import StatusReport
+from ocsptool.view import STATUSES, CertStatus
 
 _HELP = {
     "ocsptool_certificate_info": (

@@ -56,14 +56,14 @@ def decode(der: bytes) -> Fields:
     return fields
 
 
-def inspect(path: Path, now: dt.datetime) -> tuple[Fields, bool]:
+def inspect(path: Path, now: dt.datetime, staple_path: Path | None = None) -> tuple[Fields, bool]:
     """The certificate, its OCSP URL and its staple, verified; (lines, staple usable).
 
     A certificate whose issuer cannot be found is still shown, then the problem."""
     from ocsptool.certs import parse_bundle
     from ocsptool.errors import CertificateError
-    from ocsptool.status import CertStatus, lone_leaf, read_staple
     from ocsptool.target import has_crl, no_ocsp
+    from ocsptool.view import CertStatus, lone_leaf, read_staple
 
     try:
         bundle = parse_bundle(path)
@@ -76,7 +76,7 @@ def inspect(path: Path, now: dt.datetime) -> tuple[Fields, bool]:
     fields = _certificate(path, bundle.leaf, issuer_from, now)
     fields.append(("OCSP URL", bundle.ocsp_url or no_ocsp(has_crl(bundle.leaf))))
     fields.append(("Must-Staple", "yes" if bundle.must_staple else "no"))
-    staple_path = Path(str(path) + ".ocsp")
+    staple_path = staple_path or Path(str(path) + ".ocsp")
     cert = CertStatus(path=str(path), ocsp_url=bundle.ocsp_url)
     der = read_staple(cert, bundle, staple_path, now)
     fields.append(("staple file", str(staple_path)))

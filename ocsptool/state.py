@@ -74,7 +74,11 @@ class Record(TypedDict, total=False):
     #: The HAProxy addresses that have the current staple (or need none from us: they
     #: staple it themselves, or have not loaded the certificate).
     pushed: list[str]
+    #: Before 0.3: the last push problem, of any consumer (read as none now).
     push_error: str | None
+    #: Per consumer (its address), the problem of its last delivery; gone when a later
+    #: delivery to it works (``records.delivered``).
+    push_errors: dict[str, str]
     #: The OCSP URL that gave the current staple: asked first next time.
     responder: str | None
     #: The HAProxy addresses that staple it themselves (``ocsp-update on``).
@@ -198,6 +202,12 @@ def valid_record(record: Any) -> bool:
     for addresses in (record.get("pushed", []), record.get("self_stapled", [])):
         if not isinstance(addresses, list) or not all(isinstance(a, str) for a in addresses):
             return False
+    errors = record.get("push_errors")
+    if errors is not None and not (
+        isinstance(errors, dict)
+        and all(isinstance(k, str) and isinstance(v, str) for k, v in errors.items())
+    ):
+        return False
     staple = record.get("staple")
     if staple is None:
         return True

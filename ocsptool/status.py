@@ -1,154 +1,43 @@
-"""Per-certificate staple health from the files on disk and the state file (no network).
+"""``status`` and ``check``: the health of every certificate of the inventory, and
+what each server serves (``--live``), with no network otherwise.
 
-``gather`` returns one ``CertStatus`` per certificate, most urgent first. The files are
-the truth: a certificate whose stat matches its state record is not parsed again, but a
-staple file whose inode differs from the record, or whose recorded staple has lapsed, is
-verified from disk, so the answer is right with a stale state file or none at all.
-
-Staple status is one of ``good``, ``revoked``, ``unknown``, ``none`` or ``invalid``.
-Certificates without an OCSP URL have status ``none``, ``ocsp_url`` None, and are
-never a problem.
+``gather`` builds the inventory every command builds (``refresh.inventory_of``) and
+reads the state; ``report`` turns them into one ``CertStatus`` per certificate
+(``ocsptool.view``), most urgent first.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import hashlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from enum import IntEnum, StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ocsptool import scan as scanning
 from ocsptool import state as statefile
-from ocsptool.errors import CertificateError, OcspToolError, StatusUnknown
-from ocsptool.files import last_run, read_regular
-from ocsptool.freshness import cert_expired, lapsing, overdue
+from ocsptool.errors import CertificateError
+from ocsptool.files import last_run
+from ocsptool.inventory import Inventory
 from ocsptool.plural import plural
-from ocsptool.refresh import cache_valid
-from ocsptool.state import Record, StapleRecord
-from ocsptool.times import from_epoch, iso
+from ocsptool.state import Record
+from ocsptool.times import iso
+from ocsptool.view import (
+    CertStatus,
+    LiveFact,
+    Served,
+    Stapler,
+    assess,
+    from_disk,
+    from_record,
+    recorded,
+    urgency,
+)
 
 if TYPE_CHECKING:
-    from cryptography import x509
-
-    from ocsptool.certs import Bundle
     from ocsptool.haproxy import ServedStaple
-
-
-class Severity(IntEnum):
-    """How much a row needs a person (``check`` maps it to its exit code)."""
-
-    OK = 0
-    WARNING = 1
-    CRITICAL = 2
-
-
-OK, WARNING, CRITICAL = Severity.OK, Severity.WARNING, Severity.CRITICAL
-STATUSES = ("good", "revoked", "unknown", "none", "invalid")
-
-
-@dataclass
-class CertStatus:
-    """The facts about one certificate and its staple, and what (if anything) is wrong."""
-
-    path: str
-    name: str | None = None
-    issuer: str | None = None
-    ocsp_url: str | None = None
-    must_staple: bool = False
-    #: The certificate has a CRL distribution point (None: not known, an older record).
-    crl: bool | None = None
-    not_after: dt.datetime | None = None
-    status: str = "none"
-    #: Why the status is what it is, when it is not plainly good.
-    reason: str | None = None
-    this_update: dt.datetime | None = None
-    next_update: dt.datetime | None = None
-    produced_at: dt.datetime | None = None
-    signer: str | None = None
-    revocation_time: dt.datetime | None = None
-    revocation_reason: str | None = None
-    next_due: dt.datetime | None = None
-    failures: int = 0
-    last_error: str | None = None
-    push_error: str | None = None
-    #: The certificate file itself cannot be used (unreadable, no issuer, expired).
-    cert_error: str | None = None
-    #: One line per HAProxy that serves something other than the disk (``--live``).
-    live: list[str] = field(default_factory=list)
-    #: What each HAProxy asked (``--live``) serves for it, and who staples it there.
-    served_by: list[LiveFact] = field(default_factory=list)
-    #: The HAProxy addresses that staple it themselves (``ocsp-update on``), as the last
-    #: refresh found.
-    self_stapled: list[str] = field(default_factory=list)
-    #: HAProxy's Certificate ID key (from the record, or computed when the bundle is read).
-    certid: str | None = None
-    #: Where the staple on disk came from: "responder" or "store" (None: not recorded).
-    origin: str | None = None
-    #: The node that fetched it from the responder (another one, for "store"), and when.
-    fetched_by: str | None = None
-    fetched_at: dt.datetime | None = None
-    #: The HAProxy instances that serve it (their socket, else their configuration),
-    #: when a HAProxy configuration names it; empty for PATHs.
-    haproxy: list[str] = field(default_factory=list)
-    #: The leaf's serial (lowercase hex), to tell a renewed certificate HAProxy lacks.
-    serial: str | None = None
-    severity: Severity = OK
-    #: One-line descriptions of everything wrong, most serious first.
-    problems: list[str] = field(default_factory=list)
-
-    @property
-    def source(self) -> str:
-        """Where the staple came from, for people: ``responder``, ``store (edge-2)``."""
-        if self.origin == "store":
-            return f"store ({self.fetched_by or '?'})"
-        return self.origin or "-"
-
-    @property
-    def responder(self) -> str | None:
-        if self.ocsp_url is None:
-            return None
-        import urllib.parse
-
-        return urllib.parse.urlsplit(self.ocsp_url).netloc or self.ocsp_url
-
-
-class Stapler(StrEnum):
-    """Who puts the staple into a HAProxy."""
-
-    OCSPTOOL = "ocsptool"  # pushed over the runtime API
-    HAPROXY = "haproxy"  # HAProxy fetches it itself (``ocsp-update on``)
-
-
-class Served(StrEnum):
-    """What a HAProxy serves, compared with the staple on disk."""
-
-    SAME = "same"  # the staple on disk (same status, thisUpdate and nextUpdate)
-    OLDER = "older"
-    NEWER = "newer"
-    DIFFERENT = "different"  # same thisUpdate, other status or nextUpdate
-    NONE = "none"  # no staple
-    EXPIRED = "expired"
-    #: HAProxy holds another certificate (serial) for this file: renewed since its start.
-    OTHER_CERTIFICATE = "other-certificate"
-
-
-@dataclass(frozen=True)
-class LiveFact:
-    """One HAProxy's answer for one certificate (``status --live``)."""
-
-    address: str
-    stapler: Stapler
-    served: Served
-    status: str | None = None
-    this_update: dt.datetime | None = None
-    next_update: dt.datetime | None = None
-    #: The serial of the certificate HAProxy holds (lowercase hex; None for a bundle).
-    serial: str | None = None
+    from ocsptool.refresh import Settings
 
 
 @dataclass(frozen=True)
@@ -189,12 +78,16 @@ class StatusReport:
     #: Paths that could not be scanned: (path, one-line problem).
     scan_problems: list[tuple[str, str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: The notes on the state file itself (unreadable, corrupt): ``check`` cannot see.
+    state_notes: list[str] = field(default_factory=list)
     #: The last refresh run as the state file recorded it ({"time": epoch, "ok": bool}).
     last_run: dict[str, object] = field(default_factory=dict)
     #: The sockets of the sources: the -s ones and each HAProxy instance's (for --live).
     sockets: tuple[str, ...] = ()
     #: One per HAProxy asked (``--live``), in the order given.
     live_checks: list[LiveCheck] = field(default_factory=list)
+    #: What it reports on.
+    inventory: Inventory = field(default_factory=Inventory, repr=False)
 
     @property
     def problems(self) -> list[str]:
@@ -207,63 +100,103 @@ class StatusReport:
     def ok(self) -> bool:
         return not self.problems
 
+    @property
+    def from_state(self) -> str | None:
+        """The one note on what was reported from the state, or None."""
+        from ocsptool.owner import user_name
 
-def gather(
-    paths: Sequence[str],
-    state_path: Path | None,
-    *,
-    now: dt.datetime,
-    extensions: Sequence[str] = scanning.DEFAULT_EXTENSIONS,
-    excludes: Sequence[str] = (),
-    haproxy_configs: Sequence[Path] = (),
-    sockets: Sequence[str] = (),
-) -> StatusReport:
-    """Staple health of every certificate under ``paths`` and that the HAProxy
-    configurations load; reads, never writes."""
-    from ocsptool.sources import HAProxyConfigSource, sources_for
-
-    sources = sources_for(paths, extensions, excludes, haproxy_configs, sockets)
-    state = _read_state(state_path, now)
-    found = scanning.ScanResult()
-    served: dict[str, list[str]] = {}
-    warnings: list[str] = []
-    found_sockets = list(sockets)
-    for source in sources:
-        scanned = source.scan()
-        found.found += scanned.found
-        found.problems += scanned.problems
-        if isinstance(source, HAProxyConfigSource):
-            warnings += source.warnings
-            found_sockets += source.sockets
-            for key, route in source.routes.items():
-                served[key] = [sockets[0] if sockets else name for sockets, name, _ in route.served]
-    report = view(found, state, now, last_run(state_path) if state_path is not None else {})
-    report.notes = [*warnings, *report.notes]
-    report.sockets = tuple(dict.fromkeys(found_sockets))
-    for cert in report.certs:
-        cert.haproxy = served.get(cert.path, [])
-    return report
+        count = sum(cert.from_state for cert in self.certs)
+        if not count:
+            return None
+        who = user_name(os.geteuid())
+        return (
+            f"{plural(count, 'certificate')} reported from the state: {who} may not read "
+            "the certificate files (the last run's record is shown)"
+        )
 
 
-def view(
-    found: scanning.ScanResult,
+def gather(settings: Settings, *, now: dt.datetime) -> StatusReport:
+    """Staple health of every certificate of the run's inventory (``refresh.inventory_of``:
+    the same certificates every command sees); reads, never writes."""
+    from ocsptool.refresh import inventory_of
+
+    inventory = inventory_of(settings, cache=False)
+    state = _read_state(settings.state_path, now)
+    return report(inventory, state, now, last_run(settings.state_path))
+
+
+def report(
+    inventory: Inventory,
     state: statefile.State,
     now: dt.datetime,
     last_run: dict[str, object] | None = None,
 ) -> StatusReport:
-    """The per-certificate view of scanned files and their records (what refresh just
-    left, for its metrics, or the state file): a file is read only when its record is
-    stale."""
-    report = StatusReport(scan_problems=list(found.problems), notes=state.notes)
-    report.last_run = last_run or {}
-    for f in found.found:
-        cert = _from_record(f, state.certs.get(f.path), now)
+    """The per-certificate view of an inventory and its records (what refresh just left,
+    for its metrics, or the state file): a file is read only when its record is stale.
+
+    What this user may not read (a monitoring user need not read the keys) is reported
+    from its record, as the last run left it, and said in one note."""
+    unreadable = _unreadable(inventory, state)
+    problems = [(p, why) for p, why in inventory.problems if p not in unreadable]
+    out = StatusReport(
+        scan_problems=problems,
+        notes=[*inventory.warnings, *state.notes],
+        state_notes=list(state.notes),
+    )
+    out.last_run = last_run or {}
+    out.sockets, out.inventory = inventory.sockets, inventory
+    routes = inventory.routes
+    certs = state.certs
+    for f in inventory.found:
+        key = f.path
+        rec = certs.get(key)
+        cert = from_record(f, rec, now)
         if cert is None:
-            cert = _from_disk(f, state.certs.get(f.path), now)
+            if rec is not None and rec.get("fingerprint") and not os.access(key, os.R_OK):
+                unreadable[key] = rec
+                continue
+            cert = from_disk(f, rec, now, inventory.staple_path(key))
+        if routes:
+            cert.haproxy = inventory.served_by(key)
+        _consumer_problems(cert, rec, inventory.sinks_of(key))
         assess(cert, now)
-        report.certs.append(cert)
-    report.certs.sort(key=lambda c: urgency(c, now))
-    return report
+        out.certs.append(cert)
+    for key, rec in unreadable.items():
+        cert = recorded(key, rec)
+        cert.from_state = True
+        cert.haproxy = inventory.served_by(key)
+        _consumer_problems(cert, rec, inventory.sinks_of(key))
+        assess(cert, now)
+        out.certs.append(cert)
+    out.certs.sort(key=lambda c: urgency(c, now))
+    return out
+
+
+def _unreadable(inventory: Inventory, state: statefile.State) -> dict[str, Record]:
+    """The records of what this user may not read: a certificate it cannot stat, and each
+    certificate recorded under a PATH it cannot list."""
+    found: dict[str, Record] = {}
+    if not inventory.unreadable:
+        return found
+    certs = state.certs
+    for path in inventory.unreadable:
+        rec = certs.get(path)
+        if rec is not None and rec.get("fingerprint"):
+            found[path] = rec
+            continue
+        prefix = path.rstrip("/") + "/"
+        found.update(
+            (k, r) for k, r in certs.items() if k.startswith(prefix) and r.get("fingerprint")
+        )
+    return found
+
+
+def _consumer_problems(cert: CertStatus, rec: Record | None, consumers: Sequence[str]) -> None:
+    """The delivery problems of the consumers configured now: one that is no longer
+    configured is not this certificate's problem any more."""
+    errors = (rec or {}).get("push_errors") or {}
+    lines = [why for consumer, why in errors.items() if consumer in consumers]
+    cert.push_error = "; ".join(lines) or None
 
 
 def _read_state(path: Path | None, now: dt.datetime) -> statefile.State:
@@ -271,220 +204,6 @@ def _read_state(path: Path | None, now: dt.datetime) -> statefile.State:
     if path is None:
         return statefile.State()
     return statefile.load(path, now, read_only=True)
-
-
-# -- from the state record (fast path) ---------------------------------------------------
-
-
-def recorded(path: str, rec: Record) -> CertStatus:
-    """The facts a record holds, as the last run left them: not judged (``assess`` does
-    that) and without reading the disk. Refresh's per-certificate report is built from
-    it, and so is ``status``'s row when the record is up to date (``_from_record``)."""
-    cert = CertStatus(path=path, certid=rec.get("certid"))
-    _copy_record(cert, rec)
-    staple = rec.get("staple")
-    if staple is not None:  # state.valid_record: its status is good or revoked
-        cert.status = str(staple.get("status"))
-        cert.this_update = from_epoch(staple.get("this_update"))
-        cert.next_update = from_epoch(staple.get("next_update"))
-        cert.produced_at = from_epoch(staple.get("produced_at"))
-        cert.signer = staple.get("signer")
-        cert.revocation_time = from_epoch(staple.get("revocation_time"))
-        cert.revocation_reason = staple.get("revocation_reason")
-        _copy_provenance(cert, staple)
-    return cert
-
-
-def _from_record(f: scanning.Found, rec: Record | None, now: dt.datetime) -> CertStatus | None:
-    """The row from an up-to-date record, or None when the disk must be read."""
-    if rec is None or not cache_valid(rec, f):
-        return None
-    if rec.get("cert_error"):
-        return None  # read it again: what the leaf says (Must-Staple, expiry) matters
-    cert = recorded(f.path, rec)
-    if not cert.ocsp_url:
-        return cert
-    staple = rec.get("staple")
-    if staple is None:
-        if f.ocsp_inode is not None:
-            return None  # a staple file the run could not use: find out why
-        cert.status, cert.reason = "none", "no staple file"
-        return cert
-    if staple.get("inode") != f.ocsp_inode:
-        return None  # replaced, removed or re-created since the run: read it
-    if cert.next_update is None or lapsing(cert.next_update, now):
-        return None  # lapsed (or about to): let verify() say exactly how
-    return cert
-
-
-def _copy_provenance(cert: CertStatus, staple: StapleRecord) -> None:
-    cert.origin = staple.get("origin")
-    cert.fetched_by = staple.get("fetched_by")
-    cert.fetched_at = from_epoch(staple.get("fetched_at"))
-
-
-def _copy_record(cert: CertStatus, rec: Record) -> None:
-    cert.name = rec.get("name")
-    cert.issuer = rec.get("issuer")
-    cert.ocsp_url = rec.get("url")
-    cert.must_staple = bool(rec.get("must_staple"))
-    cert.crl = rec.get("crl")
-    cert.not_after = from_epoch(rec.get("not_after"))
-    cert.serial = rec.get("serial")
-    _copy_history(cert, rec)
-
-
-def _copy_history(cert: CertStatus, rec: Record) -> None:
-    """What the last runs recorded: schedule, failures, errors."""
-    cert.next_due = from_epoch(rec.get("due")) if rec.get("due") else None
-    cert.failures = int(rec.get("failures") or 0)
-    cert.last_error = rec.get("last_error")
-    cert.push_error = rec.get("push_error")
-    cert.self_stapled = list(rec.get("self_stapled", ()))
-
-
-# -- from the disk -----------------------------------------------------------------------
-
-
-def _from_disk(f: scanning.Found, rec: Record | None, now: dt.datetime) -> CertStatus:
-    from ocsptool.certs import describe_name, parse_bundle, validity_problem
-    from ocsptool.target import has_crl
-
-    cert = CertStatus(path=f.path)
-    try:
-        bundle = parse_bundle(Path(f.path))
-    except CertificateError as e:
-        cert.cert_error = str(e)
-        leaf = lone_leaf(Path(f.path))
-        if leaf is not None:  # no issuer: the leaf still says what is at stake
-            from ocsptool.certs import Bundle
-
-            facts = Bundle(Path(f.path), leaf, leaf, None)  # the leaf's own facts only
-            cert.name, cert.ocsp_url = facts.name, facts.ocsp_url
-            cert.must_staple, cert.not_after = facts.must_staple, leaf.not_valid_after_utc
-        return cert
-    cert.name = bundle.name
-    cert.issuer = describe_name(bundle.leaf.issuer)
-    cert.ocsp_url = bundle.ocsp_url
-    cert.must_staple = bundle.must_staple
-    cert.crl = has_crl(bundle.leaf)
-    cert.not_after = bundle.leaf.not_valid_after_utc
-    cert.serial = f"{bundle.leaf.serial_number:x}"
-    if cert.ocsp_url is not None:
-        from ocsptool.target import target_of
-
-        cert.certid = target_of(bundle).certid
-    if rec is not None and rec.get("fingerprint") == bundle.fingerprint:
-        _copy_history(cert, rec)
-    problem = validity_problem(bundle.leaf, now)
-    if problem and cert_expired(bundle.leaf.not_valid_after_utc, now):
-        cert.cert_error = problem
-    if cert.ocsp_url is None:
-        return cert
-    der = read_staple(cert, bundle, Path(f.path + ".ocsp"), now)
-    held = (rec or {}).get("staple")
-    if der and held and held.get("sha256") == hashlib.sha256(der).hexdigest():
-        _copy_provenance(cert, held)  # the very staple the record describes
-    if cert.next_due is None and cert.this_update and cert.next_update:
-        from ocsptool.schedule import next_due
-
-        cert.next_due = next_due(cert.this_update, cert.next_update, f.path)
-    return cert
-
-
-def read_staple(cert: CertStatus, bundle: Bundle, path: Path, now: dt.datetime) -> bytes | None:
-    """Verify the staple file at ``path`` into ``cert``; return its bytes (None if absent)."""
-    from ocsptool.ocsp import verify
-
-    try:
-        der = read_regular(path)  # a FIFO must not hang status or show
-    except FileNotFoundError:
-        cert.status, cert.reason = "none", "no staple file"
-        return None
-    except OSError as e:
-        cert.status, cert.reason = "invalid", f"cannot read {path.name}: {e.strerror}"
-        return None
-    if not der:
-        cert.status, cert.reason = "none", f"{path.name} is empty"
-        return der
-    decoded = decode_times(der)
-    if decoded is not None:
-        cert.this_update, cert.next_update, cert.produced_at = decoded
-    try:
-        staple = verify(der, bundle, now)
-    except OcspToolError as e:
-        cert.reason = str(e)
-        cert.status = "unknown" if isinstance(e, StatusUnknown) else "invalid"
-        return der
-    cert.status = staple.status
-    cert.reason = None
-    cert.this_update, cert.next_update = staple.this_update, staple.next_update
-    cert.produced_at, cert.signer = staple.produced_at, staple.signer
-    cert.revocation_time = staple.revocation_time
-    cert.revocation_reason = staple.revocation_reason
-    return der
-
-
-def decode_times(der: bytes) -> tuple[dt.datetime, dt.datetime | None, dt.datetime] | None:
-    """(thisUpdate, nextUpdate, producedAt) of an unverified response, when it has them."""
-    from cryptography.x509 import ocsp
-
-    try:
-        response = ocsp.load_der_ocsp_response(der)
-        if response.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
-            return None
-        return response.this_update_utc, response.next_update_utc, response.produced_at_utc
-    except ValueError:
-        return None
-
-
-# -- judging -----------------------------------------------------------------------------
-
-
-def assess(cert: CertStatus, now: dt.datetime) -> None:
-    """Fill ``severity`` and ``problems`` from the facts (and ``live``)."""
-    found: list[tuple[Severity, str]] = []
-    must = " on a Must-Staple certificate; clients will refuse the site" * cert.must_staple
-    expired = cert_expired(cert.not_after, now)
-    if cert.cert_error:
-        hard_error = expired or (cert.must_staple and cert.ocsp_url is not None)
-        found.append((CRITICAL if hard_error else WARNING, cert.cert_error + must * hard_error))
-    elif expired and cert.not_after is not None:  # expired since the record was written
-        expiry = f"{cert.not_after:%Y-%m-%d %H:%M} UTC"
-        found.append((CRITICAL, f"certificate expired on {expiry}; renew it{must}"))
-    if cert.ocsp_url is not None:
-        hard = CRITICAL if cert.must_staple else WARNING
-        if cert.status == "revoked":
-            since = f" since {cert.revocation_time:%Y-%m-%d %H:%M} UTC" * bool(cert.revocation_time)
-            why = f" ({cert.revocation_reason})" if cert.revocation_reason else ""
-            found.append((CRITICAL, f"REVOKED{since}{why}; replace this certificate"))
-        elif cert.status in ("none", "invalid", "unknown") and not cert.cert_error:
-            what = {"none": "no staple", "invalid": "invalid staple", "unknown": "staple"}
-            found.append((hard, f"{what[cert.status]}: {cert.reason}{must}"))
-        elif (
-            cert.this_update
-            and cert.next_update
-            and overdue(cert.this_update, cert.next_update, now)
-        ):
-            found.append((WARNING, "refresh overdue; is `ocsptool refresh` running?"))
-        if cert.failures and cert.last_error:
-            found.append((WARNING, f"{plural(cert.failures, 'failed refresh')}: {cert.last_error}"))
-        if cert.push_error:
-            found.append((WARNING, f"HAProxy {cert.push_error}"))
-    for line in cert.live:
-        found.append(
-            (CRITICAL if cert.must_staple and "serves no staple" in line else WARNING, line)
-        )
-    found.sort(key=lambda item: -item[0])
-    cert.severity = max((s for s, _ in found), default=OK)
-    cert.problems = [text for _, text in found]
-
-
-def urgency(cert: CertStatus, now: dt.datetime) -> tuple[int, float, str]:
-    """Sort key: critical, then warnings, then healthy by nextUpdate, then no-OCSP rows."""
-    rank = {CRITICAL: 0, WARNING: 1}.get(cert.severity, 2 if cert.ocsp_url else 3)
-    left = (cert.next_update - now).total_seconds() if cert.next_update else float("-inf")
-    return rank, left, cert.path
 
 
 # -- what HAProxy serves (--live) --------------------------------------------------------
@@ -637,31 +356,29 @@ def _certid_key(path: str) -> str | None:
 # -- nothing to look at ------------------------------------------------------------------
 
 
-def nothing_found(
-    paths: Sequence[str], extensions: Sequence[str], problems: Sequence[tuple[str, str]] = ()
-) -> list[str]:
-    """The lines for a scan that found no certificate at all (a typo in a path must never
-    look green): each path that could not be looked at and why, then one line naming the
-    paths that were looked in and what was looked for."""
-    lines = [f"{path}: {why}" for path, why in problems]
-    failed = {path for path, _ in problems}
-    looked_in = [p for p in paths if os.path.abspath(p) not in failed]
-    if looked_in or not lines:
-        looked = ", ".join("*" + (e if e.startswith(".") else "." + e) for e in extensions)
-        lines.append(f"no certificate found in {', '.join(looked_in)} (looked for {looked})")
+def nothing_found(inventory: Inventory) -> list[str]:
+    """The lines for an inventory with no certificate at all (a typo in a path must never
+    look green): each path that could not be looked at and why, then one line naming what
+    was looked in and what for; a configuration also says what was not understood."""
+    inputs = inventory.inputs
+    lines = [f"{path}: {why}" for path, why in inventory.problems]
+    failed = {path for path, _ in inventory.problems}
+    looked_in = [p for p in inputs.paths if os.path.abspath(p) not in failed]
+    if looked_in or not (lines or inputs.haproxy_configs):
+        exts = ", ".join("*" + (e if e.startswith(".") else "." + e) for e in inputs.extensions)
+        lines.append(f"no certificate found in {', '.join(looked_in)} (looked for {exts})")
+    for config in inputs.haproxy_configs:
+        if any(path.startswith(str(config)) for path in failed):
+            continue  # its problem says why
+        skipped = [w.partition(": ")[0] for w in inventory.warnings if w.startswith(str(config))]
+        where = [w for w in skipped if w != str(config)]
+        text = f"{config}: no certificate found (read its crt, crt-list and crt-store lines)"
+        if where:
+            text += f"; not understood: {where[0]}" + (
+                f" (+{len(where) - 1} more)" if len(where) > 1 else ""
+            )
+        lines.append(text)
     return lines
-
-
-def lone_leaf(path: Path) -> x509.Certificate | None:
-    """The one leaf certificate in the file at ``path``, when there is exactly one (what a
-    bundle without its issuer still shows)."""
-    from ocsptool.certs import is_ca, read_certificates, read_file
-
-    try:
-        leaves = [c for c in read_certificates(read_file(path)) if not is_ca(c)]
-    except CertificateError:
-        return None
-    return leaves[0] if len(leaves) == 1 else None
 
 
 def state_problem(path: Path) -> str | None:

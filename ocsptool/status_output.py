@@ -13,9 +13,10 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from ocsptool.plural import plural
-from ocsptool.status import CRITICAL, WARNING, CertStatus, Stapler, StatusReport
+from ocsptool.status import StatusReport
 from ocsptool.target import no_ocsp
 from ocsptool.times import as_json_fields, iso
+from ocsptool.view import CRITICAL, WARNING, CertStatus, Stapler
 
 if TYPE_CHECKING:
     from rich.console import Console

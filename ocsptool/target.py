@@ -9,15 +9,22 @@ fresh certificate on the no-op path stays a cheap ``scan.Found`` tuple.
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
+
+from ocsptool.limits import Timeouts
+from ocsptool.scan import Found
 
 if TYPE_CHECKING:
+    import requests
     from cryptography import x509
 
     from ocsptool.certs import Bundle
+    from ocsptool.responders import Overrides
 
 
 #: What ocsptool says of a certificate without an OCSP URL (normal since 2025).
@@ -118,3 +125,80 @@ def target_of(bundle: Bundle, key: str | None = None, staple_path: Path | None =
         ocsp_urls=tuple(ocsp_urls(bundle.leaf)),
         issuer_pem=bundle.issuer_pem(),
     )
+
+
+# -- preparing a target: its issuer (AIA) and the URLs to ask ------------------------------
+
+
+@dataclass(frozen=True)
+class Asking:
+    """How a run asks responders: the HTTP session (made on first use), the clock, the
+    limits, and the URLs that replace a certificate's own (``responder_overrides``,
+    ``renew --responder``)."""
+
+    session: Callable[[], requests.Session]
+    now: dt.datetime
+    timeouts: Timeouts
+    max_bytes: int
+    responder: str | None = None
+    overrides: Overrides | None = None
+
+
+def prepare(parse: Callable[[Found], Target], found: Found, asking: Asking) -> Prepared:
+    """``parse(found)``, with the OCSP URLs to ask (an override, ``--responder``); a
+    leaf-only bundle gets its issuer from the leaf's caIssuers URL first, written to
+    ``<cert>.issuer`` (the cache: the next run parses it like any other), with a note
+    that the bundle lacks its chain. A failed caIssuers fetch raises ``FetchError``."""
+    import dataclasses
+
+    from ocsptool.errors import CertificateError
+
+    note = None
+    try:
+        target = parse(found)
+    except CertificateError:
+        from ocsptool.issuers import ca_issuers_urls, leaf_without_issuer
+
+        leaf = leaf_without_issuer(Path(found.path))
+        if leaf is None or not ca_issuers_urls(leaf):
+            raise  # parse_bundle's line says what to do
+        found, note = _fetch_issuer(found, leaf, asking)
+        target = dataclasses.replace(parse(found), issuer_origin=IssuerOrigin.AIA)
+    urls = target.ocsp_urls
+    if asking.responder is not None:
+        urls = (asking.responder,)
+    elif urls and asking.overrides:
+        from ocsptool.responders import urls_for
+
+        urls = tuple(urls_for(target.leaf, target.issuer, asking.overrides))
+    if urls != target.ocsp_urls:
+        target = dataclasses.replace(target, ocsp_urls=urls)
+    return Prepared(target, found, note)
+
+
+class Prepared(NamedTuple):
+    target: Target
+    #: The scanned file, with the ``.issuer`` written by an AIA fetch.
+    found: Found
+    #: Said once: the bundle lacks its chain (its issuer was fetched).
+    note: str | None
+
+
+def _fetch_issuer(found: Found, leaf: x509.Certificate, asking: Asking) -> tuple[Found, str]:
+    import os
+
+    from ocsptool.issuers import ca_issuers_urls, chain_warning, fetch_issuer, write_issuer
+    from ocsptool.scan import stat_key
+
+    path = Path(found.path)
+    issuer = fetch_issuer(
+        asking.session(),
+        leaf,
+        now=asking.now,
+        timeouts=asking.timeouts,
+        max_bytes=asking.max_bytes,
+    )
+    written = write_issuer(path, issuer)
+    urls = ca_issuers_urls(leaf)
+    note = chain_warning(path, issuer, urls[0] if len(urls) == 1 else None)
+    return found._replace(issuer_stat=stat_key(os.stat(written))), note

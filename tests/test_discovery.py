@@ -424,7 +424,7 @@ def test_learned_names_symlinks_and_unique_tails_only(tmp_path: Path) -> None:
 
 
 def test_routes_ocsp_update_and_how_s_sockets_combine(tmp_path: Path, cert_dir: object) -> None:
-    from ocsptool.sources import HAProxyConfigSource
+    from ocsptool.sources.haproxy_config import HAProxyConfigSource
     from ocsptool.target import Consumer
 
     site = cert_dir.add("site")  # type: ignore[attr-defined]
@@ -446,8 +446,8 @@ def test_routes_ocsp_update_and_how_s_sockets_combine(tmp_path: Path, cert_dir: 
         Consumer(("/run/one.sock", "/run/one-user.sock"), str(site), ocsp_update=True),
     )
     assert (route.sinks, one.sockets) == (("/run/one.sock",), ("/run/one.sock",))
-    found = one.scan().found
-    assert one.target(found[0]).consumers == route.consumers
+    found = one.survey().found
+    assert one.target(found[0], route).consumers == route.consumers
     replaced = HAProxyConfigSource.read(configs[:1], ["/run/given.sock"])
     assert replaced.routes[str(site)].sinks == ("/run/given.sock",)
     both = HAProxyConfigSource.read(configs, ["/run/given.sock"])

@@ -15,9 +15,11 @@ from conftest import CertDir
 
 from ocsptool import certs
 from ocsptool.cli import cli
-from ocsptool.status import CRITICAL, OK, WARNING, gather
+from ocsptool.refresh import Settings
+from ocsptool.status import gather
 from ocsptool.testing.haproxy import HAProxy
 from ocsptool.testing.responder import Responder
+from ocsptool.view import CRITICAL, OK, WARNING
 
 KEYS = {
     "path", "name", "issuer", "ocsp_url", "responder", "must_staple", "status", "reason",
@@ -85,14 +87,14 @@ def test_state_fast_path_parses_nothing(
     calls: list[Path] = []
     real = certs.parse_bundle
     monkeypatch.setattr(certs, "parse_bundle", lambda p: calls.append(p) or real(p))
-    report = gather([str(mixed.path)], state_file, now=now())
+    report = gather(Settings(paths=(str(mixed.path),), state_path=state_file), now=now())
     assert [c.status for c in report.certs] == ["good", "good", "none"]
     assert calls == []
     # A staple replaced behind the state's back is verified from disk.
     other = mixed.path / "other.ocsp"
     other.write_bytes(mixed.staple("must").read_bytes())
     other.replace(mixed.staple("a"))  # a new inode, as any atomic writer makes
-    report = gather([str(mixed.path)], state_file, now=now())
+    report = gather(Settings(paths=(str(mixed.path),), state_path=state_file), now=now())
     first = report.certs[0]
     assert (Path(first.path).name, first.status, first.severity) == ("a.pem", "invalid", WARNING)
     assert first.reason is not None and first.reason.startswith("CertID serial 0x")
@@ -104,7 +106,7 @@ def test_lapsed_staple_is_invalid_and_must_staple_critical(
 ) -> None:
     CliRunner().invoke(cli, ["refresh", "--state", str(state_file), str(mixed.path)])
     later = now() + dt.timedelta(days=5)
-    report = gather([str(mixed.path)], state_file, now=later)
+    report = gather(Settings(paths=(str(mixed.path),), state_path=state_file), now=later)
     by_name = {Path(c.path).name: c for c in report.certs}
     assert [Path(c.path).name for c in report.certs] == ["must.pem", "a.pem", "crl.pem"]
     assert by_name["must.pem"].severity == CRITICAL
@@ -116,9 +118,8 @@ def test_lapsed_staple_is_invalid_and_must_staple_critical(
 
 def test_overdue_refresh_is_a_warning(mixed: CertDir, state_file: Path) -> None:
     CliRunner().invoke(cli, ["refresh", "--state", str(state_file), str(mixed.path)])
-    report = gather(
-        [str(mixed.path / "a.pem")], state_file, now=now() + dt.timedelta(days=3, hours=23)
-    )
+    settings = Settings(paths=(str(mixed.path / "a.pem"),), state_path=state_file)
+    report = gather(settings, now=now() + dt.timedelta(days=3, hours=23))
     assert report.certs[0].problems == ["refresh overdue; is `ocsptool refresh` running?"]
 
 

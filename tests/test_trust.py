@@ -20,10 +20,11 @@ from click.testing import CliRunner, Result
 from conftest import ROOT, CertDir, run_subprocess
 
 from ocsptool import check as nagios
-from ocsptool import exitcodes
+from ocsptool import exitcodes, view
 from ocsptool import status as health
 from ocsptool.cli import cli
 from ocsptool.plural import plural
+from ocsptool.refresh import Settings
 from ocsptool.testing.responder import Responder
 
 NOW = dt.datetime.now(dt.UTC)
@@ -170,10 +171,11 @@ def test_a_certificate_that_expired_with_a_good_staple_is_critical(
     assert run_cli("refresh", cert_dir.path).exit_code == 0
     later = NOW + dt.timedelta(hours=2)
     expiry = f"certificate expired on {ends:%Y-%m-%d %H:%M} UTC; renew it"
-    for state in (state_file, None):  # from the record, and from the disk alone
-        report = health.gather([str(cert_dir.path)], state, now=later)
+    for state in (state_file, state_file.with_name("none.json")):  # record, then disk alone
+        settings = Settings(paths=(str(cert_dir.path),), state_path=state)
+        report = health.gather(settings, now=later)
         (cert,) = report.certs
-        assert (cert.status, cert.severity, cert.problems) == ("good", health.CRITICAL, [expiry])
+        assert (cert.status, cert.severity, cert.problems) == ("good", view.CRITICAL, [expiry])
         verdict = nagios.evaluate(
             report, now=later, warn=dt.timedelta(hours=12), crit=dt.timedelta(hours=3)
         )

@@ -18,6 +18,7 @@ from ocsptool.haproxy_config.crt import Expansion, expand_crt
 from ocsptool.haproxy_config.crtlist import CrtListLine, parse_crt_list
 from ocsptool.haproxy_config.files import FileReadError, read_text, shown
 from ocsptool.haproxy_config.model import (
+    NOTHING_LOADED,
     Discovery,
     HAProxyConfigError,
     LoadedCert,
@@ -78,7 +79,7 @@ def read_haproxy_config(
     if defaults_file is not None:
         _master(path, defaults_file, reader)
     if not reader.certs and not reader.problems:
-        reader.warnings.append(f"{path}: no bind line loads a certificate")
+        reader.warnings.append(f"{path}: {NOTHING_LOADED}")
     return Discovery(
         instance=str(path),
         config=path,

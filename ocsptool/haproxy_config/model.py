@@ -8,6 +8,9 @@ from pathlib import Path
 
 from ocsptool.errors import ConfigError
 
+#: The warning for a configuration that loads no certificate (``file: ...``).
+NOTHING_LOADED = "no bind line loads a certificate"
+
 
 class HAProxyConfigError(ConfigError):
     """A HAProxy configuration file that cannot be read at all (exit 2)."""

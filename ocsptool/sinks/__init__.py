@@ -1,10 +1,10 @@
 """Sinks: where a verified staple goes, each reporting one ``Delivery`` per staple.
 
-``FileSink`` writes ``<cert>.ocsp`` (the staple's home: every fetched staple goes there
-first). The consumer sinks get every staple they do not have yet, as the record's
-``pushed`` list says: today one ``HAProxySink`` per runtime API socket; change hooks
-and other servers later. New sinks are added in ``sinks_for``, the one place sinks are
-picked.
+``FileSink`` writes the staple file (its home: every fetched staple goes there first).
+The consumer sinks (the servers) get every staple they do not have yet, as the record's
+``pushed`` list says (``ocsptool.sinks.delivery``): one sink per consumer address. The
+seam knows nothing of any one server; new kinds of consumer are added in ``sinks_for``,
+the one place sinks are picked.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ class Publication:
     cert_path: str
     staple_path: Path
     der: bytes
-    #: The issuer as PEM when a consumer needs it (HAProxy's first-staple transaction).
+    #: The issuer as PEM, for a consumer that must be given it with a first staple.
     issuer_pem: bytes | None = None
     #: The name the consumer loaded it under, when a configuration says (else cert_path).
     name: str | None = None
@@ -37,7 +37,7 @@ class DeliveryState(StrEnum):
     PUBLISHED = "published"
     #: The consumer does not serve this certificate: nothing to do, counted as done.
     NOT_SERVED = "not-served"
-    #: The consumer staples this certificate itself (HAProxy's ``ocsp-update on``):
+    #: The consumer staples this certificate itself (e.g. HAProxy's ``ocsp-update on``):
     #: nothing pushed, nothing to retry, counted as done.
     SELF_STAPLED = "self-stapled"
     FAILED = "failed"
@@ -48,7 +48,7 @@ class Delivery:
     key: str
     state: DeliveryState
     error: str | None = None
-    #: How it was published (a sink's own vocabulary, e.g. ``PushMethod``).
+    #: How it was published (a sink's own vocabulary).
     method: str | None = None
     #: The staple file's inode, from the file sink.
     inode: int | None = None
@@ -60,29 +60,34 @@ class Delivery:
 
 
 class Sink(Protocol):
-    #: How records and messages name the sink (``pushed`` lists it): e.g. the socket.
+    #: The consumer's address: records name it (``pushed``) and routes point at it.
     name: str
+    #: How people name it, e.g. ``HAProxy /run/haproxy/admin.sock``.
+    label: str
 
     def publish(self, items: Sequence[Publication]) -> list[Delivery]:
-        """One Delivery per item, in any order. Raise ``OcspToolError`` (one line) only
-        when the sink as a whole cannot be used (e.g. HAProxy unreachable)."""
+        """One Delivery per item, in any order; called once per run with everything the
+        consumer lacks. Raise ``OcspToolError`` (one line) only when the consumer as a
+        whole cannot be used (e.g. unreachable)."""
         ...
 
 
-def sinks_for(
-    sockets: Sequence[str],
-    *,
-    timeout: float,
-    now: dt.datetime | None = None,
-    update_certs: bool = False,
-) -> list[Sink]:
-    """The consumer sinks of a run (the file sink always comes first). Add new ones here."""
+@dataclass(frozen=True)
+class SinkOptions:
+    """What every consumer sink of a run is given."""
+
+    timeout: float = 10.0
+    now: dt.datetime | None = None
+    #: Load a renewed certificate into the server with its staple (``--update-certs``).
+    update_certs: bool = False
+
+
+def sinks_for(consumers: Sequence[str], options: SinkOptions) -> list[Sink]:
+    """One sink per consumer address (the file sink always comes first, in the run).
+    Every address is a HAProxy runtime API today; add new kinds of consumer here."""
     from ocsptool.sinks.haproxy import HAProxySink
 
-    return [
-        HAProxySink(address, timeout=timeout, now=now, update_certs=update_certs)
-        for address in sockets
-    ]
+    return [HAProxySink(address, options) for address in consumers]
 
 
-__all__ = ["Delivery", "DeliveryState", "Publication", "Sink", "sinks_for"]
+__all__ = ["Delivery", "DeliveryState", "Publication", "Sink", "SinkOptions", "sinks_for"]

@@ -16,13 +16,12 @@ propagate: one line naming the socket and the fix.
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ocsptool.haproxy import Method, PushItem
-from ocsptool.sinks import Delivery, DeliveryState, Publication
+from ocsptool.sinks import Delivery, DeliveryState, Publication, SinkOptions
 
 if TYPE_CHECKING:
     from ocsptool.haproxy import PushResult
@@ -32,18 +31,13 @@ NOT_LOADED = "has not loaded this certificate (not in 'show ssl cert')"
 
 
 class HAProxySink:
-    def __init__(
-        self,
-        address: str,
-        *,
-        timeout: float = 10.0,
-        now: dt.datetime | None = None,
-        update_certs: bool = False,
-    ) -> None:
+    def __init__(self, address: str, options: SinkOptions | None = None) -> None:
+        options = options or SinkOptions()
         self.name = address
-        self.timeout = timeout
-        self.now = now
-        self.update_certs = update_certs
+        self.label = f"HAProxy {address}"
+        self.timeout = options.timeout
+        self.now = options.now
+        self.update_certs = options.update_certs
 
     def publish(self, items: Sequence[Publication]) -> list[Delivery]:
         keys = {item.cert_path: item.key for item in items}

@@ -1,60 +1,96 @@
-"""Sources: where the certificates to staple come from.
+"""Sources: where the certificates to staple come from, and the one discovery.
 
-A source does two things, cheaply first: ``scan()`` lists candidates with their stat
-keys only (all a no-op run reads), and ``target(found)`` parses one candidate into a
-``Target`` when it must be looked at. ``DirectorySource`` (certificate files and
-directories) is the first; HAProxy configuration discovery is the next. New sources
-are added in ``sources_for``, the one place sources are picked.
+``discover(inputs)`` asks every source the inputs name and returns the run's
+``Inventory``: every certificate once, its route, the consumers, the warnings and
+problems. Every command calls it, so they all see the same certificates. The seam's
+contract is ``ocsptool.sources.types``; new sources are added in ``sources_for``, the one
+place sources are picked, and in ``default_inputs`` when they have a default file.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
 
-from ocsptool.scan import Found, ScanResult
-from ocsptool.sources.directory import DirectorySource
-from ocsptool.sources.haproxy_config import HAProxyConfigSource, Route
-
-if TYPE_CHECKING:
-    from ocsptool.target import Target
+from ocsptool.errors import UsageError
+from ocsptool.haproxy_config.model import NOTHING_LOADED
+from ocsptool.inventory import Inputs, Inventory, Part, Route
+from ocsptool.sources.types import Source, Survey
 
 
-class Source(Protocol):
-    @property
-    def routes(self) -> Mapping[str, Route]:
-        """Per certificate key, who serves it and its staple file; empty: unknown."""
-        ...
+def sources_for(inputs: Inputs, *, cache: Path | None = None) -> list[Source]:
+    """The sources of a run: each HAProxy configuration (read here: a HAProxyConfigError
+    when one cannot be read; ``cache`` keeps the reading for the next run), then the PATHs.
+    Add new sources here."""
+    from ocsptool.sources.directory import DirectorySource
+    from ocsptool.sources.haproxy_config import HAProxyConfigSource
 
-    def scan(self) -> ScanResult:
-        """The candidates (path, stat keys), the paths that could not be read, and the
-        temp files a killed run left (removed under the lock)."""
-        ...
-
-    def target(self, found: Found) -> Target:
-        """Parse one candidate; raise ``CertificateError`` with a one-line cause."""
-        ...
-
-
-def sources_for(
-    paths: Sequence[str],
-    extensions: Sequence[str],
-    excludes: Sequence[str],
-    haproxy_configs: Sequence[Path] = (),
-    sockets: Sequence[str] = (),
-    *,
-    cache: Path | None = None,
-) -> list[Source]:
-    """The sources of a run: the PATHs, then each HAProxy configuration (read here: a
-    HAProxyConfigError when one cannot be read; ``cache`` keeps the reading for the next
-    run). Add new sources here."""
     sources: list[Source] = []
-    if paths:
-        sources.append(DirectorySource(tuple(paths), tuple(extensions), tuple(excludes)))
-    if haproxy_configs:
-        sources.append(HAProxyConfigSource.read(haproxy_configs, sockets, cache=cache))
+    if inputs.haproxy_configs:
+        sources.append(
+            HAProxyConfigSource.read(inputs.haproxy_configs, inputs.sockets, cache=cache)
+        )
+    if inputs.paths:
+        sources.append(DirectorySource(inputs.paths, inputs.extensions, inputs.excludes))
     return sources
 
 
-__all__ = ["DirectorySource", "HAProxyConfigSource", "Route", "Source", "sources_for"]
+def default_inputs(inputs: Inputs, *, required: bool = True) -> Inputs:
+    """``inputs``, or, when nothing names a certificate, the servers' default
+    configurations that exist; with none, a usage error saying where it looked (or, not
+    ``required``, the inputs as they are)."""
+    if inputs.named:
+        return inputs
+    from dataclasses import replace
+
+    from ocsptool.sources import haproxy_config
+
+    default = haproxy_config.DEFAULT_CONFIG
+    if default.exists():
+        return replace(inputs, haproxy_configs=(default,), defaulted=True)
+    if not required:
+        return inputs
+    raise UsageError(
+        "give at least one certificate file or directory, or --haproxy-config FILE "
+        f"(or set paths or haproxy_configs in the config file); {default} does not exist"
+    )
+
+
+def discover(inputs: Inputs, *, cache: Path | None = None) -> Inventory:
+    """The inventory of ``inputs``: each certificate once (the first source that names it
+    keeps it; a configuration's route wins over a PATH's), every consumer, every warning."""
+    from ocsptool.gcpause import paused
+
+    with paused():  # tens of thousands of long-lived tuples: no garbage to look for
+        sources = sources_for(inputs, cache=cache)
+        surveys = [(source, source.survey()) for source in sources]
+    inventory = Inventory(inputs=inputs)
+    sockets = list(inputs.sockets)
+    warnings: list[str] = []
+    routes: Mapping[str, Route] = {}
+    socketless: dict[str, str] = {}
+    seen: set[str] | None = set() if len(surveys) > 1 else None
+    for source, survey in surveys:
+        found = survey.found
+        if seen is not None:
+            found = [f for f in found if f.path not in seen]
+            seen.update(f.path for f in found)
+        inventory.parts.append(Part(source, found))
+        if survey.routes:  # one source: its own mapping, not a copy of 100,000 routes
+            routes = {**survey.routes, **routes} if routes else survey.routes
+        sockets += survey.sockets
+        warnings += survey.warnings
+        inventory.problems += survey.problems
+        inventory.unreadable += survey.unreadable
+        inventory.leftovers += survey.leftovers
+        socketless.update(survey.socketless)
+    inventory.routes = routes
+    inventory.sockets = tuple(dict.fromkeys(sockets))
+    if inputs.defaulted and inputs.paths:  # renew/show CERT: a default that loads nothing
+        warnings = [w for w in warnings if not w.endswith(f": {NOTHING_LOADED}")]
+    inventory.warnings = tuple(dict.fromkeys(warnings))
+    inventory.socketless = socketless
+    return inventory
+
+
+__all__ = ["Inputs", "Inventory", "Source", "Survey", "default_inputs", "discover", "sources_for"]

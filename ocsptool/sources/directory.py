@@ -1,18 +1,27 @@
-"""The directory source: certificate files and directories named on the command line."""
+"""The directory source: certificate files, directories, crt-lists and multi-cert bundle
+base names named as PATHs (on the command line, or ``paths`` in the config file).
+
+Each PATH certificate's staple is ``<cert>.ocsp`` and goes to every -s socket.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ocsptool import scan as scanning
-from ocsptool.scan import Found, ScanResult
+from ocsptool.files import READ_DENIED
+from ocsptool.inventory import Route
+from ocsptool.scan import Found
+from ocsptool.sources.types import Survey, file_target
 
 if TYPE_CHECKING:
-    from ocsptool.sources.haproxy_config import Route
     from ocsptool.target import Target
+
+#: A file with one of these endings is always read as a crt-list when it is not PEM/DER.
+CRT_LIST_ENDINGS = (".txt", ".list", ".lst", ".crtlist", ".crt-list")
 
 
 @dataclass(frozen=True)
@@ -21,21 +30,71 @@ class DirectorySource:
     extensions: tuple[str, ...] = scanning.DEFAULT_EXTENSIONS
     excludes: tuple[str, ...] = ()
 
-    def scan(self) -> ScanResult:
-        from ocsptool.sources.haproxy_config import explicit_paths
-
+    def survey(self) -> Survey:
         paths, problems = explicit_paths(self.paths)
         result = scanning.scan(paths, self.extensions, self.excludes)
-        result.problems[:0] = problems
-        return result
+        problems += result.problems
+        unreadable = [path for path, why in problems if why == READ_DENIED]
+        return Survey(
+            found=result.found,
+            problems=problems,
+            unreadable=unreadable,
+            leftovers=result.leftovers,
+        )
 
-    @property
-    def routes(self) -> Mapping[str, Route]:
-        """Who serves each certificate: unknown here (every socket gets every staple)."""
-        return {}
+    def target(self, found: Found, route: Route) -> Target:
+        return file_target(found, route)
 
-    def target(self, found: Found) -> Target:
-        from ocsptool.certs import parse_bundle
-        from ocsptool.target import target_of
 
-        return target_of(parse_bundle(Path(found.path)), found.path)
+def explicit_paths(paths: Sequence[str]) -> tuple[list[str], list[tuple[str, str]]]:
+    """PATHs as the directory scan takes them, with crt-lists and bundle base names
+    expanded: a file whose first line is not PEM or DER is read as a crt-list (relative
+    entries under the list's directory); a missing ``site.pem`` whose ``site.pem.rsa``,
+    ``.ecdsa`` or ``.dsa`` exist is those parts. Also the problems: (path, why)."""
+    out: list[str] = []
+    problems: list[tuple[str, str]] = []
+    for raw in paths:
+        path = os.path.abspath(raw)
+        if os.path.isdir(path):  # a directory (the usual PATH): as the scan takes it
+            out.append(raw)
+            continue
+        from ocsptool.haproxy_config import expand_crt, parse_crt_list
+
+        if not os.path.lexists(path):
+            parts = expand_crt(path, directories=False).names
+            out.extend(parts or (raw,))  # nothing: the scan says "no such file"
+            continue
+        text = _crt_list_text(path)
+        if text is None:
+            out.append(raw)
+            continue
+        entries, warnings = parse_crt_list(text, path)
+        base = os.path.dirname(path)
+        expansions = [(e.line, expand_crt(os.path.join(base, e.crt))) for e in entries]
+        if not path.endswith(CRT_LIST_ENDINGS) and not any(x.names for _, x in expansions):
+            out.append(raw)  # no line names a file: not a crt-list (the parse says why)
+            continue
+        problems += [(w.partition(": ")[0], w.partition(": ")[2]) for w in warnings]
+        for line, expansion in expansions:
+            if expansion.problem:
+                problems.append((f"{path}:{line}", expansion.problem))
+            out.extend(expansion.names)
+    return out, problems
+
+
+def _crt_list_text(path: str) -> str | None:
+    """The text of a crt-list, or None for anything else (a certificate, a directory)."""
+    try:
+        if os.path.isdir(path):
+            return None
+        with open(path, "rb") as f:
+            head = f.read(4096)
+            if not head or head[0] == 0x30 or b"-----BEGIN" in head or b"\0" in head:
+                return None
+            data = head + f.read()
+    except OSError:
+        return None  # the scan says why
+    first = next((ln for ln in data.split(b"\n") if ln.strip() and not ln.startswith(b"#")), b"")
+    if b"-----BEGIN" in data[:65536] or not first:
+        return None
+    return data.decode("utf-8", errors="replace")

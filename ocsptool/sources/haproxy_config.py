@@ -19,13 +19,16 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, NamedTuple
+from typing import TYPE_CHECKING
 
+from ocsptool.files import READ_DENIED
+from ocsptool.inventory import Route
 from ocsptool.scan import Found, ScanResult
-from ocsptool.target import Consumer
+from ocsptool.sources.types import Survey, file_target
 
 if TYPE_CHECKING:
-    from ocsptool.haproxy_config import Discovery, Socket
+    from ocsptool.haproxy_config import Discovery, LoadedCert, Socket
+    from ocsptool.inventory import Served
     from ocsptool.target import Target
 
 #: Read when no PATH, no ``paths`` and no ``haproxy_configs`` are given (Debian, Ubuntu).
@@ -33,28 +36,9 @@ DEFAULT_CONFIG = Path("/etc/haproxy/haproxy.cfg")
 #: Debian's unit options (``-S`` master socket); read by ``read_haproxy_config``.
 DEFAULTS_FILE = Path("/etc/default/haproxy")
 
-#: A file with one of these endings is always read as a crt-list when it is not PEM/DER.
-CRT_LIST_ENDINGS = (".txt", ".list", ".lst", ".crtlist", ".crt-list")
 #: Socket levels, best first (the master CLI, admin by default, comes between admin
 #: and operator). The reader is imported only when a configuration is read.
 _PREFERENCE = {"admin": 0, "operator": 2, "user": 3}
-
-
-#: A consumer's fields, (sockets, name, ocsp_update): cheap to keep and to load at 10,000.
-Served = tuple[tuple[str, ...], str, bool]
-
-
-class Route(NamedTuple):
-    """Who serves one certificate (each instance: its sockets, the name it loaded it
-    under, ocsp-update), its staple file, and the sinks (socket addresses) that get it."""
-
-    served: tuple[Served, ...]
-    staple_path: str
-    sinks: tuple[str, ...]
-
-    @property
-    def consumers(self) -> tuple[Consumer, ...]:
-        return tuple(Consumer(*s) for s in self.served)
 
 
 def instance_sockets(discovery: Discovery) -> tuple[str, ...]:
@@ -132,15 +116,14 @@ class HAProxyConfigSource:
                 seen.add(key)
                 if not own:
                     socketless.setdefault(key, discovery.instance)
-                served = (own, cert.name, cert.ocsp_update)
+                served = (own, key if cert.name == key else cert.name, cert.ocsp_update)
                 old = routes.get(key)
                 if old is None:
-                    routes[key] = Route((served,), _absolute(cert.staple_path), sinks)
+                    routes[key] = _route(key, cert, served, sinks)
                 else:
-                    routes[key] = Route(
-                        (*old.served, served),
-                        old.staple_path,
-                        tuple(dict.fromkeys((*old.sinks, *sinks))),
+                    routes[key] = old._replace(
+                        served=(*old.served, served),
+                        sinks=tuple(dict.fromkeys((*old.sinks, *sinks))),
                     )
         return cls(
             routes,
@@ -148,6 +131,18 @@ class HAProxyConfigSource:
             tuple(dict.fromkeys(warnings)),
             tuple(problems),
             socketless,
+        )
+
+    def survey(self) -> Survey:
+        scanned = self.scan()
+        return Survey(
+            found=scanned.found,
+            routes=self.routes,
+            sockets=self.sockets,
+            warnings=self.warnings,
+            problems=scanned.problems,
+            unreadable=[path for path, why in scanned.problems if why == READ_DENIED],
+            socketless=self.socketless,
         )
 
     def scan(self) -> ScanResult:
@@ -170,7 +165,7 @@ class HAProxyConfigSource:
                 result.problems.append((key, _describe(e)))
                 continue
             staple_path = route.staple_path
-            if staple_path == key + ".ocsp":
+            if staple_path is None:
                 slisting, sname = listing, name + ".ocsp"
             else:
                 sdir, sname = staple_path.rsplit("/", 1)
@@ -183,15 +178,22 @@ class HAProxyConfigSource:
             found(new(Found, (key, stat, ocsp.inode() if ocsp else None, issuer)))
         return result
 
-    def target(self, found: Found) -> Target:
-        from dataclasses import replace
+    def target(self, found: Found, route: Route) -> Target:
+        return file_target(found, route)
 
-        from ocsptool.certs import parse_bundle
-        from ocsptool.target import target_of
 
-        route = self.routes[found.path]
-        target = target_of(parse_bundle(Path(found.path)), found.path, Path(route.staple_path))
-        return replace(target, consumers=route.consumers)
+def _route(key: str, cert: LoadedCert, served: Served, sinks: tuple[str, ...]) -> Route:
+    """A certificate's route; paths that are the default (``<cert>.ocsp``) kept as None."""
+    staple = _absolute(cert.staple_path)
+    issuer = _absolute(cert.issuer_path) if cert.issuer_path else None
+    return Route(
+        (served,),
+        None if staple == key + ".ocsp" else staple,
+        sinks,
+        cert.origin,
+        _absolute(cert.key_file) if cert.key_file else None,
+        None if issuer in (None, key + ".issuer") else issuer,
+    )
 
 
 def _absolute(path: str) -> str:
@@ -231,7 +233,7 @@ def _values(names: Sequence[str]) -> list[str | None]:
 Question = tuple[tuple[str, ...], tuple[str, ...], str, str]
 
 #: Bumped whenever the cache's layout or meaning changes.
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2
 
 
 def _inputs(discoveries: Sequence[Discovery]) -> list[str]:
@@ -322,60 +324,6 @@ def _issuer_stat(
     except OSError:
         return None
     return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
-
-
-def explicit_paths(paths: Sequence[str]) -> tuple[list[str], list[tuple[str, str]]]:
-    """PATHs as the directory scan takes them, with crt-lists and bundle base names
-    expanded: a file whose first line is not PEM or DER is read as a crt-list (relative
-    entries under the list's directory); a missing ``site.pem`` whose ``site.pem.rsa``,
-    ``.ecdsa`` or ``.dsa`` exist is those parts. Also the problems: (path, why)."""
-    out: list[str] = []
-    problems: list[tuple[str, str]] = []
-    for raw in paths:
-        path = os.path.abspath(raw)
-        if os.path.isdir(path):  # a directory (the usual PATH): as the scan takes it
-            out.append(raw)
-            continue
-        from ocsptool.haproxy_config import expand_crt, parse_crt_list
-
-        if not os.path.lexists(path):
-            parts = expand_crt(path, directories=False).names
-            out.extend(parts or (raw,))  # nothing: the scan says "no such file"
-            continue
-        text = _crt_list_text(path)
-        if text is None:
-            out.append(raw)
-            continue
-        entries, warnings = parse_crt_list(text, path)
-        base = os.path.dirname(path)
-        expansions = [(e.line, expand_crt(os.path.join(base, e.crt))) for e in entries]
-        if not path.endswith(CRT_LIST_ENDINGS) and not any(x.names for _, x in expansions):
-            out.append(raw)  # no line names a file: not a crt-list (the parse says why)
-            continue
-        problems += [(w.partition(": ")[0], w.partition(": ")[2]) for w in warnings]
-        for line, expansion in expansions:
-            if expansion.problem:
-                problems.append((f"{path}:{line}", expansion.problem))
-            out.extend(expansion.names)
-    return out, problems
-
-
-def _crt_list_text(path: str) -> str | None:
-    """The text of a crt-list, or None for anything else (a certificate, a directory)."""
-    try:
-        if os.path.isdir(path):
-            return None
-        with open(path, "rb") as f:
-            head = f.read(4096)
-            if not head or head[0] == 0x30 or b"-----BEGIN" in head or b"\0" in head:
-                return None
-            data = head + f.read()
-    except OSError:
-        return None  # the scan says why
-    first = next((ln for ln in data.split(b"\n") if ln.strip() and not ln.startswith(b"#")), b"")
-    if b"-----BEGIN" in data[:65536] or not first:
-        return None
-    return data.decode("utf-8", errors="replace")
 
 
 def learn_names(cert_paths: Sequence[str], loaded: Sequence[str]) -> dict[str, str]:

@@ -1,0 +1,215 @@
+"""What a run serves: every certificate, where it came from, where its staple goes, and who
+serves it. The one discovery every command builds (``ocsptool.sources.discover``), from
+the same ``Inputs``, so ``refresh``, ``refresh --force``, ``renew``, ``status``, ``check``,
+``show`` and ``--metrics`` never disagree about which certificates exist.
+
+An ``Inventory`` holds, per certificate key (its absolute path):
+
+- the scanned file (``scan.Found``: stat keys only, all a no-op run reads);
+- its ``Route``: where it came from (``file:line``, or the PATH), the staple file the
+  server reads (a crt-list, crt-store or server block may name another file than
+  ``<cert>.ocsp``), its key and issuer files when a configuration names them, and the
+  instances that load it and under which name;
+
+and for the run: the consumers (each server's runtime address: HAProxy sockets), the
+warnings (lines skipped, never a failure) and the problems (what would stop a server from
+starting, or a PATH that cannot be read).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
+
+from ocsptool.scan import DEFAULT_EXTENSIONS, Found
+
+if TYPE_CHECKING:
+    from ocsptool.sources.types import Source
+    from ocsptool.target import Consumer, Target
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What names the certificates of a run: the same for every command."""
+
+    #: Certificate files, directories, crt-lists and bundle base names.
+    paths: tuple[str, ...] = ()
+    #: HAProxy runtime API addresses given with -s (every PATH certificate goes to each).
+    sockets: tuple[str, ...] = ()
+    #: HAProxy configurations, one per instance.
+    haproxy_configs: tuple[Path, ...] = ()
+    extensions: tuple[str, ...] = DEFAULT_EXTENSIONS
+    excludes: tuple[str, ...] = ()
+    #: The configurations are the servers' defaults (nothing named them).
+    defaulted: bool = False
+
+    @property
+    def named(self) -> bool:
+        """Whether anything names certificates (else the defaults are read)."""
+        return bool(self.paths or self.haproxy_configs)
+
+
+#: One instance that serves a certificate: (its sockets, best first; the name it loaded
+#: the certificate under; it staples it itself with ``ocsp-update on``). Plain tuples: cheap
+#: to keep, cache and load at 100,000.
+Served = tuple[tuple[str, ...], str, bool]
+
+
+class Route(NamedTuple):
+    """Who serves one certificate and where its staple goes."""
+
+    served: tuple[Served, ...]
+    #: The staple file the servers read (None: ``<cert>.ocsp``).
+    staple_path: str | None
+    #: The consumers (runtime addresses) that get its staple.
+    sinks: tuple[str, ...]
+    #: Where it came from: ``file:line`` of the line that loads it (None: a PATH).
+    origin: str | None = None
+    #: The key file a configuration names (None: in the bundle, or ``<cert>.key``).
+    key_path: str | None = None
+    #: The issuer file a configuration names (None: the chain, or ``<cert>.issuer``).
+    issuer_path: str | None = None
+
+    @property
+    def consumers(self) -> tuple[Consumer, ...]:
+        from ocsptool.target import Consumer
+
+        return tuple(Consumer(*s) for s in self.served)
+
+
+class Part(NamedTuple):
+    """One source's share of the inventory: its certificates, in its order."""
+
+    source: Source
+    found: list[Found]
+
+
+@dataclass
+class Inventory:
+    """Every certificate of a run, each once, and how to reach who serves it."""
+
+    parts: list[Part] = field(default_factory=list)
+    #: Per certificate key: its route, when a configuration says (else ``default_route``).
+    routes: Mapping[str, Route] = field(default_factory=dict)
+    #: What named the certificates (the -s addresses get every certificate that has no
+    #: route of its own).
+    inputs: Inputs = field(default_factory=Inputs)
+    #: Every consumer (runtime address), in order: the -s ones, then each instance's.
+    sockets: tuple[str, ...] = ()
+    #: One line each, ``file:line: what was skipped``; never a failure.
+    warnings: tuple[str, ...] = ()
+    #: (path or ``file:line``, why): a certificate or PATH that cannot be used.
+    problems: list[tuple[str, str]] = field(default_factory=list)
+    #: Certificate keys (and PATHs) that this user may not read: ``status`` and ``check``
+    #: report them from the state (a monitoring user need not read the keys).
+    unreadable: list[str] = field(default_factory=list)
+    #: Temp files a killed run left behind (removed under the lock).
+    leftovers: list[str] = field(default_factory=list)
+    #: Keys served only by instances with no socket -> that instance's configuration.
+    socketless: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def found(self) -> list[Found]:
+        """Every certificate, in the order of the sources."""
+        if len(self.parts) == 1:
+            return self.parts[0].found
+        return [f for part in self.parts for f in part.found]
+
+    def keys(self) -> Iterator[str]:
+        for part in self.parts:
+            for f in part.found:
+                yield f.path
+
+    def __len__(self) -> int:
+        return sum(len(part.found) for part in self.parts)
+
+    # -- routing -------------------------------------------------------------------------
+
+    def route(self, key: str) -> Route:
+        return self.routes.get(key) or self.default_route(key)
+
+    def default_route(self, key: str) -> Route:
+        """A PATH's certificate: ``<cert>.ocsp``, every -s socket."""
+        return Route((), None, self.inputs.sockets)
+
+    def sinks_of(self, key: str) -> Sequence[str]:
+        route = self.routes.get(key)
+        return self.inputs.sockets if route is None else route.sinks
+
+    def staple_path(self, key: str) -> Path:
+        route = self.routes.get(key)
+        staple = route.staple_path if route is not None else None
+        return Path(staple or key + ".ocsp")
+
+    def name_for(self, key: str, sink: str) -> str:
+        """The name the instance behind ``sink`` loaded ``key`` under (else the key)."""
+        route = self.routes.get(key)
+        if route is None or not route.served:
+            return key
+        for sockets, name, _update in route.served:
+            if sockets and sockets[0] == sink:
+                return name
+        return route.served[0][1]
+
+    def served_by(self, key: str) -> list[str]:
+        """The instances that load ``key``, for people: each one's socket, else its
+        configuration (empty for a PATH's certificate)."""
+        route = self.routes.get(key)
+        if route is None:
+            return []
+        return [sockets[0] if sockets else name for sockets, name, _ in route.served]
+
+    def unpushed_notes(self, written: Iterable[str]) -> list[str]:
+        """One note per instance with no socket that this run wrote new staples for."""
+        from collections import Counter
+
+        counts = Counter(self.socketless[k] for k in written if k in self.socketless)
+        return [
+            f"{config}: {n} new staple{'s' if n > 1 else ''} written, not pushed: it names "
+            "no stats socket (add 'stats socket ... level admin', or give -s); HAProxy "
+            "serves them after its next reload"
+            for config, n in sorted(counts.items())
+        ]
+
+    # -- selecting -----------------------------------------------------------------------
+
+    def select(self, names: Sequence[str]) -> tuple[list[str], list[str]]:
+        """The keys that ``names`` (``renew CERT...``) name, and the names that name none.
+
+        A name matches a certificate by its absolute path, by the file it links to, or as
+        a multi-cert bundle's base name (each of its parts)."""
+        from ocsptool.sources.directory import explicit_paths
+
+        known = set(self.keys())
+        real: dict[str, str] | None = None
+        keys: list[str] = []
+        missing: list[str] = []
+        for name in names:
+            expanded, _ = explicit_paths([name])
+            matched = [p for p in map(os.path.abspath, expanded) if p in known]
+            if not matched:
+                if real is None:
+                    real = {os.path.realpath(k): k for k in known}
+                matched = [real[r] for r in map(os.path.realpath, expanded) if r in real]
+            if matched:
+                keys.extend(k for k in matched if k not in keys)
+            else:
+                missing.append(name)
+        return keys, missing
+
+    def only(self, keys: Iterable[str]) -> Inventory:
+        """This inventory restricted to ``keys`` (``renew``): nothing else is touched."""
+        from dataclasses import replace
+
+        wanted = set(keys)
+        parts = [Part(p.source, [f for f in p.found if f.path in wanted]) for p in self.parts]
+        return replace(self, parts=[p for p in parts if p.found], leftovers=[])
+
+    # -- targets -------------------------------------------------------------------------
+
+    def target(self, part: Part, found: Found) -> Target:
+        """Parse one certificate (``CertificateError`` with a one-line cause)."""
+        return part.source.target(found, self.route(found.path))

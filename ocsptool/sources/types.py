@@ -1,0 +1,60 @@
+"""The source seam: what every source of certificates provides (the registry is
+``ocsptool.sources.sources_for``).
+
+A source does two things, cheaply first: ``survey()`` says which certificates it names
+(stat keys only: all a run with nothing due reads), where their staples go, who serves
+them, and what it could not read; ``target(found, route)`` parses one certificate into a
+``Target`` when a run must look at it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from ocsptool.inventory import Route
+from ocsptool.scan import Found
+
+if TYPE_CHECKING:
+    from ocsptool.target import Target
+
+
+@dataclass
+class Survey:
+    """What one source found."""
+
+    found: list[Found] = field(default_factory=list)
+    #: Per certificate key, when the source knows who serves it (else the -s sockets).
+    routes: Mapping[str, Route] = field(default_factory=dict)
+    #: The consumers (runtime addresses) it names.
+    sockets: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    problems: list[tuple[str, str]] = field(default_factory=list)
+    #: Keys or PATHs this user may not read (permission denied).
+    unreadable: list[str] = field(default_factory=list)
+    leftovers: list[str] = field(default_factory=list)
+    socketless: Mapping[str, str] = field(default_factory=dict)
+
+
+class Source(Protocol):
+    def survey(self) -> Survey:
+        """The certificates, their routes, the consumers, and what could not be read."""
+        ...
+
+    def target(self, found: Found, route: Route) -> Target:
+        """Parse one certificate; raise ``CertificateError`` with a one-line cause."""
+        ...
+
+
+def file_target(found: Found, route: Route) -> Target:
+    """The target of a certificate file: its bundle, its route's staple file and servers."""
+    from dataclasses import replace
+
+    from ocsptool.certs import parse_bundle
+    from ocsptool.target import target_of
+
+    staple = Path(route.staple_path) if route.staple_path else None
+    target = target_of(parse_bundle(Path(found.path)), found.path, staple)
+    return replace(target, consumers=route.consumers) if route.served else target
