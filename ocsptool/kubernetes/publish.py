@@ -61,12 +61,6 @@ def publish_staple(
     while True:
         if current.staple == staple:
             return Published(Outcome.UNCHANGED, current.resource_version, writes)
-        if writes >= attempts:
-            raise SecretConflict(
-                f"{secret}: changed during each of {attempts} writes; left for the next run",
-                status=409,
-                reason="Conflict",
-            )
         writes += 1
         try:
             version = client.patch_secret_key(
@@ -79,7 +73,12 @@ def publish_staple(
         except SecretGone:
             return Published(Outcome.GONE, None, writes)
         except SecretConflict:
-            pass
+            if writes >= attempts:
+                raise SecretConflict(
+                    f"{secret}: changed during each of {attempts} writes; left for the next run",
+                    status=409,
+                    reason="Conflict",
+                ) from None
         else:
             return Published(Outcome.WRITTEN, version, writes)
         try:
