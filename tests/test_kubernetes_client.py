@@ -33,7 +33,7 @@ from ocsptool.kubernetes.errors import (
 from ocsptool.kubernetes.publish import Outcome, publish_staple
 from ocsptool.kubernetes.secrets import TlsSecret, get_tls_secret, read_tls_secrets
 from ocsptool.limits import Timeouts
-from ocsptool.testing.kubernetes import JOB, NOBODY, Admin, KubeApiServer
+from ocsptool.testing.kubernetes import ADMIN, JOB, NOBODY, Admin, KubeApiServer
 from ocsptool.testing.pki import Leaf, key_pem
 
 ALL = ("get", "list", "patch")
@@ -167,9 +167,12 @@ def test_only_tls_secrets_are_listed_or_read(
     )
 
 
-def test_an_empty_or_missing_namespace_lists_nothing(kube: KubeApiServer, job: KubeClient) -> None:
-    kube.admin.allow("default", JOB, verbs=("list",), role="list-default")
-    assert list(job.list_tls_secrets("default")) == []
+def test_an_empty_or_missing_namespace_lists_nothing(
+    kube: KubeApiServer, kube_ns: str, job: KubeClient
+) -> None:
+    assert list(job.list_tls_secrets(kube_ns)) == []
+    admin = KubeClient(job_config(kube, kube_ns, user=ADMIN))  # RBAC needs no namespace
+    assert list(admin.list_tls_secrets("no-such-namespace")) == []
 
 
 def test_an_answer_over_the_size_cap_is_refused(
