@@ -12,6 +12,7 @@ import socket
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -35,6 +36,7 @@ from ocsptool.kubernetes.secrets import TlsSecret, get_tls_secret, read_tls_secr
 from ocsptool.limits import Timeouts
 from ocsptool.testing.kubernetes import ADMIN, JOB, NOBODY, Admin, KubeApiServer
 from ocsptool.testing.pki import Leaf, key_pem
+from ocsptool.testing.proxy import Proxy
 
 ALL = ("get", "list", "patch")
 STAPLE = b"\x30\x03\x0a\x01\x00"  # the bytes are opaque to the client
@@ -520,3 +522,39 @@ def test_a_server_that_never_answers_times_out() -> None:
         f'kubernetes namespace "x": https://127.0.0.1:{port} did not answer in time '
         "(1s to connect, 0.3s to read)"
     )
+
+
+# -- proxies: kubeconfig proxy-url, else $HTTPS_PROXY unless $NO_PROXY -------------------
+
+
+def test_proxy_url_tunnels_and_still_verifies_the_server(
+    kube: KubeApiServer, kube_ns: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    kube.admin.allow(kube_ns, JOB, verbs=("list",))
+    path = kube.kubeconfig(tmp_path / "config", namespace=kube_ns)
+    proxy = Proxy()
+    with proxy.serving() as url:
+        config = replace(from_kubeconfig([path]), proxy_url=url)
+        assert list(KubeClient(config).list_tls_secrets(kube_ns)) == []
+        untrusted = replace(config, ca_pem=None)
+        with pytest.raises(Unreachable, match="TLS failed: certificate verify failed"):
+            list(KubeClient(untrusted).list_tls_secrets(kube_ns))
+        # $HTTPS_PROXY applies without proxy-url, and $NO_PROXY exempts the server.
+        monkeypatch.setenv("HTTPS_PROXY", url)
+        plain = from_kubeconfig([path])
+        assert list(KubeClient(plain).list_tls_secrets(kube_ns)) == []
+        tunnels = len(proxy.carried)
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        assert list(KubeClient(plain).list_tls_secrets(kube_ns)) == []
+    assert proxy.carried == [f"CONNECT 127.0.0.1:{kube.port}"] * 3
+    assert tunnels == 3
+
+
+def test_secrets_come_back_without_their_private_key(
+    kube: KubeApiServer, kube_ns: str, leaf: Leaf, job: KubeClient
+) -> None:
+    kube.admin.tls_secret(kube_ns, "site", leaf)
+    (listed,) = job.list_tls_secrets(kube_ns)
+    got = job.get_secret(kube_ns, "site")
+    assert sorted(listed["data"]) == sorted(got["data"]) == ["tls.crt"]
+    assert "tls.key" in kube.admin.secret_data(kube_ns, "site")  # still there, untouched

@@ -9,6 +9,9 @@
   nothing is written. The answer is asked for as metadata only, so the key material never
   comes back over the wire.
 
+The first two hand Secrets over without ``tls.key``: the API sends it (a Secret has no
+field projection), the client drops it, undecoded, from each answer once it is parsed.
+
 Every failure is a one-line ``KubeApiError`` (``errors``): 401, 403 with the Role rule to
 add, 404, 409, timeouts, TLS failures, oversized answers. No retries: the caller decides.
 
@@ -144,6 +147,8 @@ class KubeClient:
                     f"kubernetes namespace {namespace!r}: the list answer has no items"
                 )
             for item in items:
+                _drop_private_key(item)
+            for item in items:
                 if isinstance(item, dict) and item.get("type") == TLS_TYPE:
                     yield item
             metadata = body.get("metadata")
@@ -161,7 +166,9 @@ class KubeClient:
         """One Secret (raw API object); ``SecretGone`` when it no longer exists."""
         check_namespace(namespace)
         path = f"/api/v1/namespaces/{namespace}/secrets/{_secret_name(name)}"
-        return self._call("GET", path, "get", namespace, name=name)
+        secret = self._call("GET", path, "get", namespace, name=name)
+        _drop_private_key(secret)
+        return secret
 
     def patch_secret_key(
         self, namespace: str, name: str, key: str, value: bytes, *, resource_version: str
@@ -355,6 +362,15 @@ def forbidden(verb: str, namespace: str, server_message: str) -> Forbidden:
         f'rules: - apiGroups: [""] resources: ["secrets"] verbs: ["{verb}"]'
     )
     return Forbidden(message, verb=verb, namespace=namespace, user=user)
+
+
+def _drop_private_key(item: object) -> None:
+    """tls.key comes with every Secret the API serves; drop it (never decoded) as soon as
+    the answer is parsed, so no caller ever holds it."""
+    if isinstance(item, dict):
+        data = item.get("data")
+        if isinstance(data, dict):
+            data.pop("tls.key", None)
 
 
 def _where(namespace: str, name: str | None) -> str:
