@@ -10,9 +10,11 @@ from __future__ import annotations
 import base64
 import json
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
+from conftest import PKI
 
 from ocsptool.errors import UsageError
 from ocsptool.kubernetes.client import KubeClient
@@ -25,6 +27,7 @@ from ocsptool.kubernetes.config import (
 )
 from ocsptool.kubernetes.errors import Forbidden, KubeConfigError, Unauthorized
 from ocsptool.testing.kubernetes import JOB, KubeApiServer
+from ocsptool.testing.pki import key_pem
 
 
 def lists(config: ApiConfig, namespace: str) -> list[str]:
@@ -315,3 +318,35 @@ def test_missing_files_are_named(tmp_path: Path) -> None:
     with pytest.raises(KubeConfigError) as token:
         from_kubeconfig([path])
     assert str(token.value) == f"{tmp_path / 'tok'}: token file not found"
+
+
+def test_bad_tls_material_is_refused_before_any_request(
+    tmp_path: Path, pki: PKI, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
+    other = pki.direct.leaf("other.test", ocsp_url=None)
+    cert = pki.direct.leaf("mine.test", ocsp_url=None).bundle_pem(key=False)
+    cases = {
+        "ca": {"certificate-authority-data": base64.b64encode(b"garbage").decode()},
+        "pair": {
+            "client-certificate-data": base64.b64encode(cert).decode(),
+            "client-key-data": base64.b64encode(key_pem(other.key)).decode(),
+        },
+    }
+    for name, fields in cases.items():
+        document = kubeconfig(user={k: v for k, v in fields.items() if k.startswith("client")})
+        document["clusters"][0]["cluster"].update(  # type: ignore[index]
+            {k: v for k, v in fields.items() if k.startswith("certificate")}
+        )
+        config = load_config(write(tmp_path / name, document), environ={})
+        with pytest.raises(KubeConfigError) as bad:
+            KubeClient(config)
+        expected = (
+            "the certificate authority is not PEM"
+            if name == "ca"
+            else "the client certificate and key do not load (not PEM, or not a pair)"
+        )
+        assert str(bad.value) == f"kubeconfig {tmp_path / name} (context c): {expected}"
+    assert list(scratch.iterdir()) == []  # the key's scratch files are gone, even on failure
