@@ -19,12 +19,14 @@ import pytest
 import requests
 from conftest import PKI
 
+from ocsptool.errors import UsageError
 from ocsptool.kubernetes import client as client_module
 from ocsptool.kubernetes.client import KubeClient, check_data_key, check_namespace
 from ocsptool.kubernetes.config import ApiConfig, from_kubeconfig
 from ocsptool.kubernetes.errors import (
     Forbidden,
     KubeApiError,
+    KubeConfigError,
     NotTlsSecret,
     SecretConflict,
     SecretGone,
@@ -241,8 +243,14 @@ def test_the_patch_answer_carries_no_key_material(
 
 @pytest.mark.parametrize("key", ["tls.crt", "tls.key", "ca.crt", "a/b", "", ".."])
 def test_reserved_and_invalid_keys_are_never_written(key: str) -> None:
-    with pytest.raises(KubeApiError):
+    with pytest.raises(KubeConfigError) as refused:
         check_data_key(key)
+    assert isinstance(refused.value, UsageError)  # a bad --secret-key: exit 2
+    if key.startswith(("tls.", "ca.")):
+        assert (
+            str(refused.value)
+            == f"kubernetes: refusing to write the staple to {key!r}; pick a new key"
+        )
 
 
 @pytest.mark.parametrize("key", ["tls.ocsp-staple", "ocsp.staple", "tls.ocsp-resp"])
@@ -252,7 +260,7 @@ def test_the_gateways_keys_are_accepted(key: str) -> None:
 
 @pytest.mark.parametrize("namespace", ["../kube-system", "A", "a/b", "", "x" * 64])
 def test_namespace_names_are_checked_before_any_request(namespace: str) -> None:
-    with pytest.raises(KubeApiError, match="is not a namespace name"):
+    with pytest.raises(KubeConfigError, match="is not a namespace name"):
         check_namespace(namespace)
 
 

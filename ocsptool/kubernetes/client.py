@@ -38,6 +38,7 @@ from ocsptool.kubernetes import TLS_TYPE
 from ocsptool.kubernetes.errors import (
     Forbidden,
     KubeApiError,
+    KubeConfigError,
     SecretConflict,
     SecretGone,
     Unauthorized,
@@ -69,20 +70,23 @@ _DATA_KEY = re.compile(r"[-._a-zA-Z0-9]{1,253}")
 
 
 def check_namespace(namespace: str) -> str:
-    """A namespace name (a DNS label), or a one-line ``KubeApiError``."""
+    """A namespace name (a DNS label), or a one-line usage error (``KubeConfigError``)."""
     if not _DNS_LABEL.fullmatch(namespace):
-        raise KubeApiError(f"kubernetes: {namespace!r} is not a namespace name")
+        raise KubeConfigError(f"kubernetes: {namespace!r} is not a namespace name")
     return namespace
 
 
 def check_data_key(key: str) -> str:
-    """A Secret data key ocsptool may write: valid, and none of the keys it never writes."""
+    """A Secret data key ocsptool may write: valid, and none of the keys it never writes
+    (else a one-line usage error, ``KubeConfigError``)."""
     from ocsptool.kubernetes import RESERVED_KEYS
 
     if not _DATA_KEY.fullmatch(key) or key in (".", ".."):
-        raise KubeApiError(f"kubernetes: {key!r} is not a valid Secret data key")
+        raise KubeConfigError(f"kubernetes: {key!r} is not a valid Secret data key")
     if key in RESERVED_KEYS:
-        raise KubeApiError(f"kubernetes: refusing to write the staple to {key!r}; pick a new key")
+        raise KubeConfigError(
+            f"kubernetes: refusing to write the staple to {key!r}; pick a new key"
+        )
     return key
 
 
@@ -455,8 +459,6 @@ def _adapter(config: ApiConfig) -> requests.adapters.HTTPAdapter:
 
 def ssl_context(config: ApiConfig) -> ssl.SSLContext:
     """The TLS context of ``config``: its CA (else the system's), its client certificate."""
-    from ocsptool.kubernetes.errors import KubeConfigError
-
     where = config.origin
     try:
         if config.ca_pem is not None:
@@ -476,8 +478,6 @@ def ssl_context(config: ApiConfig) -> ssl.SSLContext:
 def _load_client_cert(context: ssl.SSLContext, cert: bytes, key: bytes, where: str) -> None:
     """ssl loads a client certificate from files only: a private directory, read once,
     removed at once (the context keeps the key; no file outlives this call)."""
-    from ocsptool.kubernetes.errors import KubeConfigError
-
     directory = tempfile.mkdtemp(prefix="ocsptool-kube-")
     cert_file = os.path.join(directory, "client.crt")
     key_file = os.path.join(directory, "client.key")
