@@ -276,3 +276,60 @@ def server(pki: PKI, stranger: Authority) -> Iterator[CaIssuers]:
     ca_issuers = CaIssuers(pki.direct.cert, stranger.cert, root=pki.root.cert)
     with ca_issuers.serving():
         yield ca_issuers
+
+
+# -- Kubernetes: a real kube-apiserver with Debian's etcd (ocsptool.testing.kubernetes) -------
+# Needs etcd (apt-get install etcd-server) and the kube-apiserver archive in
+# ../shared/kubernetes/ (or $OCSPTOOL_KUBE_APISERVER). One server per test session: it is
+# heavy (~3.5 s to start, ~350 MB). Skips without them, except under CI=true, where it fails.
+
+from ocsptool.testing.kubernetes import (  # noqa: E402
+    KubeApiServer,
+    apiserver_archive,
+    apiserver_binary,
+    etcd_binary,
+)
+
+
+def _kube_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """~/.cache/ocsptool-tests (kept between sessions), else the session's basetemp."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    cache = Path(base) / "ocsptool-tests"
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+        if os.access(cache, os.W_OK):
+            return cache
+    except OSError:
+        pass
+    return tmp_path_factory.getbasetemp() / "kube-apiserver"
+
+
+@pytest.fixture(scope="session")
+def kube_apiserver_bin(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The unpacked kube-apiserver; skips (fails under CI=true) without it or etcd."""
+    archive = apiserver_archive()
+    missing = []
+    if archive is None:
+        missing.append("the kube-apiserver archive (../shared/kubernetes/kube-apiserver-v*.xz)")
+    if etcd_binary() is None:
+        missing.append("etcd (apt-get install etcd-server)")
+    if missing:
+        message = " and ".join(missing) + " missing"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{message}; CI=true requires it")
+        pytest.skip(message)
+    assert archive is not None
+    return apiserver_binary(archive, _kube_cache(tmp_path_factory))
+
+
+@pytest.fixture(scope="session")
+def kube(kube_apiserver_bin: Path) -> Iterator[KubeApiServer]:
+    """The session's API server (RBAC on). Tests take fresh namespaces from it."""
+    with KubeApiServer(kube_apiserver_bin) as server:
+        yield server
+
+
+@pytest.fixture
+def kube_ns(kube: KubeApiServer) -> str:
+    """A fresh namespace of the session's API server, for one test."""
+    return kube.admin.namespace()
