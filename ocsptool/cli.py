@@ -872,11 +872,12 @@ def renew(o: Options) -> None:
 def _renew(settings: RunSettings, certs: Sequence[str], as_json: bool, verbosity: int) -> int:
     from ocsptool import run_output
     from ocsptool.refresh import inventory_of, run_refresh
+    from ocsptool.sources import select
     from ocsptool.target import no_ocsp
 
     now = _now()
     inventory = inventory_of(settings, certs=certs)
-    named, missing = inventory.select(certs)
+    named, missing = select(inventory, certs)
     if missing or not named:  # a CERT that names no certificate: nothing is renewed
         return _say_nothing_found(inventory.only(named) if named else inventory.only(()))
     result = run_refresh(settings, inventory.only(named), now=now, force=named)
@@ -985,6 +986,7 @@ def _show(settings: RunSettings, cert: str) -> int:
     from ocsptool.errors import CertificateError
     from ocsptool.refresh import inventory_of
     from ocsptool.show import inspect
+    from ocsptool.sources import select
     from ocsptool.status_output import show_text
 
     if cert.endswith(".ocsp"):
@@ -993,7 +995,7 @@ def _show(settings: RunSettings, cert: str) -> int:
             f"{cert} is a staple; pass its certificate instead: ocsptool show {certificate}"
         )
     inventory = inventory_of(settings, cache=False, certs=(cert,))
-    keys, _missing = inventory.select([cert])
+    keys, _missing = select(inventory, [cert])
     if not keys:
         problems = [why for path, why in inventory.problems if path.endswith(Path(cert).name)]
         raise CertificateError(f"{cert}: {problems[0] if problems else 'no such file'}")

@@ -18,8 +18,7 @@ starting, or a PATH that cannot be read).
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
@@ -27,7 +26,6 @@ from typing import TYPE_CHECKING, NamedTuple
 from ocsptool.scan import DEFAULT_EXTENSIONS, Found
 
 if TYPE_CHECKING:
-    from ocsptool.sources.types import Source
     from ocsptool.target import Consumer, Target
 
 
@@ -81,9 +79,10 @@ class Route(NamedTuple):
 
 
 class Part(NamedTuple):
-    """One source's share of the inventory: its certificates, in its order."""
+    """One source's share of the inventory: its certificates, in its order, and how the
+    source parses one (``Source.target``)."""
 
-    source: Source
+    target: Callable[[Found, Route], Target]
     found: list[Found]
 
 
@@ -176,40 +175,16 @@ class Inventory:
 
     # -- selecting -----------------------------------------------------------------------
 
-    def select(self, names: Sequence[str]) -> tuple[list[str], list[str]]:
-        """The keys that ``names`` (``renew CERT...``) name, and the names that name none.
-
-        A name matches a certificate by its absolute path, by the file it links to, or as
-        a multi-cert bundle's base name (each of its parts)."""
-        from ocsptool.sources.directory import explicit_paths
-
-        known = set(self.keys())
-        real: dict[str, str] | None = None
-        keys: list[str] = []
-        missing: list[str] = []
-        for name in names:
-            expanded, _ = explicit_paths([name])
-            matched = [p for p in map(os.path.abspath, expanded) if p in known]
-            if not matched:
-                if real is None:
-                    real = {os.path.realpath(k): k for k in known}
-                matched = [real[r] for r in map(os.path.realpath, expanded) if r in real]
-            if matched:
-                keys.extend(k for k in matched if k not in keys)
-            else:
-                missing.append(name)
-        return keys, missing
-
     def only(self, keys: Iterable[str]) -> Inventory:
         """This inventory restricted to ``keys`` (``renew``): nothing else is touched."""
         from dataclasses import replace
 
         wanted = set(keys)
-        parts = [Part(p.source, [f for f in p.found if f.path in wanted]) for p in self.parts]
+        parts = [Part(p.target, [f for f in p.found if f.path in wanted]) for p in self.parts]
         return replace(self, parts=[p for p in parts if p.found], leftovers=[])
 
     # -- targets -------------------------------------------------------------------------
 
     def target(self, part: Part, found: Found) -> Target:
         """Parse one certificate (``CertificateError`` with a one-line cause)."""
-        return part.source.target(found, self.route(found.path))
+        return part.target(found, self.route(found.path))

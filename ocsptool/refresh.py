@@ -186,7 +186,7 @@ def inventory_of(settings: Settings, *, cache: bool = True, certs: Sequence[str]
     """The run's inventory, as every command builds it: the settings' inputs (or the
     servers' default configurations when nothing is named), read by the sources.
     ``certs`` (``renew CERT...``, ``show CERT``) are added as PATHs: a configuration that
-    names one keeps its route (``Inventory.select`` finds them)."""
+    names one keeps its route (``sources.select`` finds them)."""
     from dataclasses import replace
 
     from ocsptool.sources import default_inputs, discover

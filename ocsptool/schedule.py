@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 from typing import TYPE_CHECKING
 
+from ocsptool.freshness import latest_refresh
 from ocsptool.times import iso
 
 if TYPE_CHECKING:
@@ -13,10 +14,6 @@ if TYPE_CHECKING:
 
     from ocsptool.ocsp import Staple
 
-#: Never plan a refresh later than nextUpdate minus this (capped at a quarter of the window).
-SAFETY_MARGIN = dt.timedelta(hours=1)
-#: HAProxy stops serving 300 s before nextUpdate; plan to be well before that.
-HAPROXY_MARGIN = dt.timedelta(seconds=300)
 #: Backoff after a failure: FIRST_RETRY, doubling, capped at MAX_RETRY.
 FIRST_RETRY = dt.timedelta(minutes=5)
 MAX_RETRY = dt.timedelta(hours=4)
@@ -30,13 +27,6 @@ def _fraction(key: str) -> float:
     """A stable pseudo-random number in [0, 1) for ``key`` (no global RNG state)."""
     digest = hashlib.blake2b(key.encode("utf-8", "surrogateescape"), digest_size=8).digest()
     return int.from_bytes(digest, "big") / 2**64
-
-
-def latest_refresh(this_update: dt.datetime, next_update: dt.datetime) -> dt.datetime:
-    """The last moment a refresh should be planned for this window."""
-    window = next_update - this_update
-    margin = min(SAFETY_MARGIN, window / 4)
-    return next_update - HAPROXY_MARGIN - margin
 
 
 def next_due(

@@ -9,7 +9,7 @@ from cryptography import x509
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ocsptool import schedule
+from ocsptool import freshness, schedule
 from ocsptool.ocsp import Staple
 from ocsptool.times import iso
 from tests.conftest import PKI
@@ -36,8 +36,8 @@ def test_short_windows_stay_clear_of_haproxy_margin() -> None:
     """A 20-minute window: due well before HAProxy stops serving (nextUpdate - 300 s)."""
     next_update = T0 + 20 * MIN
     due = schedule.next_due(T0, next_update, "k")
-    assert due <= next_update - schedule.HAPROXY_MARGIN - 5 * MIN
-    assert due == schedule.latest_refresh(T0, next_update)
+    assert due <= next_update - freshness.HAPROXY_MARGIN - 5 * MIN
+    assert due == freshness.latest_refresh(T0, next_update)
 
 
 @settings(max_examples=200, deadline=None)
@@ -48,7 +48,7 @@ def test_short_windows_stay_clear_of_haproxy_margin() -> None:
 def test_due_is_always_inside_the_safe_window(window: int, key: str) -> None:
     next_update = T0 + dt.timedelta(seconds=window)
     due = schedule.next_due(T0, next_update, key)
-    assert T0 < due <= next_update - schedule.HAPROXY_MARGIN
+    assert T0 < due <= next_update - freshness.HAPROXY_MARGIN
 
 
 def test_surrogate_keys_are_fine() -> None:
@@ -73,8 +73,8 @@ def test_backoff_never_lets_the_held_staple_lapse() -> None:
     this_update = T0 - 4 * DAY
     next_update = T0 + 90 * MIN
     due = schedule.retry_due(10, T0, staple_this_update=this_update, staple_next_update=next_update)
-    assert due == max(schedule.latest_refresh(this_update, next_update), T0 + 5 * MIN)
-    assert due < next_update - schedule.HAPROXY_MARGIN
+    assert due == max(freshness.latest_refresh(this_update, next_update), T0 + 5 * MIN)
+    assert due < next_update - freshness.HAPROXY_MARGIN
 
 
 # -- short-lived certificates and short responses --------------------------------------------
@@ -99,7 +99,7 @@ def test_due_is_never_past_expiry(window: int, life: int) -> None:
     expiry = T0 + dt.timedelta(seconds=life)
     due = schedule.next_due(T0, T0 + dt.timedelta(seconds=window), "k", not_after=expiry)
     assert due <= expiry
-    assert due <= T0 + dt.timedelta(seconds=window) - schedule.HAPROXY_MARGIN
+    assert due <= T0 + dt.timedelta(seconds=window) - freshness.HAPROXY_MARGIN
 
 
 def test_retry_never_past_expiry() -> None:

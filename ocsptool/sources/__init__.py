@@ -9,7 +9,7 @@ place sources are picked, and in ``default_inputs`` when they have a default fil
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ocsptool.errors import UsageError
@@ -75,7 +75,7 @@ def discover(inputs: Inputs, *, cache: Path | None = None) -> Inventory:
         if seen is not None:
             found = [f for f in found if f.path not in seen]
             seen.update(f.path for f in found)
-        inventory.parts.append(Part(source, found))
+        inventory.parts.append(Part(source.target, found))
         if survey.routes:  # one source: its own mapping, not a copy of 100,000 routes
             routes = {**survey.routes, **routes} if routes else survey.routes
         sockets += survey.sockets
@@ -93,4 +93,39 @@ def discover(inputs: Inputs, *, cache: Path | None = None) -> Inventory:
     return inventory
 
 
-__all__ = ["Inputs", "Inventory", "Source", "Survey", "default_inputs", "discover", "sources_for"]
+def select(inventory: Inventory, names: Sequence[str]) -> tuple[list[str], list[str]]:
+    """The keys that ``names`` (``renew CERT...``, ``show CERT``) name in ``inventory``,
+    and the names that name none. A name matches a certificate by its absolute path, by
+    the file it links to, or as a multi-cert bundle's base name (each of its parts)."""
+    import os
+
+    from ocsptool.sources.directory import explicit_paths
+
+    known = set(inventory.keys())
+    real: dict[str, str] | None = None
+    keys: list[str] = []
+    missing: list[str] = []
+    for name in names:
+        expanded, _ = explicit_paths([name])
+        matched = [p for p in map(os.path.abspath, expanded) if p in known]
+        if not matched:
+            if real is None:
+                real = {os.path.realpath(k): k for k in known}
+            matched = [real[r] for r in map(os.path.realpath, expanded) if r in real]
+        if matched:
+            keys.extend(k for k in matched if k not in keys)
+        else:
+            missing.append(name)
+    return keys, missing
+
+
+__all__ = [
+    "Inputs",
+    "Inventory",
+    "Source",
+    "Survey",
+    "default_inputs",
+    "discover",
+    "select",
+    "sources_for",
+]
