@@ -33,3 +33,7 @@ class ReloadFailed(NginxError):
 
 class TLSClientMissing(NginxError):
     """The handshake check needs pyOpenSSL, which is not installed."""
+
+
+class HandshakeFailed(NginxError):
+    """A TLS handshake with nginx failed (refused, timed out, alert)."""
