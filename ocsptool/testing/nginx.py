@@ -101,6 +101,7 @@ class Nginx:
         self.error_log = self.dir / "error.log"
         self.stderr_log = self.dir / "stderr.log"
         (self.dir / "conf.d").mkdir()
+        (self.dir / "temp").mkdir()  # nginx makes only the last part of a *_temp_path
         self.config.write_text(self._config_text(main_lines, http_lines))
         self._process: subprocess.Popen[bytes] | None = None
 
