@@ -6,15 +6,26 @@ import socket
 import sys
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from conftest import PKI
 from cryptography.hazmat.primitives.serialization import Encoding
 from OpenSSL import SSL
 
-from ocsptool.nginx import TLSClientMissing
+from ocsptool.files import write_atomic
+from ocsptool.nginx import TLSClientMissing, read_nginx_config
+from ocsptool.nginx.control import check_command, reload_nginx
 from ocsptool.nginx.errors import HandshakeFailed
-from ocsptool.nginx.served import ServedCheck, handshake, served_staple, wait_until_served
+from ocsptool.nginx.model import Certificate, Listen, ServerBlock, StapleFile
+from ocsptool.nginx.served import (
+    Probe,
+    ServedCheck,
+    handshake,
+    probes,
+    served_staple,
+    wait_until_served,
+)
 from ocsptool.testing.haproxy import tls_staple
 from ocsptool.testing.haproxy_configs import good_staple
 from ocsptool.testing.nginx import Nginx, Site, free_port, issue
@@ -209,3 +220,75 @@ def test_served_check_is_ok_only_on_equal_bytes() -> None:
     assert not ServedCheck("h", 1, "n", b"a", b"b", None, 1).ok
     assert not ServedCheck("h", 1, "n", b"a", None, None, 1).ok
     assert not ServedCheck("h", 1, "n", b"a", b"a", "failed", 1).ok
+
+
+def test_probes_one_per_name_on_the_first_tls_listen() -> None:
+    cert = Certificate("/c.pem", "/c.key", "f:2")
+
+    def block(origin: str, names: tuple[str, ...], listens: tuple[Listen, ...]) -> ServerBlock:
+        return ServerBlock(origin, names, listens, (cert,), True, "/s", "f:3", None)
+
+    tls = Listen("*", 8443, True, False, "f:1")
+    plain = Listen("127.0.0.2", 80, False, False, "f:1")
+    six = Listen("[::]", 443, True, False, "f:1")
+    staple = StapleFile(
+        "/s",
+        "f:3",
+        cert,
+        None,
+        (
+            block("a:1", ("www.a.test", ".a.test", "*.a.test"), (plain, tls, six)),
+            block("b:1", ("_",), (tls,)),
+            block("c:1", ("c.test",), (plain,)),
+            block("d:1", ("www.a.test",), (tls,)),
+            block("e:1", ("e.test",), (six,)),
+        ),
+    )
+    assert probes(staple) == (
+        Probe("127.0.0.1", 8443, "www.a.test", "a:1"),
+        Probe("127.0.0.1", 8443, "a.test", "a:1"),
+        Probe("::1", 443, "e.test", "e:1"),
+    )
+
+
+def test_read_write_reload_prove(start_nginx: Callable[..., Nginx], pki: PKI) -> None:
+    """The whole path the sink takes: read the configuration, write each staple file,
+    reload once, prove each name's staple by handshake."""
+    nginx = start_nginx(start=False, http_lines=("ssl_stapling on;",))
+    port = free_port()
+    rsa = issue(pki.direct, nginx.dir / "tls", "rsa.test", rsa_key=True)
+    ec = issue(pki.delegated, nginx.dir / "tls", "ec.test")
+    for name, site, ca in (("rsa", rsa, pki.direct), ("ec", ec, pki.delegated)):
+        nginx.write(f"staples/{name}.ocsp", good_staple(site.leaf, ca))
+        nginx.write(
+            f"conf.d/{name}.conf",
+            f"server {{ listen 127.0.0.1:{port} ssl; server_name {name}.test www.{name}.test;\n"
+            f"  ssl_certificate {site.cert}; ssl_certificate_key {site.key};\n"
+            f"  ssl_stapling_file staples/{name}.ocsp; }}\n",
+        )
+    nginx.start()
+    conf = read_nginx_config(nginx.config, prefix=nginx.prefix)
+    assert conf.problems == () and conf.warnings == ()
+    fresh = {
+        f"{nginx.dir}/staples/rsa.ocsp": good_staple(rsa.leaf, pki.direct),
+        f"{nginx.dir}/staples/ec.ocsp": good_staple(ec.leaf, pki.delegated),
+    }
+    assert sorted(f.path for f in conf.staple_files) == sorted(fresh)
+    for staple in conf.staple_files:
+        write_atomic(Path(staple.path), fresh[staple.path])
+    reload_nginx(
+        conf.pid_path,
+        check=check_command(nginx.binary, nginx.config, nginx.prefix),
+        error_logs=conf.error_logs,
+    )
+    checked = [
+        wait_until_served(p.host, p.port, p.servername, fresh[staple.path], timeout=5)
+        for staple in conf.staple_files
+        for p in probes(staple)
+    ]
+    assert [(c.servername, c.ok) for c in checked] == [  # conf.d/*.conf in order
+        ("ec.test", True),
+        ("www.ec.test", True),
+        ("rsa.test", True),
+        ("www.rsa.test", True),
+    ]

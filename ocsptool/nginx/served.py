@@ -26,6 +26,8 @@ from ocsptool.nginx.errors import HandshakeFailed, TLSClientMissing
 if TYPE_CHECKING:
     from OpenSSL import SSL
 
+    from ocsptool.nginx.model import StapleFile
+
 EXTRA = "pip install 'ocsptool[nginx]'"
 
 
@@ -37,6 +39,32 @@ class Handshake:
     staple: bytes | None
     certificate: bytes | None
     protocol: str
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """One handshake that proves a staple file is served: ``servername`` at
+    ``host:port``, for the block at ``origin``."""
+
+    host: str
+    port: int
+    servername: str
+    origin: str
+
+
+def probes(staple: StapleFile) -> tuple[Probe, ...]:
+    """One probe per server name of each block serving ``staple``, on the block's first
+    TLS listen. A block without an exact name (only ``_``, wildcards, regular
+    expressions) or without a TLS listen gets none."""
+    found: dict[tuple[str, int, str], Probe] = {}
+    for block in staple.servers:
+        listens = [(lst.host, lst.port) for lst in block.tls_listens if lst.host and lst.port]
+        if not listens:
+            continue
+        host, port = listens[0]
+        for name in block.handshake_names:
+            found.setdefault((host, port, name), Probe(host, port, name, block.origin))
+    return tuple(found.values())
 
 
 @dataclass(frozen=True, slots=True)
