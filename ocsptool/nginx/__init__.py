@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from ocsptool.nginx.config import DEFAULT_CONFIG, read_nginx_config
 from ocsptool.nginx.errors import (
+    HandshakeFailed,
     NginxConfigError,
     NginxError,
     NginxNotRunning,
@@ -26,6 +27,7 @@ __all__ = [
     "DEFAULT_CONFIG",
     "Certificate",
     "Findings",
+    "HandshakeFailed",
     "Listen",
     "NginxConfig",
     "NginxConfigError",
