@@ -333,3 +333,53 @@ def kube(kube_apiserver_bin: Path) -> Iterator[KubeApiServer]:
 def kube_ns(kube: KubeApiServer) -> str:
     """A fresh namespace of the session's API server, for one test."""
     return kube.admin.namespace()
+
+
+# -- nginx: a real nginx process (tests marked ``nginx``) -------------------------------------
+# Needs the ``nginx`` binary (Debian's nginx, or ``$OCSPTOOL_NGINX``). Skips without it, except
+# under CI=true, where a missing binary fails the test.
+
+from ocsptool.testing.nginx import Nginx, nginx_binary  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def nginx_bin() -> str:
+    """The nginx executable; skips (fails under CI=true) when it is missing."""
+    binary = nginx_binary()
+    if binary is None:
+        configured = os.environ.get("OCSPTOOL_NGINX")
+        message = (
+            f"OCSPTOOL_NGINX={configured} is not an executable"
+            if configured
+            else "nginx is not installed (apt-get install nginx)"
+        )
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{message}; CI=true requires it")
+        pytest.skip(message)
+    return binary
+
+
+@pytest.fixture
+def start_nginx(nginx_bin: str) -> Iterator[Callable[..., Nginx]]:
+    """A real nginx per call, on its own directory: ``nginx = start_nginx(sites={...})``.
+
+    ``sites`` maps file names under the nginx directory (``conf.d/a.conf``, ``a.ocsp``)
+    to their contents, written before nginx starts; ``start=False`` leaves it stopped
+    (to test ``nginx -t`` or a start that must fail). Other keyword arguments go to
+    ``Nginx`` (``main_lines``, ``http_lines``). Every nginx is stopped and its directory
+    removed after the test.
+    """
+    made: list[Nginx] = []
+
+    def start(
+        sites: dict[str, str | bytes] | None = None, *, start: bool = True, **options: Any
+    ) -> Nginx:
+        nginx = Nginx(binary=nginx_bin, **options)
+        made.append(nginx)
+        for name, text in (sites or {}).items():
+            nginx.write(name, text)
+        return nginx.start() if start else nginx
+
+    yield start
+    for nginx in made:
+        nginx.close()
