@@ -10,7 +10,6 @@ import datetime as dt
 import functools
 import sys
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from inspect import cleandoc
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -19,13 +18,13 @@ import click
 
 from ocsptool import __version__, exitcodes
 from ocsptool.errors import OcspToolError, UsageError
+from ocsptool.settings import JOBS_RANGE, TIMEOUT_RANGE, Options, Setting, default_of, table
 
 if TYPE_CHECKING:
     from ocsptool.check import Verdict
     from ocsptool.inventory import Inventory
     from ocsptool.refresh import RunReport
     from ocsptool.refresh import Settings as RunSettings
-    from ocsptool.responders import Overrides
     from ocsptool.status import StatusReport
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -35,74 +34,6 @@ CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
-
-
-@dataclass(frozen=True)
-class Options:
-    """A command's options, typed, built once by ``with_options`` from what click parsed."""
-
-    paths: tuple[str, ...] = ()
-    #: ``renew CERT...`` and ``show CERT``: the certificates named, among the inventory's.
-    certs: tuple[str, ...] = ()
-    state: Path | None = None
-    sockets: tuple[str, ...] = ()
-    haproxy_configs: tuple[Path, ...] = ()
-    jobs: int = 8
-    timeout: float = 10.0
-    extensions: tuple[str, ...] = ()
-    excludes: tuple[str, ...] = ()
-    metrics: Path | None = None
-    live: bool = False
-    as_json: bool = False
-    verbose: int = 0
-    quiet: int = 0
-    dry_run: bool = False
-    force: bool = False
-    #: The state path came from the built-in default (no --state, variable or config key).
-    state_defaulted: bool = False
-    update_certs: bool = False
-    warn: dt.timedelta = dt.timedelta(hours=12)
-    crit: dt.timedelta = dt.timedelta(hours=3)
-    store: str | None = None
-    on_change: str | tuple[str, ...] | None = None
-    jobs_per_host: int = 4
-    ca_bundle: Path | None = None
-    proxy: str | None = None
-    responder: str | None = None
-    responder_overrides: Overrides | None = None
-
-    @property
-    def verbosity(self) -> int:
-        return self.verbose - self.quiet
-
-    def run_settings(self, jobs: int | None = None) -> RunSettings:
-        """The core's settings for a run over these paths."""
-        from ocsptool.limits import Timeouts
-        from ocsptool.refresh import Settings
-        from ocsptool.scan import DEFAULT_EXTENSIONS
-        from ocsptool.state import default_path
-
-        exts = tuple(e if e.startswith(".") else "." + e for e in self.extensions)
-        timeout = self.timeout
-        return Settings(
-            paths=self.paths,
-            state_path=self.state or default_path(),
-            sockets=tuple(address for value in self.sockets for address in value.split()),
-            jobs=self.jobs if jobs is None else jobs,
-            timeouts=Timeouts(connect=min(5.0, timeout), read=timeout, total=3 * timeout),
-            extensions=exts or DEFAULT_EXTENSIONS,
-            excludes=self.excludes,
-            haproxy_timeout=timeout,
-            store=self.store or None,
-            on_change=self.on_change or None,
-            haproxy_configs=self.haproxy_configs,
-            jobs_per_host=self.jobs_per_host,
-            responder_overrides=self.responder_overrides,
-            responder=self.responder,
-            ca_bundle=self.ca_bundle,
-            proxy=self.proxy,
-            update_certs=self.update_certs,
-        )
 
 
 def with_options(command: Callable[[Options], None]) -> Callable[..., None]:
@@ -225,33 +156,6 @@ class _Group(click.Group):
             ) from None
 
 
-def state_option(f: F) -> F:
-    return click.option(
-        "--state",
-        "state",
-        cls=_SourcedOption,
-        type=click.Path(dir_okay=False, path_type=Path),
-        envvar="OCSPTOOL_STATE",
-        show_envvar=True,
-        help="The JSON state file. Default: $STATE_DIRECTORY/state.json under systemd, "
-        "/var/lib/ocsptool/state.json as root, else ~/.local/state/ocsptool/state.json.",
-    )(f)
-
-
-def socket_option(f: F) -> F:
-    return click.option(
-        "-s",
-        "--haproxy-socket",
-        "sockets",
-        multiple=True,
-        metavar="ADDR",
-        envvar="OCSPTOOL_HAPROXY_SOCKET",
-        show_envvar=True,
-        help="HAProxy runtime API: a Unix socket path, ipv4@HOST:PORT or ipv6@[HOST]:PORT. "
-        "Repeatable (the variable takes several, space-separated).",
-    )(f)
-
-
 #: Where certificates and sockets come from; the same text in every command's --help.
 SOURCES_HELP = (
     "Certificates come from each PATH (a certificate, a directory, a crt-list or a "
@@ -262,42 +166,6 @@ SOURCES_HELP = (
     "instance loads, under the names it loaded them. With one configuration, -s replaces "
     "its sockets."
 )
-
-
-def haproxy_config_option(f: F) -> F:
-    return click.option(
-        "--haproxy-config",
-        "haproxy_configs",
-        multiple=True,
-        metavar="FILE",
-        type=click.Path(path_type=Path),
-        envvar="OCSPTOOL_HAPROXY_CONFIG",
-        show_envvar=True,
-        help="A HAProxy configuration (file or directory of *.cfg), one per instance "
-        "(repeatable; the variable takes several, space-separated): staple every "
-        "certificate it loads, push through its socket.",
-    )(f)
-
-
-def update_certs_option(f: F) -> F:
-    return click.option(
-        "--update-certs",
-        is_flag=True,
-        help="When HAProxy still holds an older certificate than the file (renewed on "
-        "disk), load the new one (bundle with its key, .issuer, .ocsp) into HAProxy in one "
-        "transaction with its staple, instead of failing with 'reload HAProxy'. The key "
-        "goes only to HAProxy.",
-    )(f)
-
-
-def output_options(f: F) -> F:
-    f = click.option(
-        "--json", "as_json", is_flag=True, help="A machine-readable report on stdout."
-    )(f)
-    f = click.option("-q", "--quiet", count=True, help="Less on stderr: only failures.")(f)
-    return click.option(
-        "-v", "--verbose", count=True, help="More on stderr; -vv adds debug output and tracebacks."
-    )(f)
 
 
 def _checked(
@@ -315,158 +183,6 @@ def _checked(
     return callback
 
 
-def _ca_bundle_problem(path: Path) -> str | None:
-    from ocsptool.fetch import ca_bundle_problem
-
-    why = ca_bundle_problem(path)
-    return None if why is None else f"{path}: {why}"
-
-
-def _proxy_problem(url: str) -> str | None:
-    from ocsptool.fetch import proxy_problem
-
-    return proxy_problem(url)
-
-
-def _url_problem(url: str) -> str | None:
-    from ocsptool.errors import FetchError
-    from ocsptool.fetch import check_url
-
-    try:
-        check_url(url)
-    except FetchError as e:
-        return str(e)
-    return None
-
-
-def _overrides_problem(value: object) -> str | None:
-    from ocsptool.responders import Overrides
-
-    return None if isinstance(value, Overrides) else "set responder_overrides in the config file"
-
-
-def fetch_options(f: F) -> F:
-    from ocsptool.pacing import DEFAULT_JOBS_PER_HOST
-
-    f = click.option(
-        "--responder-overrides",
-        "responder_overrides",
-        type=click.UNPROCESSED,
-        hidden=True,
-        callback=_checked(_overrides_problem),
-        help="The config file's responder_overrides table (not a command-line option).",
-    )(f)
-    f = click.option(
-        "--proxy",
-        metavar="URL",
-        envvar="OCSPTOOL_PROXY",
-        show_envvar=True,
-        callback=_checked(_proxy_problem),
-        help="Send responder (and caIssuers) requests through this forward proxy, "
-        "http://HOST:PORT. Wins over HTTPS_PROXY and HTTP_PROXY.",
-    )(f)
-    f = click.option(
-        "--ca-bundle",
-        type=click.Path(dir_okay=False, path_type=Path),
-        metavar="FILE",
-        envvar="OCSPTOOL_CA_BUNDLE",
-        show_envvar=True,
-        callback=_checked(_ca_bundle_problem),
-        help="CA certificates (PEM) trusted for https:// responders, e.g. a private CA's. "
-        "Wins over REQUESTS_CA_BUNDLE.",
-    )(f)
-    f = click.option(
-        "--jobs-per-host",
-        type=click.IntRange(1, 256),
-        default=DEFAULT_JOBS_PER_HOST,
-        show_default=True,
-        envvar="OCSPTOOL_JOBS_PER_HOST",
-        show_envvar=True,
-        help="Requests in flight at once to one responder host (under --jobs).",
-    )(f)
-    f = click.option(
-        "-j",
-        "--jobs",
-        type=click.IntRange(1, 256),
-        default=8,
-        show_default=True,
-        envvar="OCSPTOOL_JOBS",
-        show_envvar=True,
-        help="Responder requests in flight at once.",
-    )(f)
-    return timeout_option("Seconds to wait for a responder (connect 5 s at most) or HAProxy.")(f)
-
-
-def timeout_option(help: str) -> Callable[[F], F]:
-    """``--timeout`` (and OCSPTOOL_TIMEOUT), the one definition; ``help`` says for what."""
-    return click.option(
-        "--timeout",
-        type=click.FloatRange(0.1, 300),
-        default=10.0,
-        show_default=True,
-        envvar="OCSPTOOL_TIMEOUT",
-        show_envvar=True,
-        help=help,
-    )
-
-
-def scan_options(f: F) -> F:
-    f = click.option(
-        "--exclude",
-        "excludes",
-        multiple=True,
-        metavar="GLOB",
-        envvar="OCSPTOOL_EXCLUDE",
-        help="Skip files and directories whose name matches GLOB (repeatable).",
-    )(f)
-    return click.option(
-        "--ext",
-        "extensions",
-        multiple=True,
-        metavar="EXT",
-        envvar="OCSPTOOL_EXT",
-        help="File endings scanned in directories (repeatable). Default: .pem .crt",
-    )(f)
-
-
-def configured_paths_option(f: F) -> F:
-    """The config file's ``paths`` for the commands that take CERTs (renew, show): the
-    inventory they select from is every command's (a hidden option: the file feeds it)."""
-    return click.option(
-        "--path",
-        "paths",
-        multiple=True,
-        hidden=True,
-        type=click.Path(path_type=str),
-        help="A certificate file or directory of the inventory (config key paths).",
-    )(f)
-
-
-def metrics_option(f: F) -> F:
-    return click.option(
-        "--metrics",
-        cls=_SourcedOption,
-        type=click.Path(dir_okay=False, path_type=Path),
-        metavar="FILE",
-        envvar="OCSPTOOL_METRICS",
-        show_envvar=True,
-        help="Also write Prometheus metrics to FILE (node_exporter textfile collector, "
-        "e.g. /var/lib/prometheus/node-exporter/ocsptool.prom), atomically.",
-    )(f)
-
-
-def store_option(help: str) -> Callable[[F], F]:
-    """``--store URL`` (and OCSPTOOL_STORE); ``help`` says what the command does with it."""
-    return click.option(
-        "--store",
-        metavar="URL",
-        envvar="OCSPTOOL_STORE",
-        show_envvar=True,
-        help="The fleet's shared staple store: redis://HOST:PORT/DB, rediss://HOST:PORT/DB "
-        "or unix:///path/redis.sock?db=N (needs the redis extra). " + help,
-    )
-
-
 class _HookCommand(click.ParamType[str | tuple[str, ...], Any]):
     """A string run through /bin/sh, or (from the config file) a list run as argv."""
 
@@ -480,25 +196,65 @@ class _HookCommand(click.ParamType[str | tuple[str, ...], Any]):
         return str(value)
 
 
-def on_change_option(f: F) -> F:
-    return click.option(
-        "--on-change",
-        "on_change",
-        type=_HookCommand(),
-        metavar="CMD",
-        envvar="OCSPTOOL_ON_CHANGE",
-        show_envvar=True,
-        help="Run CMD (through /bin/sh) once after a run that changed a staple file, with "
-        "the changed .ocsp paths in OCSPTOOL_CHANGED, one a line; never after a run that "
-        "changed nothing. Killed after --timeout; a failing CMD fails the run (exit 1).",
-    )(f)
+def _click_type(setting: Setting) -> Any:
+    return {
+        "file": click.Path(dir_okay=False, path_type=Path),
+        "path": click.Path(path_type=Path),
+        "str-path": click.Path(path_type=str),
+        "jobs": click.IntRange(*JOBS_RANGE),
+        "seconds": click.FloatRange(*TIMEOUT_RANGE),
+        "hook": _HookCommand(),
+        "table": click.UNPROCESSED,
+    }.get(setting.kind)
 
 
-_FETCH_STORE = (
-    "A due certificate is taken from the store when it holds a fresher verified staple, "
-    "else fetched once for the fleet and published there; a store that fails is given "
-    "up for the run (exit 69)."
-)
+def _click_default(name: str, setting: Setting) -> Any:
+    default = default_of(name)
+    if setting.kind == "duration":  # parsed by its callback, shown as written
+        from ocsptool.times import format_duration
+
+        return format_duration(default)
+    return default
+
+
+def _click_option(name: str, setting: Setting, command: str) -> Callable[[F], F]:
+    """One setting of the table as a click option of ``command``."""
+    options: dict[str, Any] = {
+        "cls": _SourcedOption,
+        "help": setting.help_for(command),
+        "hidden": setting.hidden,
+        "metavar": setting.metavar,
+    }
+    if setting.env:
+        options.update(envvar=setting.env, show_envvar=True)
+    if setting.kind == "flag":
+        options["is_flag"] = True
+    elif setting.kind == "count":
+        options["count"] = True
+    else:
+        options.update(multiple=setting.multiple, type=_click_type(setting))
+        if (default := _click_default(name, setting)) not in (None, ()):
+            options.update(default=default, show_default=True)
+    if setting.kind == "duration":
+        options["callback"] = _duration
+    elif setting.check is not None:
+        options["callback"] = _checked(setting.check)
+    return click.option(*setting.flags, name, **options)
+
+
+def options_for(command: str) -> Callable[[F], F]:
+    """Every option of ``command`` (and its PATH... argument), from the settings table
+    (``ocsptool.settings``), in the table's order."""
+
+    def decorate(f: F) -> F:
+        for name, setting in reversed(table()):  # decorators apply bottom-up
+            if command in setting.argument:
+                f = click.argument(name, nargs=-1, type=click.Path(path_type=str))(f)
+            elif command in setting.commands:
+                f = _click_option(name, setting, command)(f)
+        return f
+
+    return decorate
 
 
 @click.group(cls=_Group, context_settings=CONTEXT, epilog=exitcodes.GROUP_CODES)
@@ -540,23 +296,7 @@ def cli(ctx: click.Context, config_file: Path | None) -> None:
 
 
 @cli.command(context_settings=CONTEXT, epilog=exitcodes.TABLE)
-@click.argument("paths", nargs=-1, type=click.Path(path_type=str))
-@state_option
-@socket_option
-@haproxy_config_option
-@fetch_options
-@scan_options
-@metrics_option
-@store_option(_FETCH_STORE)
-@on_change_option
-@click.option(
-    "--force",
-    is_flag=True,
-    help="Fetch every certificate now, whatever the schedule (after a CA incident or a "
-    "revocation); each response is still checked against the staple held.",
-)
-@update_certs_option
-@output_options
+@options_for("refresh")
 @with_options
 def refresh(o: Options) -> None:
     """Fetch, verify, write and push the staples that are due.
@@ -648,33 +388,8 @@ def _run(action: Callable[[], int], verbosity: int) -> None:
 # -- status, check, renew, show (issue 3) --------------------------------------------------
 
 
-def live_timeout_option(f: F) -> F:
-    return timeout_option("Seconds to wait for HAProxy (--live).")(f)
-
-
-def live_option(f: F) -> F:
-    return click.option(
-        "--live",
-        is_flag=True,
-        help="Also ask each HAProxy (-s) what it staples, and flag certificates it serves "
-        "no staple for, an older one than on disk, or a different status.",
-    )(f)
-
-
 @cli.command(context_settings=CONTEXT, epilog=exitcodes.STATUS_CODES)
-@click.argument("paths", nargs=-1, type=click.Path(path_type=str))
-@state_option
-@socket_option
-@haproxy_config_option
-@live_option
-@scan_options
-@metrics_option
-@store_option(
-    "status shows where each staple came from (the responder, or the store and the node "
-    "that fetched it) from the state; it does not connect to the store."
-)
-@live_timeout_option
-@output_options
+@options_for("status")
 @with_options
 def status(o: Options) -> None:
     """Staple health of every certificate, most urgent first.
@@ -760,30 +475,7 @@ def _duration(ctx: click.Context, param: click.Parameter, value: str) -> dt.time
 
 
 @cli.command(cls=_NagiosCommand, context_settings=CONTEXT, epilog=exitcodes.CHECK_CODES)
-@click.argument("paths", nargs=-1, type=click.Path(path_type=str))
-@state_option
-@socket_option
-@haproxy_config_option
-@live_option
-@scan_options
-@metrics_option
-@click.option(
-    "--warn",
-    default="12h",
-    callback=_duration,
-    metavar="DURATION",
-    show_default=True,
-    help="WARNING when the earliest nextUpdate is this close (2d, 12h, 90m).",
-)
-@click.option(
-    "--crit",
-    default="3h",
-    callback=_duration,
-    metavar="DURATION",
-    show_default=True,
-    help="CRITICAL when the earliest nextUpdate is this close.",
-)
-@live_timeout_option
+@options_for("check")
 @with_options
 def check(o: Options) -> None:
     """Monitoring plugin: one line with perfdata, Nagios exit codes.
@@ -829,29 +521,7 @@ def _check(o: Options, settings: RunSettings) -> Verdict:
 
 @cli.command(context_settings=CONTEXT, epilog=exitcodes.RENEW_CODES)
 @click.argument("certs", nargs=-1, required=True, type=click.Path(dir_okay=False, path_type=str))
-@state_option
-@socket_option
-@haproxy_config_option
-@configured_paths_option
-@scan_options
-@fetch_options
-@click.option(
-    "--dry-run",
-    is_flag=True,
-    help="Fetch and verify, then print what the responder sent (status, times, "
-    "signer, HTTP cache headers); write, push and record nothing. Takes no lock.",
-)
-@store_option(_FETCH_STORE)
-@on_change_option
-@click.option(
-    "--responder",
-    metavar="URL",
-    callback=_checked(_url_problem),
-    help="Ask this OCSP URL instead of the certificate's own (debugging a CA's "
-    "responder); the response is verified as usual.",
-)
-@update_certs_option
-@output_options
+@options_for("renew")
 @with_options
 def renew(o: Options) -> None:
     """Fetch a staple now for each CERT, whatever the schedule.
@@ -963,10 +633,7 @@ def _renew_dry(settings: RunSettings, certs: Sequence[str], as_json: bool) -> in
 
 @cli.command(context_settings=CONTEXT)
 @click.argument("certs", metavar="CERT", nargs=1, type=click.Path(dir_okay=False, path_type=str))
-@socket_option
-@haproxy_config_option
-@configured_paths_option
-@scan_options
+@options_for("show")
 @with_options
 def show(o: Options) -> None:
     """Decode CERT and its staple, verified against the certificate.

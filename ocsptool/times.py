@@ -27,3 +27,16 @@ def from_epoch(value: Any) -> dt.datetime | None:
     if not isinstance(value, int | float) or isinstance(value, bool):
         return None
     return dt.datetime.fromtimestamp(value, dt.UTC)
+
+
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def format_duration(value: dt.timedelta) -> str:
+    """A duration as ``parse_duration`` reads it, in the largest whole unit (``12h``)."""
+    seconds = int(value.total_seconds())
+    for unit in "wdhm":
+        size = _UNIT_SECONDS[unit]
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"

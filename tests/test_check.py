@@ -94,7 +94,7 @@ def test_only_crl_certificates_are_ok(cert_dir: CertDir, run_cli: Callable[..., 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("--warn", "5x", "."), "Invalid value for '--warn': '5x' is not a duration; "
+        (("--warn", "5x", "."), "--warn: '5x' is not a duration; "
          "use e.g. 2d, 12h, 1d12h, 90m or 30s"),
         (("--bogus", "."), "No such option"),  # click's wording varies by version
         ((), "give at least one certificate file or directory"),

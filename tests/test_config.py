@@ -66,14 +66,12 @@ def test_an_empty_file_sets_nothing(tmp_path: Path) -> None:
     ("text", "message"),
     [
         ("job = 3", "unknown key 'job' (did you mean 'jobs'?)"),
-        ("socket = 'x'", "unknown key 'socket'; known keys: paths, haproxy_sockets, state, "
-         "jobs, timeout, extensions, exclude, metrics, store, on_change, haproxy_configs, "
-         "jobs_per_host, ca_bundle, proxy, responder_overrides, "
-         "update_certs"),
-        ("[refresh]\njobs = 3", "unknown key 'refresh'; known keys: paths, haproxy_sockets, "
-         "state, jobs, timeout, extensions, exclude, metrics, store, on_change, haproxy_configs, "
-         "jobs_per_host, ca_bundle, proxy, responder_overrides, "
-         "update_certs"),
+        ("socket = 'x'", "unknown key 'socket'; known keys: paths, state, haproxy_sockets, haproxy_configs, "
+         "jobs, jobs_per_host, timeout, ca_bundle, proxy, responder_overrides, extensions, "
+         "exclude, metrics, store, on_change, update_certs"),
+        ("[refresh]\njobs = 3", "unknown key 'refresh'; known keys: paths, state, haproxy_sockets, haproxy_configs, "
+         "jobs, jobs_per_host, timeout, ca_bundle, proxy, responder_overrides, extensions, "
+         "exclude, metrics, store, on_change, update_certs"),
         ("jobs = 0", "jobs: expected a whole number from 1 to 256, got 0"),
         ("jobs = 'eight'", "jobs: expected a whole number from 1 to 256, got 'eight'"),
         ("jobs = true", "jobs: expected a whole number from 1 to 256, got true"),
@@ -252,8 +250,11 @@ def test_metrics_from_the_file_are_written_by_refresh_only(
 
 
 def test_default_map_scopes_keys_to_commands() -> None:
+    """Each command gets the keys of the settings it takes; metrics from the file only
+    for the timer's refresh (from the settings table)."""
     values = {"paths": ("/a",), "metrics": Path("/m.prom"), "jobs": 2}
-    assert config.default_map(values, ["refresh", "status"]) == {
+    assert config.default_map(values, ["refresh", "status", "renew"]) == {
         "refresh": values,
-        "status": {"paths": ("/a",), "jobs": 2},
+        "status": {"paths": ("/a",)},
+        "renew": {"paths": ("/a",), "jobs": 2},
     }

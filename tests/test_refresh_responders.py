@@ -229,9 +229,8 @@ def test_renew_responder_must_be_an_http_url(run_cli: Run, cert_dir: CertDir) ->
     path = cert_dir.add("x")
     result = run_cli("renew", "--responder", "ftp://ocsp.test/", path)
     assert result.exit_code == 2
-    assert result.stderr.endswith(
-        "Error: Invalid value for '--responder': "
-        "refusing ftp URL 'ftp://ocsp.test/': only http and https\n"
+    assert result.stderr == (
+        "ocsptool: --responder: refusing ftp URL 'ftp://ocsp.test/': only http and https\n"
     )
 
 
@@ -374,10 +373,7 @@ def test_a_bad_ca_bundle_is_a_usage_error(run_cli: Run, tmp_path: Path, state_fi
     missing = tmp_path / "missing.pem"
     flag = run_cli("refresh", "--ca-bundle", missing, tmp_path)
     assert flag.exit_code == 2
-    assert flag.stderr.endswith(
-        "Error: Invalid value for '--ca-bundle' (env var: 'OCSPTOOL_CA_BUNDLE'): "
-        f"{missing}: no such file\n"
-    )
+    assert flag.stderr == f"ocsptool: --ca-bundle: {missing}: no such file\n"
 
     (tmp_path / "key.pem").write_text("not a certificate\n")
     config = tmp_path / "config.toml"
@@ -436,9 +432,7 @@ def test_a_bad_proxy_is_a_usage_error(
 ) -> None:
     flag = run_cli("refresh", "--proxy", value, tmp_path)
     assert flag.exit_code == 2
-    assert flag.stderr.endswith(
-        f"Error: Invalid value for '--proxy' (env var: 'OCSPTOOL_PROXY'): {problem}\n"
-    )
+    assert flag.stderr == f"ocsptool: --proxy: {problem}\n"
     config = tmp_path / "config.toml"
     config.write_text(f'proxy = "{value}"\n')
     from_file = run_cli("--config", config, "renew", "--state", state_file, tmp_path / "x.pem")
