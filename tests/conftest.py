@@ -10,7 +10,7 @@ import datetime as dt
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -109,6 +109,10 @@ def cert_dir(tmp_path: Path, pki: PKI, responder: Responder) -> CertDir:
 @pytest.fixture
 def state_file(tmp_path: Path) -> Path:
     return tmp_path / "state" / "state.json"
+
+
+#: The type of the ``run_cli`` fixture (one definition for every test module).
+RunCli = Callable[..., Result]
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,9 +19,8 @@ from cryptography.hazmat.primitives import serialization
 
 from ocsptool.testing.pki import key_pem
 from ocsptool.testing.responder import Responder
-from tests.conftest import PKI, CertDir, run_subprocess
+from tests.conftest import PKI, CertDir, RunCli, run_subprocess
 
-RunCli = Callable[..., Result]
 ROOT = Path(__file__).resolve().parent.parent
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -33,6 +33,7 @@ from ocsptool.testing.haproxy_configs import (
 from ocsptool.testing.matrix import Binary
 from ocsptool.testing.pki import Leaf
 from tests.conftest import PKI
+from tests.conftest import RunCli as Run
 
 DER = Encoding.DER
 HEAD = """\
@@ -42,7 +43,6 @@ defaults
     timeout client 5s
     timeout server 5s
 """
-Run = Callable[..., Result]
 
 
 @pytest.fixture

@@ -12,20 +12,16 @@ import json
 import os
 import stat
 import subprocess
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from click.testing import Result
 
 from ocsptool import files
 from ocsptool.errors import LockHeld, WriteError
 from ocsptool.testing.responder import Responder
-from tests.conftest import PKI, CertDir
+from tests.conftest import PKI, CertDir, RunCli
 from tests.test_bad_files import run_without_dac
-
-RunCli = Callable[..., Result]
-
 
 # -- write_atomic ----------------------------------------------------------------------------
 
