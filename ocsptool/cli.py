@@ -18,6 +18,7 @@ import click
 
 from ocsptool import __version__, exitcodes
 from ocsptool.errors import OcspToolError, UsageError
+from ocsptool.printable import printable
 from ocsptool.settings import JOBS_RANGE, TIMEOUT_RANGE, Options, Setting, default_of, table
 
 if TYPE_CHECKING:
@@ -495,7 +496,7 @@ def check(o: Options) -> None:
         verdict = nagios.unknown(f"usage error: {e}")
     except OcspToolError as e:
         verdict = nagios.unknown(str(e))
-    click.echo(verdict.line)
+    click.echo(printable(verdict.line))  # names come from files and certificates
     click.get_current_context().exit(verdict.code)
 
 
@@ -566,7 +567,7 @@ def _renew(settings: RunSettings, certs: Sequence[str], as_json: bool, verbosity
     for path in named:
         out = outcomes.get(path)
         if out is not None and out.action == "fetched":
-            click.echo(run_output.describe_outcome(out))
+            click.echo(printable(run_output.describe_outcome(out)))
     return code
 
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 import stat
 
+from ocsptool.printable import shown
+
+__all__ = ["MAX_FILE_BYTES", "MAX_LINE_CHARS", "FileReadError", "read_text", "shown"]
+
 #: A haproxy.cfg or a crt-list past this is a mistake or an attack (10,000 lines ~ 1 MiB).
 MAX_FILE_BYTES = 32 * 1024 * 1024
 #: HAProxy's own line buffers are 64 KiB at most; past that a line is skipped.
@@ -46,9 +50,3 @@ def read_text(path: str) -> str:
     finally:
         os.close(fd)
     return b"".join(chunks).decode("utf-8", "surrogateescape")
-
-
-def shown(text: str, limit: int = 80) -> str:
-    """``text`` safe to print on one line: no control characters or raw bytes, bounded."""
-    clean = "".join(c if c.isprintable() and not 0xDC80 <= ord(c) <= 0xDCFF else "?" for c in text)
-    return clean if len(clean) <= limit else clean[: limit - 1] + "…"
