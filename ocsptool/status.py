@@ -150,12 +150,17 @@ def report(
     for f in inventory.found:
         key = f.path
         rec = certs.get(key)
-        cert = from_record(f, rec, now)
-        if cert is None:
-            if rec is not None and rec.get("fingerprint") and not os.access(key, os.R_OK):
-                unreadable[key] = rec
-                continue
-            cert = from_disk(f, rec, now, inventory.staple_path(key))
+        try:
+            cert = from_record(f, rec, now)
+            if cert is None:
+                if rec is not None and rec.get("fingerprint") and not os.access(key, os.R_OK):
+                    unreadable[key] = rec
+                    continue
+                cert = from_disk(f, rec, now, inventory.staple_path(key))
+        except Exception as e:  # one certificate never blinds the others, whatever it is
+            from ocsptool.retrieval import unexpected
+
+            cert = CertStatus(path=key, cert_error=str(unexpected(e)))
         if routes:
             cert.haproxy = inventory.served_by(key)
         _consumer_problems(cert, rec, inventory.sinks_of(key))
