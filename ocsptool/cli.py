@@ -302,10 +302,11 @@ def cli(ctx: click.Context, config_file: Path | None) -> None:
 def refresh(o: Options) -> None:
     """Fetch, verify, write and push the staples that are due.
 
-    PATH is a certificate file or a directory, scanned for *.pem and *.crt (HAProxy's
-    side files .ocsp .issuer .key .sctl are never taken for certificates), a crt-list
-    or a bundle's base name. Off a terminal, a successful run prints nothing;
-    configuration lines it skips are one warning each on stderr, not a failure.
+    PATH is a certificate file or a directory, scanned for *.pem and *.crt and
+    multi-cert bundle parts such as site.pem.rsa (HAProxy's side files .ocsp .issuer
+    .key .sctl are never taken for certificates), a crt-list or a bundle's base name.
+    Off a terminal, a successful run prints nothing; configuration lines it skips are
+    one warning each on stderr, not a failure.
     """
     settings = o.run_settings()
     if problem := _state_problem(o, settings.state_path, writes=True):
