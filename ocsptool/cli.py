@@ -243,6 +243,12 @@ def _click_option(name: str, setting: Setting, command: str) -> Callable[[F], F]
     return click.option(*setting.flags, name, **options)
 
 
+def _paths_type(command: str) -> click.Path:
+    """PATH...: status and check take one this user may not read (a monitoring user
+    without the keys): what it holds is reported from the state."""
+    return click.Path(path_type=str, readable=command not in ("status", "check"))
+
+
 def options_for(command: str) -> Callable[[F], F]:
     """Every option of ``command`` (and its PATH... argument), from the settings table
     (``ocsptool.settings``), in the table's order."""
@@ -250,7 +256,7 @@ def options_for(command: str) -> Callable[[F], F]:
     def decorate(f: F) -> F:
         for name, setting in reversed(table()):  # decorators apply bottom-up
             if command in setting.argument:
-                f = click.argument(name, nargs=-1, type=click.Path(path_type=str))(f)
+                f = click.argument(name, nargs=-1, type=_paths_type(command))(f)
             elif command in setting.commands:
                 f = _click_option(name, setting, command)(f)
         return f
