@@ -41,8 +41,6 @@ from ocsptool.testing.matrix import Binary
 from ocsptool.testing.pki import Leaf
 from ocsptool.testing.responder import Responder
 
-pytestmark = pytest.mark.haproxy
-
 #: The certificate directory: file -> the SNI name HAProxy serves it under.
 FILES = {
     "a.pem": "a.test",
@@ -191,6 +189,8 @@ def instance(binary: Binary, directory: Path, bind: str) -> tuple[Path, str, int
 
 @contextmanager
 def new_world(binary: Binary, pki: PKI, url: str, rsa_key: rsa.RSAPrivateKey) -> Iterator[World]:
+    """``FILES`` issued against ``url``, the crt-list (all but other.pem), a configuration
+    loading it and the two config files, with a real HAProxy running it."""
     root = Path(tempfile.mkdtemp(prefix="ocsptool-inv-"))  # short: a Unix socket lives here
     try:
         certs = root / "certs"
@@ -201,9 +201,10 @@ def new_world(binary: Binary, pki: PKI, url: str, rsa_key: rsa.RSAPrivateKey) ->
             leaves[file] = pki.direct.leaf(name, ocsp_url=url, key=key)  # type: ignore[arg-type]
             leaves[file].write_bundle(certs / file)
         crt_list = root / "list.txt"
-        crt_list.write_text(f"# a.pem and b.pem, and the bundle\n{certs}/a.pem\n{certs}/b.pem\n")
-        with crt_list.open("a") as f:
-            f.write(f"{certs}/site.pem [alpn h2,http/1.1]\n")
+        crt_list.write_text(  # a.pem and b.pem, and the bundle by its base name
+            f"# the certificates HAProxy serves\n{certs}/a.pem\n{certs}/b.pem\n"
+            f"{certs}/site.pem [alpn h2,http/1.1]\n"
+        )
         config, sock, port = instance(binary, root, f"crt-list {crt_list}")
         (root / "paths.toml").write_text(f'paths = ["{certs}"]\nhaproxy_sockets = ["{sock}"]\n')
         (root / "configs.toml").write_text(f'haproxy_configs = ["{config}"]\n')
@@ -371,6 +372,7 @@ def revoke_and_fetch(
 # -- the table ---------------------------------------------------------------------------------
 
 
+@pytest.mark.haproxy
 @pytest.mark.parametrize("way", WAYS)
 @pytest.mark.parametrize("command", COMMANDS)
 def test_every_command_sees_the_same_certificates_whatever_names_them(  # noqa: PLR0917 - fixtures
@@ -407,6 +409,7 @@ def short_tmp() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
+@pytest.mark.haproxy
 @pytest.mark.parametrize("binary", matrix_params(), indirect=True)
 def test_two_sockets_and_one_directory_each_instance_gets_what_it_loads(
     binary: Binary, short_tmp: Path, tmp_path: Path, pki: PKI, responder: Responder
@@ -490,6 +493,7 @@ def test_a_configuration_that_loads_nothing_names_the_lines_not_understood(
 # -- renew CERT of a certificate a configured HAProxy loads -----------------------------------
 
 
+@pytest.mark.haproxy
 @pytest.mark.parametrize("binary", matrix_params(), indirect=True)
 def test_renew_of_a_certificate_a_configured_haproxy_loads_is_pushed_and_served(  # noqa: PLR0917 - fixtures
     binary: Binary,
