@@ -243,6 +243,12 @@ def _click_option(name: str, setting: Setting, command: str) -> Callable[[F], F]
     return click.option(*setting.flags, name, **options)
 
 
+def _paths_type(command: str) -> click.Path:
+    """PATH...: status and check take one this user may not read (a monitoring user
+    without the keys): what it holds is reported from the state."""
+    return click.Path(path_type=str, readable=command not in ("status", "check"))
+
+
 def options_for(command: str) -> Callable[[F], F]:
     """Every option of ``command`` (and its PATH... argument), from the settings table
     (``ocsptool.settings``), in the table's order."""
@@ -250,7 +256,7 @@ def options_for(command: str) -> Callable[[F], F]:
     def decorate(f: F) -> F:
         for name, setting in reversed(table()):  # decorators apply bottom-up
             if command in setting.argument:
-                f = click.argument(name, nargs=-1, type=click.Path(path_type=str))(f)
+                f = click.argument(name, nargs=-1, type=_paths_type(command))(f)
             elif command in setting.commands:
                 f = _click_option(name, setting, command)(f)
         return f
@@ -302,10 +308,11 @@ def cli(ctx: click.Context, config_file: Path | None) -> None:
 def refresh(o: Options) -> None:
     """Fetch, verify, write and push the staples that are due.
 
-    PATH is a certificate file or a directory, scanned for *.pem and *.crt (HAProxy's
-    side files .ocsp .issuer .key .sctl are never taken for certificates), a crt-list
-    or a bundle's base name. Off a terminal, a successful run prints nothing;
-    configuration lines it skips are one warning each on stderr, not a failure.
+    PATH is a certificate file or a directory, scanned for *.pem and *.crt and
+    multi-cert bundle parts such as site.pem.rsa (HAProxy's side files .ocsp .issuer
+    .key .sctl are never taken for certificates), a crt-list or a bundle's base name.
+    Off a terminal, a successful run prints nothing; configuration lines it skips are
+    one warning each on stderr, not a failure.
     """
     settings = o.run_settings()
     if problem := _state_problem(o, settings.state_path, writes=True):

@@ -197,7 +197,12 @@ def release_params(release: str) -> list[Any]:
 @pytest.fixture
 def binary(request: pytest.FixtureRequest, haproxy_bin: str) -> Binary:
     """The parametrized binary (``matrix_params`` or ``release_params``, indirect)."""
-    found: Binary | tuple[int, int] | str = request.param
+    return given_binary(request.param)
+
+
+def given_binary(found: Binary | tuple[int, int] | str) -> Binary:
+    """A ``matrix_params`` or ``release_params`` value as the binary to test: a placeholder
+    skips, or fails under CI (for a module-scoped fixture parametrized by the matrix)."""
     if isinstance(found, str):
         pytest.skip(not_given(found))
     if isinstance(found, tuple):
