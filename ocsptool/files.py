@@ -88,9 +88,10 @@ def read_own(path: Path | str, limit: int, *, follow: bool = False) -> bytes:
     """A file ocsptool wrote for itself (the state, the fresh index, a cache), or
     ``Untrusted`` when another user could have written it (see ``trust_problem``).
 
-    Bounded (at most ``limit + 1`` bytes), non-blocking, regular files only, and a
-    symlink is refused unless ``follow`` (the state file, for compatibility): what such a
-    file says is believed, so only its writer may be us.
+    Bounded: a file over ``limit`` bytes raises ``TooLarge`` (unread when its size says
+    so). Non-blocking, regular files only, and a symlink is refused unless ``follow`` (the
+    state file, for compatibility): what such a file says is believed, so only its writer
+    may be us.
     """
     flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
     fd = os.open(path, flags | (0 if follow else os.O_NOFOLLOW))
@@ -99,9 +100,19 @@ def read_own(path: Path | str, limit: int, *, follow: bool = False) -> bytes:
         problem = trust_problem(info, Path(path).parent)
         if problem is not None:
             raise Untrusted(errno.EPERM, problem)
-        return _read_fd(fd, min(info.st_size, limit), limit)
+        too_large = TooLarge(errno.EFBIG, f"larger than {_size(limit)}")
+        if info.st_size > limit:
+            raise too_large
+        data = _read_fd(fd, info.st_size, limit)
+        if len(data) > limit:
+            raise too_large
+        return data
     finally:
         os.close(fd)
+
+
+def _size(limit: int) -> str:
+    return f"{limit // 2**20} MiB" if limit >= 2**20 else f"{limit} bytes"
 
 
 def _regular(fd: int) -> os.stat_result:

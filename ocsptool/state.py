@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from ocsptool.errors import StateError
-from ocsptool.files import MAX_READ_BYTES, Untrusted, read_own, write_atomic
+from ocsptool.files import MAX_READ_BYTES, TooLarge, Untrusted, read_own, write_atomic
 from ocsptool.owner import STATE_MODE
 
 VERSION = 1
@@ -133,12 +133,12 @@ def load(path: Path, now: dt.datetime, *, read_only: bool = False) -> State:
         return State()
     except Untrusted as e:
         return set_aside(path, now, f"is not to be trusted: it {e}")
+    except TooLarge as e:
+        return set_aside(path, now, f"is {e.strerror}")
     except OSError as e:
         if read_only:
             return _noted(path, now, f"cannot be read ({e.strerror})")
         raise StateError(f"{path}: cannot read the state file: {e.strerror}") from None
-    if len(raw) > MAX_READ_BYTES:
-        return set_aside(path, now, f"is larger than {MAX_READ_BYTES // 2**20} MiB")
     try:
         data = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError):

@@ -81,9 +81,7 @@ class JsonFileStore:
 
             line(f"{self.index_path}: {e}; ignored (the state file is read instead)")
             return None
-        except OSError:
-            return None
-        if len(data) > limit:
+        except OSError:  # missing, not a regular file, a symlink, larger than the limit
             return None
         try:
             version, key, entries = json.loads(data)

@@ -140,3 +140,19 @@ def world_writable(path: Path, *, sticky: bool = True) -> Path:
 
 def elapsed(since: float) -> float:
     return time.monotonic() - since
+
+
+def start_cli(*args: object) -> subprocess.Popen[str]:
+    """``python -m ocsptool ARGS`` as a real process in the background (as the operator),
+    like ``tests.conftest.run_subprocess``: for attacks made while it runs."""
+    from tests.conftest import ROOT
+
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    return subprocess.Popen(
+        [sys.executable, "-m", "ocsptool", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        env=env,
+    )
