@@ -136,10 +136,8 @@ def trust_problem(info: os.stat_result, directory: Path) -> str | None:
     """
     me = os.geteuid()
     if info.st_uid not in (0, me) and not _may_write_dir(info.st_uid, directory):
-        return (
-            f"belongs to {owner.user_name(info.st_uid)} (uid {info.st_uid}), "
-            f"not to {owner.user_name(me)} or root"
-        )
+        trusted = "root" if me == 0 else f"{owner.user_name(me)} or root"
+        return f"belongs to {owner.user_name(info.st_uid)} (uid {info.st_uid}), not to {trusted}"
     mode = stat.S_IMODE(info.st_mode)
     if mode & 0o022:
         return f"other users may write it (mode {mode:04o})"
