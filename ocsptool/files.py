@@ -49,7 +49,7 @@ class TooLarge(OSError):
 
 class Untrusted(OSError):
     """A file ocsptool keeps for itself that another user could have written; ``str`` is
-    the one-line cause (``belongs to mallory (uid 1001), not to root``)."""
+    the cause, to follow "it" (``belongs to mallory (uid 1001), not to root``)."""
 
     def __str__(self) -> str:
         return self.strerror or ""
@@ -140,7 +140,7 @@ def trust_problem(info: os.stat_result, directory: Path) -> str | None:
         return f"belongs to {owner.user_name(info.st_uid)} (uid {info.st_uid}), not to {trusted}"
     mode = stat.S_IMODE(info.st_mode)
     if mode & 0o022:
-        return f"other users may write it (mode {mode:04o})"
+        return f"is writable by other users (mode {mode:04o})"
     return None
 
 

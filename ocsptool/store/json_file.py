@@ -79,7 +79,7 @@ class JsonFileStore:
             self._index_foreign = True
             from ocsptool.console import line
 
-            line(f"{self.index_path}: {e}; ignored (the state file is read instead)")
+            line(f"{self.index_path}: not used: it {e} (the state file is read instead)")
             return None
         except OSError:  # missing, not a regular file, a symlink, larger than the limit
             return None

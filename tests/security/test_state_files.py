@@ -174,8 +174,8 @@ def test_a_crafted_index_from_another_user_is_ignored_with_one_warning(  # noqa:
         code, stderr, took = shared.refresh(proxy)
         assert (code, stderr) == (
             0,
-            f"ocsptool: {shared.index}: belongs to {attacker.name} (uid {attacker.uid}), not "
-            "to root; ignored (the state file is read instead)\n",
+            f"ocsptool: {shared.index}: not used: it belongs to {attacker.name} (uid "
+            f"{attacker.uid}), not to root (the state file is read instead)\n",
         )
         assert took < 10
         assert shared.index.stat().st_uid == 0  # replaced by ours, not written through
