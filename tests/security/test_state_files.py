@@ -228,3 +228,27 @@ def test_a_state_file_planted_by_another_user_is_set_aside(
         assert shared.stapled(proxy)
     finally:
         proxy.close()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="sources/haproxy_config._load decodes <state>.discovery with marshal.loads, "
+    "whoever wrote it: the lead reads it with files.read_own and a bounded format (JSON), "
+    "as store/json_file.py does the index",
+)
+def test_a_crafted_discovery_cache_from_another_user_does_not_stall_the_run(
+    attacker: Attacker, arena: Path, pki: PKI, responder: Responder
+) -> None:
+    certs = arena / "certs"
+    certs.mkdir()
+    pki.direct.leaf("site.test", ocsp_url=responder.url).write_bundle(certs / "site.pem")
+    state = world_writable(arena / "state") / "state.json"
+    config = arena / "haproxy.cfg"
+    config.write_text(
+        f"global\n    stats socket {arena}/admin.sock level admin\n\n"
+        f"frontend tls\n    bind 127.0.0.1:8443 ssl crt {certs}\n"
+    )
+    plant(attacker, Path(f"{state}.discovery"), MARSHAL_BOMB[:5])  # one list of 2^31 - 1
+    started = time.monotonic()
+    run_subprocess("refresh", "--state", state, "--haproxy-config", config, timeout=120)
+    assert elapsed(started) < 3
