@@ -51,7 +51,7 @@ def test_names_that_cannot_be_one_word_are_refused(name: str, problem: str) -> N
 def test_the_refusal_is_one_printable_line() -> None:
     line = refusal("/d/a\nb\x1b.pem", "holds a control character")
     assert line == (
-        "the name '/d/a\\nb\\x1b.pem' holds a control character, so it is never put into a "
+        "the name '/d/a\\x0ab\\x1b.pem' holds a control character, so it is never put into a "
         "HAProxy command; rename the file"
     )
     assert line.isprintable()

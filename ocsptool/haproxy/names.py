@@ -73,6 +73,7 @@ def refusal(name: str, problem: str) -> str:
 
 def shown(name: str, limit: int = 200) -> str:
     """``name`` quoted and printable on one line (control characters and undecodable bytes
-    as ``\\x..`` escapes), cut at ``limit`` characters."""
-    text = repr(name)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    as ``\\x..`` escapes: ``ocsptool.printable``), cut at ``limit`` characters."""
+    from ocsptool.printable import shown as printable
+
+    return f"'{printable(name, limit)}'"

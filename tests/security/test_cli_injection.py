@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from ocsptool.printable import printable
 from ocsptool.testing.haproxy import HAProxy, tls_staple
 from ocsptool.testing.matrix import Binary
 from ocsptool.testing.responder import Responder
@@ -69,10 +70,10 @@ def test_names_that_are_commands_never_run_as_commands(  # noqa: PLR0917 - fixtu
         assert result.returncode == 1
         assert sorted(result.stderr.splitlines()) == sorted(
             [
-                f"ocsptool: {certs}/{CONTROL}: HAProxy {proxy.socket}: "
-                f"the name {str(certs / CONTROL)!r} holds a control character, {refused}",
+                f"ocsptool: {printable(f'{certs}/{CONTROL}')}: HAProxy {proxy.socket}: the name "
+                f"'{printable(str(certs / CONTROL))}' holds a control character, {refused}",
                 f"ocsptool: {certs}/{PAYLOAD}: HAProxy {proxy.socket}: the name "
-                f"{str(certs / PAYLOAD)!r} holds '<<', which HAProxy's runtime API takes for "
+                f"'{certs / PAYLOAD}' holds '<<', which HAProxy's runtime API takes for "
                 f"the start of a payload, {refused}",
             ]
         )
@@ -87,7 +88,7 @@ def test_names_that_are_commands_never_run_as_commands(  # noqa: PLR0917 - fixtu
         assert frontend_up(proxy), live.stderr
         warnings = [line for line in live.stderr.splitlines() if "never put into" in line]
         assert warnings == [
-            f"ocsptool: HAProxy socket {proxy.socket}: the name {str(certs / name)!r} "
+            f"ocsptool: HAProxy socket {proxy.socket}: the name '{printable(str(certs / name))}' "
             + (
                 "holds a control character"
                 if name == CONTROL
