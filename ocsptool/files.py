@@ -84,20 +84,21 @@ def read_regular(path: Path | str, limit: int | None = None, *, nofollow: bool =
         os.close(fd)
 
 
-def read_own(path: Path | str, limit: int, *, follow: bool = False) -> bytes:
+def read_own(path: Path | str, limit: int, *, follow: bool = False, strict: bool = False) -> bytes:
     """A file ocsptool wrote for itself (the state, the fresh index, a cache), or
     ``Untrusted`` when another user could have written it (see ``trust_problem``).
 
     Bounded: a file over ``limit`` bytes raises ``TooLarge`` (unread when its size says
     so). Non-blocking, regular files only, and a symlink is refused unless ``follow`` (the
     state file, for compatibility): what such a file says is believed, so only its writer
-    may be us.
+    may be us. ``strict``: only root's or this user's own file will do (a cache that names
+    where to write and where to send a key: a root run never takes the job user's).
     """
     flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
     fd = os.open(path, flags | (0 if follow else os.O_NOFOLLOW))
     try:
         info = _regular(fd)
-        problem = trust_problem(info, Path(path).parent)
+        problem = trust_problem(info, Path(path).parent, strict=strict)
         if problem is not None:
             raise Untrusted(errno.EPERM, problem)
         too_large = TooLarge(errno.EFBIG, f"larger than {_size(limit)}")
@@ -124,7 +125,7 @@ def _regular(fd: int) -> os.stat_result:
     return info
 
 
-def trust_problem(info: os.stat_result, directory: Path) -> str | None:
+def trust_problem(info: os.stat_result, directory: Path, *, strict: bool = False) -> str | None:
     """Why a file that ocsptool keeps for itself (``info``: its ``fstat``) may have been
     written or planted by someone else, or None.
 
@@ -135,7 +136,7 @@ def trust_problem(info: os.stat_result, directory: Path) -> str | None:
     0600 or 0640).
     """
     me = os.geteuid()
-    if info.st_uid not in (0, me) and not _may_write_dir(info.st_uid, directory):
+    if info.st_uid not in (0, me) and (strict or not _may_write_dir(info.st_uid, directory)):
         trusted = "root" if me == 0 else f"{owner.user_name(me)} or root"
         return f"belongs to {owner.user_name(info.st_uid)} (uid {info.st_uid}), not to {trusted}"
     mode = stat.S_IMODE(info.st_mode)

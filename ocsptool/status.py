@@ -400,10 +400,17 @@ def nothing_found(inventory: Inventory) -> list[str]:
 def state_problem(path: Path) -> str | None:
     """Why ``check`` cannot trust what the state file says of past runs, or None: a check
     that cannot see a recorded failure must not say OK."""
-    try:
-        with path.open("rb"):
-            return None
+    import stat
+
+    try:  # non-blocking: a FIFO planted as the state must not hang a monitoring check
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except FileNotFoundError:
         return f"no state yet: {path} does not exist; has ocsptool refresh run?"
     except OSError as e:
         return f"cannot read the state file {path}: {e.strerror}"
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return f"cannot read the state file {path}: not a regular file"
+    finally:
+        os.close(fd)
+    return None

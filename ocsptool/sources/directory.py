@@ -86,17 +86,18 @@ def explicit_paths(paths: Sequence[str]) -> tuple[list[str], list[tuple[str, str
 
 
 def _crt_list_text(path: str) -> str | None:
-    """The text of a crt-list, or None for anything else (a certificate, a directory)."""
+    """The text of a crt-list, or None for anything else (a certificate, a directory, a
+    FIFO or a device: the scan says why). Non-blocking and bounded, like every read."""
+    from ocsptool.files import read_regular
+    from ocsptool.haproxy_config.files import MAX_FILE_BYTES
+
     try:
-        if os.path.isdir(path):
-            return None
-        with open(path, "rb") as f:
-            head = f.read(4096)
-            if not head or head[0] == 0x30 or b"-----BEGIN" in head or b"\0" in head:
-                return None
-            data = head + f.read()
+        data = read_regular(path, MAX_FILE_BYTES)
     except OSError:
         return None  # the scan says why
+    head = data[:4096]
+    if not head or head[0] == 0x30 or b"-----BEGIN" in head or b"\0" in head:
+        return None
     first = next((ln for ln in data.split(b"\n") if ln.strip() and not ln.startswith(b"#")), b"")
     if b"-----BEGIN" in data[:65536] or not first:
         return None

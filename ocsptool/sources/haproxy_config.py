@@ -15,6 +15,7 @@ sockets replace the ones it names; with several, ``-s`` sockets get every certif
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -246,7 +247,7 @@ def _values(names: Sequence[str]) -> list[str | None]:
 Question = tuple[tuple[str, ...], tuple[str, ...], str, str]
 
 #: Bumped whenever the cache's layout or meaning changes.
-_CACHE_VERSION = 2
+_CACHE_VERSION = 3
 
 
 def _inputs(discoveries: Sequence[Discovery]) -> list[str]:
@@ -275,48 +276,102 @@ def _stat_keys(paths: Sequence[str]) -> list[list[int] | None]:
 def _save(
     cache: Path, question: Question, discoveries: Sequence[Discovery], found: HAProxyConfigSource
 ) -> None:
+    """Keep the reading as compact JSON: each distinct socket list and sink list once, each
+    certificate a row of indexes and the paths that are not the defaults."""
     import contextlib
-    import marshal
+    import json
 
     from ocsptool.errors import OcspToolError
     from ocsptool.files import write_atomic
 
     inputs = _inputs(discoveries)
     names = _variables(inputs)
-    answer = (
-        {key: tuple(route) for key, route in found.routes.items()},  # marshal: plain tuples
-        found.sockets,
-        found.warnings,
-        dict(found.socketless),
-    )
-    depends = (inputs, _stat_keys(inputs), names, _values(names))
-    data = marshal.dumps((_CACHE_VERSION, question, depends, answer))
+    tables: dict[tuple[str, ...], int] = {}
+
+    def ref(value: tuple[str, ...]) -> int:
+        return tables.setdefault(tuple(value), len(tables))
+
+    rows = {
+        key: [
+            ref(route.sinks),
+            [
+                [ref(own), None if name == key else name, update]
+                for own, name, update in route.served
+            ],
+            route.staple_path,
+            route.origin,
+            route.key_path,
+            route.issuer_path,
+        ]
+        for key, route in found.routes.items()
+    }
+    answer = [list(tables), rows, found.sockets, found.warnings, found.socketless]
+    depends = [inputs, _stat_keys(inputs), names, _values(names)]
+    data = json.dumps([_CACHE_VERSION, question, depends, answer], separators=(",", ":"))
     with contextlib.suppress(OSError, OcspToolError):  # only a cache: the next run reads again
-        write_atomic(cache, data, mode=0o600, sync_dir=False)
+        write_atomic(cache, data.encode("utf-8", "surrogateescape"), mode=0o600, sync_dir=False)
 
 
 def _load(cache: Path, question: Question) -> HAProxyConfigSource | None:
-    """The cached reading when it answers ``question`` and no input changed, else None."""
-    import marshal
+    """The cached reading when it answers ``question`` and no input changed, else None.
 
-    from ocsptool.files import read_regular
+    A hint, never authority: read only when root or this user wrote it (a root run never
+    takes routes, sockets or key paths from a file the job user could have forged: one
+    warning says so), bounded in size, decoded in linear time (JSON), and any row that is
+    not the shape ``_save`` writes makes the configurations be read again."""
+    import json
+
+    from ocsptool.files import MAX_READ_BYTES, Untrusted, read_own
 
     try:
-        # Only tuples, lists, dicts, ints, strs and bools are ever written; marshal runs no
-        # code, and a damaged file raises (then the configurations are read again).
-        version, asked, depends, answer = marshal.loads(read_regular(cache))  # noqa: S302
-        if version != _CACHE_VERSION or asked != question:
+        data = read_own(cache, MAX_READ_BYTES, strict=True)
+    except Untrusted as e:
+        if _foreign(cache):  # planted by a user who has no business in the state directory
+            from ocsptool.console import line
+
+            line(f"{cache}: not used: it {e} (the configurations are read instead)")
+            with contextlib.suppress(OSError):
+                os.unlink(cache)  # never keep a planted file's owner or mode
+        return None  # else the job user's own cache: root reads the configurations itself
+    except OSError:
+        return None
+    try:
+        version, asked, depends, answer = json.loads(data.decode("utf-8", "surrogateescape"))
+        if version != _CACHE_VERSION or asked != json.loads(json.dumps(question)):
             return None
         inputs, keys, names, values = depends
         if _stat_keys(inputs) != keys or _values(names) != values:
             return None
-        routes, sockets, warnings, socketless = answer
-        new = tuple.__new__  # Route(*r) without its Python-level __new__: 10,000 calls
-        return HAProxyConfigSource(
-            {k: new(Route, r) for k, r in routes.items()}, sockets, warnings, (), socketless
-        )
-    except (OSError, ValueError, EOFError, TypeError):
+        table_list, rows, sockets, warnings, socketless = answer
+        tables = [tuple(t) for t in table_list]
+        new = tuple.__new__  # Route(*r) without its Python-level __new__: 100,000 calls
+        routes = {
+            key: new(
+                Route,
+                (
+                    tuple((tables[o], key if n is None else n, bool(u)) for o, n, u in served),
+                    staple,
+                    tables[sinks],
+                    origin,
+                    key_path,
+                    issuer,
+                ),
+            )
+            for key, (sinks, served, staple, origin, key_path, issuer) in rows.items()
+        }
+        return HAProxyConfigSource(routes, tuple(sockets), tuple(warnings), (), socketless)
+    except (ValueError, TypeError, IndexError, KeyError, RecursionError, UnicodeError):
         return None
+
+
+def _foreign(cache: Path) -> bool:
+    """Whether even the state directory's owner or group could not have written ``cache``."""
+    from ocsptool.files import trust_problem
+
+    try:
+        return trust_problem(os.stat(cache), cache.parent) is not None
+    except OSError:
+        return False
 
 
 def _listing(directory: str) -> dict[str, os.DirEntry[str]] | None:

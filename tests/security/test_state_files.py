@@ -10,6 +10,7 @@ stay stapled.
 from __future__ import annotations
 
 import marshal
+import os
 import time
 from pathlib import Path
 
@@ -230,12 +231,6 @@ def test_a_state_file_planted_by_another_user_is_set_aside(
         proxy.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="sources/haproxy_config._load decodes <state>.discovery with marshal.loads, "
-    "whoever wrote it: the lead reads it with files.read_own and a bounded format (JSON), "
-    "as store/json_file.py does the index",
-)
 def test_a_crafted_discovery_cache_from_another_user_does_not_stall_the_run(
     attacker: Attacker, arena: Path, pki: PKI, responder: Responder
 ) -> None:
@@ -248,7 +243,67 @@ def test_a_crafted_discovery_cache_from_another_user_does_not_stall_the_run(
         f"global\n    stats socket {arena}/admin.sock level admin\n\n"
         f"frontend tls\n    bind 127.0.0.1:8443 ssl crt {certs}\n"
     )
-    plant(attacker, Path(f"{state}.discovery"), MARSHAL_BOMB[:5])  # one list of 2^31 - 1
+    cache = Path(f"{state}.discovery")
+    plant(attacker, cache, MARSHAL_BOMB[:5])  # one list of 2^31 - 1
     started = time.monotonic()
-    run_subprocess("refresh", "--state", state, "--haproxy-config", config, timeout=120)
+    done = run_subprocess("refresh", "--state", state, "--haproxy-config", config, timeout=120)
     assert elapsed(started) < 3
+    assert done.stderr.startswith(
+        f"ocsptool: {cache}: not used: it belongs to {attacker.name} (uid {attacker.uid}), "
+        "not to root (the configurations are read instead)\n"
+    )
+    assert cache.stat().st_uid == 0  # replaced by the run's own reading
+
+
+FORGE = """
+import json, sys
+path, victim, socket = sys.argv[1], sys.argv[2], sys.argv[3]
+with open(path) as f:
+    version, question, depends, answer = json.load(f)
+tables, rows, sockets, warnings, socketless = answer
+tables.append([socket])
+for row in rows.values():
+    row[0] = len(tables) - 1  # every staple to the attacker's socket...
+    row[2] = victim  # ...and written over the victim
+with open(path, "w") as f:
+    json.dump([version, question, depends, [tables, rows, [socket], warnings, socketless]], f)
+"""
+
+
+def test_a_forged_discovery_cache_never_steers_a_root_run(
+    attacker: Attacker, arena: Path, pki: PKI, responder: Responder
+) -> None:
+    """Attack 2: the job user owns the state directory and so the cache a root run left
+    there (new files take the directory's owner). It rewrites the routes, keeping every
+    stat key valid: each staple to a root-only file, to a socket of its own. A root run
+    takes nothing from it: it reads the configuration itself, writes the staple where
+    HAProxy reads it, and the victim and the attacker's socket are never touched."""
+    certs = arena / "certs"
+    certs.mkdir()
+    site = pki.direct.leaf("site.test", ocsp_url=responder.url).write_bundle(certs / "site.pem")
+    private = arena / "root-only"
+    private.mkdir(mode=0o700)
+    victim = private / "victim"
+    victim.write_text("root's own file\n")
+    state_dir = arena / "state"
+    state_dir.mkdir()
+    os.chown(state_dir, attacker.uid, attacker.gid)
+    state = state_dir / "state.json"
+    proxy = HAProxy(certs).start()
+    try:
+        config = arena / "haproxy.cfg"
+        config.write_text(proxy.config.read_text())
+        for _ in range(2):  # the second reading is kept (the first wrote into the directory)
+            first = run_subprocess("refresh", "--state", state, "--haproxy-config", config)
+            assert first.returncode == 0, first.stderr
+        cache = Path(f"{state}.discovery")
+        assert cache.stat().st_uid == attacker.uid  # the directory's owner's, as promised
+        trap = f"{arena}/attacker.sock"
+        attacker.run(FORGE, cache, victim, trap)
+        again = run_subprocess("refresh", "--force", "--state", state, "--haproxy-config", config)
+        assert (again.returncode, again.stderr) == (0, "")
+        assert victim.read_text() == "root's own file\n"
+        assert not Path(trap).exists()
+        assert tls_staple(proxy.port, "site.test") == Path(f"{site}.ocsp").read_bytes()
+    finally:
+        proxy.close()
