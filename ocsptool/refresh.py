@@ -575,7 +575,7 @@ class _Run:
             if target is None:
                 from ocsptool.certs import parse_bundle
 
-                issuer_pem = parse_bundle(Path(key)).issuer_pem()
+                issuer_pem = parse_bundle(Path(key), *self.inventory.issuers(key)).issuer_pem()
             else:
                 issuer_pem = target.issuer_pem
         return Publication(

@@ -157,7 +157,7 @@ def test_crt_list_lines_options_and_filters() -> None:
         (3, "a.pem", (), None, ()),
         (4, "b.pem", ("b.test", "*.b.test", "!no.b.test"), True, ()),
         (5, "c.pem", (), False, ()),
-        (6, "d.pem", ("c.test",), None, ()),
+        (6, "d.pem", (), None, ()),  # HAProxy drops the words before "["
         (11, "i.pem", (), None, (("ocsp", "/s/i.der"), ("key", "i.key"))),
         (12, "j.pem", ("j.test",), None, ()),
     ]
@@ -321,7 +321,7 @@ def test_the_master_socket_comes_from_debians_defaults_for_its_config(tmp_path: 
     ]
     assert read_haproxy_config(config, env={}, defaults_file=defaults).warnings == (
         f"{defaults}:EXTRAOPTS: the '-f' configuration files it adds are not read",
-        f"{config}: no bind line loads a certificate",
+        f"{config}: no bind line or ssl-f-use loads a certificate",
     )
 
 
@@ -362,49 +362,385 @@ def test_crt_store_references(tmp_path: Path) -> None:
     certs, keys = tmp_path / "certs", tmp_path / "keys"
     certs.mkdir()
     keys.mkdir()
-    for name in ("one.crt", "two.pem", "three.pem"):
+    for name in ("one.crt", "two.pem", "three.pem", "x.pem"):
         (certs / name).write_text("x")
-    (tmp_path / "one.der").write_text("")
+    (keys / "one.key").write_text("x")
+    (tmp_path / "ca.pem").write_text("x")
     config = tmp_path / "h.cfg"
     found = read(
         config,
         f"global\n  ocsp-update.mode on\n"
         f"crt-store web\n  crt-base {certs}\n  key-base {keys}\n"
         f'  load crt "one.crt" key one.key ocsp {tmp_path}/one.der alias first ocsp-update off\n'
-        "  load crt two.pem issuer /ca.pem\n"
+        f"  load crt two.pem issuer {tmp_path}/ca.pem\n"
         f"  load crt three.pem ocsp missing.der\n  load crt\n  load crt x.pem bogus 1\n"
-        f"{HEAD}frontend f\n  bind :1 ssl crt @web/first crt @web/two.pem crt @web/nope\n",
+        f"{HEAD}frontend f\n  bind :1 ssl crt @web/first crt @web/two.pem crt @web/nope\n"
+        "  bind :2 ssl crt @web/three.pem\n",
     )
     assert found.certs == (
         LoadedCert(
             "@web/first",
             f"{certs}/one.crt",
             f"{keys}/one.key",
-            f"{tmp_path}/one.der",
-            f"{certs}/one.crt.issuer",
+            f"{tmp_path}/one.der",  # an absolute ocsp: as written; a missing one ocsptool writes
+            None,
             ocsp_update=False,
             snis=(),
             origin=f"{config}:17",
+            staple_from=("crt-store load ocsp", f"{config}:6"),
         ),
-        LoadedCert(
+        LoadedCert(  # no ocsp on its load line: HAProxy reads no staple (nor <crt>.ocsp)
             "@web/two.pem",
             f"{certs}/two.pem",
             None,
-            f"{certs}/two.pem.ocsp",
-            "/ca.pem",
+            None,
+            None,
             ocsp_update=True,
             snis=(),
             origin=f"{config}:17",
+            staple_from=("crt-store load", f"{config}:7"),
+        ),
+        LoadedCert(
+            "@web/three.pem",
+            f"{certs}/three.pem",
+            None,
+            f"{certs}/missing.der",  # relative: under the store's crt-base
+            None,
+            ocsp_update=True,
+            snis=(),
+            origin=f"{config}:18",
+            staple_from=("crt-store load ocsp", f"{config}:8"),
         ),
     )
     assert found.warnings == (
         f"{config}:9: load: expected 'crt <file>' and keyword/value pairs, line skipped",
-        f"{config}:10: load: unknown keyword 'bogus', line skipped",
+        f"{config}:10: load: unknown keyword 'bogus' (HAProxy refuses to start), line skipped",
+        f"{config}:7: its crt-store load line names no 'ocsp' file, and HAProxy never looks for "
+        "<crt>.ocsp there (add 'ocsp <file>'); ocsptool does not staple '@web/two.pem'",
     )
     assert found.problems == (
-        f"{config}:8: OCSP response file '{certs}/missing.der' does not exist "
-        "(HAProxy refuses to start)",
         f"{config}:17: '@web/nope' is not in any crt-store defined before it",
+    )
+
+
+# -- keywords that change which certificates load, their names, and where their staples are
+
+
+def _files(found: Discovery) -> list[tuple[str, str, str | None, str | None, str | None]]:
+    return [(c.name, c.cert_file, c.key_file, c.staple_path, c.issuer_path) for c in found.certs]
+
+
+@pytest.mark.parametrize(
+    ("words", "staple", "issuer", "problem"),
+    [
+        ("all", ".ocsp", ".issuer", None),
+        ("ocsp", ".ocsp", None, None),
+        ("key ocsp issuer", ".ocsp", ".issuer", None),
+        ("key sctl", None, None, None),
+        ("none", None, None, None),
+        ("none ocsp", ".ocsp", ".issuer", "'none' and 'all' can be only used alone"),
+        ("ocsp all", ".ocsp", ".issuer", "'none' and 'all' can be only used alone"),
+        ("ocsp certs", ".ocsp", ".issuer", "unknown 'certs'"),
+    ],
+)
+def test_ssl_load_extra_files_chooses_the_staple_and_issuer_files(
+    tmp_path: Path, words: str, staple: str | None, issuer: str | None, problem: str | None
+) -> None:
+    (tmp_path / "a.pem").write_text("x")
+    config = tmp_path / "h.cfg"
+    found = read(
+        config,
+        f"global\n  crt-base {tmp_path}\n  ssl-load-extra-files {words}\n"
+        "frontend f\n  bind :1 ssl crt a.pem\n",
+    )
+    cert = found.certs[0]
+    base = f"{tmp_path}/a.pem"
+    assert (cert.staple_path, cert.issuer_path) == (
+        staple and base + staple,
+        issuer and base + issuer,
+    )
+    if problem:
+        assert found.problems == (
+            f"{config}:3: ssl-load-extra-files: {problem} (HAProxy refuses to start)",
+        )
+    elif staple is None:
+        assert cert.staple_from == ("ssl-load-extra-files", f"{config}:3")
+        assert found.warnings == (
+            f"{config}:3: ssl-load-extra-files leaves out 'ocsp': HAProxy reads no .ocsp file "
+            f"(add 'ocsp' to it); ocsptool does not staple '{base}'",
+        )
+    else:
+        assert (found.warnings, found.problems, cert.staple_from) == ((), (), None)
+
+
+def test_without_bundle_in_ssl_load_extra_files_parts_are_not_looked_for(tmp_path: Path) -> None:
+    (tmp_path / "site.pem.rsa").write_text("x")
+    config = tmp_path / "h.cfg"
+    body = f"frontend f\n  bind :1 ssl crt {tmp_path}/site.pem\n"
+    assert names(read(config, f"global\n{body}")) == [f"{tmp_path}/site.pem.rsa"]
+    found = read(config, f"global\n  ssl-load-extra-files key ocsp\n{body}")
+    assert (names(found), found.problems) == (
+        [],
+        (
+            f"{config}:4: unable to stat SSL certificate from file '{tmp_path}/site.pem': "
+            "No such file or directory",
+        ),
+    )
+
+
+def test_ssl_load_extra_del_ext_strips_crt_for_every_sibling(tmp_path: Path) -> None:
+    for name in ("site.crt", "other.pem", "dir/d.crt"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_text("x")
+    config = tmp_path / "h.cfg"
+    found = read(
+        config,
+        f"global\n  crt-base {tmp_path}\n  ssl-load-extra-del-ext\n"
+        "frontend f\n  bind :1 ssl crt site.crt crt other.pem crt dir\n",
+    )
+    t = tmp_path
+    assert _files(found) == [  # the name stays x.crt; HAProxy reads x.key, x.ocsp, x.issuer
+        (f"{t}/site.crt", f"{t}/site.crt", f"{t}/site.key", f"{t}/site.ocsp", f"{t}/site.issuer"),
+        (f"{t}/other.pem", f"{t}/other.pem", None, f"{t}/other.pem.ocsp", f"{t}/other.pem.issuer"),
+        (
+            f"{t}/dir/d.crt",
+            f"{t}/dir/d.crt",
+            f"{t}/dir/d.key",
+            f"{t}/dir/d.ocsp",
+            f"{t}/dir/d.issuer",
+        ),
+    ]
+    assert found.certs[0].staple_from == ("ssl-load-extra-del-ext", f"{config}:3")
+    assert found.certs[1].staple_from is None
+    assert (found.warnings, found.problems) == ((), ())
+
+
+def test_bind_lines_in_every_section_that_serves_tls(tmp_path: Path) -> None:
+    for name in ("fe.pem", "dflt.pem", "li.pem", "peer.pem", "peerdef.pem", "lf.pem", "srv.pem"):
+        (tmp_path / name).write_text("x")
+    found = read(
+        tmp_path / "h.cfg",
+        f"global\n  crt-base {tmp_path}\n{HEAD}"
+        "frontend f\n  bind :1 ssl crt fe.pem default-crt dflt.pem\n"
+        "listen l\n  bind :2 ssl crt li.pem\n  server s 1.2.3.4:443 ssl crt srv.pem\n"
+        "backend b\n  server s 1.2.3.4:443 ssl crt srv.pem\n  default-server ssl crt srv.pem\n"
+        "peers p\n  bind :3 ssl crt peer.pem\n  server local\n"
+        "peers q\n  default-bind ssl crt peerdef.pem\n  peer x 1.2.3.4:5\n"
+        "log-forward lf\n  bind :4 ssl crt lf.pem\n  log stdout format raw local0\n",
+    )
+    assert names(found) == [
+        f"{tmp_path}/{n}"
+        for n in ("fe.pem", "dflt.pem", "li.pem", "peer.pem", "peerdef.pem", "lf.pem")
+    ]  # server and default-server crt: client certificates, never stapled
+
+
+def test_bind_options_are_read_by_their_number_of_arguments(tmp_path: Path) -> None:
+    (tmp_path / "a.pem").write_text("x")
+    config = tmp_path / "h.cfg"
+    found = read(
+        config,
+        f"global\n  crt-base {tmp_path}\nfrontend f\n"
+        "  bind :1 name crt ssl alpn crt-list crt a.pem strict-sni\n"  # values named crt
+        "  bind :2 ssl crt a.pem crtt b.pem crt c.pem\n"
+        "  bind :3 ssl crt-list\n",
+    )
+    assert names(found) == [f"{tmp_path}/a.pem"]
+    assert found.warnings == (
+        f"{config}:5: bind: unknown keyword 'crtt' (HAProxy 2.6 to 3.4 refuse it); "
+        "the rest of the line is not read",
+        f"{config}:6: 'crt-list' without a file, skipped",
+    )
+    assert found.problems == ()
+
+
+def test_ssl_f_use_loads_like_a_crt_list_line_when_its_section_ends(tmp_path: Path) -> None:
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    for name in ("a.pem", "b.pem", "c.pem", "k.pem"):
+        (certs / name).write_text("x")
+    (tmp_path / "k.key").write_text("x")
+    config = tmp_path / "h.cfg"
+    found = read(
+        config,
+        f"global\n  crt-base {certs}\n{HEAD}"
+        "frontend f\n"
+        "  ssl-f-use crt a.pem alpn h2 ocsp-update on\n"
+        f"  ssl-f-use ocsp {tmp_path}/b.der crt b.pem\n"
+        f"  ssl-f-use crt k.pem key {tmp_path}/k.key\n"
+        "  ssl-f-use crt c.pem bogus 1\n"
+        "  ssl-f-use alpn h2\n"
+        "  bind :1 ssl crt c.pem\n"
+        "backend b\n  ssl-f-use crt a.pem\n",
+    )
+    t = certs
+    assert [(c.name, c.staple_path, c.ocsp_update, c.origin) for c in found.certs] == [
+        (f"{t}/c.pem", f"{t}/c.pem.ocsp", False, f"{config}:14"),  # the bind line first
+        (f"{t}/k.pem", None, False, f"{config}:11"),  # then ssl-f-use, last line first
+        (f"{t}/b.pem", f"{tmp_path}/b.der", False, f"{config}:10"),
+        (f"{t}/a.pem", f"{t}/a.pem.ocsp", True, f"{config}:9"),
+    ]
+    assert found.certs[1].key_file == f"{tmp_path}/k.key"
+    assert found.certs[2].staple_from == ("ssl-f-use ocsp", f"{config}:10")
+    assert found.warnings == (
+        f"{config}:13: ssl-f-use (HAProxy 3.2+) without 'crt', skipped",
+        f"{config}:12: ssl-f-use (HAProxy 3.2+): unknown keyword 'bogus' (HAProxy refuses to "
+        "start), line skipped",
+        f"{config}:11: 'key' without 'ocsp': HAProxy does not look for <crt>.ocsp (add 'ocsp "
+        f"<file>'); ocsptool does not staple '{t}/k.pem'",
+    )
+
+
+def test_crt_list_file_options_are_relative_to_the_working_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    for name in ("a.pem", "b.pem", "c.pem", "d.pem", "e.pem"):
+        (certs / name).write_text("x")
+    (tmp_path / "k.key").write_text("x")
+    (tmp_path / "ca.pem").write_text("x")
+    monkeypatch.chdir(tmp_path)
+    crt_list = tmp_path / "list"
+    crt_list.write_text(
+        "a.pem [ocsp a.der issuer ca.pem] a.test\n"  # cwd, not crt-base: HAProxy reads ./a.der
+        "b.pem [key k.key]\n"  # a file keyword and no ocsp: no staple at all
+        "c.pem [ocsp-update on crt nonexistent.pem]\n"  # siblings still looked for
+        "d.pem [issuer missing.pem ocsp d.der]\n"
+        "e.pem [alpn h2 ocsp e1.der ocsp e2.der]\n"  # the last one wins
+    )
+    config = tmp_path / "h.cfg"
+    found = read(
+        config, f"global\n  crt-base {certs}\nfrontend f\n  bind :1 ssl crt-list {crt_list}\n"
+    )
+    c = certs
+    assert _files(found) == [
+        (f"{c}/a.pem", f"{c}/a.pem", None, "a.der", "ca.pem"),
+        (f"{c}/b.pem", f"{c}/b.pem", "k.key", None, None),
+        (f"{c}/c.pem", f"{c}/c.pem", None, f"{c}/c.pem.ocsp", f"{c}/c.pem.issuer"),
+        (f"{c}/d.pem", f"{c}/d.pem", None, "d.der", "missing.pem"),
+        (f"{c}/e.pem", f"{c}/e.pem", None, "e2.der", None),
+    ]
+    assert [c.staple_from for c in found.certs] == [
+        ("crt-list ocsp", f"{crt_list}:1"),
+        ("crt-list key", f"{crt_list}:2"),
+        None,
+        ("crt-list ocsp", f"{crt_list}:4"),
+        ("crt-list ocsp", f"{crt_list}:5"),
+    ]
+    assert found.problems == (
+        f"{crt_list}:4: crt-list issuer: 'missing.pem' cannot be read (HAProxy refuses to start)",
+    )
+    assert found.warnings == (
+        f"{crt_list}:2: 'key' without 'ocsp': HAProxy does not look for <crt>.ocsp (add 'ocsp "
+        f"<file>'); ocsptool does not staple '{c}/b.pem'",
+    )
+
+
+def test_crt_list_options_haproxy_does_not_know_skip_the_line(tmp_path: Path) -> None:
+    for name in ("a.pem", "b.pem"):
+        (tmp_path / name).write_text("x")
+    (tmp_path / "site.pem.rsa").write_text("x")
+    crt_list = tmp_path / "list"
+    crt_list.write_text("a.pem [ocsp-update on bogus 1]\nb.pem [alpn]\nsite.pem [ocsp s.der]\n")
+    found = read(
+        tmp_path / "h.cfg",
+        f"global\n  crt-base {tmp_path}\nfrontend f\n  bind :1 ssl crt-list {crt_list}\n",
+    )
+    assert (names(found), found.warnings) == (
+        [],
+        (
+            f"{crt_list}:1: unknown keyword 'bogus' (HAProxy refuses to start), line skipped",
+            f"{crt_list}:2: 'alpn' needs an argument, line skipped",
+        ),
+    )
+    assert found.problems == (
+        f"{crt_list}:3: '{tmp_path}/site.pem' is a multi-cert bundle: "
+        "HAProxy 3.0+ refuses ocsp with it",
+    )
+
+
+def test_crt_store_sections_names_and_bases(tmp_path: Path) -> None:
+    g, s, k = tmp_path / "global", tmp_path / "store", tmp_path / "keys"
+    for directory, name in ((s, "a.pem"), (g, "u.pem"), (s, "u.pem"), (k, "a.key"), (s, "abs.pem")):
+        directory.mkdir(exist_ok=True)
+        (directory / name).write_text("x")
+    (k / "g.key").write_text("x")
+    (s / "gen.pem").write_text("x")
+    config = tmp_path / "h.cfg"
+    found = read(
+        config,
+        f"global\n  crt-base {g}\n  key-base {k}\n"
+        f"crt-store web\n  crt-base {s}\n"
+        "  load crt a.pem key a.key ocsp a.der issuer i.pem\n"  # key: the global key-base
+        f"  load crt {s}/abs.pem ocsp-update on ocsp abs.der\n"
+        "  load crt gen.pem alias g generate-dummy on keytype ECDSA\n"
+        "  crt-base /elsewhere\n"
+        "  verify none\n"
+        "crt-store\n  load crt u.pem alias un ocsp u.der\n  load crt u.pem ocsp plain.der\n"
+        f"{HEAD}frontend f\n"
+        f"  bind :1 ssl crt @web/a.pem crt @web{s}/abs.pem crt @web/g crt @/un crt u.pem\n",
+    )
+    assert _files(found) == [
+        ("@web/a.pem", f"{s}/a.pem", f"{k}/a.key", f"{s}/a.der", f"{s}/i.pem"),
+        (f"@web{s}/abs.pem", f"{s}/abs.pem", None, f"{s}/abs.der", None),
+        ("@web/g", f"{s}/gen.pem", None, None, None),
+        ("@/un", f"{g}/u.pem", None, f"{g}/u.der", None),  # an unnamed store: global bases
+        (f"{g}/u.pem", f"{g}/u.pem", None, f"{g}/plain.der", None),  # named by crt-base/crt
+    ]
+    assert found.certs[1].ocsp_update is True
+    assert found.certs[2].staple_from == ("generate-dummy", f"{config}:8")
+    assert found.problems == (
+        f"{config}:6: crt-store (HAProxy 3.0+): '{s}/i.pem' cannot be read "
+        "(HAProxy refuses to start)",
+        f"{config}:9: crt-store: 'crt-base' after a load line (HAProxy 3.0+ refuses to start)",
+    )
+    assert found.warnings == (
+        f"{config}:10: crt-store: unknown keyword 'verify' (HAProxy refuses to start), "
+        "line skipped",
+        f"{config}:8: HAProxy generates this certificate itself (generate-dummy on); ocsptool does "
+        "not staple '@web/g'",
+    )
+
+
+@pytest.mark.parametrize(
+    ("line", "base"),
+    [
+        ("", None),
+        ("default-path current", None),
+        ("default-path config", "{conf}"),
+        ("default-path parent", "{conf}/.."),
+        ("default-path origin {root}/o", "{root}/o"),
+    ],
+)
+def test_default_path_is_where_relative_names_are_found(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, line: str, base: str | None
+) -> None:
+    conf = tmp_path / "conf"
+    conf.mkdir()
+    (tmp_path / "run").mkdir()
+    monkeypatch.chdir(tmp_path / "run")  # where HAProxy (and ocsptool) were started
+    line, base = (x.format(conf=conf, root=tmp_path) if x else x for x in (line, base))
+    where = Path(base or tmp_path / "run")
+    (where / "certs").mkdir(parents=True, exist_ok=True)
+    (where / "certs" / "site.pem").write_text("x")
+    (where / "list").write_text("certs/site.pem [ocsp site.der]\n")
+    found = read(conf / "h.cfg", f"global\n  {line}\nfrontend f\n  bind :1 ssl crt-list list\n")
+    prefix = f"{base}/" if base else ""
+    assert _files(found) == [  # the name stays as written: show ssl cert lists it so
+        ("certs/site.pem", f"{prefix}certs/site.pem", None, f"{prefix}site.der", None)
+    ]
+    assert found.problems == ()
+
+
+def test_issuers_chain_path_is_kept_for_finding_issuers(tmp_path: Path) -> None:
+    (tmp_path / "chains").mkdir()
+    config = tmp_path / "h.cfg"
+    found = read(config, f"global\n  issuers-chain-path {tmp_path}/chains/\n")
+    assert (found.issuers_dir, found.problems) == (f"{tmp_path}/chains", ())
+    found = read(config, f"global\n  issuers-chain-path {tmp_path}/none\n")
+    assert found.problems == (
+        f"{config}:2: issuers-chain-path '{tmp_path}/none' is not a directory "
+        "(HAProxy refuses to start)",
     )
 
 
@@ -558,21 +894,20 @@ def test_real_crt_store(binary: Binary, short_tmp: Path) -> None:
     found = read_haproxy_config(config, env={}, defaults_file=None)
     assert [(c.name, c.cert_file, c.key_file, c.staple_path) for c in found.certs] == [
         ("@web/first", f"{certs}/one.crt", f"{keys}/one.key", f"{certs}/one.der"),
-        ("@web/two.pem", f"{certs}/two.pem", None, f"{certs}/two.pem.ocsp"),
-        (
-            f"{short_tmp}/global/three.pem",
-            f"{short_tmp}/other/three.pem",
-            None,
-            f"{short_tmp}/other/three.pem.ocsp",
-        ),
+        ("@web/two.pem", f"{certs}/two.pem", None, None),  # no ocsp on its load line
+        (f"{short_tmp}/global/three.pem", f"{short_tmp}/other/three.pem", None, None),
     ]
-    assert (found.warnings, found.problems) == ((), ())
+    assert found.problems == ()
+    assert len(found.warnings) == 2  # two certificates HAProxy reads no staple for
+    # a valid staple beside them is not read: the store never looks for <crt>.ocsp
+    (certs / "two.pem.ocsp").write_bytes(good_staple(two, root))
     assert check_config(binary.path, config).returncode == 0
     with Running(binary.path, config, port, stats=sock) as run:
         assert _listed(run, sock) == sorted(names(found))
         assert served_certificate(port, "one.test") == one.cert.public_bytes(DER)
         assert served_certificate(port, "two.test") == two.cert.public_bytes(DER)
         assert served_certificate(port, "three.test") == three.cert.public_bytes(DER)
+        assert tls_staple(port, "two.test") is None
         assert tls_staple(port, "one.test") == staple
 
 

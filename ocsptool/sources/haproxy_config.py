@@ -1,8 +1,11 @@
 """The HAProxy configuration source: the certificates each instance loads, and who serves them.
 
 ``HAProxyConfigSource.read(configs, sockets)`` reads each instance's configuration with
-``ocsptool.haproxy_config`` (crt, crt-base, directories, crt-lists, multi-cert bundles,
-crt-stores, stats sockets, Debian's master socket). ``scan()`` is as cheap as the
+``ocsptool.haproxy_config`` (crt, default-crt, crt-base, directories, crt-lists and their
+options, multi-cert bundles, crt-stores, ssl-f-use, ssl-load-extra-files and -del-ext,
+issuers-chain-path, default-path, stats sockets, Debian's master socket). A certificate
+HAProxy reads no staple file for is left out (the reading's warning says why): a staple
+pushed at run time would be lost at HAProxy's next reload. ``scan()`` is as cheap as the
 directory scan: one ``scandir`` per directory that holds certificates or staples, one
 ``stat`` per certificate. ``routes`` says, per certificate, which instances serve it and
 under which name (``Consumer``) and where its staple lives, so each staple is pushed only
@@ -109,7 +112,10 @@ class HAProxyConfigSource:
             sinks = tuple(dict.fromkeys(first))
             sockets += own[:1]
             seen: set[str] = set()
+            chains = discovery.issuers_dir
             for cert in discovery.certs:
+                if cert.staple_path is None:  # HAProxy reads no staple: the reader says why
+                    continue
                 key = _absolute(cert.cert_file)
                 if key in seen:  # loaded twice by one instance: pushed once, the first name
                     continue
@@ -119,7 +125,7 @@ class HAProxyConfigSource:
                 served = (own, key if cert.name == key else cert.name, cert.ocsp_update)
                 old = routes.get(key)
                 if old is None:
-                    routes[key] = _route(key, cert, served, sinks)
+                    routes[key] = _route(key, cert, served, sinks, chains)
                 else:
                     routes[key] = old._replace(
                         served=(*old.served, served),
@@ -173,7 +179,7 @@ class HAProxyConfigSource:
                     listings[sdir] = _listing(sdir or "/")
                 slisting = listings[sdir]
             ocsp = slisting.get(sname) if slisting else None
-            issuer = _issuer_stat(key, name, listing)
+            issuer = _issuer_stat(route.issuer_path or key + ".issuer", name, listing)
             stat = [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
             found(new(Found, (key, stat, ocsp.inode() if ocsp else None, issuer)))
         return result
@@ -182,9 +188,11 @@ class HAProxyConfigSource:
         return file_target(found, route)
 
 
-def _route(key: str, cert: LoadedCert, served: Served, sinks: tuple[str, ...]) -> Route:
+def _route(
+    key: str, cert: LoadedCert, served: Served, sinks: tuple[str, ...], chains: str | None
+) -> Route:
     """A certificate's route; paths that are the default (``<cert>.ocsp``) kept as None."""
-    staple = _absolute(cert.staple_path)
+    staple = _absolute(cert.staple_path) if cert.staple_path else key + ".ocsp"
     issuer = _absolute(cert.issuer_path) if cert.issuer_path else None
     return Route(
         (served,),
@@ -193,6 +201,7 @@ def _route(key: str, cert: LoadedCert, served: Served, sinks: tuple[str, ...]) -
         cert.origin,
         _absolute(cert.key_file) if cert.key_file else None,
         None if issuer in (None, key + ".issuer") else issuer,
+        _absolute(chains) if chains else None,
     )
 
 
@@ -232,8 +241,9 @@ def _values(names: Sequence[str]) -> list[str | None]:
 #: directory and the defaults file.
 Question = tuple[tuple[str, ...], tuple[str, ...], str, str]
 
-#: Bumped whenever the cache's layout or meaning changes.
-_CACHE_VERSION = 2
+#: Bumped whenever the cache's layout or meaning changes (3: Route.issuers_dir, certificates
+#: without a staple file left out, crt-list and ssl-f-use files relative to default-path).
+_CACHE_VERSION = 3
 
 
 def _inputs(discoveries: Sequence[Discovery]) -> list[str]:
@@ -315,12 +325,14 @@ def _listing(directory: str) -> dict[str, os.DirEntry[str]] | None:
 
 
 def _issuer_stat(
-    key: str, name: str, listing: dict[str, os.DirEntry[str]] | None
+    path: str, name: str, listing: dict[str, os.DirEntry[str]] | None
 ) -> list[int] | None:
-    if listing is not None and name + ".issuer" not in listing:
+    """The stat key of the issuer file (``<cert>.issuer``, looked up in the certificate's
+    directory listing, or the one a configuration names)."""
+    if listing is not None and path.endswith(f"/{name}.issuer") and name + ".issuer" not in listing:
         return None
     try:
-        st = os.stat(key + ".issuer")
+        st = os.stat(path)
     except OSError:
         return None
     return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
