@@ -7,15 +7,18 @@ with what HAProxy lists (``show ssl cert``) and serves (TLS handshakes per SNI a
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import matrix_params
+from click.testing import Result
+from conftest import PKI, matrix_params
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from ocsptool.haproxy_config import (
@@ -40,9 +43,11 @@ from ocsptool.testing.haproxy_configs import (
     write_cert,
 )
 from ocsptool.testing.matrix import Binary
-from ocsptool.testing.pki import Authority, key_pem
+from ocsptool.testing.pki import Authority, Leaf, key_pem
+from ocsptool.testing.responder import Responder
 
 DER = Encoding.DER
+PEM = Encoding.PEM
 
 HEAD = """\
 defaults
@@ -829,7 +834,7 @@ def test_real_bundles_serve_each_part_per_key_type(binary: Binary, short_tmp: Pa
 def test_real_crt_list_with_options_and_filters(binary: Binary, short_tmp: Path) -> None:
     root = Authority.root()
     certs = short_tmp / "c"
-    leaves = {n: issue(root, certs / f"{n}.pem", f"{n}.test") for n in ("a", "b", "c")}
+    leaves = {n: issue(root, certs / f"{n}.pem", f"{n}.test") for n in ("a", "b", "c", "d")}
     update = " ocsp-update on" if binary.release >= (3, 0) else ""
     crt_list = short_tmp / "list.txt"
     crt_list.write_text(
@@ -838,6 +843,7 @@ def test_real_crt_list_with_options_and_filters(binary: Binary, short_tmp: Path)
         "\n"
         f"a.pem [alpn h2,http/1.1{update}] a.test *.a.test !no.a.test\n"
         "b.pem [ciphers ECDHE-ECDSA-AES128-GCM-SHA256] no.a.test b.test\n"
+        "d.pem dropped.test [alpn h2]\n"  # HAProxy drops the words before '['
     )
     port = free_port()
     config, sock = _config(
@@ -848,6 +854,7 @@ def test_real_crt_list_with_options_and_filters(binary: Binary, short_tmp: Path)
         (f"{certs}/c.pem", (), False),
         (f"{certs}/a.pem", ("a.test", "*.a.test", "!no.a.test"), bool(update)),
         (f"{certs}/b.pem", ("no.a.test", "b.test"), False),
+        (f"{certs}/d.pem", (), False),
     ]
     staple = good_staple(leaves["b"], root)
     Path(found.certs[2].staple_path).write_bytes(staple)
@@ -858,6 +865,8 @@ def test_real_crt_list_with_options_and_filters(binary: Binary, short_tmp: Path)
         assert served_certificate(port, "x.a.test") == der["a"]
         assert served_certificate(port, "no.a.test") == der["b"]  # the negation holds
         assert served_certificate(port, "other.test") == der["c"]
+        assert served_certificate(port, "dropped.test") == der["c"]
+        assert served_certificate(port, "d.test") == der["d"]  # its own name
         assert tls_staple(port, "b.test") == staple
 
 
@@ -1059,3 +1068,491 @@ def test_ten_thousand_crt_list_entries_cost_a_no_op_run_little(tmp_path: Path) -
         timings.append(time.process_time() - started)
     assert len(found.certs) == 10_000
     assert min(timings) < 0.5
+
+
+# -- each keyword against each binary of the matrix -----------------------------------------
+# ``haproxy -c`` accepts the configuration, HAProxy starts, ``ocsptool refresh
+# --haproxy-config`` writes each staple where HAProxy reads it and pushes it, a TLS
+# handshake per name shows exactly that staple, and a HAProxy started afresh serves it from
+# the file (so the file is where HAProxy reads it, not only in its memory).
+
+Run = Callable[..., Result]
+
+
+def _issued(pki: PKI, url: str, path: Path, name: str, **bundle: bool) -> Leaf:
+    """A leaf from ``pki.direct`` (OCSP at ``url``, no caIssuers) written to ``path``."""
+    leaf = pki.direct.leaf(name, ocsp_url=url)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    leaf.write_bundle(path, **bundle)
+    return leaf
+
+
+def _tls_config(
+    directory: Path, body: str, *, port: int, global_lines: str = "", more: str = ""
+) -> tuple[Path, str]:
+    """A configuration with one TLS frontend (``bind ... ssl <body>``) and ``more`` after it."""
+    sock = f"{directory}/admin.sock"
+    config = directory / "haproxy.cfg"
+    directory.mkdir(parents=True, exist_ok=True)
+    config.write_text(
+        f"global\n    stats socket {sock} level admin\n{global_lines}{HEAD}"
+        f"frontend tls\n    bind 127.0.0.1:{port} ssl {body}\n"
+        f"    http-request return status 200\n{more}"
+    )
+    return config, sock
+
+
+def _accepted(binary: Binary, config: Path) -> None:
+    checked = check_config(binary.path, config)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+def _refused(binary: Binary, config: Path) -> str:
+    """``haproxy -c`` refuses ``config``: its messages."""
+    checked = check_config(binary.path, config)
+    assert checked.returncode == 1, checked.stdout + checked.stderr
+    return checked.stdout + checked.stderr
+
+
+def _refreshed(run_cli: Run, config: Path, stderr: str = "") -> None:
+    result = run_cli("refresh", "--haproxy-config", config)
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "", stderr)
+
+
+def _pushed(state: Path) -> dict[str, list[str]]:
+    certs = json.loads(state.read_text())["certs"]
+    return {path: rec["pushed"] for path, rec in certs.items()}
+
+
+def _stapled(port: int, staples: dict[str, Path]) -> None:
+    for name, path in staples.items():
+        assert tls_staple(port, name) == path.read_bytes() != b"", name
+
+
+def _proved(  # noqa: PLR0917 - the whole proof in one place
+    binary: Binary,
+    config: Path,
+    port: int,
+    sock: str,
+    staples: dict[str, Path],
+    run_cli: Run,
+    state_file: Path,
+    *,
+    pushed: dict[str, list[str]],
+    stderr: str = "",
+    env: dict[str, str] | None = None,
+) -> None:
+    """The proof for one configuration, HAProxy running while ocsptool writes and pushes."""
+    _accepted(binary, config)
+    with Running(binary.path, config, port, stats=sock, env=env):
+        _refreshed(run_cli, config, stderr)
+        _stapled(port, staples)
+        assert _pushed(state_file) == pushed
+    with Running(binary.path, config, port, stats=sock, env=env):  # read from the files
+        _stapled(port, staples)
+
+
+@pytest.mark.haproxy
+@pytest.mark.parametrize("binary", matrix_params(), indirect=True)
+def test_real_ssl_load_extra_files(  # noqa: PLR0917 - fixtures
+    binary: Binary, short_tmp: Path, pki: PKI, responder: Responder, run_cli: Run, state_file: Path
+) -> None:
+    site = short_tmp / "site.pem"
+    _issued(pki, responder.url, site, "site.test")
+    port = free_port()
+    config, sock = _tls_config(
+        short_tmp, f"crt {site}", port=port, global_lines="    ssl-load-extra-files key ocsp\n"
+    )
+    _proved(
+        binary, config, port, sock, {"site.test": Path(f"{site}.ocsp")}, run_cli, state_file,
+        pushed={str(site): [sock]},
+    )  # fmt: skip
+    # without 'ocsp' HAProxy reads no .ocsp file: ocsptool says so and staples nothing
+    config.write_text(config.read_text().replace("key ocsp", "key sctl"))
+    _accepted(binary, config)
+    with Running(binary.path, config, port, stats=sock) as run:
+        assert tls_staple(port, "site.test") is None  # the valid site.pem.ocsp is not read
+        result = run_cli("refresh", "--haproxy-config", config)
+        assert (result.exit_code, result.stderr.splitlines()) == (
+            1,
+            [
+                f"ocsptool: {config}: no certificate to staple (read its bind crt, default-crt "
+                f"and crt-list, ssl-f-use and crt-store load lines); not understood: {config}:3",
+                f"ocsptool: {config}:3: ssl-load-extra-files leaves out 'ocsp': HAProxy reads no "
+                f".ocsp file (add 'ocsp' to it); ocsptool does not staple '{site}'",
+            ],
+        )
+        # HAProxy takes a staple at run time (a transaction) and serves it...
+        b64 = base64.b64encode(Path(f"{site}.ocsp").read_bytes()).decode()
+        assert "Transaction created" in run.ask(sock, f"set ssl cert {site}.ocsp <<\n{b64}\n")
+        assert "Success!" in run.ask(sock, f"commit ssl cert {site}")
+        assert tls_staple(port, "site.test") == Path(f"{site}.ocsp").read_bytes()
+    with Running(binary.path, config, port, stats=sock):
+        assert tls_staple(port, "site.test") is None  # ...and loses it when it starts again
+
+
+@pytest.mark.haproxy
+@pytest.mark.parametrize("binary", matrix_params(), indirect=True)
+def test_real_ssl_load_extra_del_ext(  # noqa: PLR0917 - fixtures
+    binary: Binary, short_tmp: Path, pki: PKI, responder: Responder, run_cli: Run, state_file: Path
+) -> None:
+    c = short_tmp / "c"
+    site = _issued(pki, responder.url, c / "site.crt", "site.test", key=False)
+    (c / "site.key").write_bytes(key_pem(site.key))  # site.crt.key would not be read
+    # no chain in the file: the issuer is in other.issuer, where HAProxy (and ocsptool) look
+    other = _issued(pki, responder.url, c / "other.crt", "other.test", chain=False)
+    (c / "other.issuer").write_bytes(other.chain[0].public_bytes(PEM))
+    port = free_port()
+    config, sock = _tls_config(
+        short_tmp,
+        "crt site.crt crt other.crt",
+        port=port,
+        global_lines=f"    crt-base {c}\n    ssl-load-extra-del-ext\n",
+    )
+    staples = {"site.test": c / "site.ocsp", "other.test": c / "other.ocsp"}
+    pushed = {f"{c}/site.crt": [sock], f"{c}/other.crt": [sock]}
+    _proved(binary, config, port, sock, staples, run_cli, state_file, pushed=pushed)
+    assert not (c / "site.crt.ocsp").exists() and not (c / "other.crt.issuer").exists()
+
+
+@pytest.mark.haproxy
+@pytest.mark.parametrize("binary", matrix_params((3, 0)), indirect=True)
+def test_real_default_crt(  # noqa: PLR0917 - fixtures
+    binary: Binary, short_tmp: Path, pki: PKI, responder: Responder, run_cli: Run, state_file: Path
+) -> None:
+    _issued(pki, responder.url, short_tmp / "a.pem", "a.test")
+    _issued(pki, responder.url, short_tmp / "b.pem", "b.test")
+    port = free_port()
+    config, sock = _tls_config(
+        short_tmp,
+        "default-crt b.pem crt a.pem",  # after a crt it is no default (3.0-3.4)
+        port=port,
+        global_lines=f"    crt-base {short_tmp}\n",
+    )
+    staples = {n: short_tmp / f"{n[0]}.pem.ocsp" for n in ("a.test", "b.test")}
+    staples["unknown.test"] = short_tmp / "b.pem.ocsp"  # the default certificate's
+    pushed = {f"{short_tmp}/a.pem": [sock], f"{short_tmp}/b.pem": [sock]}
+    _proved(binary, config, port, sock, staples, run_cli, state_file, pushed=pushed)
+
+
+@pytest.mark.haproxy
+@pytest.mark.parametrize("binary", matrix_params(), indirect=True)
+def test_real_peers_and_log_forward_bind_lines_staple_too(  # noqa: PLR0917 - fixtures
+    binary: Binary, short_tmp: Path, pki: PKI, responder: Responder, run_cli: Run, state_file: Path
+) -> None:
+    for name in ("fe", "peer", "peerdef", "lf"):
+        _issued(pki, responder.url, short_tmp / f"{name}.pem", f"{name}.test")
+    port, peer, peerdef, lf = (free_port() for _ in range(4))
+    config, sock = _tls_config(
+        short_tmp,
+        "crt fe.pem",
+        port=port,
+        global_lines=f"    crt-base {short_tmp}\n    localpeer me\n",
+        more=(
+            f"peers p\n    bind 127.0.0.1:{peer} ssl crt peer.pem\n    server me\n"
+            f"peers q\n    default-bind ssl crt peerdef.pem\n    peer me 127.0.0.1:{peerdef}\n"
+            f"log-forward lf\n    bind 127.0.0.1:{lf} ssl crt lf.pem\n"
+            "    log stdout format raw local0\n"
+        ),
+    )
+    found = read_haproxy_config(config, env={}, defaults_file=None)
+    assert names(found) == [f"{short_tmp}/{n}.pem" for n in ("fe", "peer", "peerdef", "lf")]
+    _accepted(binary, config)
+    with Running(binary.path, config, port, stats=sock):
+        _refreshed(run_cli, config)
+        for name, at in (("fe", port), ("peer", peer), ("peerdef", peerdef), ("lf", lf)):
+            assert tls_staple(at, f"{name}.test") == (short_tmp / f"{name}.pem.ocsp").read_bytes()
+    with Running(binary.path, config, port, stats=sock):
+        for name, at in (("peer", peer), ("peerdef", peerdef), ("lf", lf)):
+            assert tls_staple(at, f"{name}.test") == (short_tmp / f"{name}.pem.ocsp").read_bytes()
+
+
+@pytest.mark.haproxy
+@pytest.mark.parametrize("binary", matrix_params((3, 0)), indirect=True)
+def test_real_crt_store_staples_written_before_haproxy_can_start(  # noqa: PLR0917 - fixtures
+    binary: Binary, short_tmp: Path, pki: PKI, responder: Responder, run_cli: Run, state_file: Path
+) -> None:
+    store, keys, base = short_tmp / "store", short_tmp / "keys", short_tmp / "global"
+    # a leaf without its chain and without its key: the load line names both files
+    a = _issued(pki, responder.url, store / "a.pem", "a.test", chain=False, key=False)
+    keys.mkdir()
+    (keys / "a.key").write_bytes(key_pem(a.key))
+    (store / "a.issuer").write_bytes(a.chain[0].public_bytes(PEM))
+    _issued(pki, responder.url, base / "u.pem", "u.test")
+    port = free_port()
+    config, sock = _tls_config(
+        short_tmp, "crt @web/a crt u.pem", port=port, global_lines=f"    crt-base {base}\n"
+    )
+    sections = (
+        f"crt-store web\n    crt-base {store}\n    key-base {keys}\n"
+        "    load crt a.pem key a.key ocsp a.der issuer a.issuer alias a\n"
+        "crt-store\n    load crt u.pem ocsp u.der\n"  # no name, no alias: crt-base/u.pem
+    )
+    config.write_text(config.read_text().replace(HEAD, sections + HEAD))
+    # the staple files must exist first
+    assert "a.der' cannot be read or parsed" in _refused(binary, config)  # 3.0: full path
+    result = run_cli("refresh", "--haproxy-config", config)  # HAProxy is not running:
+    assert (result.exit_code, result.stderr) == (  # written, and the push says it failed
+        1,
+        f"ocsptool: HAProxy socket {sock}: no such socket (is HAProxy running with this "
+        "'stats socket'?)\n",
+    )
+    staples = {"a.test": store / "a.der", "u.test": base / "u.der"}
+    assert all(path.stat().st_size > 0 for path in staples.values())
+    _accepted(binary, config)
+    with Running(binary.path, config, port, stats=sock) as run:
+        _stapled(port, staples)
+        assert _listed(run, sock) == sorted(["@web/a", f"{base}/u.pem"])
+        _refreshed(run_cli, config)  # nothing new to write; each staple pushed once
+        assert _pushed(state_file) == {f"{store}/a.pem": [sock], f"{base}/u.pem": [sock]}
+
+
+@pytest.mark.haproxy
+@pytest.mark.parametrize("binary", matrix_params((3, 0)), indirect=True)
+def test_real_crt_list_line_files_relative_to_the_working_directory(  # noqa: PLR0917 - fixtures
+    binary: Binary,
+    short_tmp: Path,
+    pki: PKI,
+    responder: Responder,
+    run_cli: Run,
+    state_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(short_tmp)  # HAProxy's working directory (and ocsptool's)
+    certs = short_tmp / "certs"
+    a = _issued(pki, responder.url, certs / "a.pem", "a.test", chain=False)
+    (short_tmp / "a.issuer").write_bytes(a.chain[0].public_bytes(PEM))
+    b = _issued(pki, responder.url, certs / "b.pem", "b.test", key=False)
+    (short_tmp / "b.key").write_bytes(key_pem(b.key))
+    (certs / "b.pem.ocsp").write_bytes(good_staple(b, pki.direct))  # never read: [key]
+    _issued(pki, responder.url, certs / "c.pem", "c.test")
+    crt_list = short_tmp / "list"
+    crt_list.write_text(
+        "a.pem [ocsp a.der issuer a.issuer] a.test\n"  # ./a.der, not certs/a.der
+        "b.pem [key b.key] b.test\n"
+        "c.pem [ocsp-update off] c.test\n"  # HAProxy still looks for certs/c.pem.ocsp
+    )
+    port = free_port()
+    config, sock = _tls_config(
+        short_tmp, f"crt-list {crt_list}", port=port, global_lines=f"    crt-base {certs}\n"
+    )
+    assert "'a.der' cannot be read or parsed" in _refused(binary, config)
+    skipped = (
+        f"ocsptool: {crt_list}:2: 'key' without 'ocsp': HAProxy does not look for <crt>.ocsp "
+        f"(add 'ocsp <file>'); ocsptool does not staple '{certs}/b.pem'"
+    )
+    result = run_cli("refresh", "--haproxy-config", config)  # HAProxy cannot start yet
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == skipped
+    staples = {"a.test": short_tmp / "a.der", "c.test": certs / "c.pem.ocsp"}
+    pushed = {f"{certs}/a.pem": [sock], f"{certs}/c.pem": [sock]}
+    _accepted(binary, config)
+    with Running(binary.path, config, port, stats=sock):
+        _stapled(port, staples)
+        assert tls_staple(port, "b.test") is None
+        _refreshed(run_cli, config, skipped + "\n")
+        assert _pushed(state_file) == pushed
+    with Running(binary.path, config, port, stats=sock):
+        _stapled(port, staples)
+
+
+@pytest.mark.haproxy
+@pytest.mark.parametrize("binary", matrix_params((2, 8)), indirect=True)
+def test_real_crt_list_ocsp_update_keeps_the_ocsp_file(  # noqa: PLR0917 - fixtures
+    binary: Binary, short_tmp: Path, pki: PKI, responder: Responder, run_cli: Run, state_file: Path
+) -> None:
+    _issued(pki, responder.url, short_tmp / "c.pem", "c.test")
+    crt_list = short_tmp / "list"
+    crt_list.write_text("c.pem [ocsp-update off] c.test\n")
+    port = free_port()
+    config, sock = _tls_config(
+        short_tmp, f"crt-list {crt_list}", port=port, global_lines=f"    crt-base {short_tmp}\n"
+    )
+    staples = {"c.test": short_tmp / "c.pem.ocsp"}
+    pushed = {f"{short_tmp}/c.pem": [sock]}
+    _proved(binary, config, port, sock, staples, run_cli, state_file, pushed=pushed)
+
+
+@pytest.mark.haproxy
+@pytest.mark.parametrize("binary", matrix_params((3, 2)), indirect=True)
+def test_real_ssl_f_use(  # noqa: PLR0917 - fixtures
+    binary: Binary,
+    short_tmp: Path,
+    pki: PKI,
+    responder: Responder,
+    run_cli: Run,
+    state_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.chdir(short_tmp)
+    certs = short_tmp / "certs"
+    _issued(pki, responder.url, certs / "a.pem", "a.test")
+    _issued(pki, responder.url, certs / "b.pem", "b.test")
+    port = free_port()
+    config, sock = _tls_config(
+        short_tmp,
+        "",  # no crt on the bind line: the frontend's ssl-f-use lines are its certificates
+        port=port,
+        global_lines=f"    crt-base {certs}\n",
+    )
+    config.write_text(
+        config.read_text().replace(
+            "    http-request", "    ssl-f-use crt a.pem\n    ssl-f-use crt b.pem ocsp b.der\n"
+            "    http-request",
+        )
+    )  # fmt: skip
+    assert "'b.der' cannot be read or parsed" in _refused(binary, config)  # ./b.der first
+    assert run_cli("refresh", "--haproxy-config", config).exit_code == 1  # no HAProxy yet
+    staples = {"a.test": certs / "a.pem.ocsp", "b.test": short_tmp / "b.der"}
+    _accepted(binary, config)
+    with Running(binary.path, config, port, stats=sock) as run:
+        _stapled(port, staples)
+        assert _listed(run, sock) == [f"{certs}/a.pem", f"{certs}/b.pem"]
+        _refreshed(run_cli, config)
+        assert _pushed(state_file) == {f"{certs}/a.pem": [sock], f"{certs}/b.pem": [sock]}
+
+
+@pytest.mark.haproxy
+@pytest.mark.parametrize("binary", matrix_params(), indirect=True)
+def test_real_issuers_chain_path_gives_the_issuer(  # noqa: PLR0917 - fixtures
+    binary: Binary, short_tmp: Path, pki: PKI, responder: Responder, run_cli: Run, state_file: Path
+) -> None:
+    # no chain in the file, no .issuer, no caIssuers URL: only issuers-chain-path has it
+    site = short_tmp / "site.pem"
+    _issued(pki, responder.url, site, "site.test", chain=False)
+    chains = short_tmp / "chains"
+    chains.mkdir()
+    (chains / "direct.pem").write_bytes(pki.direct.pem + pki.root.pem)
+    (chains / "other.pem").write_bytes(pki.delegated.pem)
+    port = free_port()
+    config, sock = _tls_config(
+        short_tmp, f"crt {site}", port=port, global_lines=f"    issuers-chain-path {chains}\n"
+    )
+    staples = {"site.test": Path(f"{site}.ocsp")}
+    _proved(binary, config, port, sock, staples, run_cli, state_file, pushed={str(site): [sock]})
+    assert not Path(f"{site}.issuer").exists()
+
+
+@pytest.mark.haproxy
+@pytest.mark.parametrize("binary", matrix_params(), indirect=True)
+def test_real_default_path_config_keeps_relative_names(  # noqa: PLR0917 - fixtures
+    binary: Binary,
+    short_tmp: Path,
+    pki: PKI,
+    responder: Responder,
+    run_cli: Run,
+    state_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    conf = short_tmp / "conf"
+    _issued(pki, responder.url, conf / "certs" / "site.pem", "site.test")
+    _issued(pki, responder.url, conf / "certs" / "other.pem", "other.test")
+    (conf / "lists").mkdir()
+    (conf / "lists" / "l.txt").write_text("certs/other.pem other.test\n")
+    (short_tmp / "elsewhere").mkdir()
+    monkeypatch.chdir(short_tmp / "elsewhere")  # where HAProxy and ocsptool are started
+    port = free_port()
+    config, sock = _tls_config(
+        conf,
+        "crt certs/site.pem crt-list lists/l.txt",
+        port=port,
+        global_lines="    default-path config\n",
+    )
+    site, other = conf / "certs" / "site.pem", conf / "certs" / "other.pem"
+    staples = {"site.test": Path(f"{site}.ocsp"), "other.test": Path(f"{other}.ocsp")}
+    pushed = {str(site): [sock], str(other): [sock]}
+    _proved(binary, config, port, sock, staples, run_cli, state_file, pushed=pushed)
+    with Running(binary.path, config, port, stats=sock) as run:
+        assert _listed(run, sock) == ["certs/other.pem", "certs/site.pem"]  # as written
+
+
+@pytest.mark.haproxy
+@pytest.mark.parametrize("binary", matrix_params(), indirect=True)
+def test_real_a_server_certificate_never_gets_a_staple(  # noqa: PLR0917 - fixtures
+    binary: Binary, short_tmp: Path, pki: PKI, responder: Responder, run_cli: Run, state_file: Path
+) -> None:
+    site, client = short_tmp / "site.pem", short_tmp / "client.pem"
+    _issued(pki, responder.url, site, "site.test")
+    _issued(pki, responder.url, client, "client.test")
+    Path(f"{client}.issuer").write_text("not a certificate\n")  # harmless without an .ocsp
+    port = free_port()
+    config, sock = _tls_config(
+        short_tmp,
+        f"crt {site}",
+        port=port,
+        more=f"backend b\n    server s 127.0.0.1:1 ssl verify none crt {client}\n",
+    )
+    found = read_haproxy_config(config, env={}, defaults_file=None)
+    assert names(found) == [str(site)]
+    staples = {"site.test": Path(f"{site}.ocsp")}
+    _proved(binary, config, port, sock, staples, run_cli, state_file, pushed={str(site): [sock]})
+    assert not Path(f"{client}.ocsp").exists()
+    # what a staple written beside it would do: HAProxy reads the .issuer and refuses to start
+    Path(f"{client}.ocsp").write_bytes(Path(f"{site}.ocsp").read_bytes())
+    assert f"'{client}.issuer' cannot be read or parsed" in _refused(binary, config)
+
+
+#: Options only some releases have: (first release, bind options, crt-list line, global
+#: lines, sections before the frontend, frontend lines, what an older release says).
+_VERSIONED = [
+    pytest.param(
+        (3, 0), "default-crt a.pem", None, "", "", "", "unknown keyword 'default-crt'",
+        id="default-crt",
+    ),
+    pytest.param(
+        (2, 8), "crt-list list", "a.pem [ocsp-update off]", "", "", "",
+        "unknown ssl keyword ocsp-update", id="crt-list-ocsp-update",
+    ),
+    pytest.param(
+        (3, 0), "crt-list list", "a.pem [ocsp a.der]", "", "", "", "unknown ssl keyword ocsp",
+        id="crt-list-ocsp",
+    ),
+    pytest.param(
+        (3, 0), "crt @s/a.pem", None, "", "crt-store s\n    load crt a.pem\n", "",
+        "unknown keyword 'crt-store'", id="crt-store",
+    ),
+    pytest.param(
+        (3, 0), "crt a.pem", None, "    key-base .\n", "", "", "unknown keyword 'key-base'",
+        id="key-base",
+    ),
+    pytest.param(
+        (3, 2), "", None, "", "", "    ssl-f-use crt a.pem\n", "unknown keyword 'ssl-f-use'",
+        id="ssl-f-use",
+    ),
+]  # fmt: skip
+
+
+@pytest.mark.haproxy
+@pytest.mark.parametrize("binary", matrix_params(), indirect=True)
+@pytest.mark.parametrize(
+    ("since", "bind", "line", "global_lines", "sections", "frontend", "refusal"), _VERSIONED
+)
+def test_real_options_a_release_lacks_are_refused_as_it_refuses_them(  # noqa: PLR0917
+    binary: Binary,
+    short_tmp: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    since: tuple[int, int],
+    bind: str,
+    line: str | None,
+    global_lines: str,
+    sections: str,
+    frontend: str,
+    refusal: str,
+) -> None:
+    monkeypatch.chdir(short_tmp)
+    issue(Authority.root(), short_tmp / "a.pem", "a.test")  # with its chain: OCSP works
+    (short_tmp / "a.der").write_bytes(b"")
+    if line is not None:
+        (short_tmp / "list").write_text(line + "\n")
+    config, _sock = _tls_config(
+        short_tmp, bind, port=free_port(), global_lines=f"    crt-base {short_tmp}\n{global_lines}"
+    )
+    text = config.read_text().replace(HEAD, sections + HEAD)
+    config.write_text(text.replace("    http-request", frontend + "    http-request"))
+    # the reader has no version: it reads what the first release that accepts it means
+    found = read_haproxy_config(config, env={}, defaults_file=None)
+    assert [c.cert_file for c in found.certs] == [f"{short_tmp}/a.pem"]
+    if binary.release < since:
+        assert refusal in _refused(binary, config)
+    else:
+        _accepted(binary, config)
