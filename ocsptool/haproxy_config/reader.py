@@ -435,11 +435,11 @@ class ConfigReader:
         given: _Files | None = None,
     ) -> None:
         path = crt if crt[:1] in ("/", "@") else _join(self.crt_base, crt)
-        store = self._stores.get(path)
+        store = self._stores.get(path) if self._stores else None
         if store is not None:
             self._from_store(path, store, origin, snis, given)
             return
-        if path.startswith("@"):
+        if path[:1] == "@":
             self.problems.append(f"{origin}: '{path}' is not in any crt-store defined before it")
             return
         if given is not None and given.generated:
@@ -453,6 +453,14 @@ class ConfigReader:
         update = self.ocsp_update_default
         if given is not None and given.ocsp_update is not None:
             update = given.ocsp_update
+        if self.cwd is None and self.del_ext is None and self.extra_files is ALL_EXTRA_FILES:
+            for name in names:  # the usual case, 100,000 times in a large crt-list
+                self._add(
+                    LoadedCert(
+                        name, name, None, f"{name}.ocsp", f"{name}.issuer", update, snis, origin
+                    )
+                )
+            return
         for name in names:
             self._add(self._autodetected(name, update, snis, origin))
 
@@ -546,7 +554,7 @@ class ConfigReader:
 
     def _loads(self, path: str, in_list: bool, origin: str) -> tuple[str, ...]:
         """The names ``path`` loads: a file itself (the fast path), else ``expand_crt``."""
-        at = self._at(path)
+        at = path if self.cwd is None else self._at(path)
         try:
             if not stat.S_ISDIR(os.stat(at).st_mode):
                 return (path,)
@@ -567,6 +575,12 @@ class ConfigReader:
 
     def _crt_list(self, path: str, origin: str) -> None:
         at = self._at(path)
+        if at in self._crt_lists:  # the same certificates again: nothing new to learn
+            if self._crt_lists[at][1]:
+                self.problems.append(
+                    f"{origin}: cannot open crt-list '{at}': {self._crt_lists[at][1]}"
+                )
+            return
         if at not in self._crt_lists:
             try:
                 text = read_text(at)
@@ -580,10 +594,14 @@ class ConfigReader:
         if error:
             self.problems.append(f"{origin}: cannot open crt-list '{at}': {error}")
             return
+        options: dict[tuple[bool | None, tuple[tuple[str, str], ...], bool], _Files] = {}
         for entry in entries:
             where = f"{at}:{entry.line}"
             if entry.files or entry.ocsp_update is not None or entry.generated:
-                files = _Files("crt-list", entry.ocsp_update, entry.files, entry.generated)
+                said = (entry.ocsp_update, entry.files, entry.generated)
+                files = options.get(said)
+                if files is None:
+                    files = options[said] = _Files("crt-list", *said)
                 self._crt(entry.crt, where, entry.snis, files)
             else:
                 self._crt(entry.crt, where, entry.snis, _PLAIN)
