@@ -566,8 +566,7 @@ def test_a_configuration_with_nothing_to_staple_names_each_line_not_understood(
         f"crt-list, ssl-f-use and crt-store load lines); not understood: {crt_list}:1, "
         f"{crt_list}:2, {config}:9 (+1 more)",
         f"ocsptool: {crt_list}:1: 'ocsp-update maybe': expected on or off, line skipped",
-        f"ocsptool: {crt_list}:2: unknown keyword 'bogus' (HAProxy refuses to start), "
-        "line skipped",
+        f"ocsptool: {crt_list}:2: unknown keyword 'bogus' (HAProxy refuses to start), line skipped",
         f"ocsptool: {config}:9: bind: unknown keyword 'crtt' (HAProxy 2.6 to 3.4 refuse it); "
         "the rest of the line is not read",
         f"ocsptool: {config}:2: ssl-load-extra-files leaves out 'ocsp': HAProxy reads no .ocsp "

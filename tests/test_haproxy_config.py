@@ -42,6 +42,7 @@ from ocsptool.testing.haproxy_configs import (
     served_certificate,
     write_cert,
 )
+from ocsptool.testing.issuers import CaIssuers
 from ocsptool.testing.matrix import Binary
 from ocsptool.testing.pki import Authority, Leaf, key_pem
 from ocsptool.testing.responder import Responder
@@ -1194,7 +1195,13 @@ def test_real_ssl_load_extra_files(  # noqa: PLR0917 - fixtures
 @pytest.mark.haproxy
 @pytest.mark.parametrize("binary", matrix_params(), indirect=True)
 def test_real_ssl_load_extra_del_ext(  # noqa: PLR0917 - fixtures
-    binary: Binary, short_tmp: Path, pki: PKI, responder: Responder, run_cli: Run, state_file: Path
+    binary: Binary,
+    short_tmp: Path,
+    pki: PKI,
+    responder: Responder,
+    server: CaIssuers,
+    run_cli: Run,
+    state_file: Path,
 ) -> None:
     c = short_tmp / "c"
     site = _issued(pki, responder.url, c / "site.crt", "site.test", key=False)
@@ -1202,17 +1209,27 @@ def test_real_ssl_load_extra_del_ext(  # noqa: PLR0917 - fixtures
     # no chain in the file: the issuer is in other.issuer, where HAProxy (and ocsptool) look
     other = _issued(pki, responder.url, c / "other.crt", "other.test", chain=False)
     (c / "other.issuer").write_bytes(other.chain[0].public_bytes(PEM))
+    # no chain, no issuer file: fetched from caIssuers into aia.issuer, where HAProxy reads it
+    # (in aia.crt.issuer, HAProxy would refuse to start once aia.ocsp exists)
+    aia = pki.direct.leaf("aia.test", ocsp_url=responder.url, ca_issuers=server.url("/ca.der"))
+    aia.write_bundle(c / "aia.crt", chain=False)
     port = free_port()
     config, sock = _tls_config(
         short_tmp,
-        "crt site.crt crt other.crt",
+        "crt site.crt crt other.crt crt aia.crt",
         port=port,
         global_lines=f"    crt-base {c}\n    ssl-load-extra-del-ext\n",
     )
-    staples = {"site.test": c / "site.ocsp", "other.test": c / "other.ocsp"}
-    pushed = {f"{c}/site.crt": [sock], f"{c}/other.crt": [sock]}
-    _proved(binary, config, port, sock, staples, run_cli, state_file, pushed=pushed)
-    assert not (c / "site.crt.ocsp").exists() and not (c / "other.crt.issuer").exists()
+    staples = {n: c / f"{n[:-5]}.ocsp" for n in ("site.test", "other.test", "aia.test")}
+    pushed = {f"{c}/{n}.crt": [sock] for n in ("site", "other", "aia")}
+    fetched = (
+        f"ocsptool: aia.crt: the bundle lacks its chain; fetched the issuer CN=Direct "
+        f"Intermediate from {server.url('/ca.der')} into aia.issuer (TLS clients may fail to "
+        "build the chain too: append the intermediate)\n"
+    )
+    _proved(binary, config, port, sock, staples, run_cli, state_file, pushed=pushed, stderr=fetched)
+    assert (c / "aia.issuer").read_bytes() == pki.direct.pem
+    assert not any(c.glob("*.crt.*"))  # never site.crt.ocsp, other.crt.issuer, ...
 
 
 @pytest.mark.haproxy
