@@ -31,6 +31,7 @@ from ocsptool.haproxy_config import (
     parse_crt_list,
     read_haproxy_config,
 )
+from ocsptool.haproxy_config.keywords import EVERY_RELEASE, SINCE
 from ocsptool.haproxy_config.words import WordError, split_words
 from ocsptool.testing.haproxy import free_port, tls_staple
 from ocsptool.testing.haproxy_configs import (
@@ -418,11 +419,9 @@ def test_crt_store_references(tmp_path: Path) -> None:
             staple_from=("crt-store load ocsp", f"{config}:8"),
         ),
     )
-    assert found.warnings == (
+    assert found.warnings == (  # two.pem: ocsp-update on, HAProxy staples it itself
         f"{config}:9: load: expected 'crt <file>' and keyword/value pairs, line skipped",
         f"{config}:10: load: unknown keyword 'bogus' (HAProxy refuses to start), line skipped",
-        f"{config}:7: its crt-store load line names no 'ocsp' file, and HAProxy never looks for "
-        "<crt>.ocsp there (add 'ocsp <file>'); ocsptool does not staple '@web/two.pem'",
     )
     assert found.problems == (
         f"{config}:17: '@web/nope' is not in any crt-store defined before it",
@@ -736,6 +735,36 @@ def test_default_path_is_where_relative_names_are_found(
         ("certs/site.pem", f"{prefix}certs/site.pem", None, f"{prefix}site.der", None)
     ]
     assert found.problems == ()
+
+
+def test_every_option_that_chooses_a_staple_file_names_its_first_release(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The seam for per-version trust: each LoadedCert says which option chose its staple
+    file and where, and ``keywords.SINCE`` knows which release has that option."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("a.crt", "b.pem", "c.pem", "d.pem", "e.pem", "f.pem", "k"):
+        (tmp_path / name).write_text("x")
+    (tmp_path / "list").write_text("c.pem [ocsp c.der]\nd.pem [key k]\n")
+    found = read(
+        tmp_path / "h.cfg",
+        "global\n  ssl-load-extra-del-ext\n"
+        "crt-store s\n  load crt e.pem ocsp e.der\n  load crt f.pem\n"
+        "  load crt g.pem generate-dummy on\n"
+        "frontend f\n  bind :1 ssl crt a.crt crt-list list crt @s/e.pem crt @s/f.pem crt @s/g.pem\n"
+        "  ssl-f-use crt b.pem ocsp b.der\n",
+    )
+    options = {c.staple_from[0] for c in found.certs if c.staple_from}
+    assert options == {
+        "ssl-load-extra-del-ext", "crt-list ocsp", "crt-list key", "crt-store load ocsp",
+        "crt-store load", "generate-dummy", "ssl-f-use ocsp",
+    }  # fmt: skip
+    assert options <= SINCE.keys() | EVERY_RELEASE
+    found = read(
+        tmp_path / "h.cfg", "global\n  ssl-load-extra-files none\nfrontend f\n  bind :1 crt b.pem\n"
+    )
+    assert found.certs[0].staple_from == ("ssl-load-extra-files", f"{tmp_path}/h.cfg:2")
+    assert "ssl-load-extra-files" in EVERY_RELEASE
 
 
 def test_issuers_chain_path_is_kept_for_finding_issuers(tmp_path: Path) -> None:

@@ -107,10 +107,12 @@ _NO_STAPLE = {
 def unstapled(certs: tuple[LoadedCert, ...]) -> list[str]:
     """One warning per option (and file) that leaves certificates without a staple file:
     ocsptool does not staple them, since what it pushes at run time HAProxy loses at its
-    next reload. ``file:line`` first, so that a configuration with nothing else says why."""
+    next reload (unless ``ocsp-update`` is on: HAProxy staples those itself). ``file:line``
+    first, so that a configuration with nothing else says why."""
     groups: dict[tuple[str, str], list[LoadedCert]] = {}
     for cert in certs:
-        if cert.staple_path is None and cert.staple_from is not None:
+        # ocsp-update on: HAProxy fetches and staples it itself; nothing to say
+        if cert.staple_path is None and cert.staple_from is not None and not cert.ocsp_update:
             option, where = cert.staple_from
             # one line per option line; crt-list and ssl-f-use lines: one per file
             group = where if option in _NO_STAPLE else where.rpartition(":")[0]

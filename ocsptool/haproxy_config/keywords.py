@@ -78,10 +78,11 @@ SINCE: dict[str, tuple[int, int]] = {
     "crt-list key": (3, 0),
     "crt-list issuer": (3, 0),
     "crt-list sctl": (3, 0),
-    "ssl-f-use": (3, 2),
     "ssl-f-use ocsp": (3, 2),
     "ssl-f-use key": (3, 2),
     "ssl-f-use issuer": (3, 2),
     "ssl-f-use sctl": (3, 2),
     "generate-dummy": (3, 4),
 }
+#: The options every release has (2.6+) that choose a staple file, or that there is none.
+EVERY_RELEASE = frozenset(("ssl-load-extra-files", "ssl-load-extra-del-ext"))
