@@ -1303,13 +1303,17 @@ def test_real_peers_and_log_forward_bind_lines_staple_too(  # noqa: PLR0917 - fi
     )
     found = read_haproxy_config(config, env={}, defaults_file=None)
     assert names(found) == [f"{short_tmp}/{n}.pem" for n in ("fe", "peer", "peerdef", "lf")]
+    listeners = [("fe", port), ("peer", peer), ("peerdef", peerdef), ("lf", lf)]
+    if binary.version == "2.6.0":  # its log-forward closes TLS handshakes (2.6.12 serves them)
+        listeners.pop()
     _accepted(binary, config)
     with Running(binary.path, config, port, stats=sock):
         _refreshed(run_cli, config)
-        for name, at in (("fe", port), ("peer", peer), ("peerdef", peerdef), ("lf", lf)):
+        assert len(_pushed(state_file)) == 4
+        for name, at in listeners:
             assert tls_staple(at, f"{name}.test") == (short_tmp / f"{name}.pem.ocsp").read_bytes()
     with Running(binary.path, config, port, stats=sock):
-        for name, at in (("peer", peer), ("peerdef", peerdef), ("lf", lf)):
+        for name, at in listeners:
             assert tls_staple(at, f"{name}.test") == (short_tmp / f"{name}.pem.ocsp").read_bytes()
 
 
