@@ -574,3 +574,30 @@ def test_a_configuration_with_nothing_to_staple_names_each_line_not_understood(
     ]
     status = run_cli("status", "--haproxy-config", config)
     assert (status.exit_code, status.stderr.splitlines()[0]) == (1, result.stderr.splitlines()[0])
+
+
+def test_the_issuer_and_staple_haproxy_reads_are_the_ones_every_command_uses(
+    tmp_path: Path, pki: PKI, responder: object, run_cli: Run
+) -> None:
+    """del-ext: site.crt without its chain, the issuer in site.issuer, the staple site.ocsp:
+    refresh, status and show all find them there (never site.crt.issuer or .ocsp)."""
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    leaf = pki.direct.leaf("site.test", ocsp_url=responder.url)  # type: ignore[attr-defined]
+    leaf.write_bundle(certs / "site.crt", chain=False)
+    (certs / "site.issuer").write_bytes(pki.direct.pem)
+    config = tmp_path / "haproxy.cfg"
+    config.write_text(
+        f"global\n    ssl-load-extra-del-ext\n{HEAD}"
+        f"frontend tls\n    bind :443 ssl crt {certs}/site.crt\n"
+    )
+    result = run_cli("refresh", "--haproxy-config", config)
+    assert (result.exit_code, result.stderr) == (0, _unpushed(config, 1) + "\n")
+    assert (certs / "site.ocsp").stat().st_size > 0
+    assert sorted(p.name for p in certs.iterdir()) == ["site.crt", "site.issuer", "site.ocsp"]
+    status = run_cli("status", "--json", "--haproxy-config", config)
+    (row,) = json.loads(status.stdout)["certificates"]
+    assert (status.exit_code, row["path"], row["status"]) == (0, f"{certs}/site.crt", "good")
+    shown = run_cli("show", "--haproxy-config", config, certs / "site.crt")
+    assert shown.exit_code == 0, shown.stdout + shown.stderr
+    assert f"{certs}/site.issuer" in shown.stdout and f"{certs}/site.ocsp" in shown.stdout
