@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
-from conftest import PKI, matrix_params
+from conftest import PKI, matrix_params, since_params
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from ocsptool.haproxy_config import (
@@ -1424,7 +1424,7 @@ def test_real_crt_list_ocsp_update_keeps_the_ocsp_file(  # noqa: PLR0917 - fixtu
 
 
 @pytest.mark.haproxy
-@pytest.mark.parametrize("binary", matrix_params((3, 2)), indirect=True)
+@pytest.mark.parametrize("binary", since_params("3.2"), indirect=True)
 def test_real_ssl_f_use(  # noqa: PLR0917 - fixtures
     binary: Binary,
     short_tmp: Path,
