@@ -179,7 +179,8 @@ class HAProxyConfigSource:
                     listings[sdir] = _listing(sdir or "/")
                 slisting = listings[sdir]
             ocsp = slisting.get(sname) if slisting else None
-            issuer = _issuer_stat(route.issuer_path or key + ".issuer", name, listing)
+            named = route.issuer_path  # the issuer file a configuration names, if any
+            issuer = _issuer_stat(key, name, listing) if named is None else _named_stat(named)
             stat = [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
             found(new(Found, (key, stat, ocsp.inode() if ocsp else None, issuer)))
         return result
@@ -325,12 +326,14 @@ def _listing(directory: str) -> dict[str, os.DirEntry[str]] | None:
 
 
 def _issuer_stat(
-    path: str, name: str, listing: dict[str, os.DirEntry[str]] | None
+    key: str, name: str, listing: dict[str, os.DirEntry[str]] | None
 ) -> list[int] | None:
-    """The stat key of the issuer file (``<cert>.issuer``, looked up in the certificate's
-    directory listing, or the one a configuration names)."""
-    if listing is not None and path.endswith(f"/{name}.issuer") and name + ".issuer" not in listing:
+    if listing is not None and name + ".issuer" not in listing:
         return None
+    return _named_stat(key + ".issuer")
+
+
+def _named_stat(path: str) -> list[int] | None:
     try:
         st = os.stat(path)
     except OSError:
