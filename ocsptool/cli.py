@@ -677,7 +677,9 @@ def _show(settings: RunSettings, cert: str) -> int:
     texts, ok = [], True
     for key in keys:
         try:
-            fields, good = inspect(Path(key), _now(), inventory.staple_path(key))
+            fields, good = inspect(
+                Path(key), _now(), inventory.staple_path(key), inventory.issuers(key)
+            )
         except CertificateError as e:
             raise CertificateError(f"{key}: {e}") from None
         served = inventory.route(key).served

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -70,12 +71,36 @@ class Route(NamedTuple):
     key_path: str | None = None
     #: The issuer file a configuration names (None: the chain, or ``<cert>.issuer``).
     issuer_path: str | None = None
+    #: HAProxy's ``issuers-chain-path``: a directory of chains, each file's first
+    #: certificate an issuer HAProxy may take (None: none).
+    issuers_dir: str | None = None
 
     @property
     def consumers(self) -> tuple[Consumer, ...]:
         from ocsptool.target import Consumer
 
         return tuple(Consumer(*s) for s in self.served)
+
+
+def issuer_sources(route: Route) -> tuple[tuple[Path, ...], tuple[Path, ...]]:
+    """The issuer files ``route`` names and the chain files of its ``issuers_dir``."""
+    files = (Path(route.issuer_path),) if route.issuer_path else ()
+    return files, chain_files(route.issuers_dir) if route.issuers_dir else ()
+
+
+#: At most this many files of an ``issuers-chain-path`` directory are looked at.
+MAX_CHAIN_FILES = 10_000
+
+
+@lru_cache(maxsize=16)
+def chain_files(directory: str) -> tuple[Path, ...]:
+    """The regular files of ``directory`` in HAProxy's order (alphabetical), once per run."""
+    try:
+        with os.scandir(directory) as entries:
+            names = sorted(e.name for _, e in zip(range(MAX_CHAIN_FILES), entries, strict=False))
+    except OSError:
+        return ()
+    return tuple(Path(directory, n) for n in names if os.path.isfile(os.path.join(directory, n)))
 
 
 class Part(NamedTuple):
@@ -142,6 +167,12 @@ class Inventory:
         route = self.routes.get(key)
         staple = route.staple_path if route is not None else None
         return Path(staple or key + ".ocsp")
+
+    def issuers(self, key: str) -> tuple[tuple[Path, ...], tuple[Path, ...]]:
+        """Where else than the bundle and ``<cert>.issuer`` the issuer may be (files a
+        configuration names, chain files of ``issuers-chain-path``): ``parse_bundle``'s."""
+        route = self.routes.get(key)
+        return issuer_sources(route) if route is not None else ((), ())
 
     def name_for(self, key: str, sink: str) -> str:
         """The name the instance behind ``sink`` loaded ``key`` under (else the key)."""

@@ -360,9 +360,12 @@ class _Run:
 
         inventory, asking = self.inventory, self.asking()
         targets = []
+        routes = inventory.routes
         for scanned in found:
+            route = routes.get(scanned.path)
+            issuer = Path(route.issuer_path) if route and route.issuer_path else None
             try:
-                prepared = prepare(lambda f: inventory.target(part, f), scanned, asking)
+                prepared = prepare(lambda f: inventory.target(part, f), scanned, asking, issuer)
             except Exception as e:  # one certificate never stops the others, not even a bug
                 from ocsptool.retrieval import unexpected
 
@@ -576,7 +579,7 @@ class _Run:
             if target is None:
                 from ocsptool.certs import parse_bundle
 
-                issuer_pem = parse_bundle(Path(key)).issuer_pem()
+                issuer_pem = parse_bundle(Path(key), *self.inventory.issuers(key)).issuer_pem()
             else:
                 issuer_pem = target.issuer_pem
         return Publication(

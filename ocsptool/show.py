@@ -56,8 +56,14 @@ def decode(der: bytes) -> Fields:
     return fields
 
 
-def inspect(path: Path, now: dt.datetime, staple_path: Path | None = None) -> tuple[Fields, bool]:
+def inspect(
+    path: Path,
+    now: dt.datetime,
+    staple_path: Path | None = None,
+    issuers: tuple[tuple[Path, ...], tuple[Path, ...]] = ((), ()),
+) -> tuple[Fields, bool]:
     """The certificate, its OCSP URL and its staple, verified; (lines, staple usable).
+    ``issuers``: where else its server finds the issuer (``Inventory.issuers``).
 
     A certificate whose issuer cannot be found is still shown, then the problem."""
     from ocsptool.certs import parse_bundle
@@ -66,7 +72,7 @@ def inspect(path: Path, now: dt.datetime, staple_path: Path | None = None) -> tu
     from ocsptool.view import CertStatus, lone_leaf, read_staple
 
     try:
-        bundle = parse_bundle(path)
+        bundle = parse_bundle(path, *issuers)
     except CertificateError as e:
         leaf = lone_leaf(path)
         if leaf is None:

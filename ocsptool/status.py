@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -157,7 +158,8 @@ def report(
                 if rec is not None and rec.get("fingerprint") and not os.access(key, os.R_OK):
                     unreadable[key] = rec
                     continue
-                cert = from_disk(f, rec, now, inventory.staple_path(key))
+                staple = inventory.staple_path(key)
+                cert = from_disk(f, rec, now, staple, inventory.issuers(key))
         except Exception as e:  # one certificate never blinds the others, whatever it is
             from ocsptool.retrieval import unexpected
 
@@ -375,7 +377,8 @@ def _certid_key(path: str) -> str | None:
 def nothing_found(inventory: Inventory) -> list[str]:
     """The lines for an inventory with no certificate at all (a typo in a path must never
     look green): each path that could not be looked at and why, then one line naming what
-    was looked in and what for; a configuration also says what was not understood."""
+    was looked in and what for. A configuration names what it read and every line it did
+    not understand (``file:line``), and then those lines' warnings say why."""
     inputs = inventory.inputs
     lines = [f"{path}: {why}" for path, why in inventory.problems]
     failed = {path for path, _ in inventory.problems}
@@ -383,18 +386,29 @@ def nothing_found(inventory: Inventory) -> list[str]:
     if looked_in or not (lines or inputs.haproxy_configs):
         exts = ", ".join("*" + (e if e.startswith(".") else "." + e) for e in inputs.extensions)
         lines.append(f"no certificate found in {', '.join(looked_in)} (looked for {exts})")
-    for config in inputs.haproxy_configs:
-        if any(path.startswith(str(config)) for path in failed):
+    configs = inputs.haproxy_configs
+    explained = {w: m[1] for w in inventory.warnings if (m := _ORIGIN.match(w))}
+    for config in configs:
+        prefixes = (str(config), os.path.abspath(config))
+        if any(path.startswith(prefixes) for path in failed):
             continue  # its problem says why
-        skipped = [w.partition(": ")[0] for w in inventory.warnings if w.startswith(str(config))]
-        where = [w for w in skipped if w != str(config)]
-        text = f"{config}: no certificate found (read its crt, crt-list and crt-store lines)"
+        # with one configuration every crt-list line is its own; with several, its files'
+        mine = [w for w in explained if len(configs) == 1 or w.startswith(prefixes)]
+        where = list(dict.fromkeys(explained[w] for w in mine))
+        text = (
+            f"{config}: no certificate to staple (read its bind crt, default-crt and crt-list, "
+            "ssl-f-use and crt-store load lines)"
+        )
         if where:
-            text += f"; not understood: {where[0]}" + (
-                f" (+{len(where) - 1} more)" if len(where) > 1 else ""
-            )
+            more = f" (+{len(where) - 3} more)" if len(where) > 3 else ""
+            text += f"; not understood: {', '.join(where[:3])}{more}"
         lines.append(text)
+    lines += list(explained)
     return lines
+
+
+#: A warning that names its line: ``file:line: why``.
+_ORIGIN = re.compile(r"(.+?:\d+): ")
 
 
 def state_problem(path: Path) -> str | None:

@@ -144,11 +144,17 @@ class Asking:
     overrides: Overrides | None = None
 
 
-def prepare(parse: Callable[[Found], Target], found: Found, asking: Asking) -> Prepared:
+def prepare(
+    parse: Callable[[Found], Target],
+    found: Found,
+    asking: Asking,
+    issuer_file: Path | None = None,
+) -> Prepared:
     """``parse(found)``, with the OCSP URLs to ask (an override, ``--responder``); a
     leaf-only bundle gets its issuer from the leaf's caIssuers URL first, written to
-    ``<cert>.issuer`` (the cache: the next run parses it like any other), with a note
-    that the bundle lacks its chain. A failed caIssuers fetch raises ``FetchError``."""
+    ``<cert>.issuer``, or to ``issuer_file`` when its server reads the issuer there (the
+    cache: the next run parses it like any other), with a note that the bundle lacks its
+    chain. A failed caIssuers fetch raises ``FetchError``."""
     import dataclasses
 
     from ocsptool.errors import CertificateError
@@ -159,10 +165,10 @@ def prepare(parse: Callable[[Found], Target], found: Found, asking: Asking) -> P
     except CertificateError:
         from ocsptool.issuers import ca_issuers_urls, leaf_without_issuer
 
-        leaf = leaf_without_issuer(Path(found.path))
+        leaf = leaf_without_issuer(Path(found.path), issuer_file)
         if leaf is None or not ca_issuers_urls(leaf):
             raise  # parse_bundle's line says what to do
-        found, note = _fetch_issuer(found, leaf, asking)
+        found, note = _fetch_issuer(found, leaf, asking, issuer_file)
         target = dataclasses.replace(parse(found), issuer_origin=IssuerOrigin.AIA)
     urls = target.ocsp_urls
     if asking.responder is not None:
@@ -184,7 +190,9 @@ class Prepared(NamedTuple):
     note: str | None
 
 
-def _fetch_issuer(found: Found, leaf: x509.Certificate, asking: Asking) -> tuple[Found, str]:
+def _fetch_issuer(
+    found: Found, leaf: x509.Certificate, asking: Asking, to: Path | None
+) -> tuple[Found, str]:
     import os
 
     from ocsptool.issuers import ca_issuers_urls, chain_warning, fetch_issuer, write_issuer
@@ -198,7 +206,7 @@ def _fetch_issuer(found: Found, leaf: x509.Certificate, asking: Asking) -> tuple
         timeouts=asking.timeouts,
         max_bytes=asking.max_bytes,
     )
-    written = write_issuer(path, issuer)
+    written = write_issuer(path, issuer, to)
     urls = ca_issuers_urls(leaf)
-    note = chain_warning(path, issuer, urls[0] if len(urls) == 1 else None)
+    note = chain_warning(path, issuer, urls[0] if len(urls) == 1 else None, to)
     return found._replace(issuer_stat=stat_key(os.stat(written))), note

@@ -222,7 +222,11 @@ def _copy_history(cert: CertStatus, rec: Record) -> None:
 
 
 def from_disk(
-    f: Found, rec: Record | None, now: dt.datetime, staple_path: Path | None = None
+    f: Found,
+    rec: Record | None,
+    now: dt.datetime,
+    staple_path: Path | None = None,
+    issuers: tuple[tuple[Path, ...], tuple[Path, ...]] = ((), ()),
 ) -> CertStatus:
     """The row from the files: the bundle parsed, its staple file (``staple_path``, else
     ``<cert>.ocsp``) verified; the history of a record of the same leaf kept."""
@@ -231,7 +235,7 @@ def from_disk(
 
     cert = CertStatus(path=f.path)
     try:
-        bundle = parse_bundle(Path(f.path))
+        bundle = parse_bundle(Path(f.path), *issuers)
     except CertificateError as e:
         cert.cert_error = str(e)
         leaf = lone_leaf(Path(f.path))

@@ -194,6 +194,15 @@ def release_params(release: str) -> list[Any]:
     return found or [pytest.param(release, id=f"no-haproxy-{release}")]
 
 
+def since_params(release: str) -> list[Any]:
+    """``binary`` parameters for a test of what ``release`` (``"3.2"``) and every later
+    release do, when the CI matrix holds none of them: each candidate from it on, or one
+    placeholder reported as not run (like ``release_params``)."""
+    minimum = tuple(int(part) for part in release.split("."))
+    found = [pytest.param(b, id=f"haproxy-{b.version}") for b in CANDIDATES if b.release >= minimum]
+    return found or [pytest.param(f"{release}+", id=f"no-haproxy-{release}+")]
+
+
 @pytest.fixture
 def binary(request: pytest.FixtureRequest, haproxy_bin: str) -> Binary:
     """The parametrized binary (``matrix_params`` or ``release_params``, indirect)."""

@@ -1,8 +1,11 @@
 """The HAProxy configuration source: the certificates each instance loads, and who serves them.
 
 ``HAProxyConfigSource.read(configs, sockets)`` reads each instance's configuration with
-``ocsptool.haproxy_config`` (crt, crt-base, directories, crt-lists, multi-cert bundles,
-crt-stores, stats sockets, Debian's master socket). ``scan()`` is as cheap as the
+``ocsptool.haproxy_config`` (crt, default-crt, crt-base, directories, crt-lists and their
+options, multi-cert bundles, crt-stores, ssl-f-use, ssl-load-extra-files and -del-ext,
+issuers-chain-path, default-path, stats sockets, Debian's master socket). A certificate
+HAProxy reads no staple file for is left out (the reading's warning says why): a staple
+pushed at run time would be lost at HAProxy's next reload. ``scan()`` is as cheap as the
 directory scan: one ``scandir`` per directory that holds certificates or staples, one
 ``stat`` per certificate. ``routes`` says, per certificate, which instances serve it and
 under which name (``Consumer``) and where its staple lives, so each staple is pushed only
@@ -119,7 +122,10 @@ class HAProxyConfigSource:
                 routes.setdefault(path, Route(((own, name, False),), None, sinks))
                 denied.add(path)
             seen: set[str] = set()
+            chains = discovery.issuers_dir
             for cert in discovery.certs:
+                if cert.staple_path is None:  # HAProxy reads no staple: the reader says why
+                    continue
                 key = _absolute(cert.cert_file)
                 if key in seen:  # loaded twice by one instance: pushed once, the first name
                     continue
@@ -129,7 +135,7 @@ class HAProxyConfigSource:
                 served = (own, key if cert.name == key else cert.name, cert.ocsp_update)
                 old = routes.get(key)
                 if old is None:
-                    routes[key] = _route(key, cert, served, sinks)
+                    routes[key] = _route(key, cert, served, sinks, chains)
                 else:
                     routes[key] = old._replace(
                         served=(*old.served, served),
@@ -187,7 +193,8 @@ class HAProxyConfigSource:
                     listings[sdir] = _listing(sdir or "/")
                 slisting = listings[sdir]
             ocsp = slisting.get(sname) if slisting else None
-            issuer = _issuer_stat(key, name, listing)
+            named = route.issuer_path  # the issuer file a configuration names, if any
+            issuer = _issuer_stat(key, name, listing) if named is None else _named_stat(named)
             stat = [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
             found(new(Found, (key, stat, ocsp.inode() if ocsp else None, issuer)))
         return result
@@ -196,9 +203,11 @@ class HAProxyConfigSource:
         return file_target(found, route)
 
 
-def _route(key: str, cert: LoadedCert, served: Served, sinks: tuple[str, ...]) -> Route:
+def _route(
+    key: str, cert: LoadedCert, served: Served, sinks: tuple[str, ...], chains: str | None
+) -> Route:
     """A certificate's route; paths that are the default (``<cert>.ocsp``) kept as None."""
-    staple = _absolute(cert.staple_path)
+    staple = _absolute(cert.staple_path) if cert.staple_path else key + ".ocsp"
     issuer = _absolute(cert.issuer_path) if cert.issuer_path else None
     return Route(
         (served,),
@@ -207,6 +216,7 @@ def _route(key: str, cert: LoadedCert, served: Served, sinks: tuple[str, ...]) -
         cert.origin,
         _absolute(cert.key_file) if cert.key_file else None,
         None if issuer in (None, key + ".issuer") else issuer,
+        _absolute(chains) if chains else None,
     )
 
 
@@ -246,8 +256,10 @@ def _values(names: Sequence[str]) -> list[str | None]:
 #: directory and the defaults file.
 Question = tuple[tuple[str, ...], tuple[str, ...], str, str]
 
-#: Bumped whenever the cache's layout or meaning changes.
-_CACHE_VERSION = 3
+#: Bumped whenever the cache's layout or meaning changes (4: compact JSON, read only when
+#: ours; Route.issuers_dir, certificates without a staple file left out, crt-list and
+#: ssl-f-use files relative to default-path).
+_CACHE_VERSION = 4
 
 
 def _inputs(discoveries: Sequence[Discovery]) -> list[str]:
@@ -302,6 +314,7 @@ def _save(
             route.origin,
             route.key_path,
             route.issuer_path,
+            route.issuers_dir,
         ]
         for key, route in found.routes.items()
     }
@@ -355,9 +368,10 @@ def _load(cache: Path, question: Question) -> HAProxyConfigSource | None:
                     origin,
                     key_path,
                     issuer,
+                    chains,
                 ),
             )
-            for key, (sinks, served, staple, origin, key_path, issuer) in rows.items()
+            for key, (sinks, served, staple, origin, key_path, issuer, chains) in rows.items()
         }
         return HAProxyConfigSource(routes, tuple(sockets), tuple(warnings), (), socketless)
     except (ValueError, TypeError, IndexError, KeyError, RecursionError, UnicodeError):
@@ -387,8 +401,12 @@ def _issuer_stat(
 ) -> list[int] | None:
     if listing is not None and name + ".issuer" not in listing:
         return None
+    return _named_stat(key + ".issuer")
+
+
+def _named_stat(path: str) -> list[int] | None:
     try:
-        st = os.stat(key + ".issuer")
+        st = os.stat(path)
     except OSError:
         return None
     return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]

@@ -53,8 +53,10 @@ def file_target(found: Found, route: Route) -> Target:
     from dataclasses import replace
 
     from ocsptool.certs import parse_bundle
+    from ocsptool.inventory import issuer_sources
     from ocsptool.target import target_of
 
     staple = Path(route.staple_path) if route.staple_path else None
-    target = target_of(parse_bundle(Path(found.path)), found.path, staple)
+    files, chains = issuer_sources(route)
+    target = target_of(parse_bundle(Path(found.path), files, chains), found.path, staple)
     return replace(target, consumers=route.consumers) if route.served else target
