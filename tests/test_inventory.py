@@ -469,9 +469,10 @@ def test_a_configuration_that_loads_nothing_names_the_lines_not_understood(
         f'{HEAD}frontend tls\n    bind :443 ssl crt "/etc/haproxy/site.pem\n'
     )
     line = (
-        f"{config}: no certificate found (read its crt, crt-list and crt-store lines); "
-        f"not understood: {config}:9"
+        f"{config}: no certificate to staple (read its bind crt, default-crt and crt-list, "
+        f"ssl-f-use and crt-store load lines); not understood: {config}:9"
     )
+    skipped = f"{config}:9: unmatched quote, line skipped"
     head: list[object] = []
     tail: list[object] = []
     if named == "--haproxy-config":
@@ -485,9 +486,17 @@ def test_a_configuration_that_loads_nothing_names_the_lines_not_understood(
     state = tmp_path / "state.json"
     for command, code in (("refresh", 1), ("status", 1)):
         done = invoke(*head, command, "--state", state, *tail)
-        assert (done.exit_code, done.stdout, done.stderr) == (code, "", f"ocsptool: {line}\n")
+        assert (done.exit_code, done.stdout, done.stderr) == (
+            code,
+            "",
+            f"ocsptool: {line}\nocsptool: {skipped}\n",
+        )
     done = invoke(*head, "check", "--state", state, *tail)
-    assert (done.exit_code, done.stdout, done.stderr) == (3, f"OCSP UNKNOWN - {line}\n", "")
+    assert (done.exit_code, done.stdout, done.stderr) == (
+        3,
+        f"OCSP UNKNOWN - {line} (+1 more)\n",
+        "",
+    )
 
 
 # -- renew CERT of a certificate a configured HAProxy loads -----------------------------------
