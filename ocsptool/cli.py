@@ -408,9 +408,11 @@ def status(o: Options) -> None:
 
 def _status_settings(o: Options) -> RunSettings:
     settings = o.run_settings(jobs=1)
-    if o.live and not settings.sockets and not settings.haproxy_configs and settings.paths:
+    configs = settings.haproxy_configs or settings.nginx_configs
+    if o.live and not settings.sockets and not configs and settings.paths:
         raise click.UsageError(
-            "--live needs at least one -s/--haproxy-socket ADDR or --haproxy-config FILE"
+            "--live needs at least one -s/--haproxy-socket ADDR, --haproxy-config FILE or "
+            "--nginx-config FILE"
         )
     return settings
 
@@ -672,20 +674,43 @@ def _show(settings: RunSettings, cert: str) -> int:
             fields, good = inspect(Path(key), _now(), inventory.staple_path(key))
         except CertificateError as e:
             raise CertificateError(f"{key}: {e}") from None
-        served = inventory.route(key).served
-        if served:
-            lines = [
-                f"{sockets[0] if sockets else '(no socket)'} as {name}"
-                + (" (ocsp-update on)" if update else "")
-                for sockets, name, update in served
-            ]
-            fields.append(("haproxy", "; ".join(lines)))
-        elif settings.haproxy_configs:
-            fields.append(("haproxy", "not loaded by these configurations"))
+        fields += _served_fields(settings, inventory, key)
         texts.append(show_text(fields))
         ok = ok and good
     click.echo("\n\n".join(texts))
     return exitcodes.OK if ok else exitcodes.FAILURE
+
+
+def _served_fields(settings: RunSettings, inventory: Inventory, key: str) -> list[tuple[str, str]]:
+    """``show``'s lines on who serves ``key``: each HAProxy instance (its socket, the
+    name it loaded it under) and each nginx (its configuration, the staple file)."""
+    from ocsptool.sinks.nginx import config_of, is_nginx
+
+    route = inventory.route(key)
+    haproxy = [s for s in route.served if not (s[0] and is_nginx(s[0][0]))]
+    nginx = [config_of(s[0][0]) for s in route.served if s[0] and is_nginx(s[0][0])]
+    fields = []
+    if haproxy:
+        lines = [
+            f"{sockets[0] if sockets else '(no socket)'} as {name}"
+            + (" (ocsp-update on)" if update else "")
+            for sockets, name, update in haproxy
+        ]
+        fields.append(("haproxy", "; ".join(lines)))
+    elif settings.haproxy_configs:
+        fields.append(("haproxy", "not loaded by these configurations"))
+    if nginx:
+        staple = inventory.staple_path(key)
+        where = f" ({route.origin})" if route.origin else ""
+        lines = [f"{config}: ssl_stapling_file {staple}{where}" for config in nginx]
+        fields.append(("nginx", "; ".join(lines)))
+    elif key in inventory.itself:
+        itself = config_of(inventory.itself[key])
+        why = "ssl_stapling on, no ssl_stapling_file: nginx staples it itself"
+        fields.append(("nginx", f"{itself}: {why}"))
+    elif settings.nginx_configs:
+        fields.append(("nginx", "not stapled from a file by these configurations"))
+    return fields
 
 
 for _command in (refresh, status, check):

@@ -32,6 +32,7 @@ from ocsptool.view import (
     from_disk,
     from_record,
     recorded,
+    stapled_itself,
     urgency,
 )
 
@@ -55,14 +56,19 @@ class LiveCheck:
     self_stapled: int = 0
     #: Certificates with an OCSP URL that this HAProxy has not loaded (not counted above).
     not_loaded: int = 0
+    #: How people name the server (default: ``HAProxy <address>``).
+    label: str = ""
+
+    @property
+    def server(self) -> str:
+        return self.label or f"HAProxy {self.address}"
 
     @property
     def line(self) -> str:
         if self.error is not None:
-            return f"could not check HAProxy {self.address}: {self.error}"
+            return f"could not check {self.server}: {self.error}"
         text = (
-            f"checked HAProxy {self.address}: {self.matched} of {self.certificates} "
-            "serve the staple on disk"
+            f"checked {self.server}: {self.matched} of {self.certificates} serve the staple on disk"
         )
         if self.self_stapled:
             text += f"; HAProxy staples {self.self_stapled} itself (ocsp-update)"
@@ -157,19 +163,42 @@ def report(
                 continue
             cert = from_disk(f, rec, now, inventory.staple_path(key))
         if routes:
-            cert.haproxy = inventory.served_by(key)
+            _served_by(cert, inventory.served_by(key))
         _consumer_problems(cert, rec, inventory.sinks_of(key))
         assess(cert, now)
         out.certs.append(cert)
     for key, rec in unreadable.items():
         cert = recorded(key, rec)
         cert.from_state = True
-        cert.haproxy = inventory.served_by(key)
+        _served_by(cert, inventory.served_by(key))
         _consumer_problems(cert, rec, inventory.sinks_of(key))
         assess(cert, now)
         out.certs.append(cert)
+    if inventory.itself:
+        reported = {cert.path for cert in out.certs}
+        for key, address in inventory.itself.items():
+            if key not in reported:  # also named as a PATH: its own row says it
+                _itself(out, key, address, now)
     out.certs.sort(key=lambda c: urgency(c, now))
     return out
+
+
+def _served_by(cert: CertStatus, servers: list[str]) -> None:
+    """The servers of a certificate: HAProxy instances, and the nginx ones apart."""
+    from ocsptool.sinks.nginx import is_nginx
+
+    cert.haproxy = [s for s in servers if not is_nginx(s)]
+    cert.nginx = [s for s in servers if is_nginx(s)]
+
+
+def _itself(out: StatusReport, key: str, address: str, now: dt.datetime) -> None:
+    """A certificate a server staples itself: its facts, never a staple problem."""
+    from ocsptool.sinks.nginx import config_of, is_nginx
+
+    who = f"nginx {config_of(address)}" if is_nginx(address) else address
+    cert = stapled_itself(key, who, now)
+    assess(cert, now)
+    out.certs.append(cert)
 
 
 def _unreadable(inventory: Inventory, state: statefile.State) -> dict[str, Record]:
@@ -224,12 +253,21 @@ def compare_live(
         for c in report.certs
         if c.ocsp_url and not c.cert_error
     }
+    from ocsptool.sinks.nginx import config_of, is_nginx
+
     for address in sockets:
-        check = _check_one(report, keys, address, now, timeout)
+        if is_nginx(address):
+            from ocsptool.nginx.live import check_nginx
+
+            check = check_nginx(report, address, now, timeout)
+            where, server = config_of(address), "nginx"
+        else:
+            check = _check_one(report, keys, address, now, timeout)
+            where, server = address, "HAProxy"
         report.live_checks.append(check)
         if check.error is not None:
             report.scan_problems.append(
-                (address, f"could not check what HAProxy serves: {check.error}")
+                (where, f"could not check what {server} serves: {check.error}")
             )
     for cert in report.certs:
         if cert.live:
@@ -266,7 +304,7 @@ def _check_one(
             continue
         serial = held.get(cert.path, held_real.get(real))
         stapler = Stapler.HAPROXY if real in updated_real else Stapler.OCSPTOOL
-        fact = _fact(address, stapler, cert, served.get(key), now)
+        fact = live_fact(address, stapler, cert, served.get(key), now)
         if serial is not None:
             fact = dataclasses.replace(fact, serial=f"{serial:x}")
             if cert.serial is not None and f"{serial:x}" != cert.serial:
@@ -281,7 +319,7 @@ def _check_one(
     return LiveCheck(address, None, certificates, matched, self_stapled, not_loaded)
 
 
-def _fact(
+def live_fact(
     address: str,
     stapler: Stapler,
     cert: CertStatus,
@@ -364,7 +402,7 @@ def nothing_found(inventory: Inventory) -> list[str]:
     lines = [f"{path}: {why}" for path, why in inventory.problems]
     failed = {path for path, _ in inventory.problems}
     looked_in = [p for p in inputs.paths if os.path.abspath(p) not in failed]
-    if looked_in or not (lines or inputs.haproxy_configs):
+    if looked_in or not (lines or inputs.haproxy_configs or inputs.nginx_configs):
         exts = ", ".join("*" + (e if e.startswith(".") else "." + e) for e in inputs.extensions)
         lines.append(f"no certificate found in {', '.join(looked_in)} (looked for {exts})")
     for config in inputs.haproxy_configs:
@@ -378,6 +416,30 @@ def nothing_found(inventory: Inventory) -> list[str]:
                 f" (+{len(where) - 1} more)" if len(where) > 1 else ""
             )
         lines.append(text)
+    lines += _nothing_for_nginx(inventory, failed)
+    return lines
+
+
+def _nothing_for_nginx(inventory: Inventory, failed: set[str]) -> list[str]:
+    """One line per nginx configuration with no staple file to keep, and the warnings
+    that say why (a file without ``ssl_stapling on``, a certificate with variables)."""
+    from ocsptool.sinks.nginx import address_of
+
+    configs = inventory.inputs.nginx_configs
+    lines = []
+    for config in configs:
+        if any(path.startswith(str(config)) for path in failed):
+            continue  # its problem says why
+        text = (
+            f"{config}: no certificate with an ssl_stapling_file to keep (a server block "
+            'needs ssl_certificate, "ssl_stapling on;" and ssl_stapling_file)'
+        )
+        itself = sum(1 for a in inventory.itself.values() if a == address_of(config))
+        if itself:
+            text += f"; nginx staples {plural(itself, 'certificate')} itself (no ssl_stapling_file)"
+        lines.append(text)
+    if configs:
+        lines += list(inventory.warnings)
     return lines
 
 

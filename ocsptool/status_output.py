@@ -154,7 +154,7 @@ def _cells(
         return [*blank, *[""] * len(served), no_ocsp(cert.crl)]
     return [
         cert.responder or "",
-        cert.status,
+        _staple(cert),
         *source,
         *this_update,
         relative(cert.next_update, now, expiry=True),
@@ -166,21 +166,36 @@ def _cells(
 
 
 def _has_haproxy_facts(report: StatusReport) -> bool:
-    """Whether the table gets a HAProxy column (``--live``, or ``ocsp-update`` known)."""
-    return any(c.served_by or c.self_stapled for c in report.certs)
+    """Whether the table gets a stapler column (``--live``, ``ocsp-update`` known, or a
+    certificate nginx staples)."""
+    return any(c.served_by or c.self_stapled or c.nginx or c.itself for c in report.certs)
+
+
+_WHO = {Stapler.HAPROXY: "ocsp-update", Stapler.OCSPTOOL: "ocsptool", Stapler.NGINX: "nginx"}
 
 
 def haproxy_cell(report: StatusReport, cert: CertStatus) -> str:
-    """Who staples it in each HAProxy and what that serves, e.g. ``ocsptool: same`` or
-    ``ocsp-update: newer`` (``--live``); ``ocsp-update`` as the last refresh found."""
+    """Who staples it in each server and what that serves, e.g. ``ocsptool: same``,
+    ``ocsp-update: newer`` or ``nginx: same`` (``--live``); else ``ocsp-update`` as the
+    last refresh found, ``nginx`` (it serves the file ocsptool keeps), ``nginx itself``
+    (``ssl_stapling on`` without a file)."""
     several = len(report.live_checks) > 1
     parts = []
     for fact in cert.served_by:
-        who = "ocsp-update" if fact.stapler is Stapler.HAPROXY else "ocsptool"
-        parts.append(f"{fact.address} " * several + f"{who}: {fact.served}")
-    if not parts and cert.self_stapled:
-        parts.append("ocsp-update")
+        parts.append(f"{fact.address} " * several + f"{_WHO[fact.stapler]}: {fact.served}")
+    if not parts:
+        if cert.self_stapled:
+            parts.append("ocsp-update")
+        if cert.nginx:
+            parts.append("nginx")
+        if cert.itself:
+            parts.append(f"{cert.itself.split()[0]} itself")
     return "; ".join(parts)
+
+
+def _staple(cert: CertStatus) -> str:
+    """The staple column: its status, or ``-`` when the server staples it itself."""
+    return "-" if cert.itself else cert.status
 
 
 def _label(cert: CertStatus) -> str:
@@ -229,7 +244,7 @@ def _rich_table(
         if cert.ocsp_url is None and not cert.cert_error:
             table.add_row(name, *cells[:-1], Text(cells[-1], style="dim"), style="dim")
             continue
-        staple = Text(cells[1], style=_STATUS_STYLE.get(cert.status, ""))
+        staple = Text(cells[1], style="" if cert.itself else _STATUS_STYLE.get(cert.status, ""))
         table.add_row(name, cells[0], staple, *cells[2:-1], Text(cells[-1], style=style))
     with console.capture() as capture:
         console.print(table)
@@ -274,7 +289,7 @@ def _stacked(
             console.print(Text("  " + no_ocsp(cert.crl), style="dim"), soft_wrap=True)
             continue
         facts = (
-            f"staple {cert.status}, nextUpdate {relative(cert.next_update, now, expiry=True)}, "
+            f"staple {_staple(cert)}, nextUpdate {relative(cert.next_update, now, expiry=True)}, "
             f"refresh {_refresh_due(cert, now)}"
         )
         facts += f", responder {cert.responder}" if cert.responder else ""
@@ -327,7 +342,7 @@ def _plain_table(report: StatusReport, now: dt.datetime, provenance: bool = Fals
             cells = [
                 name,
                 cert.responder or "",
-                cert.status,
+                _staple(cert),
                 *source,
                 relative(cert.this_update, now),
                 relative(cert.next_update, now, expiry=True),

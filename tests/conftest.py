@@ -38,13 +38,15 @@ class PKI:
 def _no_host_haproxy(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The host's /etc/haproxy/haproxy.cfg and /etc/default/haproxy never leak into a test
-    (tests that want a default configuration patch these to their own)."""
-    from ocsptool.sources import haproxy_config
+    """The host's /etc/haproxy/haproxy.cfg, /etc/default/haproxy and /etc/nginx/nginx.conf
+    never leak into a test (tests that want a default configuration patch these to their
+    own)."""
+    from ocsptool.sources import haproxy_config, nginx
 
     missing = tmp_path_factory.getbasetemp() / "no-host-haproxy"
     monkeypatch.setattr(haproxy_config, "DEFAULT_CONFIG", missing / "haproxy.cfg")
     monkeypatch.setattr(haproxy_config, "DEFAULTS_FILE", missing / "default-haproxy")
+    monkeypatch.setattr(nginx, "DEFAULT_CONFIG", missing / "nginx.conf")
 
 
 @pytest.fixture(scope="session")
