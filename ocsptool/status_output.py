@@ -13,7 +13,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from ocsptool.plural import plural
-from ocsptool.status import StatusReport
+from ocsptool.status import LiveCheck, StatusReport
 from ocsptool.target import no_ocsp
 from ocsptool.times import as_json_fields, iso
 from ocsptool.view import CRITICAL, WARNING, CertStatus, Stapler
@@ -424,12 +424,19 @@ def status_json(report: StatusReport, now: dt.datetime, exit_code: int) -> str:
             "problems": report.problems,
             "notes": report.notes,
             "certificates": [cert_dict(c) for c in report.certs],
-            "live_checks": [
-                {**as_json_fields(check), "line": check.line} for check in report.live_checks
-            ],
+            "live_checks": [_live_check(check) for check in report.live_checks],
         },
         indent=2,
     )
+
+
+def _live_check(check: LiveCheck) -> dict[str, Any]:
+    """One server asked by ``--live``; ``label`` only for a server that is not a HAProxy
+    (``nginx /etc/nginx/nginx.conf``)."""
+    data = {**as_json_fields(check), "line": check.line}
+    if not check.label:
+        del data["label"]
+    return data
 
 
 def cert_dict(cert: CertStatus) -> dict[str, Any]:

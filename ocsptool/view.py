@@ -381,6 +381,8 @@ def assess(cert: CertStatus, now: dt.datetime) -> None:
 #: schedule refreshes at the middle of the staple's window, so past this fraction of it
 #: (a day and a half before nextUpdate for a week's window) something is wrong.
 NGINX_ALARM = 0.75
+#: How the alarm's lines begin (``check`` leads with it).
+NGINX_SERVES = "nginx serves this staple file"
 
 
 def stapled_itself(path: str, who: str, now: dt.datetime) -> CertStatus:
@@ -404,7 +406,7 @@ def nginx_alarm(cert: CertStatus, now: dt.datetime, must: str = "") -> tuple[Sev
     if now >= next_update:
         return (
             CRITICAL,
-            f"nginx serves this staple file as it is, expired since {iso(next_update)}: "
+            f"{NGINX_SERVES} as it is, expired since {iso(next_update)}: "
             f"clients that check it see an expired OCSP response{must}; run `ocsptool "
             "refresh` (it reloads nginx once the new staple is written)",
         )
@@ -415,7 +417,7 @@ def nginx_alarm(cert: CertStatus, now: dt.datetime, must: str = "") -> tuple[Sev
     left = f"{hours:.0f} h" if hours >= 2 else f"{hours * 60:.0f} min"
     return (
         WARNING,
-        f"nginx serves this staple file until it is replaced, and it expires in {left} "
+        f"{NGINX_SERVES} until it is replaced, and it expires in {left} "
         f"(nextUpdate {iso(next_update)}); it should have been refreshed long ago: is "
         "`ocsptool refresh` running?",
     )

@@ -6,94 +6,28 @@ real TLS handshake, and the refusals and traps said with nginx's own reason."""
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import PKI
-from cryptography.hazmat.primitives.asymmetric import rsa
+from conftest import PKI, NginxHost
 from cryptography.x509 import ocsp
 
 from ocsptool.nginx.control import nginx_binary
-from ocsptool.nginx.served import served_staple
 from ocsptool.sources import nginx as nginx_source
 from ocsptool.testing.haproxy import tls_staple
 from ocsptool.testing.nginx import Nginx, free_port
-from ocsptool.testing.pki import Authority, Leaf
 from ocsptool.testing.responder import Responder
 
 pytestmark = pytest.mark.nginx
 
 Run = Callable[..., Any]
 
-#: The master logs this at ``notice`` for each SIGHUP (the harness logs at notice).
-RELOAD_LINE = re.compile(r"\[notice\] \d+#\d+: signal 1 \(SIGHUP\) received")
-
-
-@dataclass
-class Site:
-    name: str
-    leaf: Leaf
-    cert: Path
-    key: Path
-    staple: Path
-
-
-@dataclass
-class Host:
-    """An nginx (not started) whose ``conf.d/<name>.conf`` blocks each staple their own
-    certificate (``tls/``) from their own file (``staples/``), all on one port."""
-
-    nginx: Nginx
-    port: int
-    url: str
-    sites: dict[str, Site] = field(default_factory=dict)
-
-    def add(self, name: str, ca: Authority, *, rsa_key: bool = False) -> Site:
-        key = rsa.generate_private_key(public_exponent=65537, key_size=2048) if rsa_key else None
-        leaf = ca.leaf(name, ocsp_url=self.url, key=key)  # type: ignore[arg-type]
-        tls = self.nginx.dir / "tls"
-        tls.mkdir(exist_ok=True)
-        cert, key_file = leaf.write_tls(tls)
-        site = Site(
-            name,
-            leaf,
-            cert.rename(tls / f"{name}.crt"),
-            key_file.rename(tls / f"{name}.key"),
-            self.nginx.dir / "staples" / f"{name}.ocsp",
-        )
-        (self.nginx.dir / "staples").mkdir(exist_ok=True)
-        self.nginx.write(
-            f"conf.d/{name}.conf",
-            f"server {{\n    listen 127.0.0.1:{self.port} ssl;\n"
-            f"    server_name {name} www.{name};\n"
-            f"    ssl_certificate {site.cert};\n    ssl_certificate_key {site.key};\n"
-            f"    ssl_stapling_file staples/{name}.ocsp;\n}}\n",
-        )
-        self.sites[name] = site
-        return site
-
-    @property
-    def reloads(self) -> int:
-        """SIGHUPs the master received (each one a reload, taken or refused)."""
-        return len(RELOAD_LINE.findall(self.nginx.output))
-
-    def served(self, name: str) -> bytes | None:
-        return served_staple("127.0.0.1", self.port, name, timeout=5)
-
 
 @pytest.fixture
-def host(start_nginx: Callable[..., Nginx], pki: PKI, responder: Responder) -> Host:
-    """Two sites (RSA from the direct CA, ECDSA from the delegating one), stapling on in
-    ``http``; nginx not started and no staple file yet."""
-    nginx = start_nginx(start=False, http_lines=("ssl_stapling on;",))
-    made = Host(nginx, free_port(), responder.url)
-    made.add("rsa.test", pki.direct, rsa_key=True)
-    made.add("ec.test", pki.delegated)
-    return made
+def host(nginx_host: NginxHost) -> NginxHost:
+    return nginx_host
 
 
 def status_of(der: bytes | None) -> str:
@@ -101,7 +35,7 @@ def status_of(der: bytes | None) -> str:
     return ocsp.load_der_ocsp_response(der).certificate_status.name.lower()
 
 
-def started(host: Host, run_cli: Run) -> None:
+def started(host: NginxHost, run_cli: Run) -> None:
     """The zero run, then nginx started on the files it wrote."""
     result = run_cli("refresh", "--nginx-config", host.nginx.config)
     assert result.exit_code == 0, result.output
@@ -111,7 +45,9 @@ def started(host: Host, run_cli: Run) -> None:
 # -- before nginx starts ----------------------------------------------------------------------
 
 
-def test_bootstrap_writes_every_staple_file_so_nginx_can_start(host: Host, run_cli: Run) -> None:
+def test_bootstrap_writes_every_staple_file_so_nginx_can_start(
+    host: NginxHost, run_cli: Run
+) -> None:
     nginx = host.nginx
     refused = nginx.check()
     assert refused.returncode != 0 and "staples/" in refused.stderr  # no file: no start
@@ -137,7 +73,7 @@ def test_bootstrap_writes_every_staple_file_so_nginx_can_start(host: Host, run_c
 
 
 def test_a_revocation_reloads_once_and_is_served(
-    host: Host, run_cli: Run, responder: Responder
+    host: NginxHost, run_cli: Run, responder: Responder
 ) -> None:
     started(host, run_cli)
     rsa_site, ec_site = host.sites["rsa.test"], host.sites["ec.test"]
@@ -158,7 +94,7 @@ def test_a_revocation_reloads_once_and_is_served(
 
 
 def test_the_same_bytes_again_reload_nothing(
-    host: Host, run_cli: Run, responder: Responder
+    host: NginxHost, run_cli: Run, responder: Responder
 ) -> None:
     """A forced run whose responder answers with the bytes nginx serves already (a
     responder's cache does that) changes nothing nginx serves: no reload."""
@@ -171,7 +107,9 @@ def test_the_same_bytes_again_reload_nothing(
     assert host.reloads == 0
 
 
-def test_a_refused_reload_says_why_keeps_serving_and_is_retried(host: Host, run_cli: Run) -> None:
+def test_a_refused_reload_says_why_keeps_serving_and_is_retried(
+    host: NginxHost, run_cli: Run
+) -> None:
     started(host, run_cli)
     site = host.sites["ec.test"]
     old = site.staple.read_bytes()
@@ -203,7 +141,7 @@ def test_a_refused_reload_says_why_keeps_serving_and_is_retried(host: Host, run_
     assert host.reloads == 1
 
 
-def test_the_reload_command_of_the_operator(host: Host, run_cli: Run) -> None:
+def test_the_reload_command_of_the_operator(host: NginxHost, run_cli: Run) -> None:
     """``--nginx-reload`` (systemd: ``systemctl reload nginx``); here what Debian's unit
     runs, ``nginx -s reload``. No ``nginx -t`` of ocsptool's own."""
     started(host, run_cli)
@@ -217,7 +155,7 @@ def test_the_reload_command_of_the_operator(host: Host, run_cli: Run) -> None:
         assert host.served(site.name) == site.staple.read_bytes()
 
 
-def test_served_means_served(host: Host, run_cli: Run, pki: PKI) -> None:
+def test_served_means_served(host: NginxHost, run_cli: Run, pki: PKI) -> None:
     """A name another block claims first (nginx warns "conflicting server name" and
     keeps the first): nginx does not staple what was written for it there, and that is
     the certificate's problem, with what nginx does serve."""
@@ -241,7 +179,7 @@ def test_served_means_served(host: Host, run_cli: Run, pki: PKI) -> None:
 
 
 def test_a_block_of_rsa_and_ecdsa_sharing_one_file_is_refused_and_nothing_written(
-    host: Host, run_cli: Run, pki: PKI
+    host: NginxHost, run_cli: Run, pki: PKI
 ) -> None:
     nginx = host.nginx
     dual = host.add("dual.test", pki.direct, rsa_key=True)
@@ -272,7 +210,7 @@ def test_a_block_of_rsa_and_ecdsa_sharing_one_file_is_refused_and_nothing_writte
         assert status_of(host.sites[name].staple.read_bytes()) == "good"
 
 
-def test_a_file_without_stapling_on_is_a_warning(host: Host, run_cli: Run, pki: PKI) -> None:
+def test_a_file_without_stapling_on_is_a_warning(host: NginxHost, run_cli: Run, pki: PKI) -> None:
     nginx = host.nginx
     off = host.add("off.test", pki.direct)
     conf = nginx.dir / "conf.d/off.test.conf"
@@ -297,7 +235,7 @@ def test_a_configuration_with_nothing_to_keep_says_why(
     start_nginx: Callable[..., Nginx], pki: PKI, responder: Responder, run_cli: Run
 ) -> None:
     nginx = start_nginx(start=False)  # no ssl_stapling on anywhere
-    site = Host(nginx, free_port(), responder.url).add("site.test", pki.direct)
+    site = NginxHost(nginx, free_port(), responder.url).add("site.test", pki.direct)
     conf = nginx.dir / "conf.d/site.test.conf"
     result = run_cli("refresh", "--nginx-config", nginx.config)
     assert (result.exit_code, result.stderr.splitlines()) == (
@@ -317,7 +255,7 @@ def test_a_configuration_with_nothing_to_keep_says_why(
 
 
 def test_one_zero_argument_run_staples_haproxy_and_nginx(
-    host: Host,
+    host: NginxHost,
     run_cli: Run,
     cert_dir: Any,
     start_haproxy: Callable[..., Any],
