@@ -146,7 +146,11 @@ class NginxSource:
             except OSError as e:
                 from ocsptool.scan import _describe
 
-                result.problems.append((key, _describe(e)))
+                why = _describe(e)  # READ_DENIED as it is: status reports it from the state
+                if isinstance(e, FileNotFoundError):
+                    gone = "no such file or directory" if listing is not None else why
+                    why = f"{gone}; nginx cannot load this ssl_certificate"
+                result.problems.append((key, why))
                 continue
             sdir, sname = (route.staple_path or key + ".ocsp").rsplit("/", 1)
             if sdir not in listings:
