@@ -159,8 +159,10 @@ class _Group(click.Group):
 #: Where certificates and sockets come from; the same text in every command's --help.
 SOURCES_HELP = (
     "Certificates come from each PATH (a certificate, a directory, a crt-list or a "
-    "multi-cert bundle's base name) and from each --haproxy-config; with neither, from "
-    "/etc/haproxy/haproxy.cfg when it exists. Sockets: each -s gets every certificate; "
+    "multi-cert bundle's base name), each --haproxy-config and each --nginx-config (every "
+    "server block's ssl_stapling_file); with none, from /etc/haproxy/haproxy.cfg and "
+    "/etc/nginx/nginx.conf, those that exist. nginx is reloaded once after a run that "
+    "wrote staples it does not serve yet. Sockets: each -s gets every certificate; "
     "each configuration's own socket (an admin stats socket, else the master socket of "
     "-S in /etc/default/haproxy, else an operator one) gets only the certificates that "
     "instance loads, under the names it loaded them. With one configuration, -s replaces "
@@ -270,10 +272,11 @@ def options_for(command: str) -> Callable[[F], F]:
 )
 @click.pass_context
 def cli(ctx: click.Context, config_file: Path | None) -> None:
-    """Keep OCSP staples fresh for HAProxy.
+    """Keep OCSP staples fresh for HAProxy and nginx.
 
     Run `ocsptool refresh` from cron or a systemd timer: it fetches, verifies and
-    writes <cert>.ocsp for what is due, and pushes new staples into HAProxy.
+    writes <cert>.ocsp (nginx: each ssl_stapling_file) for what is due, pushes new
+    staples into HAProxy and reloads nginx once when it needs them.
     """
     from ocsptool import config
 

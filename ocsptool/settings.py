@@ -504,8 +504,9 @@ class Options:
         flags=("--live",),
         commands=("status", "check"),
         kind="flag",
-        help="Also ask each HAProxy (-s) what it staples, and flag certificates it serves "
-        "no staple for, an older one than on disk, or a different status.",
+        help="Also ask each HAProxy (-s) what it staples, and each nginx by a TLS handshake "
+        "per server name, and flag certificates it serves no staple for, an older one than "
+        "on disk, or a different status.",
     )
     warn: dt.timedelta = setting(
         dt.timedelta(hours=12),
