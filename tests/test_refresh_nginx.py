@@ -291,3 +291,25 @@ def test_neither_default_is_a_usage_error_naming_both(run_cli: Run) -> None:
         f"{haproxy_config.DEFAULT_CONFIG} does not exist and "
         f"{nginx_source.DEFAULT_CONFIG} does not exist"
     ) in result.stderr
+
+
+def test_renew_one_certificate_reloads_once(host: NginxHost, run_cli: Run) -> None:
+    started(host, run_cli)
+    site, other = host.sites["ec.test"], host.sites["rsa.test"]
+    before = other.staple.read_bytes()
+    result = run_cli("renew", site.cert, "--nginx-config", host.nginx.config)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"{site.cert}: fetched: good, ")
+    assert f"pushed to {host.address}" in result.stdout
+    assert host.reloads == 1
+    assert host.served("ec.test") == site.staple.read_bytes()
+    assert other.staple.read_bytes() == before  # nothing else touched
+
+
+def test_a_reload_command_that_cannot_be_split_is_a_usage_error(run_cli: Run) -> None:
+    result = run_cli("refresh", "--nginx-reload", "systemctl 'reload nginx")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        'ocsptool: --nginx-reload: cannot split "systemctl \'reload nginx" into words: '
+        "No closing quotation\n"
+    )

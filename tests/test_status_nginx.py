@@ -156,6 +156,14 @@ def test_a_block_nginx_staples_itself_is_shown_never_fetched(
         [],
         f"nginx {config} staples it itself",
     )
+    shown = run_cli("show", own.cert, "--nginx-config", config)
+    assert shown.exit_code == 0, shown.output
+    assert re.search(
+        rf"^nginx:\s+{re.escape(str(config))}: ssl_stapling on, no ssl_stapling_file: nginx "
+        "staples it itself$",
+        shown.stdout,
+        flags=re.MULTILINE,
+    )
 
 
 # -- check: the expiry alarm -------------------------------------------------------------------
