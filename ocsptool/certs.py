@@ -173,6 +173,8 @@ def load_der(der: bytes) -> x509.Certificate:
         cert.public_key()
     except UnsupportedAlgorithm as e:
         raise _Unsupported(f"uses an unsupported algorithm ({e})") from None
+    except (x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as e:
+        raise _Unsupported(f"is malformed ({e})") from None  # what RFC 5280 forbids
     except (KeyError, x509.InvalidVersion):  # an unknown string type in a name, version 11
         raise ValueError("corrupt certificate") from None
     return cert

@@ -18,6 +18,7 @@ import click
 
 from ocsptool import __version__, exitcodes
 from ocsptool.errors import OcspToolError, UsageError
+from ocsptool.printable import printable
 from ocsptool.settings import JOBS_RANGE, TIMEOUT_RANGE, Options, Setting, default_of, table
 
 if TYPE_CHECKING:
@@ -244,6 +245,12 @@ def _click_option(name: str, setting: Setting, command: str) -> Callable[[F], F]
     return click.option(*setting.flags, name, **options)
 
 
+def _paths_type(command: str) -> click.Path:
+    """PATH...: status and check take one this user may not read (a monitoring user
+    without the keys): what it holds is reported from the state."""
+    return click.Path(path_type=str, readable=command not in ("status", "check"))
+
+
 def options_for(command: str) -> Callable[[F], F]:
     """Every option of ``command`` (and its PATH... argument), from the settings table
     (``ocsptool.settings``), in the table's order."""
@@ -251,7 +258,7 @@ def options_for(command: str) -> Callable[[F], F]:
     def decorate(f: F) -> F:
         for name, setting in reversed(table()):  # decorators apply bottom-up
             if command in setting.argument:
-                f = click.argument(name, nargs=-1, type=click.Path(path_type=str))(f)
+                f = click.argument(name, nargs=-1, type=_paths_type(command))(f)
             elif command in setting.commands:
                 f = _click_option(name, setting, command)(f)
         return f
@@ -304,10 +311,11 @@ def cli(ctx: click.Context, config_file: Path | None) -> None:
 def refresh(o: Options) -> None:
     """Fetch, verify, write and push the staples that are due.
 
-    PATH is a certificate file or a directory, scanned for *.pem and *.crt (HAProxy's
-    side files .ocsp .issuer .key .sctl are never taken for certificates), a crt-list
-    or a bundle's base name. Off a terminal, a successful run prints nothing;
-    configuration lines it skips are one warning each on stderr, not a failure.
+    PATH is a certificate file or a directory, scanned for *.pem and *.crt and
+    multi-cert bundle parts such as site.pem.rsa (HAProxy's side files .ocsp .issuer
+    .key .sctl are never taken for certificates), a crt-list or a bundle's base name.
+    Off a terminal, a successful run prints nothing; configuration lines it skips are
+    one warning each on stderr, not a failure.
     """
     settings = o.run_settings()
     if problem := _state_problem(o, settings.state_path, writes=True):
@@ -500,7 +508,7 @@ def check(o: Options) -> None:
         verdict = nagios.unknown(f"usage error: {e}")
     except OcspToolError as e:
         verdict = nagios.unknown(str(e))
-    click.echo(verdict.line)
+    click.echo(printable(verdict.line))  # names come from files and certificates
     click.get_current_context().exit(verdict.code)
 
 
@@ -571,7 +579,7 @@ def _renew(settings: RunSettings, certs: Sequence[str], as_json: bool, verbosity
     for path in named:
         out = outcomes.get(path)
         if out is not None and out.action == "fetched":
-            click.echo(run_output.describe_outcome(out))
+            click.echo(printable(run_output.describe_outcome(out)))
     return code
 
 

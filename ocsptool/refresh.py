@@ -536,6 +536,7 @@ class _Run:
         from ocsptool.hooks import run_hook
 
         result = run_hook(command, sorted(self.report.changed), timeout=self.settings.timeouts.read)
+        self.report.notes.extend(result.notes)
         if result.problem is not None:
             self.report.problems.append(result.problem)
 

@@ -460,8 +460,10 @@ class Options:
         key="on_change",
         convert=_command,
         help="Run CMD (through /bin/sh) once after a run that changed a staple file, with "
-        "the changed .ocsp paths in OCSPTOOL_CHANGED, one a line; never after a run that "
-        "changed nothing. Killed after --timeout; a failing CMD fails the run (exit 1).",
+        "the changed staple paths in the file OCSPTOOL_CHANGED_FILE names, each followed by "
+        "a NUL byte (also in OCSPTOOL_CHANGED, one a line, except names with control "
+        "characters); never after a run that changed nothing. Killed after --timeout; a "
+        "failing CMD fails the run (exit 1).",
     )
     force: bool = setting(
         False,

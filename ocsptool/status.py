@@ -142,8 +142,9 @@ def report(
 
     What this user may not read (a monitoring user need not read the keys) is reported
     from its record, as the last run left it, and said in one note."""
-    unreadable = _unreadable(inventory, state)
-    problems = [(p, why) for p, why in inventory.problems if p not in unreadable]
+    unreadable, covering = _unreadable(inventory, state)
+    covered = set(covering.values())
+    problems = [(p, why) for p, why in inventory.problems if p not in covered]
     out = StatusReport(
         scan_problems=problems,
         notes=[*inventory.warnings, *state.notes],
@@ -156,12 +157,17 @@ def report(
     for f in inventory.found:
         key = f.path
         rec = certs.get(key)
-        cert = from_record(f, rec, now)
-        if cert is None:
-            if rec is not None and rec.get("fingerprint") and not os.access(key, os.R_OK):
-                unreadable[key] = rec
-                continue
-            cert = from_disk(f, rec, now, inventory.staple_path(key))
+        try:
+            cert = from_record(f, rec, now)
+            if cert is None:
+                if rec is not None and rec.get("fingerprint") and not os.access(key, os.R_OK):
+                    unreadable[key] = rec
+                    continue
+                cert = from_disk(f, rec, now, inventory.staple_path(key))
+        except Exception as e:  # one certificate never blinds the others, whatever it is
+            from ocsptool.retrieval import unexpected
+
+            cert = CertStatus(path=key, cert_error=str(unexpected(e)))
         if routes:
             _served_by(cert, inventory.served_by(key))
         _consumer_problems(cert, rec, inventory.sinks_of(key))
@@ -170,8 +176,10 @@ def report(
     for key, rec in unreadable.items():
         cert = recorded(key, rec)
         cert.from_state = True
-        _served_by(cert, inventory.served_by(key))
-        _consumer_problems(cert, rec, inventory.sinks_of(key))
+        # A certificate in a directory this user may not list: the directory's route.
+        routed = key if key in routes else covering.get(key, key)
+        _served_by(cert, inventory.served_by(routed))
+        _consumer_problems(cert, rec, inventory.sinks_of(routed))
         assess(cert, now)
         out.certs.append(cert)
     if inventory.itself:
@@ -180,6 +188,8 @@ def report(
             if key not in reported:  # also named as a PATH: its own row says it
                 _itself(out, key, address, now)
     out.certs.sort(key=lambda c: urgency(c, now))
+    if note := out.from_state:
+        out.notes.append(note)
     return out
 
 
@@ -201,23 +211,29 @@ def _itself(out: StatusReport, key: str, address: str, now: dt.datetime) -> None
     out.certs.append(cert)
 
 
-def _unreadable(inventory: Inventory, state: statefile.State) -> dict[str, Record]:
+def _unreadable(
+    inventory: Inventory, state: statefile.State
+) -> tuple[dict[str, Record], dict[str, str]]:
     """The records of what this user may not read: a certificate it cannot stat, and each
-    certificate recorded under a PATH it cannot list."""
+    certificate recorded under a PATH it cannot list; and, per record, that path (its
+    problem is said by the records and the one note instead)."""
     found: dict[str, Record] = {}
+    covering: dict[str, str] = {}
     if not inventory.unreadable:
-        return found
+        return found, covering
     certs = state.certs
     for path in inventory.unreadable:
         rec = certs.get(path)
         if rec is not None and rec.get("fingerprint"):
             found[path] = rec
+            covering[path] = path
             continue
         prefix = path.rstrip("/") + "/"
-        found.update(
-            (k, r) for k, r in certs.items() if k.startswith(prefix) and r.get("fingerprint")
-        )
-    return found
+        for key, rec in certs.items():
+            if key.startswith(prefix) and rec.get("fingerprint"):
+                found[key] = rec
+                covering.setdefault(key, path)
+    return found, covering
 
 
 def _consumer_problems(cert: CertStatus, rec: Record | None, consumers: Sequence[str]) -> None:

@@ -13,6 +13,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from ocsptool.plural import plural
+from ocsptool.printable import printable
 from ocsptool.status import LiveCheck, StatusReport
 from ocsptool.target import no_ocsp
 from ocsptool.times import as_json_fields, iso
@@ -88,6 +89,7 @@ def status_table(report: StatusReport, now: dt.datetime, *, provenance: bool = F
     responder, or the store and the node that fetched it) is shown with ``provenance`` or
     when a staple came from a store.
     """
+    report = _printable(report)
     width = _page_width()
     console = _console(width)
     with console.capture() as capture:
@@ -454,6 +456,30 @@ def cert_dict(cert: CertStatus) -> dict[str, Any]:
 
 
 def show_text(fields: list[tuple[str, str]]) -> str:
-    """``label: value`` lines, labels aligned."""
+    """``label: value`` lines, labels aligned; values printable (names are not trusted)."""
     width = max((len(label) for label, _ in fields), default=0)
-    return "\n".join(f"{label + ':':<{width + 1}} {value}" for label, value in fields)
+    return "\n".join(f"{label + ':':<{width + 1}} {printable(value)}" for label, value in fields)
+
+
+def _printable(report: StatusReport) -> StatusReport:
+    """The report as people see it: every name, path, CN and message printable (file
+    names and certificates are not trusted; ``--json`` escapes them itself)."""
+    import dataclasses
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, str):
+            return printable(value)
+        if isinstance(value, list) and value and isinstance(value[0], str):
+            return [printable(v) for v in value]
+        return value
+
+    def cert(c: CertStatus) -> CertStatus:
+        changes = {f.name: clean(getattr(c, f.name)) for f in dataclasses.fields(c)}
+        return dataclasses.replace(c, **changes)
+
+    return dataclasses.replace(
+        report,
+        certs=[cert(c) for c in report.certs],
+        scan_problems=[(printable(p), printable(w)) for p, w in report.scan_problems],
+        notes=clean(report.notes),
+    )

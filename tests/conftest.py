@@ -10,7 +10,7 @@ import datetime as dt
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -113,6 +113,10 @@ def state_file(tmp_path: Path) -> Path:
     return tmp_path / "state" / "state.json"
 
 
+#: The type of the ``run_cli`` fixture (one definition for every test module).
+RunCli = Callable[..., Result]
+
+
 @pytest.fixture
 def run_cli(state_file: Path) -> Iterator[object]:
     """Run ocsptool in-process with click's CliRunner: ``run_cli("refresh", dir)``."""
@@ -195,7 +199,12 @@ def release_params(release: str) -> list[Any]:
 @pytest.fixture
 def binary(request: pytest.FixtureRequest, haproxy_bin: str) -> Binary:
     """The parametrized binary (``matrix_params`` or ``release_params``, indirect)."""
-    found: Binary | tuple[int, int] | str = request.param
+    return given_binary(request.param)
+
+
+def given_binary(found: Binary | tuple[int, int] | str) -> Binary:
+    """A ``matrix_params`` or ``release_params`` value as the binary to test: a placeholder
+    skips, or fails under CI (for a module-scoped fixture parametrized by the matrix)."""
     if isinstance(found, str):
         pytest.skip(not_given(found))
     if isinstance(found, tuple):

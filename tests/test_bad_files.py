@@ -11,7 +11,6 @@ import os
 import re
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,9 +19,8 @@ from cryptography.hazmat.primitives import serialization
 
 from ocsptool.testing.pki import key_pem
 from ocsptool.testing.responder import Responder
-from tests.conftest import PKI, CertDir, run_subprocess
+from tests.conftest import PKI, CertDir, RunCli, run_subprocess
 
-RunCli = Callable[..., Result]
 ROOT = Path(__file__).resolve().parent.parent
 NOW = dt.datetime.now(dt.UTC).replace(microsecond=0)
 
@@ -295,7 +293,7 @@ def test_missing_cert_directory(certs: CertDir, run_cli: RunCli, tmp_path: Path)
 
 
 def test_non_utf8_file_names(certs: CertDir, state_file: Path) -> None:
-    """Real bytes on disk, a real process: the name is printed with backslash escapes."""
+    """Real bytes on disk, a real process: the name is printed with each byte escaped."""
     directory = os.fsencode(certs.path)
     good = certs.path / "good.pem"
     os.rename(good, directory + b"/caf\xe9.pem")
@@ -304,7 +302,7 @@ def test_non_utf8_file_names(certs: CertDir, state_file: Path) -> None:
     result = run_subprocess("refresh", "--state", state_file, certs.path)
     assert result.returncode == 1
     assert result.stderr == (
-        f"ocsptool: {certs.path}/\\udcff\\udcfe.pem: not a certificate (neither PEM nor DER)\n"
+        f"ocsptool: {certs.path}/\\xff\\xfe.pem: not a certificate (neither PEM nor DER)\n"
     )
     assert os.path.getsize(directory + b"/caf\xe9.pem.ocsp") > 0
     again = run_subprocess("refresh", "--state", state_file, certs.path)

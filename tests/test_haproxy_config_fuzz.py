@@ -99,7 +99,7 @@ def test_messages_are_printable_whatever_bytes_the_paths_hold(tmp_path: Path) ->
     config.write_bytes(b"frontend f\n  bind :1 ssl crt /x\xff\x1b[31m.pem\n")
     (problem,) = read_haproxy_config(config, env={}, defaults_file=None).problems
     assert problem == (
-        f"{config}:2: unable to stat SSL certificate from file '/x??[31m.pem': "
+        f"{config}:2: unable to stat SSL certificate from file '/x\\xff\\x1b[31m.pem': "
         "No such file or directory"
     )
     problem.encode("utf-8")

@@ -8,15 +8,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from click.testing import Result
 from cryptography.hazmat.primitives import serialization
 
 from ocsptool.testing.haproxy import HAProxy, tls_staple
 from ocsptool.testing.issuers import CaIssuers
 from ocsptool.testing.responder import Responder
 from tests.conftest import PKI
-
-Run = Callable[..., Result]
+from tests.conftest import RunCli as Run
 
 CHAIN_NOTE = (
     "ocsptool: aia.pem: the bundle lacks its chain; fetched the issuer CN=Direct Intermediate "

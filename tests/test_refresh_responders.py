@@ -11,15 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import Result
 
 from ocsptool.testing.haproxy import free_port
 from ocsptool.testing.pki import Authority
 from ocsptool.testing.proxy import Proxy
 from ocsptool.testing.responder import Responder
 from tests.conftest import PKI, CertDir
-
-Run = Callable[..., Result]
+from tests.conftest import RunCli as Run
 
 
 def _dead_url() -> tuple[str, str]:

@@ -24,9 +24,7 @@ from cryptography.x509 import ocsp
 from ocsptool.certs import parse_bundle
 from ocsptool.ocsp import build_request
 from ocsptool.testing.responder import Responder
-from tests.conftest import PKI
-
-RunCli = Callable[..., Result]
+from tests.conftest import PKI, RunCli
 
 #: mode -> the cause after ``<file>: <url>: `` (a regex, anchored at both ends)
 HOSTILE = {

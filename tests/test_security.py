@@ -11,12 +11,10 @@ from __future__ import annotations
 import re
 import stat
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import requests
-from click.testing import Result
 
 from ocsptool import fetch, limits
 from ocsptool.certs import parse_bundle
@@ -24,9 +22,8 @@ from ocsptool.errors import FetchError
 from ocsptool.ocsp import build_request
 from ocsptool.testing.pki import key_pem
 from ocsptool.testing.responder import Responder
-from tests.conftest import PKI, CertDir
+from tests.conftest import PKI, CertDir, RunCli
 
-RunCli = Callable[..., Result]
 KEY_MARKERS = re.compile(rb"PRIVATE KEY|BEGIN EC|BEGIN RSA")
 
 

@@ -206,3 +206,28 @@ def test_a_certificate_haproxy_and_nginx_both_serve(conf: Path, tmp_path: Path) 
             f"would go stale: make both read {cert}.ocsp",
         )
     ]
+
+
+def test_a_cache_another_user_wrote_is_not_believed(conf: Path, tmp_path: Path) -> None:
+    """``<state>.discovery-nginx`` is read only when this user (or root) wrote it: one
+    planted by another user, or writable by others, is ignored and the configuration is
+    read again (and the cache rewritten)."""
+    tls = conf.parent / "tls"
+    site(conf, "a", block("a.test", [tls / "a.crt"], "/srv/a.ocsp"))
+    cache = tmp_path / "state.json.discovery-nginx"
+    NginxSource.read([conf], cache=cache)
+    forged = NginxSource({f"{tls}/x.crt": Route((), "/srv/x.ocsp", ())}, (f"nginx:{conf}",))
+    from ocsptool.nginx import read_nginx_config
+    from ocsptool.sources.nginx import _save
+
+    _save(cache, (str(conf),), [read_nginx_config(conf)], forged)  # current, but forged
+    assert set(NginxSource.read([conf], cache=cache).routes) == {f"{tls}/x.crt"}  # ours: believed
+    _save(cache, (str(conf),), [read_nginx_config(conf)], forged)
+    cache.chmod(0o666)
+    assert set(NginxSource.read([conf], cache=cache).routes) == {f"{tls}/a.crt"}
+    if os.geteuid() == 0:  # another owner: only root can make one here
+        _save(cache, (str(conf),), [read_nginx_config(conf)], forged)
+        os.chown(cache, 65534, 65534)
+        assert set(NginxSource.read([conf], cache=cache).routes) == {f"{tls}/a.crt"}
+    info = cache.stat()  # written again, this user's own
+    assert (info.st_uid, info.st_mode & 0o777) == (os.geteuid(), 0o600)

@@ -11,20 +11,17 @@ import json
 import os
 import re
 import stat
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from click.testing import Result
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ocsptool import state as statefile
 from ocsptool.errors import StateError
 from ocsptool.testing.responder import Responder
-from tests.conftest import CertDir
+from tests.conftest import CertDir, RunCli
 
-RunCli = Callable[..., Result]
 NOW = dt.datetime(2026, 5, 1, 12, 0, tzinfo=dt.UTC)
 RECORD = {"stat": [1, 2, 3, 4], "pushed": [], "failures": 0, "staple": None}
 

@@ -78,7 +78,7 @@ def read_haproxy_config(
         reader.read(name, text)
     if defaults_file is not None:
         _master(path, defaults_file, reader)
-    if not reader.certs and not reader.problems:
+    if not reader.certs and not reader.problems and not reader.denied:
         reader.warnings.append(f"{path}: {NOTHING_LOADED}")
     return Discovery(
         instance=str(path),
@@ -88,6 +88,7 @@ def read_haproxy_config(
         warnings=_lines(reader.warnings),
         problems=_lines(reader.problems),
         inputs=(*files, *reader.crt_lists_read),
+        denied=tuple(dict.fromkeys(reader.denied)),
     )
 
 

@@ -71,3 +71,6 @@ class Discovery:
     problems: tuple[str, ...]
     #: Every file it read or tried to: the configuration files and the crt-lists.
     inputs: tuple[str, ...] = ()
+    #: The certificate files and directories it loads that this user may not look at
+    #: (permission denied): a monitoring user without the keys, not a problem of HAProxy's.
+    denied: tuple[str, ...] = ()

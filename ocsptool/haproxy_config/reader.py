@@ -59,6 +59,8 @@ class ConfigReader:
         self.sockets: list[Socket] = []
         self.warnings: list[str] = []
         self.problems: list[str] = []
+        #: Paths this user may not look at (permission denied), not problems of HAProxy's.
+        self.denied: list[str] = []
         self._stores: dict[str, _StoreEntry] = {}
         self._crt_lists: dict[str, tuple[list[CrtListLine], str | None]] = {}
         self._expansions: dict[tuple[str, bool], Expansion] = {}
@@ -309,7 +311,9 @@ class ConfigReader:
         if expansion is None:
             expansion = expand_crt(path, bundles=self.bundles, directories=not in_list)
             self._expansions[cached] = expansion
-        if expansion.problem:
+        if expansion.denied:
+            self.denied.append(path)
+        elif expansion.problem:
             self.problems.append(f"{origin}: {expansion.problem}")
         return expansion.names
 

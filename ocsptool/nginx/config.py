@@ -32,6 +32,7 @@ from ocsptool.nginx.errors import NginxConfigError
 from ocsptool.nginx.model import Certificate, Listen, NginxConfig, ServerBlock
 from ocsptool.nginx.stapling import findings, staple_files
 from ocsptool.nginx.tokens import End, Statement, statements
+from ocsptool.printable import shown
 
 #: Debian's nginx (``nginx -V``): ``--conf-path``, ``--prefix`` and ``--pid-path``.
 DEFAULT_CONFIG = Path("/etc/nginx/nginx.conf")
@@ -436,5 +437,4 @@ def _lines(messages: list[str]) -> tuple[str, ...]:
 
 
 def _shown(text: str, limit: int = 4000) -> str:
-    clean = "".join(c if c.isprintable() and not 0xDC80 <= ord(c) <= 0xDCFF else "?" for c in text)
-    return clean if len(clean) <= limit else clean[: limit - 1] + "…"
+    return shown(text, limit)

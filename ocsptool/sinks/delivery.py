@@ -134,8 +134,9 @@ def _say_not_loaded(
         return
     sinks = [sink for sink, _ in answers]
     why = answers[0][1].error or "has not loaded this certificate"
-    if len(sinks) == 1:
-        done.notes.append(f"{key}: not pushed: {sinks[0].label} {why}")
-    else:
-        names = ", ".join(sink.name for sink in sinks)
-        done.notes.append(f"{key}: not pushed: none of {names} {why}")
+    labels = [sink.label for sink in sinks]
+    if len(labels) == 1:
+        done.notes.append(f"{key}: not pushed: {labels[0]} {why}")
+    else:  # "none of A, B has not loaded it" would say they all have: each one's reason
+        names = f"{', '.join(labels[:-1])} and {labels[-1]}"
+        done.notes.append(f"{key}: not pushed: {names} each {why}")

@@ -13,7 +13,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ocsptool.errors import UsageError
-from ocsptool.haproxy_config.model import NOTHING_LOADED
 from ocsptool.inventory import Inputs, Inventory, Part, Route
 from ocsptool.sources.types import Source, Survey
 
@@ -22,11 +21,10 @@ def sources_for(inputs: Inputs, *, cache: Path | None = None) -> list[Source]:
     """The sources of a run: the HAProxy configurations, then the nginx configurations
     (each read here: a ConfigError when one cannot be read; ``cache`` keeps the reading
     for the next run, ``<cache>-nginx`` nginx's), then the PATHs. Add new sources here."""
-    from ocsptool.sources.directory import DirectorySource
-    from ocsptool.sources.haproxy_config import HAProxyConfigSource
-
     sources: list[Source] = []
     if inputs.haproxy_configs:
+        from ocsptool.sources.haproxy_config import HAProxyConfigSource
+
         sources.append(
             HAProxyConfigSource.read(inputs.haproxy_configs, inputs.sockets, cache=cache)
         )
@@ -36,6 +34,8 @@ def sources_for(inputs: Inputs, *, cache: Path | None = None) -> list[Source]:
         beside = cache.with_name(cache.name + "-nginx") if cache is not None else None
         sources.append(NginxSource.read(inputs.nginx_configs, cache=beside))
     if inputs.paths:
+        from ocsptool.sources.directory import DirectorySource
+
         sources.append(DirectorySource(inputs.paths, inputs.extensions, inputs.excludes))
     return sources
 
@@ -101,6 +101,8 @@ def discover(inputs: Inputs, *, cache: Path | None = None) -> Inventory:
     inventory.routes = routes
     inventory.sockets = tuple(dict.fromkeys(sockets))
     if inputs.defaulted and inputs.paths:  # renew/show CERT: a default that loads nothing
+        from ocsptool.haproxy_config.model import NOTHING_LOADED
+
         warnings = [w for w in warnings if not w.endswith(f": {NOTHING_LOADED}")]
     inventory.warnings = tuple(dict.fromkeys(warnings))
     inventory.socketless = socketless

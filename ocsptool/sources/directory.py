@@ -70,13 +70,16 @@ def explicit_paths(paths: Sequence[str]) -> tuple[list[str], list[tuple[str, str
             continue
         entries, warnings = parse_crt_list(text, path)
         base = os.path.dirname(path)
-        expansions = [(e.line, expand_crt(os.path.join(base, e.crt))) for e in entries]
-        if not path.endswith(CRT_LIST_ENDINGS) and not any(x.names for _, x in expansions):
+        crts = [(e.line, os.path.join(base, e.crt)) for e in entries]
+        expansions = [(line, crt, expand_crt(crt)) for line, crt in crts]
+        if not path.endswith(CRT_LIST_ENDINGS) and not any(x.names for *_, x in expansions):
             out.append(raw)  # no line names a file: not a crt-list (the parse says why)
             continue
         problems += [(w.partition(": ")[0], w.partition(": ")[2]) for w in warnings]
-        for line, expansion in expansions:
-            if expansion.problem:
+        for line, crt, expansion in expansions:
+            if expansion.denied:  # this user may not look: status reports it from the state
+                problems.append((os.path.abspath(crt), READ_DENIED))
+            elif expansion.problem:
                 problems.append((f"{path}:{line}", expansion.problem))
             out.extend(expansion.names)
     return out, problems

@@ -63,6 +63,9 @@ class HAProxyConfigSource:
     problems: tuple[tuple[str, str], ...] = ()
     #: Certificate keys of instances with no usable socket -> that instance's configuration.
     socketless: Mapping[str, str] = field(default_factory=dict)
+    #: Files and directories an instance loads that this user may not look at: routed (a
+    #: record under one is reported with its instance), never scanned.
+    denied: frozenset[str] = frozenset()
 
     @classmethod
     def read(
@@ -99,6 +102,7 @@ class HAProxyConfigSource:
         warnings: list[str] = []
         problems: list[tuple[str, str]] = []
         socketless: dict[str, str] = {}
+        denied: set[str] = set()
         replaced = bool(override) and len(discoveries) == 1
         sockets: list[str] = list(override)  # every -s socket gets every certificate
         for discovery in discoveries:
@@ -108,6 +112,11 @@ class HAProxyConfigSource:
             first = (own[0], *override) if own and not replaced else override
             sinks = tuple(dict.fromkeys(first))
             sockets += own[:1]
+            for name in discovery.denied:  # this user may not look; the instance loads it
+                path = _absolute(name)
+                problems.append((path, READ_DENIED))
+                routes.setdefault(path, Route(((own, name, False),), None, sinks))
+                denied.add(path)
             seen: set[str] = set()
             for cert in discovery.certs:
                 key = _absolute(cert.cert_file)
@@ -131,6 +140,7 @@ class HAProxyConfigSource:
             tuple(dict.fromkeys(warnings)),
             tuple(problems),
             socketless,
+            frozenset(denied),
         )
 
     def survey(self) -> Survey:
@@ -150,7 +160,10 @@ class HAProxyConfigSource:
         listings: dict[str, dict[str, os.DirEntry[str]] | None] = {}
         found = result.found.append
         new = tuple.__new__
+        denied = self.denied
         for key, route in self.routes.items():
+            if denied and key in denied:
+                continue
             directory, name = key.rsplit("/", 1)
             if directory in listings:
                 listing = listings[directory]

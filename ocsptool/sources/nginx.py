@@ -264,7 +264,7 @@ def _save(
     depends = ("\0".join(inputs), _stat_keys(inputs))
     data = marshal.dumps((_CACHE_VERSION, paths, depends, answer))
     with contextlib.suppress(OSError, OcspToolError):  # only a cache: the next run reads again
-        write_atomic(cache, data, mode=0o600, sync_dir=False)
+        write_atomic(cache, data, mode=0o600, sync_dir=False, keep_owner=False)  # ours, 0600
 
 
 def _usual(key: str, sinks: tuple[str, ...]) -> tuple[tuple[tuple[str, ...], str, bool], ...]:
@@ -275,12 +275,15 @@ def _load(cache: Path, paths: tuple[str, ...]) -> NginxSource | None:
     """The cached reading of ``paths`` when no file it read has changed, else None."""
     import marshal
 
-    from ocsptool.files import read_regular
+    from ocsptool.files import MAX_READ_BYTES, read_own
 
     try:
+        # Only this run's user (or root) may have written it (``read_own``: another user's
+        # file, or one others may write, is not read: it is read again from nginx's).
         # Only tuples, lists, dicts, ints, strs, bytes and None are ever written; marshal
         # runs no code, and a damaged file raises (then the configurations are read again).
-        version, asked, depends, answer = marshal.loads(read_regular(cache))  # noqa: S302
+        data = read_own(cache, MAX_READ_BYTES)
+        version, asked, depends, answer = marshal.loads(data)  # noqa: S302
         if version != _CACHE_VERSION or asked != paths:
             return None
         inputs, stat_keys = depends
