@@ -1,6 +1,7 @@
 """The reference processes ("floors"), run as a plain script so they import almost nothing.
 
 python benchmarks/floors.py noop DIR STATE       # stat the certificates, load the state
+python benchmarks/floors.py nginx CONFS DIR STAPLES STATE  # and stat each site file, list
 python benchmarks/floors.py http URL REQUESTS J  # POST the pre-built requests, J threads
 """
 
@@ -23,6 +24,23 @@ def noop(directory: str, state: str) -> None:
     with open(state, "rb") as f:
         json.load(f)
     assert count
+
+
+def nginx(confs: str, directory: str, staples: str, state: str) -> None:
+    """What a no-op refresh of an nginx configuration cannot avoid besides ``noop``: know
+    that no configuration file changed (stat each one: a site per file is common) and
+    find each staple file (list the directory they are in)."""
+    import os
+
+    count = 0
+    with os.scandir(confs) as entries:
+        for entry in entries:
+            os.stat(entry.path)
+            count += 1
+    with os.scandir(staples) as entries:
+        names = {entry.name: entry.inode() for entry in entries}
+    noop(directory, state)
+    assert count and names
 
 
 def http(url: str, requests_file: str, jobs: int) -> None:
@@ -67,6 +85,8 @@ def http(url: str, requests_file: str, jobs: int) -> None:
 if __name__ == "__main__":
     if sys.argv[1] == "noop":
         noop(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "nginx":
+        nginx(*sys.argv[2:6])
     elif sys.argv[1] == "http":
         http(sys.argv[2], sys.argv[3], int(sys.argv[4]))
     else:

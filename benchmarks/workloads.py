@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from benchmarks import fixtures as fx
 from benchmarks import measure
@@ -48,6 +48,8 @@ class Sizes:
     scaling: tuple[int, ...] = (1_000, 10_000)
     runs: int = 5
     cold_runs: int = 3
+    #: Workload 7: server blocks of one nginx configuration (the reload at the first).
+    nginx: tuple[int, ...] = (1_000, 10_000)
 
 
 #: Why these targets can be missed: measured causes, not excuses (results.md, "Where the
@@ -67,6 +69,15 @@ WHY_LATENCY = (
 WHY_HAPROXY = (
     "HAProxy's own per-connection cost: push_staples is within 1.05-1.2x of the raw "
     "pipelined floor (last row of 3)"
+)
+
+WHY_NGINX_START = (
+    "ocsptool's own start (~60 ms of imports: click, the CLI) is most of it at this size: "
+    "its plain directory no-op is as far from the floor; see results.md, 7: nginx"
+)
+WHY_NGINX_FILES = (
+    "knowing that none of the site files changed is one stat each, which this floor does "
+    "not do (the next row's does)"
 )
 
 WHY_SOCAT = (
@@ -190,6 +201,115 @@ class Bench:
                 times(ours.median, floor.median),
                 "<= 1.5x floor",
                 ours.median <= 1.5 * floor.median,
+            )
+        )
+
+    # -- 7: nginx ----------------------------------------------------------------------------
+
+    def workload_nginx(self) -> None:
+        """The no-op refresh of an nginx configuration whose server blocks (one included
+        file each, as sites-enabled has them) staple their certificates from files in
+        another directory, at each size; then, at the first size and with a real nginx
+        serving them, a run whose staples all change: it must reload nginx exactly once
+        and prove every name, and the next run must reload nothing."""
+        from ocsptool.testing.nginx import Nginx, nginx_binary
+
+        binary = nginx_binary()
+        for n, size in enumerate(self.sizes.nginx):
+            certs = self.warm_set(size)
+            nginx = Nginx(binary=binary or "/bin/false", http_lines=("ssl_stapling on;",))
+            try:
+                argv = self.nginx_noop(nginx, certs)
+                if n == 0:
+                    self.reload_once(nginx, certs, argv, binary is not None)
+            finally:
+                nginx.close()
+
+    def nginx_noop(self, nginx: Any, certs: fx.CertSet) -> list[str]:
+        """``size`` server blocks on one port, each ``ssl_stapling_file staples/NAME.ocsp``
+        (a copy of the set's staple), and the no-op beside two floors."""
+        from ocsptool.testing.nginx import free_port
+
+        size = certs.size
+        self.log(f"writing an nginx configuration of {size:,} server blocks")
+        port = free_port()
+        staples = nginx.dir / "staples"
+        staples.mkdir()
+        for path in certs.paths:
+            (staples / f"{path.stem}.ocsp").write_bytes(Path(f"{path}.ocsp").read_bytes())
+            nginx.write(
+                f"conf.d/{path.stem}.conf",
+                f"server {{\n    listen 127.0.0.1:{port} ssl;\n"
+                f"    server_name {path.stem}.bench.test;\n"
+                f"    ssl_certificate {path};\n    ssl_certificate_key {path};\n"
+                f"    ssl_stapling_file staples/{path.stem}.ocsp;\n}}\n",
+            )
+        state = certs.directory.parent / f"nginx-{size}.state.json"
+        for leftover in state.parent.glob(f"{state.name}*"):
+            leftover.unlink()
+        argv = ocsptool("refresh", "--state", state, "--nginx-config", nginx.config)
+        self.log(f"warming the state of {size:,} nginx server blocks (the files are adopted)")
+        run_once(argv)  # nginx is not running yet: one note, exit 0
+        self.log(f"timing the no-op refresh of {size:,} nginx server blocks")
+        floor = [sys.executable, FLOORS, "noop", str(certs.directory), str(state)]
+        ours, plain = time_pair(argv, floor, self.sizes.runs)
+        nginx_floor = [
+            sys.executable, FLOORS, "nginx", str(nginx.dir / "conf.d"), str(certs.directory),
+            str(staples), str(state),
+        ]  # fmt: skip
+        again, floor_nginx = time_pair(argv, nginx_floor, self.sizes.runs)
+        name = f"7. No-op refresh, {size:,} nginx server blocks, a file each (--nginx-config)"
+        self.rows += [
+            Row(
+                name,
+                secs(ours),
+                f"floor {secs(plain)}",
+                times(ours.median, plain.median),
+                "<= 1.5x floor",
+                ours.median <= 1.5 * plain.median,
+                WHY_NGINX_START if size < 10_000 else WHY_NGINX_FILES,
+            ),
+            Row(
+                name,
+                secs(again),
+                f"nginx floor {secs(floor_nginx)} (also stats each site file, lists the "
+                "staple directory)",
+                times(again.median, floor_nginx.median),
+                "<= 1.5x floor",
+                again.median <= 1.5 * floor_nginx.median,
+                WHY_NGINX_START,
+            ),
+        ]
+        return argv
+
+    def reload_once(self, nginx: Any, certs: fx.CertSet, argv: list[str], found: bool) -> None:
+        """``refresh --force`` with every staple new: one reload, every name proved."""
+        name = f"7. Forced refresh, {certs.size:,} staples changed, nginx running"
+        if not found:
+            self.rows.append(Row(name, "skipped", "nginx not installed", "-", "1", None))
+            return
+        self.log(f"starting nginx with {certs.size:,} server blocks")
+        nginx.start()
+        signer = self.responder.signer
+        signer.presign = False  # sign anew: every staple file changes
+        try:
+            fx.warm(self.responder, certs)
+        finally:
+            signer.presign = True
+        self.log(f"timing a forced refresh of {certs.size:,} staples that reloads nginx")
+        forced = run_once([*argv, "--force"])
+        reloads = nginx.output.count("signal 1 (SIGHUP) received")
+        again = run_once(argv)
+        reloads_after = nginx.output.count("signal 1 (SIGHUP) received")
+        self.rows.append(
+            Row(
+                name,
+                f"{forced.seconds:.2f} s (fetch, write, nginx -t, one reload, "
+                f"{certs.size:,} handshakes); the next run {again.seconds:.2f} s",
+                "reloads wanted: 1, then 0",
+                f"{reloads} reload(s), then {reloads_after - reloads}",
+                "exactly 1, then 0",
+                reloads == 1 and reloads_after == reloads,
             )
         )
 

@@ -160,8 +160,10 @@ class _Group(click.Group):
 #: Where certificates and sockets come from; the same text in every command's --help.
 SOURCES_HELP = (
     "Certificates come from each PATH (a certificate, a directory, a crt-list or a "
-    "multi-cert bundle's base name) and from each --haproxy-config; with neither, from "
-    "/etc/haproxy/haproxy.cfg when it exists. Sockets: each -s gets every certificate; "
+    "multi-cert bundle's base name), each --haproxy-config and each --nginx-config (every "
+    "server block's ssl_stapling_file); with none, from /etc/haproxy/haproxy.cfg and "
+    "/etc/nginx/nginx.conf, those that exist. nginx is reloaded once after a run that "
+    "wrote staples it does not serve yet. Sockets: each -s gets every certificate; "
     "each configuration's own socket (an admin stats socket, else the master socket of "
     "-S in /etc/default/haproxy, else an operator one) gets only the certificates that "
     "instance loads, under the names it loaded them. With one configuration, -s replaces "
@@ -277,10 +279,11 @@ def options_for(command: str) -> Callable[[F], F]:
 )
 @click.pass_context
 def cli(ctx: click.Context, config_file: Path | None) -> None:
-    """Keep OCSP staples fresh for HAProxy.
+    """Keep OCSP staples fresh for HAProxy and nginx.
 
     Run `ocsptool refresh` from cron or a systemd timer: it fetches, verifies and
-    writes <cert>.ocsp for what is due, and pushes new staples into HAProxy.
+    writes <cert>.ocsp (nginx: each ssl_stapling_file) for what is due, pushes new
+    staples into HAProxy and reloads nginx once when it needs them.
     """
     from ocsptool import config
 
@@ -416,9 +419,11 @@ def status(o: Options) -> None:
 
 def _status_settings(o: Options) -> RunSettings:
     settings = o.run_settings(jobs=1)
-    if o.live and not settings.sockets and not settings.haproxy_configs and settings.paths:
+    configs = settings.haproxy_configs or settings.nginx_configs
+    if o.live and not settings.sockets and not configs and settings.paths:
         raise click.UsageError(
-            "--live needs at least one -s/--haproxy-socket ADDR or --haproxy-config FILE"
+            "--live needs at least one -s/--haproxy-socket ADDR, --haproxy-config FILE or "
+            "--nginx-config FILE"
         )
     return settings
 
@@ -682,20 +687,44 @@ def _show(settings: RunSettings, cert: str) -> int:
             )
         except CertificateError as e:
             raise CertificateError(f"{key}: {e}") from None
-        served = inventory.route(key).served
-        if served:
-            lines = [
-                f"{sockets[0] if sockets else '(no socket)'} as {name}"
-                + (" (ocsp-update on)" if update else "")
-                for sockets, name, update in served
-            ]
-            fields.append(("haproxy", "; ".join(lines)))
-        elif settings.haproxy_configs:
-            fields.append(("haproxy", "not loaded by these configurations"))
+        fields += _served_fields(settings, inventory, key)
         texts.append(show_text(fields))
-        ok = ok and good
+        itself = key in inventory.itself and not inventory.staple_path(key).exists()
+        ok = ok and (good or itself)  # nginx staples it itself: no file is not a problem
     click.echo("\n\n".join(texts))
     return exitcodes.OK if ok else exitcodes.FAILURE
+
+
+def _served_fields(settings: RunSettings, inventory: Inventory, key: str) -> list[tuple[str, str]]:
+    """``show``'s lines on who serves ``key``: each HAProxy instance (its socket, the
+    name it loaded it under) and each nginx (its configuration, the staple file)."""
+    from ocsptool.sinks.nginx import config_of, is_nginx
+
+    route = inventory.route(key)
+    haproxy = [s for s in route.served if not (s[0] and is_nginx(s[0][0]))]
+    nginx = [config_of(s[0][0]) for s in route.served if s[0] and is_nginx(s[0][0])]
+    fields = []
+    if haproxy:
+        lines = [
+            f"{sockets[0] if sockets else '(no socket)'} as {name}"
+            + (" (ocsp-update on)" if update else "")
+            for sockets, name, update in haproxy
+        ]
+        fields.append(("haproxy", "; ".join(lines)))
+    elif settings.haproxy_configs:
+        fields.append(("haproxy", "not loaded by these configurations"))
+    if nginx:
+        staple = inventory.staple_path(key)
+        where = f" ({route.origin})" if route.origin else ""
+        lines = [f"{config}: ssl_stapling_file {staple}{where}" for config in nginx]
+        fields.append(("nginx", "; ".join(lines)))
+    elif key in inventory.itself:
+        itself = config_of(inventory.itself[key])
+        why = "ssl_stapling on, no ssl_stapling_file: nginx staples it itself"
+        fields.append(("nginx", f"{itself}: {why}"))
+    elif settings.nginx_configs:
+        fields.append(("nginx", "not stapled from a file by these configurations"))
+    return fields
 
 
 for _command in (refresh, status, check):

@@ -11,7 +11,8 @@ An ``Inventory`` holds, per certificate key (its absolute path):
   ``<cert>.ocsp``), its key and issuer files when a configuration names them, and the
   instances that load it and under which name;
 
-and for the run: the consumers (each server's runtime address: HAProxy sockets), the
+and for the run: the consumers (each server's runtime address: HAProxy sockets, and
+``nginx:<configuration>`` for an nginx), the
 warnings (lines skipped, never a failure) and the problems (what would stop a server from
 starting, or a PATH that cannot be read).
 """
@@ -41,6 +42,8 @@ class Inputs:
     sockets: tuple[str, ...] = ()
     #: HAProxy configurations, one per instance.
     haproxy_configs: tuple[Path, ...] = ()
+    #: nginx configurations, one per instance (``-c``): their ``ssl_stapling_file``s.
+    nginx_configs: tuple[Path, ...] = ()
     extensions: tuple[str, ...] = DEFAULT_EXTENSIONS
     excludes: tuple[str, ...] = ()
     #: The configurations are the servers' defaults (nothing named them).
@@ -49,7 +52,7 @@ class Inputs:
     @property
     def named(self) -> bool:
         """Whether anything names certificates (else the defaults are read)."""
-        return bool(self.paths or self.haproxy_configs)
+        return bool(self.paths or self.haproxy_configs or self.nginx_configs)
 
 
 #: One instance that serves a certificate: (its sockets, best first; the name it loaded
@@ -135,6 +138,10 @@ class Inventory:
     leftovers: list[str] = field(default_factory=list)
     #: Keys served only by instances with no socket -> that instance's configuration.
     socketless: Mapping[str, str] = field(default_factory=dict)
+    #: Keys a server staples itself, with no staple file ocsptool keeps (nginx's
+    #: ``ssl_stapling on`` without ``ssl_stapling_file``) -> that server's consumer address.
+    #: Not in ``parts`` unless a PATH names them: no run fetches them; ``status`` shows them.
+    itself: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def found(self) -> list[Found]:

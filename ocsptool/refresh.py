@@ -90,12 +90,22 @@ class Settings:
     proxy: str | None = None
     #: Load a renewed certificate into HAProxy with its staple (``--update-certs``).
     update_certs: bool = False
+    #: nginx configurations (one per instance): their staple files, then one reload each.
+    nginx_configs: tuple[Path, ...] = ()
+    #: How to reload nginx (argv, e.g. ``systemctl reload nginx``); None: SIGHUP to the
+    #: master named by the configuration's ``pid``, after ``nginx -t``.
+    nginx_reload: tuple[str, ...] | None = None
 
     @property
     def inputs(self) -> Inputs:
         """What names this run's certificates (``sources.discover`` reads them)."""
         return Inputs(
-            self.paths, self.sockets, self.haproxy_configs, self.extensions, self.excludes
+            paths=self.paths,
+            sockets=self.sockets,
+            haproxy_configs=self.haproxy_configs,
+            nginx_configs=self.nginx_configs,
+            extensions=self.extensions,
+            excludes=self.excludes,
         )
 
     @property
@@ -552,6 +562,7 @@ class _Run:
             timeout=self.settings.haproxy_timeout,
             now=self.now,
             update_certs=self.settings.update_certs,
+            nginx_reload=self.settings.nginx_reload,
         )
         done = deliver(
             sinks_for(inventory.sockets, options),

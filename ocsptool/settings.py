@@ -148,6 +148,14 @@ def _command(value: Any, _base: Path) -> str | tuple[str, ...]:
     raise BadValue("expected a command: a string for the shell or a list of strings (argv)")
 
 
+def _reload_command(value: Any, base: Path) -> str | tuple[str, ...]:
+    command = _command(value, base)
+    problem = reload_problem(command)
+    if problem is not None:
+        raise BadValue(problem)
+    return command
+
+
 def _jobs_per_host(value: Any, _base: Path) -> int:
     from ocsptool.pacing import jobs_per_host_problem
 
@@ -212,6 +220,15 @@ def url_problem(url: str) -> str | None:
     except FetchError as e:
         return str(e)
     return None
+
+
+def reload_problem(command: str | tuple[str, ...]) -> str | None:
+    """Why a reload command cannot be run as argv (unbalanced quotes, no words), or None."""
+    try:
+        words = _argv(command)
+    except ValueError as e:
+        return f"cannot split {command!r} into words: {e}"
+    return None if words else "expected a command, e.g. 'systemctl reload nginx'"
 
 
 def overrides_problem(value: object) -> str | None:
@@ -288,6 +305,34 @@ class Options:
         help="A HAProxy configuration (file or directory of *.cfg), one per instance "
         "(repeatable; the variable takes several, space-separated): staple every "
         "certificate it loads, push through its socket.",
+    )
+    nginx_configs: tuple[Path, ...] = setting(
+        (),
+        flags=("--nginx-config",),
+        commands=SOURCES,
+        kind="path",
+        multiple=True,
+        metavar="FILE",
+        env="OCSPTOOL_NGINX_CONFIG",
+        key="nginx_configs",
+        convert=_path_list,
+        help="An nginx configuration (nginx.conf), one per instance (repeatable; the "
+        "variable takes several, space-separated): keep every ssl_stapling_file of its "
+        "server blocks, then reload nginx once when one changed.",
+    )
+    nginx_reload: str | tuple[str, ...] | None = setting(
+        flags=("--nginx-reload",),
+        commands=FETCHING,
+        kind="hook",
+        metavar="CMD",
+        env="OCSPTOOL_NGINX_RELOAD",
+        key="nginx_reload",
+        convert=_reload_command,
+        check=reload_problem,
+        help="Reload nginx with CMD, e.g. 'systemctl reload nginx' (split into words, no "
+        "shell; a list in the config file), instead of 'nginx -t' and a SIGHUP to the "
+        "master its pid file names. Run once, only after a run that changed a staple file "
+        "nginx does not serve yet.",
     )
     jobs: int = setting(
         8,
@@ -461,8 +506,9 @@ class Options:
         flags=("--live",),
         commands=("status", "check"),
         kind="flag",
-        help="Also ask each HAProxy (-s) what it staples, and flag certificates it serves "
-        "no staple for, an older one than on disk, or a different status.",
+        help="Also ask each HAProxy (-s) what it staples, and each nginx by a TLS handshake "
+        "per server name, and flag certificates it serves no staple for, an older one than "
+        "on disk, or a different status.",
     )
     warn: dt.timedelta = setting(
         dt.timedelta(hours=12),
@@ -535,7 +581,20 @@ class Options:
             ca_bundle=self.ca_bundle,
             proxy=self.proxy,
             update_certs=self.update_certs,
+            nginx_configs=self.nginx_configs,
+            nginx_reload=_argv(self.nginx_reload),
         )
+
+
+def _argv(command: str | tuple[str, ...] | None) -> tuple[str, ...] | None:
+    """A command as argv: a string split into words as a shell would (no shell runs it)."""
+    if not command:
+        return None
+    if isinstance(command, str):
+        import shlex
+
+        return tuple(shlex.split(command))
+    return tuple(command)
 
 
 @functools.cache

@@ -33,6 +33,7 @@ from ocsptool.view import (
     from_disk,
     from_record,
     recorded,
+    stapled_itself,
     urgency,
 )
 
@@ -56,14 +57,19 @@ class LiveCheck:
     self_stapled: int = 0
     #: Certificates with an OCSP URL that this HAProxy has not loaded (not counted above).
     not_loaded: int = 0
+    #: How people name the server (default: ``HAProxy <address>``).
+    label: str = ""
+
+    @property
+    def server(self) -> str:
+        return self.label or f"HAProxy {self.address}"
 
     @property
     def line(self) -> str:
         if self.error is not None:
-            return f"could not check HAProxy {self.address}: {self.error}"
+            return f"could not check {self.server}: {self.error}"
         text = (
-            f"checked HAProxy {self.address}: {self.matched} of {self.certificates} "
-            "serve the staple on disk"
+            f"checked {self.server}: {self.matched} of {self.certificates} serve the staple on disk"
         )
         if self.self_stapled:
             text += f"; HAProxy staples {self.self_stapled} itself (ocsp-update)"
@@ -165,7 +171,7 @@ def report(
 
             cert = CertStatus(path=key, cert_error=str(unexpected(e)))
         if routes:
-            cert.haproxy = inventory.served_by(key)
+            _served_by(cert, inventory.served_by(key))
         _consumer_problems(cert, rec, inventory.sinks_of(key))
         assess(cert, now)
         out.certs.append(cert)
@@ -174,14 +180,37 @@ def report(
         cert.from_state = True
         # A certificate in a directory this user may not list: the directory's route.
         routed = key if key in routes else covering.get(key, key)
-        cert.haproxy = inventory.served_by(routed)
+        _served_by(cert, inventory.served_by(routed))
         _consumer_problems(cert, rec, inventory.sinks_of(routed))
         assess(cert, now)
         out.certs.append(cert)
+    if inventory.itself:
+        reported = {cert.path for cert in out.certs}
+        for key, address in inventory.itself.items():
+            if key not in reported:  # also named as a PATH: its own row says it
+                _itself(out, key, address, now)
     out.certs.sort(key=lambda c: urgency(c, now))
     if note := out.from_state:
         out.notes.append(note)
     return out
+
+
+def _served_by(cert: CertStatus, servers: list[str]) -> None:
+    """The servers of a certificate: HAProxy instances, and the nginx ones apart."""
+    from ocsptool.sinks.nginx import is_nginx
+
+    cert.haproxy = [s for s in servers if not is_nginx(s)]
+    cert.nginx = [s for s in servers if is_nginx(s)]
+
+
+def _itself(out: StatusReport, key: str, address: str, now: dt.datetime) -> None:
+    """A certificate a server staples itself: its facts, never a staple problem."""
+    from ocsptool.sinks.nginx import config_of, is_nginx
+
+    who = f"nginx {config_of(address)}" if is_nginx(address) else address
+    cert = stapled_itself(key, who, now)
+    assess(cert, now)
+    out.certs.append(cert)
 
 
 def _unreadable(
@@ -242,12 +271,21 @@ def compare_live(
         for c in report.certs
         if c.ocsp_url and not c.cert_error
     }
+    from ocsptool.sinks.nginx import config_of, is_nginx
+
     for address in sockets:
-        check = _check_one(report, keys, address, now, timeout)
+        if is_nginx(address):
+            from ocsptool.nginx.live import check_nginx
+
+            check = check_nginx(report, address, now, timeout)
+            where, server = config_of(address), "nginx"
+        else:
+            check = _check_one(report, keys, address, now, timeout)
+            where, server = address, "HAProxy"
         report.live_checks.append(check)
         if check.error is not None:
             report.scan_problems.append(
-                (address, f"could not check what HAProxy serves: {check.error}")
+                (where, f"could not check what {server} serves: {check.error}")
             )
     for cert in report.certs:
         if cert.live:
@@ -284,7 +322,7 @@ def _check_one(
             continue
         serial = held.get(cert.path, held_real.get(real))
         stapler = Stapler.HAPROXY if real in updated_real else Stapler.OCSPTOOL
-        fact = _fact(address, stapler, cert, served.get(key), now)
+        fact = live_fact(address, stapler, cert, served.get(key), now)
         if serial is not None:
             fact = dataclasses.replace(fact, serial=f"{serial:x}")
             if cert.serial is not None and f"{serial:x}" != cert.serial:
@@ -299,7 +337,7 @@ def _check_one(
     return LiveCheck(address, None, certificates, matched, self_stapled, not_loaded)
 
 
-def _fact(
+def live_fact(
     address: str,
     stapler: Stapler,
     cert: CertStatus,
@@ -383,7 +421,7 @@ def nothing_found(inventory: Inventory) -> list[str]:
     lines = [f"{path}: {why}" for path, why in inventory.problems]
     failed = {path for path, _ in inventory.problems}
     looked_in = [p for p in inputs.paths if os.path.abspath(p) not in failed]
-    if looked_in or not (lines or inputs.haproxy_configs):
+    if looked_in or not (lines or inputs.haproxy_configs or inputs.nginx_configs):
         exts = ", ".join("*" + (e if e.startswith(".") else "." + e) for e in inputs.extensions)
         lines.append(f"no certificate found in {', '.join(looked_in)} (looked for {exts})")
     configs = inputs.haproxy_configs
@@ -403,7 +441,29 @@ def nothing_found(inventory: Inventory) -> list[str]:
             more = f" (+{len(where) - 3} more)" if len(where) > 3 else ""
             text += f"; not understood: {', '.join(where[:3])}{more}"
         lines.append(text)
-    lines += list(explained)
+    lines += _nothing_for_nginx(inventory, failed)
+    why = [*explained, *(inventory.warnings if inputs.nginx_configs else ())]
+    return lines + list(dict.fromkeys(w for w in why if w not in lines))
+
+
+def _nothing_for_nginx(inventory: Inventory, failed: set[str]) -> list[str]:
+    """One line per nginx configuration with no staple file to keep, and the warnings
+    that say why (a file without ``ssl_stapling on``, a certificate with variables)."""
+    from ocsptool.sinks.nginx import address_of
+
+    configs = inventory.inputs.nginx_configs
+    lines = []
+    for config in configs:
+        if any(path.startswith(str(config)) for path in failed):
+            continue  # its problem says why
+        text = (
+            f"{config}: no certificate with an ssl_stapling_file to keep (a server block "
+            'needs ssl_certificate, "ssl_stapling on;" and ssl_stapling_file)'
+        )
+        itself = sum(1 for a in inventory.itself.values() if a == address_of(config))
+        if itself:
+            text += f"; nginx staples {plural(itself, 'certificate')} itself (no ssl_stapling_file)"
+        lines.append(text)
     return lines
 
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ocsptool.plural import plural
 from ocsptool.printable import printable
-from ocsptool.status import StatusReport
+from ocsptool.status import LiveCheck, StatusReport
 from ocsptool.target import no_ocsp
 from ocsptool.times import as_json_fields, iso
 from ocsptool.view import CRITICAL, WARNING, CertStatus, Stapler
@@ -156,7 +156,7 @@ def _cells(
         return [*blank, *[""] * len(served), no_ocsp(cert.crl)]
     return [
         cert.responder or "",
-        cert.status,
+        _staple(cert),
         *source,
         *this_update,
         relative(cert.next_update, now, expiry=True),
@@ -168,21 +168,36 @@ def _cells(
 
 
 def _has_haproxy_facts(report: StatusReport) -> bool:
-    """Whether the table gets a HAProxy column (``--live``, or ``ocsp-update`` known)."""
-    return any(c.served_by or c.self_stapled for c in report.certs)
+    """Whether the table gets a stapler column (``--live``, ``ocsp-update`` known, or a
+    certificate nginx staples)."""
+    return any(c.served_by or c.self_stapled or c.nginx or c.itself for c in report.certs)
+
+
+_WHO = {Stapler.HAPROXY: "ocsp-update", Stapler.OCSPTOOL: "ocsptool", Stapler.NGINX: "nginx"}
 
 
 def haproxy_cell(report: StatusReport, cert: CertStatus) -> str:
-    """Who staples it in each HAProxy and what that serves, e.g. ``ocsptool: same`` or
-    ``ocsp-update: newer`` (``--live``); ``ocsp-update`` as the last refresh found."""
+    """Who staples it in each server and what that serves, e.g. ``ocsptool: same``,
+    ``ocsp-update: newer`` or ``nginx: same`` (``--live``); else ``ocsp-update`` as the
+    last refresh found, ``nginx`` (it serves the file ocsptool keeps), ``nginx itself``
+    (``ssl_stapling on`` without a file)."""
     several = len(report.live_checks) > 1
     parts = []
     for fact in cert.served_by:
-        who = "ocsp-update" if fact.stapler is Stapler.HAPROXY else "ocsptool"
-        parts.append(f"{fact.address} " * several + f"{who}: {fact.served}")
-    if not parts and cert.self_stapled:
-        parts.append("ocsp-update")
+        parts.append(f"{fact.address} " * several + f"{_WHO[fact.stapler]}: {fact.served}")
+    if not parts:
+        if cert.self_stapled:
+            parts.append("ocsp-update")
+        if cert.nginx:
+            parts.append("nginx")
+        if cert.itself:
+            parts.append(f"{cert.itself.split()[0]} itself")
     return "; ".join(parts)
+
+
+def _staple(cert: CertStatus) -> str:
+    """The staple column: its status, or ``-`` when the server staples it itself."""
+    return "-" if cert.itself else cert.status
 
 
 def _label(cert: CertStatus) -> str:
@@ -231,7 +246,7 @@ def _rich_table(
         if cert.ocsp_url is None and not cert.cert_error:
             table.add_row(name, *cells[:-1], Text(cells[-1], style="dim"), style="dim")
             continue
-        staple = Text(cells[1], style=_STATUS_STYLE.get(cert.status, ""))
+        staple = Text(cells[1], style="" if cert.itself else _STATUS_STYLE.get(cert.status, ""))
         table.add_row(name, cells[0], staple, *cells[2:-1], Text(cells[-1], style=style))
     with console.capture() as capture:
         console.print(table)
@@ -276,7 +291,7 @@ def _stacked(
             console.print(Text("  " + no_ocsp(cert.crl), style="dim"), soft_wrap=True)
             continue
         facts = (
-            f"staple {cert.status}, nextUpdate {relative(cert.next_update, now, expiry=True)}, "
+            f"staple {_staple(cert)}, nextUpdate {relative(cert.next_update, now, expiry=True)}, "
             f"refresh {_refresh_due(cert, now)}"
         )
         facts += f", responder {cert.responder}" if cert.responder else ""
@@ -329,7 +344,7 @@ def _plain_table(report: StatusReport, now: dt.datetime, provenance: bool = Fals
             cells = [
                 name,
                 cert.responder or "",
-                cert.status,
+                _staple(cert),
                 *source,
                 relative(cert.this_update, now),
                 relative(cert.next_update, now, expiry=True),
@@ -411,12 +426,19 @@ def status_json(report: StatusReport, now: dt.datetime, exit_code: int) -> str:
             "problems": report.problems,
             "notes": report.notes,
             "certificates": [cert_dict(c) for c in report.certs],
-            "live_checks": [
-                {**as_json_fields(check), "line": check.line} for check in report.live_checks
-            ],
+            "live_checks": [_live_check(check) for check in report.live_checks],
         },
         indent=2,
     )
+
+
+def _live_check(check: LiveCheck) -> dict[str, Any]:
+    """One server asked by ``--live``; ``label`` only for a server that is not a HAProxy
+    (``nginx /etc/nginx/nginx.conf``)."""
+    data = {**as_json_fields(check), "line": check.line}
+    if not check.label:
+        del data["label"]
+    return data
 
 
 def cert_dict(cert: CertStatus) -> dict[str, Any]:

@@ -91,6 +91,12 @@ class CertStatus:
     #: The HAProxy instances that serve it (their socket, else their configuration),
     #: when a HAProxy configuration names it; empty for PATHs.
     haproxy: list[str] = field(default_factory=list)
+    #: The nginx instances (``nginx:<configuration>``) that staple it from the file
+    #: ocsptool keeps (its ``ssl_stapling_file``); they serve the file as it is.
+    nginx: list[str] = field(default_factory=list)
+    #: The server that staples it itself, with no file of ocsptool's (nginx's
+    #: ``ssl_stapling on`` without ``ssl_stapling_file``): its staple is not judged here.
+    itself: str | None = None
     #: The leaf's serial (lowercase hex), to tell a renewed certificate HAProxy lacks.
     serial: str | None = None
     #: This user may not read the certificate: reported as the last run recorded it.
@@ -116,14 +122,15 @@ class CertStatus:
 
 
 class Stapler(StrEnum):
-    """Who puts the staple into a HAProxy."""
+    """Who puts the staple into a server."""
 
     OCSPTOOL = "ocsptool"  # pushed over the runtime API
     HAPROXY = "haproxy"  # HAProxy fetches it itself (``ocsp-update on``)
+    NGINX = "nginx"  # nginx serves the file ocsptool keeps (``ssl_stapling_file``)
 
 
 class Served(StrEnum):
-    """What a HAProxy serves, compared with the staple on disk."""
+    """What a server serves, compared with the staple on disk."""
 
     SAME = "same"  # the staple on disk (same status, thisUpdate and nextUpdate)
     OLDER = "older"
@@ -227,9 +234,12 @@ def from_disk(
     now: dt.datetime,
     staple_path: Path | None = None,
     issuers: tuple[tuple[Path, ...], tuple[Path, ...]] = ((), ()),
+    *,
+    staple: bool = True,
 ) -> CertStatus:
     """The row from the files: the bundle parsed, its staple file (``staple_path``, else
-    ``<cert>.ocsp``) verified; the history of a record of the same leaf kept."""
+    ``<cert>.ocsp``) verified (not with ``staple=False``: a server staples it itself);
+    the history of a record of the same leaf kept."""
     from ocsptool.certs import describe_name, parse_bundle, validity_problem
     from ocsptool.target import has_crl
 
@@ -262,7 +272,7 @@ def from_disk(
     problem = validity_problem(bundle.leaf, now)
     if problem and cert_expired(bundle.leaf.not_valid_after_utc, now):
         cert.cert_error = problem
-    if cert.ocsp_url is None:
+    if cert.ocsp_url is None or not staple:
         return cert
     der = read_staple(cert, bundle, staple_path or Path(f.path + ".ocsp"), now)
     held = (rec or {}).get("staple")
@@ -335,17 +345,22 @@ def assess(cert: CertStatus, now: dt.datetime) -> None:
     elif expired and cert.not_after is not None:  # expired since the record was written
         expiry = f"{cert.not_after:%Y-%m-%d %H:%M} UTC"
         found.append((CRITICAL, f"certificate expired on {expiry}; renew it{must}"))
-    if cert.ocsp_url is not None:
+    if cert.ocsp_url is not None and cert.itself is None:
         hard = CRITICAL if cert.must_staple else WARNING
+        alarm = nginx_alarm(cert, now, must) if cert.nginx else None
+        if alarm is not None:
+            found.append(alarm)
         if cert.status == "revoked":
             since = f" since {cert.revocation_time:%Y-%m-%d %H:%M} UTC" * bool(cert.revocation_time)
             why = f" ({cert.revocation_reason})" if cert.revocation_reason else ""
             found.append((CRITICAL, f"REVOKED{since}{why}; replace this certificate"))
         elif cert.status in ("none", "invalid", "unknown") and not cert.cert_error:
-            what = {"none": "no staple", "invalid": "invalid staple", "unknown": "staple"}
-            found.append((hard, f"{what[cert.status]}: {cert.reason}{must}"))
+            if alarm is None or alarm[0] is not CRITICAL:  # else: it says why, louder
+                what = {"none": "no staple", "invalid": "invalid staple", "unknown": "staple"}
+                found.append((hard, f"{what[cert.status]}: {cert.reason}{must}"))
         elif (
-            cert.this_update
+            alarm is None
+            and cert.this_update
             and cert.next_update
             and overdue(cert.this_update, cert.next_update, now)
         ):
@@ -361,6 +376,52 @@ def assess(cert: CertStatus, now: dt.datetime) -> None:
     found.sort(key=lambda item: -item[0])
     cert.severity = max((s for s, _ in found), default=OK)
     cert.problems = [text for _, text in found]
+
+
+#: nginx serves a staple file as it is, even expired, until a reload reads a new one: the
+#: schedule refreshes at the middle of the staple's window, so past this fraction of it
+#: (a day and a half before nextUpdate for a week's window) something is wrong.
+NGINX_ALARM = 0.75
+#: How the alarm's lines begin (``check`` leads with it).
+NGINX_SERVES = "nginx serves this staple file"
+
+
+def stapled_itself(path: str, who: str, now: dt.datetime) -> CertStatus:
+    """The row of a certificate a server staples itself, with no file of ocsptool's: the
+    certificate's facts (its expiry is still judged), its staple left to the server."""
+    cert = from_disk(Found(path, [], None, None), None, now, staple=False)
+    cert.itself = who
+    if cert.ocsp_url is not None:
+        cert.reason = f"{who} staples it itself"
+    return cert
+
+
+def nginx_alarm(cert: CertStatus, now: dt.datetime, must: str = "") -> tuple[Severity, str] | None:
+    """The alarm on a staple file nginx serves: CRITICAL past its nextUpdate (nginx keeps
+    serving it), WARNING from ``NGINX_ALARM`` of its window on; else None."""
+    from ocsptool.times import iso
+
+    next_update = cert.next_update
+    if next_update is None or cert.status == "none":
+        return None
+    if now >= next_update:
+        return (
+            CRITICAL,
+            f"{NGINX_SERVES} as it is, expired since {iso(next_update)}: "
+            f"clients that check it see an expired OCSP response{must}; run `ocsptool "
+            "refresh` (it reloads nginx once the new staple is written)",
+        )
+    this_update = cert.this_update
+    if this_update is None or now < this_update + (next_update - this_update) * NGINX_ALARM:
+        return None
+    hours = (next_update - now).total_seconds() / 3600
+    left = f"{hours:.0f} h" if hours >= 2 else f"{hours * 60:.0f} min"
+    return (
+        WARNING,
+        f"{NGINX_SERVES} until it is replaced, and it expires in {left} "
+        f"(nextUpdate {iso(next_update)}); it should have been refreshed long ago: is "
+        "`ocsptool refresh` running?",
+    )
 
 
 def urgency(cert: CertStatus, now: dt.datetime) -> tuple[int, float, str]:

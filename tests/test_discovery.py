@@ -463,9 +463,11 @@ def test_routes_ocsp_update_and_how_s_sockets_combine(tmp_path: Path, cert_dir: 
 @pytest.mark.parametrize("command", ["refresh", "status", "check"])
 def test_help_says_where_certificates_and_sockets_come_from(run_cli: Run, command: str) -> None:
     text = " ".join(run_cli(command, "--help", state=None).stdout.split())
-    assert "with neither, from /etc/haproxy/haproxy.cfg when it exists" in text
+    assert (
+        "with none, from /etc/haproxy/haproxy.cfg and /etc/nginx/nginx.conf, those that exist"
+    ) in text
     assert "else the master socket of -S in /etc/default/haproxy" in text
-    assert "--haproxy-config FILE" in text
+    assert "--haproxy-config FILE" in text and "--nginx-config FILE" in text
 
 
 def test_show_names_the_instances_that_load_the_certificate(

@@ -39,7 +39,8 @@ DEFAULT_CONFIG = Path("/etc/nginx/nginx.conf")
 DEFAULT_PREFIX = "/usr/share/nginx/"
 DEFAULT_PID = "/run/nginx.pid"
 
-MAX_FILES = 1000
+#: A site per file is common (sites-enabled): 100,000 sites, as many as HAProxy's crt-lists.
+MAX_FILES = 100_000
 MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_DEPTH = 64
 

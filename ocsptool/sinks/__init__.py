@@ -68,7 +68,9 @@ class Sink(Protocol):
     def publish(self, items: Sequence[Publication]) -> list[Delivery]:
         """One Delivery per item, in any order; called once per run with everything the
         consumer lacks. Raise ``OcspToolError`` (one line) only when the consumer as a
-        whole cannot be used (e.g. unreachable)."""
+        whole cannot be used (e.g. unreachable). A sink may also keep ``notes``, a list
+        of one-line notes on the consumer as a whole (e.g. "nginx is not running"),
+        which the run says once."""
         ...
 
 
@@ -80,14 +82,21 @@ class SinkOptions:
     now: dt.datetime | None = None
     #: Load a renewed certificate into the server with its staple (``--update-certs``).
     update_certs: bool = False
+    #: How to reload nginx (argv); None: SIGHUP to its master after ``nginx -t``.
+    nginx_reload: tuple[str, ...] | None = None
 
 
 def sinks_for(consumers: Sequence[str], options: SinkOptions) -> list[Sink]:
-    """One sink per consumer address (the file sink always comes first, in the run).
-    Every address is a HAProxy runtime API today; add new kinds of consumer here."""
+    """One sink per consumer address (the file sink always comes first, in the run):
+    ``nginx:<configuration>`` is an nginx (``ocsptool.sinks.nginx``), every other address
+    a HAProxy runtime API. Add new kinds of consumer here."""
     from ocsptool.sinks.haproxy import HAProxySink
+    from ocsptool.sinks.nginx import NginxSink, is_nginx
 
-    return [HAProxySink(address, options) for address in consumers]
+    return [
+        NginxSink(address, options) if is_nginx(address) else HAProxySink(address, options)
+        for address in consumers
+    ]
 
 
 __all__ = ["Delivery", "DeliveryState", "Publication", "Sink", "SinkOptions", "sinks_for"]

@@ -101,6 +101,8 @@ def _publish(
         done.problems.append(str(e))
         failed = Delivery("", DeliveryState.FAILED, str(e), method=_UNREACHABLE)
         return [(item.key, replace(failed, key=item.key)) for item in items]
+    finally:
+        done.notes += getattr(sink, "notes", ())  # said once, about the consumer as a whole
     return [(d.key, d) for d in deliveries]
 
 

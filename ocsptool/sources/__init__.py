@@ -18,9 +18,9 @@ from ocsptool.sources.types import Source, Survey
 
 
 def sources_for(inputs: Inputs, *, cache: Path | None = None) -> list[Source]:
-    """The sources of a run: each HAProxy configuration (read here: a HAProxyConfigError
-    when one cannot be read; ``cache`` keeps the reading for the next run), then the PATHs.
-    Add new sources here."""
+    """The sources of a run: the HAProxy configurations, then the nginx configurations
+    (each read here: a ConfigError when one cannot be read; ``cache`` keeps the reading
+    for the next run, ``<cache>-nginx`` nginx's), then the PATHs. Add new sources here."""
     sources: list[Source] = []
     if inputs.haproxy_configs:
         from ocsptool.sources.haproxy_config import HAProxyConfigSource
@@ -28,6 +28,11 @@ def sources_for(inputs: Inputs, *, cache: Path | None = None) -> list[Source]:
         sources.append(
             HAProxyConfigSource.read(inputs.haproxy_configs, inputs.sockets, cache=cache)
         )
+    if inputs.nginx_configs:
+        from ocsptool.sources.nginx import NginxSource
+
+        beside = cache.with_name(cache.name + "-nginx") if cache is not None else None
+        sources.append(NginxSource.read(inputs.nginx_configs, cache=beside))
     if inputs.paths:
         from ocsptool.sources.directory import DirectorySource
 
@@ -43,16 +48,21 @@ def default_inputs(inputs: Inputs, *, required: bool = True) -> Inputs:
         return inputs
     from dataclasses import replace
 
-    from ocsptool.sources import haproxy_config
+    from ocsptool.sources import haproxy_config, nginx
 
-    default = haproxy_config.DEFAULT_CONFIG
-    if default.exists():
-        return replace(inputs, haproxy_configs=(default,), defaulted=True)
+    haproxy, ngx = haproxy_config.DEFAULT_CONFIG, nginx.DEFAULT_CONFIG
+    haproxy_configs = (haproxy,) if haproxy.exists() else ()
+    nginx_configs = (ngx,) if ngx.exists() else ()
+    if haproxy_configs or nginx_configs:  # a host may run both
+        return replace(
+            inputs, haproxy_configs=haproxy_configs, nginx_configs=nginx_configs, defaulted=True
+        )
     if not required:
         return inputs
     raise UsageError(
-        "give at least one certificate file or directory, or --haproxy-config FILE "
-        f"(or set paths or haproxy_configs in the config file); {default} does not exist"
+        "give at least one certificate file or directory, --haproxy-config FILE or "
+        "--nginx-config FILE (or set paths, haproxy_configs or nginx_configs in the config "
+        f"file); {haproxy} does not exist and {ngx} does not exist"
     )
 
 
@@ -69,6 +79,7 @@ def discover(inputs: Inputs, *, cache: Path | None = None) -> Inventory:
     warnings: list[str] = []
     routes: Mapping[str, Route] = {}
     socketless: dict[str, str] = {}
+    itself: dict[str, str] = {}
     seen: set[str] | None = set() if len(surveys) > 1 else None
     for source, survey in surveys:
         found = survey.found
@@ -77,13 +88,16 @@ def discover(inputs: Inputs, *, cache: Path | None = None) -> Inventory:
             seen.update(f.path for f in found)
         inventory.parts.append(Part(source.target, found))
         if survey.routes:  # one source: its own mapping, not a copy of 100,000 routes
-            routes = {**survey.routes, **routes} if routes else survey.routes
+            new = survey.routes
+            routes = _merged(routes, new, inventory.problems) if routes else new
         sockets += survey.sockets
         warnings += survey.warnings
         inventory.problems += survey.problems
         inventory.unreadable += survey.unreadable
         inventory.leftovers += survey.leftovers
         socketless.update(survey.socketless)
+        for key, address in survey.itself.items():
+            itself.setdefault(key, address)
     inventory.routes = routes
     inventory.sockets = tuple(dict.fromkeys(sockets))
     if inputs.defaulted and inputs.paths:  # renew/show CERT: a default that loads nothing
@@ -92,7 +106,35 @@ def discover(inputs: Inputs, *, cache: Path | None = None) -> Inventory:
         warnings = [w for w in warnings if not w.endswith(f": {NOTHING_LOADED}")]
     inventory.warnings = tuple(dict.fromkeys(warnings))
     inventory.socketless = socketless
+    inventory.itself = itself
     return inventory
+
+
+def _merged(
+    first: Mapping[str, Route], then: Mapping[str, Route], problems: list[tuple[str, str]]
+) -> dict[str, Route]:
+    """Two sources' routes: a certificate both name keeps the first one's route, with the
+    second one's servers added when they read the same staple file; when they read
+    different files, one of them would go stale: a problem."""
+    merged = {**then, **first}
+    for key in first.keys() & then.keys():
+        old, new = first[key], then[key]
+        here, there = old.staple_path or key + ".ocsp", new.staple_path or key + ".ocsp"
+        if here == there:
+            merged[key] = old._replace(
+                served=(*old.served, *new.served),
+                sinks=tuple(dict.fromkeys((*old.sinks, *new.sinks))),
+            )
+            continue
+        problems.append(
+            (
+                new.origin or key,
+                f"{key} is stapled from {there} here and from {here} "
+                f"({old.origin or 'as a PATH'}); ocsptool keeps one staple file per "
+                f"certificate, so {there} would go stale: make both read {here}",
+            )
+        )
+    return merged
 
 
 def select(inventory: Inventory, names: Sequence[str]) -> tuple[list[str], list[str]]:

@@ -36,6 +36,8 @@ class Survey:
     unreadable: list[str] = field(default_factory=list)
     leftovers: list[str] = field(default_factory=list)
     socketless: Mapping[str, str] = field(default_factory=dict)
+    #: Keys the server staples itself, with no file of ocsptool's -> its consumer address.
+    itself: Mapping[str, str] = field(default_factory=dict)
 
 
 class Source(Protocol):
