@@ -18,7 +18,6 @@ sockets replace the ones it names; with several, ``-s`` sockets get every certif
 
 from __future__ import annotations
 
-import contextlib
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -290,11 +289,7 @@ def _save(
 ) -> None:
     """Keep the reading as compact JSON: each distinct socket list and sink list once, each
     certificate a row of indexes and the paths that are not the defaults."""
-    import contextlib
-    import json
-
-    from ocsptool.errors import OcspToolError
-    from ocsptool.files import write_atomic
+    from ocsptool.sources import cache as kept
 
     inputs = _inputs(discoveries)
     names = _variables(inputs)
@@ -320,37 +315,22 @@ def _save(
     }
     answer = [list(tables), rows, found.sockets, found.warnings, found.socketless]
     depends = [inputs, _stat_keys(inputs), names, _values(names)]
-    data = json.dumps([_CACHE_VERSION, question, depends, answer], separators=(",", ":"))
-    with contextlib.suppress(OSError, OcspToolError):  # only a cache: the next run reads again
-        write_atomic(cache, data.encode("utf-8", "surrogateescape"), mode=0o600, sync_dir=False)
+    kept.save(cache, [_CACHE_VERSION, question, depends, answer])
 
 
 def _load(cache: Path, question: Question) -> HAProxyConfigSource | None:
     """The cached reading when it answers ``question`` and no input changed, else None.
 
-    A hint, never authority: read only when root or this user wrote it (a root run never
-    takes routes, sockets or key paths from a file the job user could have forged: one
-    warning says so), bounded in size, decoded in linear time (JSON), and any row that is
-    not the shape ``_save`` writes makes the configurations be read again."""
-    import json
+    A hint, never authority (``ocsptool.sources.cache``: ours only, bounded, JSON); any row
+    that is not the shape ``_save`` writes makes the configurations be read again."""
+    from ocsptool.sources import cache as kept
 
-    from ocsptool.files import MAX_READ_BYTES, Untrusted, read_own
-
-    try:
-        data = read_own(cache, MAX_READ_BYTES, strict=True)
-    except Untrusted as e:
-        if _foreign(cache):  # planted by a user who has no business in the state directory
-            from ocsptool.console import line
-
-            line(f"{cache}: not used: it {e} (the configurations are read instead)")
-            with contextlib.suppress(OSError):
-                os.unlink(cache)  # never keep a planted file's owner or mode
-        return None  # else the job user's own cache: root reads the configurations itself
-    except OSError:
+    value = kept.load(cache)
+    if value is None:
         return None
     try:
-        version, asked, depends, answer = json.loads(data.decode("utf-8", "surrogateescape"))
-        if version != _CACHE_VERSION or asked != json.loads(json.dumps(question)):
+        version, asked, depends, answer = value
+        if version != _CACHE_VERSION or not kept.same(question, asked):
             return None
         inputs, keys, names, values = depends
         if _stat_keys(inputs) != keys or _values(names) != values:
@@ -374,18 +354,8 @@ def _load(cache: Path, question: Question) -> HAProxyConfigSource | None:
             for key, (sinks, served, staple, origin, key_path, issuer, chains) in rows.items()
         }
         return HAProxyConfigSource(routes, tuple(sockets), tuple(warnings), (), socketless)
-    except (ValueError, TypeError, IndexError, KeyError, RecursionError, UnicodeError):
+    except (ValueError, TypeError, IndexError, KeyError):
         return None
-
-
-def _foreign(cache: Path) -> bool:
-    """Whether even the state directory's owner or group could not have written ``cache``."""
-    from ocsptool.files import trust_problem
-
-    try:
-        return trust_problem(os.stat(cache), cache.parent) is not None
-    except OSError:
-        return False
 
 
 def _listing(directory: str) -> dict[str, os.DirEntry[str]] | None:

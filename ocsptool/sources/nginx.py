@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ocsptool.files import READ_DENIED
-from ocsptool.inventory import Route
+from ocsptool.inventory import Route, Served
 from ocsptool.scan import Found, ScanResult
 from ocsptool.sources.types import Survey, file_target
 
@@ -211,7 +211,7 @@ def _issuer_stat(
 # -- the discovery cache -------------------------------------------------------------------
 
 #: Bumped whenever the cache's layout or meaning changes.
-_CACHE_VERSION = 2
+_CACHE_VERSION = 3
 #: A file that cannot be stat'ed, in the packed stat keys.
 _MISSING = (-1, -1, -1, -1, -1)
 _BITS63 = (1 << 63) - 1
@@ -242,29 +242,24 @@ def _save(
     """Keep the reading: every file it read (or tried), every include glob's directory.
     The routes are kept as columns, a served entry only when it is not the usual one
     (the one configuration that names the certificate by its own path): 10,000 routes
-    load in a few milliseconds."""
-    import contextlib
-    import marshal
-
-    from ocsptool.errors import OcspToolError
-    from ocsptool.files import write_atomic
+    load in a few milliseconds. JSON (``ocsptool.sources.cache``); the packed stat keys
+    as hex."""
+    from ocsptool.sources import cache as kept
 
     inputs = list(dict.fromkeys(p for conf in configs for p in (str(conf.path), *conf.inputs)))
     routes = found.routes
     keys = list(routes)
-    columns = (
+    columns = [
         keys,
         [routes[k].staple_path for k in keys],
         [routes[k].origin for k in keys],
         [routes[k].key_path for k in keys],
         [routes[k].sinks for k in keys],
         {k: routes[k].served for k in keys if routes[k].served != _usual(k, routes[k].sinks)},
-    )
-    answer = (columns, found.sockets, found.warnings, found.problems, dict(found.itself))
-    depends = ("\0".join(inputs), _stat_keys(inputs))
-    data = marshal.dumps((_CACHE_VERSION, paths, depends, answer))
-    with contextlib.suppress(OSError, OcspToolError):  # only a cache: the next run reads again
-        write_atomic(cache, data, mode=0o600, sync_dir=False, keep_owner=False)  # ours, 0600
+    ]
+    answer = [columns, found.sockets, found.warnings, found.problems, dict(found.itself)]
+    depends = ["\0".join(inputs), _stat_keys(inputs).hex()]
+    kept.save(cache, [_CACHE_VERSION, paths, depends, answer])
 
 
 def _usual(key: str, sinks: tuple[str, ...]) -> tuple[tuple[tuple[str, ...], str, bool], ...]:
@@ -272,34 +267,44 @@ def _usual(key: str, sinks: tuple[str, ...]) -> tuple[tuple[tuple[str, ...], str
 
 
 def _load(cache: Path, paths: tuple[str, ...]) -> NginxSource | None:
-    """The cached reading of ``paths`` when no file it read has changed, else None."""
-    import marshal
+    """The cached reading of ``paths`` when no file it read has changed, else None (a
+    hint, never authority: ``ocsptool.sources.cache``)."""
+    from ocsptool.sources import cache as kept
 
-    from ocsptool.files import MAX_READ_BYTES, read_own
-
+    value = kept.load(cache)
+    if value is None:
+        return None
     try:
-        # Only this run's user (or root) may have written it (``read_own``: another user's
-        # file, or one others may write, is not read: it is read again from nginx's).
-        # Only tuples, lists, dicts, ints, strs, bytes and None are ever written; marshal
-        # runs no code, and a damaged file raises (then the configurations are read again).
-        data = read_own(cache, MAX_READ_BYTES)
-        version, asked, depends, answer = marshal.loads(data)  # noqa: S302
-        if version != _CACHE_VERSION or asked != paths:
+        version, asked, depends, answer = value
+        if version != _CACHE_VERSION or not kept.same(paths, asked):
             return None
         inputs, stat_keys = depends
-        if _stat_keys(inputs.split("\0")) != stat_keys:
+        if _stat_keys(inputs.split("\0")).hex() != stat_keys:
             return None
         (keys, staples, origins, key_paths, sinks, unusual), sockets, warnings, problems, itself = (
             answer
         )
         new = tuple.__new__  # Route(...) without its Python-level __new__: 10,000 calls
         get = unusual.get
+
+        def served(key: str, sink: tuple[str, ...]) -> tuple[Served, ...]:
+            found = get(key)
+            if found is None:
+                return ((sink, key, False),)
+            return tuple((tuple(s), str(n), bool(u)) for s, n, u in found)
+
         routes = {
-            key: new(Route, (get(key) or ((sink, key, False),), staple, sink, origin, kpath, None))
+            key: new(Route, (served(key, sink), staple, sink, origin, kpath, None, None))
             for key, staple, origin, kpath, sink in zip(
-                keys, staples, origins, key_paths, sinks, strict=True
+                keys, staples, origins, key_paths, map(tuple, sinks), strict=True
             )
         }
-        return NginxSource(routes, sockets, warnings, tuple(tuple(p) for p in problems), itself)
-    except (OSError, ValueError, EOFError, TypeError):
+        return NginxSource(
+            routes,
+            tuple(sockets),
+            tuple(warnings),
+            tuple(tuple(p) for p in problems),
+            dict(itself),
+        )
+    except (ValueError, TypeError, IndexError, KeyError, AttributeError):
         return None
