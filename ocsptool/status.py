@@ -29,8 +29,8 @@ from ocsptool.view import (
     Served,
     Stapler,
     assess,
-    from_disk,
     from_record,
+    from_source,
     recorded,
     urgency,
 )
@@ -147,20 +147,24 @@ def report(
     out.sockets, out.inventory = inventory.sockets, inventory
     routes = inventory.routes
     certs = state.certs
-    for f in inventory.found:
-        key = f.path
-        rec = certs.get(key)
-        cert = from_record(f, rec, now)
-        if cert is None:
-            if rec is not None and rec.get("fingerprint") and not os.access(key, os.R_OK):
-                unreadable[key] = rec
-                continue
-            cert = from_disk(f, rec, now, inventory.staple_path(key))
-        if routes:
-            cert.haproxy = inventory.served_by(key)
-        _consumer_problems(cert, rec, inventory.sinks_of(key))
-        assess(cert, now)
-        out.certs.append(cert)
+    for part in inventory.parts:
+        home = part.home
+        for f in part.found:
+            key = f.path
+            rec = certs.get(key)
+            cert = from_record(f, rec, now, home.missing)
+            if cert is None:
+                if rec is not None and rec.get("fingerprint") and not home.readable(key):
+                    unreadable[key] = rec
+                    continue
+                cert = from_source(
+                    f, rec, now, parse=part.target, home=home, route=inventory.route(key)
+                )
+            if routes:
+                cert.haproxy = inventory.served_by(key)
+            _consumer_problems(cert, rec, inventory.sinks_of(key))
+            assess(cert, now)
+            out.certs.append(cert)
     for key, rec in unreadable.items():
         cert = recorded(key, rec)
         cert.from_state = True
@@ -364,7 +368,8 @@ def nothing_found(inventory: Inventory) -> list[str]:
     lines = [f"{path}: {why}" for path, why in inventory.problems]
     failed = {path for path, _ in inventory.problems}
     looked_in = [p for p in inputs.paths if os.path.abspath(p) not in failed]
-    if looked_in or not (lines or inputs.haproxy_configs):
+    lines += [f"no certificate found in {where}" for where in inventory.searched]
+    if looked_in or not (lines or inputs.haproxy_configs or inputs.kubernetes):
         exts = ", ".join("*" + (e if e.startswith(".") else "." + e) for e in inputs.extensions)
         lines.append(f"no certificate found in {', '.join(looked_in)} (looked for {exts})")
     for config in inputs.haproxy_configs:

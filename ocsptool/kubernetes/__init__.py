@@ -17,9 +17,27 @@ needs PyYAML: ``pip install 'ocsptool[kubernetes]'`` (a JSON kubeconfig needs no
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from pathlib import Path
+
 #: The only Secret type ocsptool reads or writes.
 TLS_TYPE = "kubernetes.io/tls"
 #: Where the staple goes by default: Istio and kgateway read this key.
 DEFAULT_SECRET_KEY = "tls.ocsp-staple"  # noqa: S105 - a data key name, not a secret
 #: The data keys ocsptool never writes, whatever ``--secret-key`` says.
 RESERVED_KEYS = frozenset({"tls.crt", "tls.key", "ca.crt"})
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which TLS Secrets a run serves (``--kubernetes``), and where their staples go."""
+
+    #: The namespaces served; empty: the API configuration's own (the service account's in
+    #: a pod, else the kubeconfig context's).
+    namespaces: tuple[str, ...] = ()
+    #: A label selector (``app=web,tier!=dev``), passed to the API server as is.
+    selector: str | None = None
+    #: The data key each staple goes under.
+    secret_key: str = DEFAULT_SECRET_KEY
+    #: ``--kubeconfig``; None: ``$KUBECONFIG``, else the in-cluster service account.
+    kubeconfig: Path | None = None

@@ -20,8 +20,8 @@ from ocsptool.sources.types import Source, Survey
 
 def sources_for(inputs: Inputs, *, cache: Path | None = None) -> list[Source]:
     """The sources of a run: each HAProxy configuration (read here: a HAProxyConfigError
-    when one cannot be read; ``cache`` keeps the reading for the next run), then the PATHs.
-    Add new sources here."""
+    when one cannot be read; ``cache`` keeps the reading for the next run), then the PATHs,
+    then the TLS Secrets (``--kubernetes``). Add new sources here."""
     from ocsptool.sources.directory import DirectorySource
     from ocsptool.sources.haproxy_config import HAProxyConfigSource
 
@@ -32,7 +32,24 @@ def sources_for(inputs: Inputs, *, cache: Path | None = None) -> list[Source]:
         )
     if inputs.paths:
         sources.append(DirectorySource(inputs.paths, inputs.extensions, inputs.excludes))
+    if inputs.kubernetes is not None:
+        from ocsptool.sources.kubernetes import KubernetesSource
+
+        sources.append(KubernetesSource(inputs.kubernetes))
     return sources
+
+
+def with_certs(inputs: Inputs, certs: Sequence[str]) -> Inputs:
+    """``inputs`` with the CERTs of ``renew CERT...`` and ``show CERT`` added as PATHs
+    (a configuration that names one keeps its route: ``select`` finds it). With
+    ``--kubernetes``, a CERT that is no file names a TLS Secret (``NAMESPACE/NAME``,
+    ``NAME`` or its key): it is looked up among the Secrets, not scanned for."""
+    import os
+    from dataclasses import replace
+
+    if inputs.kubernetes is not None:
+        certs = [c for c in certs if os.path.lexists(c)]
+    return replace(inputs, paths=(*inputs.paths, *certs)) if certs else inputs
 
 
 def default_inputs(inputs: Inputs, *, required: bool = True) -> Inputs:
@@ -69,13 +86,14 @@ def discover(inputs: Inputs, *, cache: Path | None = None) -> Inventory:
     warnings: list[str] = []
     routes: Mapping[str, Route] = {}
     socketless: dict[str, str] = {}
+    aliases: dict[str, str] = {}
     seen: set[str] | None = set() if len(surveys) > 1 else None
     for source, survey in surveys:
         found = survey.found
         if seen is not None:
             found = [f for f in found if f.path not in seen]
             seen.update(f.path for f in found)
-        inventory.parts.append(Part(source.target, found))
+        inventory.parts.append(Part(source.target, found, survey.home))
         if survey.routes:  # one source: its own mapping, not a copy of 100,000 routes
             routes = {**survey.routes, **routes} if routes else survey.routes
         sockets += survey.sockets
@@ -84,7 +102,11 @@ def discover(inputs: Inputs, *, cache: Path | None = None) -> Inventory:
         inventory.unreadable += survey.unreadable
         inventory.leftovers += survey.leftovers
         socketless.update(survey.socketless)
+        inventory.listed += survey.listed
+        inventory.searched += survey.searched
+        aliases.update(survey.aliases)
     inventory.routes = routes
+    inventory.aliases = aliases
     inventory.sockets = tuple(dict.fromkeys(sockets))
     if inputs.defaulted and inputs.paths:  # renew/show CERT: a default that loads nothing
         warnings = [w for w in warnings if not w.endswith(f": {NOTHING_LOADED}")]
@@ -95,8 +117,9 @@ def discover(inputs: Inputs, *, cache: Path | None = None) -> Inventory:
 
 def select(inventory: Inventory, names: Sequence[str]) -> tuple[list[str], list[str]]:
     """The keys that ``names`` (``renew CERT...``, ``show CERT``) name in ``inventory``,
-    and the names that name none. A name matches a certificate by its absolute path, by
-    the file it links to, or as a multi-cert bundle's base name (each of its parts)."""
+    and the names that name none. A name matches a certificate by its key or another name
+    its source gives it (a Secret's ``NAMESPACE/NAME``), by its absolute path, by the file
+    it links to, or as a multi-cert bundle's base name (each of its parts)."""
     import os
 
     from ocsptool.sources.directory import explicit_paths
@@ -106,6 +129,11 @@ def select(inventory: Inventory, names: Sequence[str]) -> tuple[list[str], list[
     keys: list[str] = []
     missing: list[str] = []
     for name in names:
+        key = name if name in known else inventory.aliases.get(name)
+        if key is not None and not os.path.lexists(name):
+            if key not in keys:
+                keys.append(key)
+            continue
         expanded, _ = explicit_paths([name])
         matched = [p for p in map(os.path.abspath, expanded) if p in known]
         if not matched:
@@ -128,4 +156,5 @@ __all__ = [
     "discover",
     "select",
     "sources_for",
+    "with_certs",
 ]
