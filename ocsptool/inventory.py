@@ -28,11 +28,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from ocsptool.kubernetes import Selection
 from ocsptool.scan import DEFAULT_EXTENSIONS, Found
 from ocsptool.sinks.file import FILE_HOME
 
 if TYPE_CHECKING:
+    from ocsptool.kubernetes.selection import Selection
     from ocsptool.sinks import Home
     from ocsptool.target import Consumer, Target
 

@@ -50,7 +50,7 @@ from ocsptool.times import from_epoch
 if TYPE_CHECKING:
     import requests
 
-    from ocsptool.kubernetes import Selection
+    from ocsptool.kubernetes.selection import Selection
     from ocsptool.ocsp import Staple
     from ocsptool.responders import Overrides
     from ocsptool.retrieval import Retrieved

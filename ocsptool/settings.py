@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from ocsptool.kubernetes import DEFAULT_SECRET_KEY
 
 if TYPE_CHECKING:
-    from ocsptool.kubernetes import Selection
+    from ocsptool.kubernetes.selection import Selection
     from ocsptool.refresh import Settings as RunSettings
     from ocsptool.responders import Overrides
 
@@ -240,8 +240,10 @@ def url_problem(url: str) -> str | None:
 
 
 def namespaces_problem(names: tuple[str, ...]) -> str | None:
-    from ocsptool.kubernetes.client import check_namespace
+    if not names:
+        return None
     from ocsptool.kubernetes.errors import KubeConfigError
+    from ocsptool.kubernetes.names import check_namespace
 
     try:
         for name in names:
@@ -252,8 +254,10 @@ def namespaces_problem(names: tuple[str, ...]) -> str | None:
 
 
 def secret_key_problem(key: str) -> str | None:
-    from ocsptool.kubernetes.client import check_data_key
+    if key == DEFAULT_SECRET_KEY:  # every run checks the default: no import for it
+        return None
     from ocsptool.kubernetes.errors import KubeConfigError
+    from ocsptool.kubernetes.names import check_data_key
 
     try:
         check_data_key(key)
@@ -646,8 +650,6 @@ class Options:
     def kubernetes_selection(self) -> Selection | None:
         """The TLS Secrets to serve (``--kubernetes``), or None; a Kubernetes option
         without ``--kubernetes`` is a usage error (it would be silently ignored)."""
-        from ocsptool.kubernetes import Selection
-
         if not self.kubernetes:
             given = [
                 flag
@@ -667,6 +669,8 @@ class Options:
                     "(or kubernetes = true in the config file)"
                 )
             return None
+        from ocsptool.kubernetes.selection import Selection
+
         return Selection(self.namespaces, self.selector, self.secret_key, self.kubeconfig)
 
 

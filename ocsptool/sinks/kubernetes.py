@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
@@ -31,6 +30,8 @@ from ocsptool.errors import OcspToolError
 from ocsptool.sinks import Delivery, DeliveryState, Publication
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
+
     from ocsptool.inventory import Route
     from ocsptool.kubernetes.client import KubeClient
     from ocsptool.kubernetes.config import ApiConfig
@@ -87,7 +88,9 @@ class SecretWriter:
         self._lock = threading.Lock()
 
     def submit(self, item: Publication) -> None:
-        if self._pool is None:
+        if self._pool is None:  # the first staple to write (a run with none needs no pool)
+            from concurrent.futures import ThreadPoolExecutor
+
             from ocsptool.kubernetes.client import KubeClient
 
             self._client = KubeClient(self.home.config)

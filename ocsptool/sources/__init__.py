@@ -13,7 +13,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ocsptool.errors import UsageError
-from ocsptool.haproxy_config.model import NOTHING_LOADED
 from ocsptool.inventory import Inputs, Inventory, Part, Route
 from ocsptool.sources.types import Source, Survey
 
@@ -21,16 +20,18 @@ from ocsptool.sources.types import Source, Survey
 def sources_for(inputs: Inputs, *, cache: Path | None = None) -> list[Source]:
     """The sources of a run: each HAProxy configuration (read here: a HAProxyConfigError
     when one cannot be read; ``cache`` keeps the reading for the next run), then the PATHs,
-    then the TLS Secrets (``--kubernetes``). Add new sources here."""
-    from ocsptool.sources.directory import DirectorySource
-    from ocsptool.sources.haproxy_config import HAProxyConfigSource
-
+    then the TLS Secrets (``--kubernetes``). Add new sources here (each imported only when
+    it is used: a run pays for the sources it has)."""
     sources: list[Source] = []
     if inputs.haproxy_configs:
+        from ocsptool.sources.haproxy_config import HAProxyConfigSource
+
         sources.append(
             HAProxyConfigSource.read(inputs.haproxy_configs, inputs.sockets, cache=cache)
         )
     if inputs.paths:
+        from ocsptool.sources.directory import DirectorySource
+
         sources.append(DirectorySource(inputs.paths, inputs.extensions, inputs.excludes))
     if inputs.kubernetes is not None:
         from ocsptool.sources.kubernetes import KubernetesSource
@@ -109,6 +110,8 @@ def discover(inputs: Inputs, *, cache: Path | None = None) -> Inventory:
     inventory.aliases = aliases
     inventory.sockets = tuple(dict.fromkeys(sockets))
     if inputs.defaulted and inputs.paths:  # renew/show CERT: a default that loads nothing
+        from ocsptool.haproxy_config.model import NOTHING_LOADED
+
         warnings = [w for w in warnings if not w.endswith(f": {NOTHING_LOADED}")]
     inventory.warnings = tuple(dict.fromkeys(warnings))
     inventory.socketless = socketless

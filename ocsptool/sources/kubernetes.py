@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING
 
 from ocsptool.errors import CertificateError
 from ocsptool.inventory import Route
-from ocsptool.kubernetes import Selection
 from ocsptool.kubernetes.errors import Forbidden, KubeApiError, Unauthorized, Unreachable
+from ocsptool.kubernetes.selection import Selection
 from ocsptool.scan import Found
 from ocsptool.sources.types import Survey
 
