@@ -340,6 +340,15 @@ def test_as_a_process_in_the_namespace_of_the_context(cluster: Cluster, tmp_path
     assert cluster.staple("site", leaf).status == "good"
 
 
+def test_no_haproxy_socket_is_given_a_secrets_staple(cluster: Cluster, tmp_path: Path) -> None:
+    """-s sockets get the PATHs' certificates; a Secret's staple goes to the Secret only."""
+    leaf = cluster.leaf("site")
+    cluster.kube.admin.tls_secret(cluster.ns, "site", leaf)
+    result = cluster.run("refresh", "-s", str(tmp_path / "no-haproxy.sock"))
+    assert (result.exit_code, quiet(result)) == (0, True)
+    assert cluster.staple("site", leaf).status == "good"
+
+
 def test_a_secret_without_its_chain_gets_its_issuer_from_aia(
     cluster: Cluster, server: CaIssuers
 ) -> None:

@@ -44,6 +44,9 @@ if TYPE_CHECKING:
 
 #: Every Secret's key starts so: ``kubernetes:NAMESPACE/NAME``.
 SCHEME = "kubernetes:"
+#: A Secret's route: its staple lives in the Secret, and no -s socket is given it (the
+#: gateways read the Secret themselves).
+SERVED_BY_NONE = Route((), None, ())
 
 
 def secret_key(namespace: str, name: str) -> str:
@@ -119,6 +122,7 @@ class KubernetesSource:
                 searched.append(self._searched(namespace))
         finally:
             client.close()
+        survey.routes = dict.fromkeys((f.path for f in found), SERVED_BY_NONE)
         survey.listed = tuple(listed)
         survey.searched = tuple(searched)
         survey.aliases = _aliases(self.secrets.values())
