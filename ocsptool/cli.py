@@ -542,6 +542,11 @@ def renew(o: Options) -> None:
     settings = o.run_settings()
     if not o.dry_run and (problem := _state_problem(o, settings.state_path, writes=True)):
         raise CommandFailed(problem, exitcodes.USAGE)
+    if o.dry_run and settings.kubernetes is not None:
+        raise UsageError(
+            "renew --dry-run reads certificate files, not TLS Secrets; "
+            "`ocsptool show --kubernetes NAMESPACE/NAME` shows a Secret's staple"
+        )
     if o.dry_run:
         _run(lambda: _renew_dry(settings, o.certs, o.as_json), o.verbosity)
     else:

@@ -367,6 +367,35 @@ def test_a_secret_without_its_chain_gets_its_issuer_from_aia(
     assert cluster.staple("alone", leaf).status == "good"
 
 
+def test_a_selector_and_another_key_from_the_config_file(cluster: Cluster, tmp_path: Path) -> None:
+    admin, ns = cluster.kube.admin, cluster.ns
+    web, other = cluster.leaf("web"), cluster.leaf("other")
+    admin.tls_secret(ns, "web", web, labels={"app": "web"})
+    admin.tls_secret(ns, "other", other, labels={"app": "other"})
+    config = tmp_path / "config.toml"
+    config.write_text(
+        f'kubernetes = true\nkubeconfig = "{cluster.kubeconfig}"\nnamespaces = ["{ns}"]\n'
+        'selector = "app=web"\nsecret_key = "ocsp.staple"\n'
+        f'state = "{cluster.state}"\n'
+    )
+
+    result = cluster.run_cli("--config", str(config), "refresh")
+
+    assert (result.exit_code, quiet(result)) == (0, True)
+    assert cluster.state.exists()
+    bundle = Bundle(Path("web"), web.cert, web.chain[0], None)
+    assert verify(cluster.data("web")["ocsp.staple"], bundle, dt.datetime.now(dt.UTC))
+    assert KEY not in cluster.data("web")
+    assert "ocsp.staple" not in cluster.data("other")
+    assert KEY not in cluster.data("other")
+
+
+def test_renew_dry_run_is_for_files(run_cli: RunCli) -> None:
+    result = run_cli("renew", "--dry-run", "--kubernetes", "site")
+    assert result.exit_code == 2
+    assert result.stderr.startswith("ocsptool: renew --dry-run reads certificate files, not")
+
+
 def test_kubernetes_options_need_kubernetes(run_cli: RunCli) -> None:
     result = run_cli("refresh", "--namespace", "web")
     assert result.exit_code == 2
