@@ -390,6 +390,16 @@ def test_a_selector_and_another_key_from_the_config_file(cluster: Cluster, tmp_p
     assert KEY not in cluster.data("other")
 
 
+def test_the_on_change_hook_is_given_each_changed_secret(cluster: Cluster, tmp_path: Path) -> None:
+    for name in ("a", "b"):
+        cluster.kube.admin.tls_secret(cluster.ns, name, cluster.leaf(name))
+    changed = tmp_path / "changed"
+    hook = f'printf %s "$OCSPTOOL_CHANGED" >> {changed}'
+    assert cluster.run("refresh", "--on-change", hook).exit_code == 0
+    assert cluster.run("refresh", "--on-change", hook).exit_code == 0  # nothing changed
+    assert changed.read_text() == f"kubernetes:{cluster.ns}/a\nkubernetes:{cluster.ns}/b\n"
+
+
 def test_renew_dry_run_is_for_files(run_cli: RunCli) -> None:
     result = run_cli("renew", "--dry-run", "--kubernetes", "site")
     assert result.exit_code == 2
