@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 
 from ocsptool.errors import CertificateError
 from ocsptool.inventory import Route
-from ocsptool.kubernetes.errors import Forbidden, KubeApiError, Unauthorized, Unreachable
+from ocsptool.kubernetes.errors import KubeApiError, Unauthorized, Unreachable
 from ocsptool.kubernetes.selection import Selection
 from ocsptool.scan import Found
 from ocsptool.sources.types import Survey
@@ -38,7 +38,6 @@ if TYPE_CHECKING:
     from cryptography import x509
 
     from ocsptool.certs import Bundle
-    from ocsptool.kubernetes.config import ApiConfig
     from ocsptool.kubernetes.secrets import TlsSecret
     from ocsptool.target import IssuerOrigin, Target
 
@@ -78,7 +77,6 @@ class KubernetesSource:
         self.secrets: dict[str, TlsSecret] = {}
         #: Issuers fetched from caIssuers in this run (a Secret cannot hold them for us).
         self.issuers: dict[str, x509.Certificate] = {}
-        self.config: ApiConfig | None = None
 
     # -- survey ----------------------------------------------------------------------------
 
@@ -89,7 +87,7 @@ class KubernetesSource:
         from ocsptool.sinks.kubernetes import SecretHome
 
         selection = self.selection
-        self.config = config = load_config(selection.kubeconfig)
+        config = load_config(selection.kubeconfig)
         namespaces = selection.namespaces or (config.namespace,)
         survey = Survey(home=SecretHome(self, config))
         found = survey.found
@@ -115,7 +113,7 @@ class KubernetesSource:
                 except (Unauthorized, Unreachable) as e:  # the same for every namespace
                     problems.append(_problem(e))
                     break
-                except (Forbidden, KubeApiError) as e:  # this namespace; the others go on
+                except KubeApiError as e:  # 403 and the rest: this namespace; the others go on
                     problems.append(_problem(e))
                     continue
                 listed.append(f"{SCHEME}{namespace}/")
