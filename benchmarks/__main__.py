@@ -55,7 +55,7 @@ def sizes(args: argparse.Namespace) -> Sizes:
     cold_runs = 1 if args.quick else min(3, runs)
     if args.size is not None:
         n = args.size
-        return Sizes(n, n, min(100, n), n, (n,), runs, cold_runs, nginx=(n,))
+        return Sizes(n, n, min(100, n), n, (n,), runs, cold_runs, nginx=(n,), kube=n)
     scaling = (1_000, 10_000, 50_000) if args.full else (1_000, 10_000)
     return Sizes(scaling=scaling, runs=runs, cold_runs=cold_runs)
 
@@ -84,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
                 ("5", bench.workload_scaling),
                 ("6", bench.workload_paced),
                 ("7", bench.workload_nginx),
+                ("8", bench.workload_kubernetes),
             ]
             for key, step in steps:
                 if key in only:

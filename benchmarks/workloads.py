@@ -50,6 +50,8 @@ class Sizes:
     cold_runs: int = 3
     #: Workload 7: server blocks of one nginx configuration (the reload at the first).
     nginx: tuple[int, ...] = (1_000, 10_000)
+    #: Workload 7: TLS Secrets on a real kube-apiserver.
+    kube: int = 1_000
 
 
 #: Why these targets can be missed: measured causes, not excuses (results.md, "Where the
@@ -678,6 +680,134 @@ class Bench:
         self.sections.append(
             (f"cProfile, no-op refresh at {certs.size:,} certs: top 10 cumulative", pstats(out))
         )
+
+    # -- 7: the no-op refresh of TLS Secrets (issue 22) ---------------------------------------
+
+    def workload_kubernetes(self) -> None:
+        """``ocsptool refresh --kubernetes`` with every Secret's staple fresh, beside a floor
+        that only lists the TLS Secrets in pages and decodes them (``floors.py kube``); the
+        API server's own request counters say how many lists and patches each run made."""
+        from ocsptool.testing.kubernetes import (
+            JOB,
+            KubeApiServer,
+            apiserver_archive,
+            apiserver_binary,
+            etcd_binary,
+        )
+
+        size = self.sizes.kube
+        name = f"8. No-op refresh, {size:,} TLS Secrets (`--kubernetes`)"
+        archive = apiserver_archive()
+        if archive is None or etcd_binary() is None:
+            why = "no kube-apiserver archive or etcd (see ocsptool/testing/kubernetes.py)"
+            self.rows.append(Row(name, "skipped", why, "-", "<= 1.5x floor", None))
+            return
+        self.log("starting kube-apiserver and etcd")
+        with KubeApiServer(apiserver_binary(archive, _kube_cache(self.workdir))) as server:
+            admin = server.admin
+            namespace = admin.namespace("bench")
+            admin.allow(namespace, JOB, verbs=("get", "list", "patch"))
+            kube = self.workdir / "kube"
+            config = server.kubeconfig(
+                kube / "config.json", user=JOB, namespace=namespace, json_format=True
+            )
+            token = kube / "token"
+            token.write_text(server.tokens[JOB])
+            self.log(f"creating {size:,} TLS Secrets")
+            certs = fx.make_certs(self.pki, self.workdir / f"kube-{size}", size, self.responder.url)
+            fx.warm(self.responder, certs)
+            for path in certs.paths:
+                text = path.read_bytes()
+                cut = text.index(b"-----BEGIN PRIVATE KEY-----")
+                data = {"tls.crt": text[:cut], "tls.key": text[cut:]}
+                admin.create_secret(namespace, path.stem, data)
+            argv = ocsptool(
+                "refresh", "--state", certs.state, "--kubernetes", "--kubeconfig", config
+            )
+            self.log(f"stapling {size:,} Secrets (one untimed refresh)")
+            run_once(argv)
+            before = _versions(admin, namespace)
+            counts = _requests(admin)
+            run_once(argv)
+            lists, patches = (
+                after - was for after, was in zip(_requests(admin), counts, strict=True)
+            )
+            floor_argv = [
+                sys.executable, FLOORS, "kube", server.url, str(server.ca_file), str(token),
+                namespace, "tls.ocsp-staple",
+            ]  # fmt: skip
+            self.log(f"timing the no-op refresh of {size:,} TLS Secrets, and the list floor")
+            ours, floor = time_pair(argv, floor_argv, self.sizes.runs)
+            self.log("timing it again with no state (a CronJob's emptyDir)")
+            stateless = time_process(
+                argv, self.sizes.cold_runs, before=lambda: _forget(certs.state)
+            )
+            unchanged = _versions(admin, namespace) == before
+        self.rows += [
+            Row(
+                name,
+                secs(ours),
+                f"floor {secs(floor)} (list in pages, decode)",
+                times(ours.median, floor.median),
+                "<= 1.5x floor",
+                ours.median <= 1.5 * floor.median,
+            ),
+            Row(
+                f"{name}: requests to the API server, and writes",
+                f"{lists} LIST, {patches} PATCH; every resourceVersion unchanged: {unchanged}",
+                f"{-(-size // 250)} pages of 250",
+                "-",
+                "a few lists, no write",
+                lists <= -(-size // 250) and patches == 0 and unchanged,
+            ),
+            Row(
+                f"{name}, no state file (each Secret parsed, its staple verified)",
+                f"{secs(stateless)} ({ms(stateless.median / size)}/Secret)",
+                f"floor {secs(floor)}",
+                times(stateless.median, floor.median),
+                "writes nothing",
+                None,
+            ),
+        ]
+
+
+def _kube_cache(workdir: Path) -> Path:
+    """Where the tests keep the unpacked kube-apiserver (``~/.cache/ocsptool-tests``)."""
+    import os
+
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    cache = Path(base) / "ocsptool-tests"
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return workdir / "kube-apiserver"
+    return cache if os.access(cache, os.W_OK) else workdir / "kube-apiserver"
+
+
+def _forget(state: Path) -> None:
+    """No state at all, as in a CronJob's emptyDir: the state file and its index."""
+    for path in (state, state.with_name(state.name + ".index")):
+        path.unlink(missing_ok=True)
+
+
+def _versions(admin: Any, namespace: str) -> dict[str, str]:
+    items = admin.request("GET", f"/api/v1/namespaces/{namespace}/secrets")["items"]
+    return {i["metadata"]["name"]: i["metadata"]["resourceVersion"] for i in items}
+
+
+def _requests(admin: Any) -> tuple[int, int]:
+    """The API server's own counts of LIST and PATCH requests on secrets so far."""
+    response = admin.session.get(admin.server.url + "/metrics", timeout=30)
+    lists = patches = 0
+    for line in response.text.splitlines():
+        if not line.startswith("apiserver_request_total{") or 'resource="secrets"' not in line:
+            continue
+        count = int(float(line.rsplit(" ", 1)[1]))
+        if 'verb="LIST"' in line:
+            lists += count
+        elif 'verb="PATCH"' in line:
+            patches += count
+    return lists, patches
 
 
 def _module(name: str) -> list[str]:

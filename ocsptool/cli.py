@@ -167,7 +167,8 @@ SOURCES_HELP = (
     "each configuration's own socket (an admin stats socket, else the master socket of "
     "-S in /etc/default/haproxy, else an operator one) gets only the certificates that "
     "instance loads, under the names it loaded them. With one configuration, -s replaces "
-    "its sockets."
+    "its sockets. With --kubernetes, also the TLS Secrets of each --namespace: each staple "
+    "goes into its Secret."
 )
 
 
@@ -409,12 +410,19 @@ def status(o: Options) -> None:
     first lines name what needs you; the table has one row per certificate.
     """
     settings = _status_settings(o)
-    if problem := _state_problem(o, settings.state_path, writes=False):
+    if _reads_state(settings) and (problem := _state_problem(o, settings.state_path, writes=False)):
         raise CommandFailed(problem, exitcodes.USAGE)
     _run(
         lambda: _status(settings, o.live, o.metrics, o.as_json, bool(o.store)),
         o.verbosity,
     )
+
+
+def _reads_state(settings: RunSettings) -> bool:
+    """Whether status and check need the state: a certificate file's failed refreshes are
+    only there. A TLS Secret's staple is its own record (a CronJob's state is an emptyDir):
+    ``--kubernetes`` alone reads the Secrets, and the state only when there is one."""
+    return settings.kubernetes is None or bool(settings.paths or settings.haproxy_configs)
 
 
 def _status_settings(o: Options) -> RunSettings:
@@ -518,14 +526,15 @@ def _check(o: Options, settings: RunSettings) -> Verdict:
     from ocsptool import check as nagios
     from ocsptool.status import state_problem
 
-    if problem := _state_problem(o, settings.state_path, writes=False):
+    reads_state = _reads_state(settings)
+    if reads_state and (problem := _state_problem(o, settings.state_path, writes=False)):
         return nagios.unknown(problem)
     now = _now()
     report = _gather(settings, o.live, o.metrics, now)
     if not report.certs:
         lines = _nothing_found(report.inventory)
         return nagios.unknown(lines[0] + (f" (+{len(lines) - 1} more)" if len(lines) > 1 else ""))
-    if problem := state_problem(settings.state_path):
+    if reads_state and (problem := state_problem(settings.state_path)):
         return nagios.unknown(problem)
     if report.state_notes:
         return nagios.unknown(report.state_notes[0])
@@ -546,6 +555,11 @@ def renew(o: Options) -> None:
     settings = o.run_settings()
     if not o.dry_run and (problem := _state_problem(o, settings.state_path, writes=True)):
         raise CommandFailed(problem, exitcodes.USAGE)
+    if o.dry_run and settings.kubernetes is not None:
+        raise UsageError(
+            "renew --dry-run reads certificate files, not TLS Secrets; "
+            "`ocsptool show --kubernetes NAMESPACE/NAME` shows a Secret's staple"
+        )
     if o.dry_run:
         _run(lambda: _renew_dry(settings, o.certs, o.as_json), o.verbosity)
     else:
@@ -680,11 +694,11 @@ def _show(settings: RunSettings, cert: str) -> int:
         problems = [why for path, why in inventory.problems if path.endswith(Path(cert).name)]
         raise CertificateError(f"{cert}: {problems[0] if problems else 'no such file'}")
     texts, ok = [], True
+    found = {f.path: (f, part) for part in inventory.parts for f in part.found if f.path in keys}
     for key in keys:
+        f, part = found[key]
         try:
-            fields, good = inspect(
-                Path(key), _now(), inventory.staple_path(key), inventory.issuers(key)
-            )
+            fields, good = inspect(f, _now(), part.target, part.home, inventory.route(key))
         except CertificateError as e:
             raise CertificateError(f"{key}: {e}") from None
         fields += _served_fields(settings, inventory, key)

@@ -15,6 +15,10 @@ and for the run: the consumers (each server's runtime address: HAProxy sockets, 
 ``nginx:<configuration>`` for an nginx), the
 warnings (lines skipped, never a failure) and the problems (what would stop a server from
 starting, or a PATH that cannot be read).
+
+A certificate file's key is its absolute path. A certificate that is not a file has a key
+that is never a path, ``SCHEME:...`` (a TLS Secret: ``kubernetes:NAMESPACE/NAME``); where
+its staple lives is its part's ``home`` (``ocsptool.sinks.Home``), not a file.
 """
 
 from __future__ import annotations
@@ -27,8 +31,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from ocsptool.scan import DEFAULT_EXTENSIONS, Found
+from ocsptool.sinks.file import FILE_HOME
 
 if TYPE_CHECKING:
+    from ocsptool.kubernetes.selection import Selection
+    from ocsptool.sinks import Home
     from ocsptool.target import Consumer, Target
 
 
@@ -48,11 +55,13 @@ class Inputs:
     excludes: tuple[str, ...] = ()
     #: The configurations are the servers' defaults (nothing named them).
     defaulted: bool = False
+    #: ``--kubernetes``: the TLS Secrets to serve (None: no Secrets).
+    kubernetes: Selection | None = None
 
     @property
     def named(self) -> bool:
         """Whether anything names certificates (else the defaults are read)."""
-        return bool(self.paths or self.haproxy_configs or self.nginx_configs)
+        return bool(self.paths or self.haproxy_configs or self.nginx_configs or self.kubernetes)
 
 
 #: One instance that serves a certificate: (its sockets, best first; the name it loaded
@@ -108,11 +117,13 @@ def chain_files(directory: str) -> tuple[Path, ...]:
 
 
 class Part(NamedTuple):
-    """One source's share of the inventory: its certificates, in its order, and how the
-    source parses one (``Source.target``)."""
+    """One source's share of the inventory: its certificates, in its order, how the
+    source parses one (``Source.target``), and where their staples live (its ``Survey``'s
+    home: the file home unless the source says otherwise)."""
 
     target: Callable[[Found, Route], Target]
     found: list[Found]
+    home: Home = FILE_HOME
 
 
 @dataclass
@@ -142,6 +153,15 @@ class Inventory:
     #: ``ssl_stapling on`` without ``ssl_stapling_file``) -> that server's consumer address.
     #: Not in ``parts`` unless a PATH names them: no run fetches them; ``status`` shows them.
     itself: Mapping[str, str] = field(default_factory=dict)
+    #: Key prefixes a source listed whole in this run (``kubernetes:NAMESPACE/``): a
+    #: record under one of them whose certificate was not found is gone (``gone``).
+    listed: tuple[str, ...] = ()
+    #: Other names of certificates that are not files (``NAMESPACE/NAME`` of a Secret) ->
+    #: their keys: ``renew CERT`` and ``show CERT`` take them (``sources.select``).
+    aliases: Mapping[str, str] = field(default_factory=dict)
+    #: Where the sources other than PATHs and configurations looked, for the line that
+    #: says no certificate was found (``TLS Secrets of namespace "web"``).
+    searched: tuple[str, ...] = ()
 
     @property
     def found(self) -> list[Found]:
@@ -157,6 +177,22 @@ class Inventory:
 
     def __len__(self) -> int:
         return sum(len(part.found) for part in self.parts)
+
+    def home(self, key: str) -> Home:
+        """Where the staple of ``key`` lives (its part's home)."""
+        for part in self.parts:
+            if part.home is not FILE_HOME and any(f.path == key for f in part.found):
+                return part.home
+        return FILE_HOME
+
+    def gone(self, key: str) -> bool:
+        """Whether a recorded certificate that this inventory lacks no longer exists: a
+        key under a prefix listed whole in this run, or a file that is gone. A key that is
+        not a path (a Secret of a namespace not listed in this run) is never judged by
+        the file system."""
+        if self.listed and key.startswith(self.listed):
+            return True
+        return os.path.isabs(key) and not os.path.lexists(key)
 
     # -- routing -------------------------------------------------------------------------
 
@@ -219,7 +255,7 @@ class Inventory:
         from dataclasses import replace
 
         wanted = set(keys)
-        parts = [Part(p.target, [f for f in p.found if f.path in wanted]) for p in self.parts]
+        parts = [p._replace(found=[f for f in p.found if f.path in wanted]) for p in self.parts]
         return replace(self, parts=[p for p in parts if p.found], leftovers=[])
 
     # -- targets -------------------------------------------------------------------------

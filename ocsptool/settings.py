@@ -20,7 +20,10 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ocsptool.kubernetes import DEFAULT_SECRET_KEY
+
 if TYPE_CHECKING:
+    from ocsptool.kubernetes.selection import Selection
     from ocsptool.refresh import Settings as RunSettings
     from ocsptool.responders import Overrides
 
@@ -195,6 +198,28 @@ def _bool(value: Any, _base: Path) -> bool:
     return value
 
 
+def _text(value: Any, _base: Path) -> str:
+    if not isinstance(value, str) or not value:
+        raise BadValue("expected a non-empty string")
+    return value
+
+
+def _namespaces(value: Any, base: Path) -> tuple[str, ...]:
+    names = _strings(value, base)
+    problem = namespaces_problem(names)
+    if problem is not None:
+        raise BadValue(problem)
+    return names
+
+
+def _secret_key(value: Any, base: Path) -> str:
+    key = _text(value, base)
+    problem = secret_key_problem(key)
+    if problem is not None:
+        raise BadValue(problem)
+    return key
+
+
 # -- checks of a given value ---------------------------------------------------------------
 
 
@@ -231,6 +256,33 @@ def reload_problem(command: str | tuple[str, ...]) -> str | None:
     return None if words else "expected a command, e.g. 'systemctl reload nginx'"
 
 
+def namespaces_problem(names: tuple[str, ...]) -> str | None:
+    if not names:
+        return None
+    from ocsptool.kubernetes.errors import KubeConfigError
+    from ocsptool.kubernetes.names import check_namespace
+
+    try:
+        for name in names:
+            check_namespace(name)
+    except KubeConfigError as e:
+        return str(e).removeprefix("kubernetes: ")
+    return None
+
+
+def secret_key_problem(key: str) -> str | None:
+    if key == DEFAULT_SECRET_KEY:  # every run checks the default: no import for it
+        return None
+    from ocsptool.kubernetes.errors import KubeConfigError
+    from ocsptool.kubernetes.names import check_data_key
+
+    try:
+        check_data_key(key)
+    except KubeConfigError as e:
+        return str(e).removeprefix("kubernetes: ")
+    return None
+
+
 def overrides_problem(value: object) -> str | None:
     from ocsptool.responders import Overrides
 
@@ -249,6 +301,10 @@ _FETCH_STORE = (
     "up for the run (exit 69)."
 )
 _FETCH_TIMEOUT = "Seconds to wait for a responder (connect 5 s at most) or HAProxy."
+_GATEWAY_KEYS = (
+    "Istio and kgateway read tls.ocsp-staple; Envoy Gateway's proposal ocsp.staple; "
+    "nghttpx-ingress tls.ocsp-resp"
+)
 _LIVE_TIMEOUT = "Seconds to wait for HAProxy (--live)."
 
 
@@ -333,6 +389,60 @@ class Options:
         "shell; a list in the config file), instead of 'nginx -t' and a SIGHUP to the "
         "master its pid file names. Run once, only after a run that changed a staple file "
         "nginx does not serve yet.",
+    )
+    kubernetes: bool = setting(
+        False,
+        flags=("--kubernetes",),
+        commands=SOURCES,
+        kind="flag",
+        key="kubernetes",
+        convert=_bool,
+        help="Also staple the TLS Secrets (kubernetes.io/tls) of each --namespace: the "
+        "staple goes into each Secret under --secret-key, conditionally (never tls.crt, "
+        "tls.key or another key). The API is found as kubectl finds it: --kubeconfig, "
+        "else KUBECONFIG, else the pod's service account. Needs get, list and patch on "
+        "secrets (contrib/kubernetes/role.yaml).",
+    )
+    namespaces: tuple[str, ...] = setting(
+        (),
+        flags=("-n", "--namespace"),
+        commands=SOURCES,
+        multiple=True,
+        metavar="NS",
+        key="namespaces",
+        convert=_namespaces,
+        check=namespaces_problem,
+        help="A namespace whose TLS Secrets are served (repeatable; --kubernetes). "
+        "Default: the service account's namespace in a pod, else the kubeconfig context's.",
+    )
+    selector: str | None = setting(
+        flags=("--selector",),
+        commands=SOURCES,
+        metavar="LABELS",
+        key="selector",
+        convert=_text,
+        help="Only the TLS Secrets with these labels, as kubectl -l takes them "
+        "(app=web,tier!=dev; --kubernetes).",
+    )
+    secret_key: str = setting(
+        DEFAULT_SECRET_KEY,
+        flags=("--secret-key",),
+        commands=SOURCES,
+        metavar="KEY",
+        key="secret_key",
+        convert=_secret_key,
+        check=secret_key_problem,
+        help=f"The Secret data key the staple goes under (--kubernetes): {_GATEWAY_KEYS}.",
+    )
+    kubeconfig: Path | None = setting(
+        flags=("--kubeconfig",),
+        commands=SOURCES,
+        kind="file",
+        metavar="FILE",
+        key="kubeconfig",
+        convert=_path,
+        help="The kubeconfig to use (--kubernetes; its current context). Default: "
+        "KUBECONFIG, else the pod's service account, else ~/.kube/config.",
     )
     jobs: int = setting(
         8,
@@ -563,6 +673,7 @@ class Options:
 
         exts = tuple(e if e.startswith(".") else "." + e for e in self.extensions)
         timeout = self.timeout
+        kubernetes = self.kubernetes_selection()
         return Settings(
             paths=self.paths,
             state_path=self.state or default_path(),
@@ -583,7 +694,34 @@ class Options:
             update_certs=self.update_certs,
             nginx_configs=self.nginx_configs,
             nginx_reload=_argv(self.nginx_reload),
+            kubernetes=kubernetes,
         )
+
+    def kubernetes_selection(self) -> Selection | None:
+        """The TLS Secrets to serve (``--kubernetes``), or None; a Kubernetes option
+        without ``--kubernetes`` is a usage error (it would be silently ignored)."""
+        if not self.kubernetes:
+            given = [
+                flag
+                for flag, value in (
+                    ("--namespace", self.namespaces),
+                    ("--selector", self.selector),
+                    ("--kubeconfig", self.kubeconfig),
+                    ("--secret-key", self.secret_key != DEFAULT_SECRET_KEY),
+                )
+                if value
+            ]
+            if given:
+                from ocsptool.errors import UsageError
+
+                raise UsageError(
+                    f"{', '.join(given)} only apply with --kubernetes "
+                    "(or kubernetes = true in the config file)"
+                )
+            return None
+        from ocsptool.kubernetes.selection import Selection
+
+        return Selection(self.namespaces, self.selector, self.secret_key, self.kubeconfig)
 
 
 def _argv(command: str | tuple[str, ...] | None) -> tuple[str, ...] | None:

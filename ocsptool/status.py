@@ -30,8 +30,8 @@ from ocsptool.view import (
     Served,
     Stapler,
     assess,
-    from_disk,
     from_record,
+    from_source,
     recorded,
     stapled_itself,
     urgency,
@@ -155,26 +155,28 @@ def report(
     out.sockets, out.inventory = inventory.sockets, inventory
     routes = inventory.routes
     certs = state.certs
-    for f in inventory.found:
-        key = f.path
-        rec = certs.get(key)
-        try:
-            cert = from_record(f, rec, now)
-            if cert is None:
-                if rec is not None and rec.get("fingerprint") and not os.access(key, os.R_OK):
-                    unreadable[key] = rec
-                    continue
-                staple = inventory.staple_path(key)
-                cert = from_disk(f, rec, now, staple, inventory.issuers(key))
-        except Exception as e:  # one certificate never blinds the others, whatever it is
-            from ocsptool.retrieval import unexpected
+    for part in inventory.parts:
+        home = part.home
+        for f in part.found:
+            key = f.path
+            rec = certs.get(key)
+            try:
+                cert = from_record(f, rec, now, home.missing)
+                if cert is None:
+                    if rec is not None and rec.get("fingerprint") and not home.readable(key):
+                        unreadable[key] = rec
+                        continue
+                    route = inventory.route(key)
+                    cert = from_source(f, rec, now, parse=part.target, home=home, route=route)
+            except Exception as e:  # one certificate never blinds the others, whatever it is
+                from ocsptool.retrieval import unexpected
 
-            cert = CertStatus(path=key, cert_error=str(unexpected(e)))
-        if routes:
-            _served_by(cert, inventory.served_by(key))
-        _consumer_problems(cert, rec, inventory.sinks_of(key))
-        assess(cert, now)
-        out.certs.append(cert)
+                cert = CertStatus(path=key, cert_error=str(unexpected(e)))
+            if routes:
+                _served_by(cert, inventory.served_by(key))
+            _consumer_problems(cert, rec, inventory.sinks_of(key))
+            assess(cert, now)
+            out.certs.append(cert)
     for key, rec in unreadable.items():
         cert = recorded(key, rec)
         cert.from_state = True
@@ -421,7 +423,10 @@ def nothing_found(inventory: Inventory) -> list[str]:
     lines = [f"{path}: {why}" for path, why in inventory.problems]
     failed = {path for path, _ in inventory.problems}
     looked_in = [p for p in inputs.paths if os.path.abspath(p) not in failed]
-    if looked_in or not (lines or inputs.haproxy_configs or inputs.nginx_configs):
+    lines += [f"no certificate found in {where}" for where in inventory.searched]
+    if looked_in or not (
+        lines or inputs.haproxy_configs or inputs.nginx_configs or inputs.kubernetes
+    ):
         exts = ", ".join("*" + (e if e.startswith(".") else "." + e) for e in inputs.extensions)
         lines.append(f"no certificate found in {', '.join(looked_in)} (looked for {exts})")
     configs = inputs.haproxy_configs

@@ -206,8 +206,9 @@ def probes_of(conf: NginxConfig) -> dict[tuple[str, str], tuple[Probe, ...]]:
     return found
 
 
-def _path(path: Path | str) -> str:
-    return os.path.abspath(path)
+def _path(path: Path | str | None) -> str:
+    """The staple file as nginx's configuration names it (none: a staple with no file)."""
+    return os.path.abspath(path) if path is not None else ""
 
 
 def _done(item: Publication, method: str) -> Delivery:

@@ -20,7 +20,9 @@ from ocsptool.sources.types import Source, Survey
 def sources_for(inputs: Inputs, *, cache: Path | None = None) -> list[Source]:
     """The sources of a run: the HAProxy configurations, then the nginx configurations
     (each read here: a ConfigError when one cannot be read; ``cache`` keeps the reading
-    for the next run, ``<cache>-nginx`` nginx's), then the PATHs. Add new sources here."""
+    for the next run, ``<cache>-nginx`` nginx's), then the PATHs, then the TLS Secrets
+    (``--kubernetes``). Add new sources here (each imported only when it is used: a run
+    pays for the sources it has)."""
     sources: list[Source] = []
     if inputs.haproxy_configs:
         from ocsptool.sources.haproxy_config import HAProxyConfigSource
@@ -37,7 +39,24 @@ def sources_for(inputs: Inputs, *, cache: Path | None = None) -> list[Source]:
         from ocsptool.sources.directory import DirectorySource
 
         sources.append(DirectorySource(inputs.paths, inputs.extensions, inputs.excludes))
+    if inputs.kubernetes is not None:
+        from ocsptool.sources.kubernetes import KubernetesSource
+
+        sources.append(KubernetesSource(inputs.kubernetes))
     return sources
+
+
+def with_certs(inputs: Inputs, certs: Sequence[str]) -> Inputs:
+    """``inputs`` with the CERTs of ``renew CERT...`` and ``show CERT`` added as PATHs
+    (a configuration that names one keeps its route: ``select`` finds it). With
+    ``--kubernetes``, a CERT that is no file names a TLS Secret (``NAMESPACE/NAME``,
+    ``NAME`` or its key): it is looked up among the Secrets, not scanned for."""
+    import os
+    from dataclasses import replace
+
+    if inputs.kubernetes is not None:
+        certs = [c for c in certs if os.path.lexists(c)]
+    return replace(inputs, paths=(*inputs.paths, *certs)) if certs else inputs
 
 
 def default_inputs(inputs: Inputs, *, required: bool = True) -> Inputs:
@@ -80,13 +99,14 @@ def discover(inputs: Inputs, *, cache: Path | None = None) -> Inventory:
     routes: Mapping[str, Route] = {}
     socketless: dict[str, str] = {}
     itself: dict[str, str] = {}
+    aliases: dict[str, str] = {}
     seen: set[str] | None = set() if len(surveys) > 1 else None
     for source, survey in surveys:
         found = survey.found
         if seen is not None:
             found = [f for f in found if f.path not in seen]
             seen.update(f.path for f in found)
-        inventory.parts.append(Part(source.target, found))
+        inventory.parts.append(Part(source.target, found, survey.home))
         if survey.routes:  # one source: its own mapping, not a copy of 100,000 routes
             new = survey.routes
             routes = _merged(routes, new, inventory.problems) if routes else new
@@ -98,7 +118,11 @@ def discover(inputs: Inputs, *, cache: Path | None = None) -> Inventory:
         socketless.update(survey.socketless)
         for key, address in survey.itself.items():
             itself.setdefault(key, address)
+        inventory.listed += survey.listed
+        inventory.searched += survey.searched
+        aliases.update(survey.aliases)
     inventory.routes = routes
+    inventory.aliases = aliases
     inventory.sockets = tuple(dict.fromkeys(sockets))
     if inputs.defaulted and inputs.paths:  # renew/show CERT: a default that loads nothing
         from ocsptool.haproxy_config.model import NOTHING_LOADED
@@ -139,8 +163,9 @@ def _merged(
 
 def select(inventory: Inventory, names: Sequence[str]) -> tuple[list[str], list[str]]:
     """The keys that ``names`` (``renew CERT...``, ``show CERT``) name in ``inventory``,
-    and the names that name none. A name matches a certificate by its absolute path, by
-    the file it links to, or as a multi-cert bundle's base name (each of its parts)."""
+    and the names that name none. A name matches a certificate by its key or another name
+    its source gives it (a Secret's ``NAMESPACE/NAME``), by its absolute path, by the file
+    it links to, or as a multi-cert bundle's base name (each of its parts)."""
     import os
 
     from ocsptool.sources.directory import explicit_paths
@@ -150,6 +175,11 @@ def select(inventory: Inventory, names: Sequence[str]) -> tuple[list[str], list[
     keys: list[str] = []
     missing: list[str] = []
     for name in names:
+        key = name if name in known else inventory.aliases.get(name)
+        if key is not None and not os.path.lexists(name):
+            if key not in keys:
+                keys.append(key)
+            continue
         expanded, _ = explicit_paths([name])
         matched = [p for p in map(os.path.abspath, expanded) if p in known]
         if not matched:
@@ -172,4 +202,5 @@ __all__ = [
     "discover",
     "select",
     "sources_for",
+    "with_certs",
 ]

@@ -5,6 +5,11 @@ A source does two things, cheaply first: ``survey()`` says which certificates it
 (stat keys only: all a run with nothing due reads), where their staples go, who serves
 them, and what it could not read; ``target(found, route)`` parses one certificate into a
 ``Target`` when a run must look at it.
+
+A source whose staples are not files says where they live: ``Survey.home`` (see
+``ocsptool.sinks.Home``); its ``Found`` keys then identify the certificate and the staple
+held the same cheap way (``stat``: what the certificate was read from; ``ocsp_inode``:
+the staple held, or None), so the no-op run compares them with the records unchanged.
 """
 
 from __future__ import annotations
@@ -16,8 +21,10 @@ from typing import TYPE_CHECKING, Protocol
 
 from ocsptool.inventory import Route
 from ocsptool.scan import Found
+from ocsptool.sinks.file import FILE_HOME
 
 if TYPE_CHECKING:
+    from ocsptool.sinks import Home
     from ocsptool.target import Target
 
 
@@ -38,6 +45,13 @@ class Survey:
     socketless: Mapping[str, str] = field(default_factory=dict)
     #: Keys the server staples itself, with no file of ocsptool's -> its consumer address.
     itself: Mapping[str, str] = field(default_factory=dict)
+    #: Where its staples live (``Inventory.home``).
+    home: Home = FILE_HOME
+    #: Key prefixes it listed whole (``Inventory.listed``), other names of its
+    #: certificates (``Inventory.aliases``), and where it looked (``Inventory.searched``).
+    listed: tuple[str, ...] = ()
+    aliases: Mapping[str, str] = field(default_factory=dict)
+    searched: tuple[str, ...] = ()
 
 
 class Source(Protocol):
