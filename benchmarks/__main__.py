@@ -34,7 +34,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--workdir", type=Path, help="keep fixtures here (default: a temp dir)")
     parser.add_argument("--write", action="store_true", help=f"store the result in {RESULTS.name}")
     parser.add_argument(
-        "--only", nargs="*", choices=["1", "2", "3", "4", "5", "6", "7"], help="workloads"
+        "--only", nargs="*", choices=["1", "2", "3", "4", "5", "6", "7", "8"], help="workloads"
     )
     parser.add_argument(
         "--ocsptool",
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(tempfile.mkdtemp(prefix="run-", dir=args.workdir))
     else:
         workdir = Path(tempfile.mkdtemp(prefix="ocsptool-bench-"))
-    only = set(args.only or "1234567")
+    only = set(args.only or "12345678")
     try:
         pki = fx.make_pki(workdir)
         with fx.serving(pki) as responder:

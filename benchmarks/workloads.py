@@ -50,7 +50,7 @@ class Sizes:
     cold_runs: int = 3
     #: Workload 7: server blocks of one nginx configuration (the reload at the first).
     nginx: tuple[int, ...] = (1_000, 10_000)
-    #: Workload 7: TLS Secrets on a real kube-apiserver.
+    #: Workload 8: TLS Secrets on a real kube-apiserver.
     kube: int = 1_000
 
 

@@ -166,11 +166,19 @@ def load_der(der: bytes) -> x509.Certificate:
     cryptography parses names, extensions and times lazily: a corrupt extension would
     otherwise surface as a ``ValueError`` deep inside a run instead of here.
     """
+    import warnings
+
+    from cryptography.utils import CryptographyDeprecationWarning
+
     try:
-        cert = x509.load_der_x509_certificate(der)
-        _ = (cert.subject, cert.issuer, cert.extensions, cert.serial_number)
-        _ = (cert.not_valid_before_utc, cert.not_valid_after_utc)
-        cert.public_key()
+        with warnings.catch_warnings():
+            # A serial that is not positive (old CAs issued some) is accepted, as HAProxy
+            # and OpenSSL accept it: no warning line of cryptography's on the run's stderr.
+            warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+            cert = x509.load_der_x509_certificate(der)
+            _ = (cert.subject, cert.issuer, cert.extensions, cert.serial_number)
+            _ = (cert.not_valid_before_utc, cert.not_valid_after_utc)
+            cert.public_key()
     except UnsupportedAlgorithm as e:
         raise _Unsupported(f"uses an unsupported algorithm ({e})") from None
     except (x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as e:
