@@ -35,9 +35,10 @@ import requests
 from benchmarks import fixtures as fx
 from ocsptool.certs import Bundle, parse_bundle
 from ocsptool.fetch import fetch, new_session
+from ocsptool.fleet import open_store
+from ocsptool.fleet.run import Origin, StoreRun
 from ocsptool.haproxy import response_certid_key
 from ocsptool.ocsp import Staple, build_request, verify
-from ocsptool.shared_store import Origin, StoreRun, open_store
 from ocsptool.testing.redis import RedisServer
 
 

@@ -6,15 +6,15 @@
 - ``ocsptool.sources.discover``: the ``Inventory`` (every command builds it the same way).
 - ``ocsptool.plan``: ``triage`` and ``decide``, pure: fresh, due, waiting, unusable.
 - ``ocsptool.target.prepare``: a certificate parsed, its issuer fetched if the bundle
-  lacks it, the URLs to ask; ``ocsptool.records`` records it.
+  lacks it, the URLs to ask; ``ocsptool.state.events`` records it.
 - ``ocsptool.retrieval``: fetch + verify, one ``Retrieved`` per due target, each written
   to its home as it arrives (``ocsptool.sinks.Home``: the staple file, or a TLS Secret's
   data key), by the home's writer; the staple held there is what the run adopts.
 - ``ocsptool.sinks.delivery``: each consumer (a server) gets the staples it lacks.
-- ``ocsptool.store``: the lock, the records (``State`` tracks what changed), the last run.
+- ``ocsptool.state``: the lock, the records (``State`` tracks what changed), the last run.
 - Then the on-change hook (``ocsptool.hooks``), once, if a staple file changed.
 
-With ``Settings.store`` (a fleet's shared store, ``ocsptool.shared_store``) the fetch of
+With ``Settings.store`` (a fleet's shared store, ``ocsptool.fleet``) the fetch of
 each due target goes through ``StoreRun.obtain``: the store is opened only when there is
 something due, once per run, and its failure is ``RunReport.store_problem`` (exit 69).
 
@@ -32,7 +32,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ocsptool import records
 from ocsptool import scan as scanning
 from ocsptool.errors import CertificateError, OcspToolError
 from ocsptool.files import remove_leftovers
@@ -43,18 +42,17 @@ from ocsptool.limits import MAX_RESPONSE_BYTES, Timeouts
 from ocsptool.pacing import DEFAULT_JOBS_PER_HOST
 from ocsptool.plan import Action, Plan, all_fresh, decide, triage
 from ocsptool.scan import Found
-from ocsptool.state import Record, State
-from ocsptool.store import Store, store_for
+from ocsptool.state import Record, State, StateFile, events, state_file
 from ocsptool.times import from_epoch
 
 if TYPE_CHECKING:
     import requests
 
+    from ocsptool.fleet.run import StoreRun
     from ocsptool.kubernetes.selection import Selection
     from ocsptool.ocsp import Staple
     from ocsptool.responders import Overrides
     from ocsptool.retrieval import Retrieved
-    from ocsptool.shared_store import StoreRun
     from ocsptool.sinks import Delivery, Home, HomeWriter, Publication
     from ocsptool.sinks.delivery import Delivered
     from ocsptool.target import Asking, Target
@@ -223,20 +221,20 @@ def run_refresh(
     if inventory is None:
         inventory = inventory_of(settings)
     if settings.store:  # a bad --store is a usage error on every run, not only a busy one
-        from ocsptool.shared_store import check_store_url
+        from ocsptool.fleet import check_store_url
 
         check_store_url(settings.store)
-    store: Store = store_for(settings.state_path)
+    kept: StateFile = state_file(settings.state_path)
     forced = frozenset(force)
-    with store.locked():
-        settled = _all_fresh(store, inventory, now, forced)
+    with kept.locked():
+        settled = _all_fresh(kept, inventory, now, forced)
         if settled is not None:  # the no-op run: nothing to do, and the records not loaded
-            report = _fresh_report(settings, store, inventory, settled, now)
+            report = _fresh_report(settings, kept, inventory, settled, now)
             report.notes[:0] = inventory.warnings
-            store.record_run(int(now.timestamp()), report.ok)
+            kept.record_run(int(now.timestamp()), report.ok)
             return report
         with paused():
-            state = store.load(now)
+            state = kept.load(now)
         run = _Run(settings, inventory, state, now, session_factory=session_factory)
         report = run.report
         try:
@@ -258,21 +256,21 @@ def run_refresh(
         run.prune({f.path for f in inventory.found})
         run.finish()
         report.inventory, report.load_state = inventory, lambda: state
-        store.save(state)
+        kept.save(state)
         if settings.on_change and report.changed:
             run.on_change(settings.on_change)
-        store.record_run(run.now_epoch, report.ok)
+        kept.record_run(run.now_epoch, report.ok)
         return report
 
 
 def _all_fresh(
-    store: Store, inventory: Inventory, now: dt.datetime, force: frozenset[str]
+    kept: StateFile, inventory: Inventory, now: dt.datetime, force: frozenset[str]
 ) -> Plan | None:
     """Every certificate plainly fresh (or without OCSP URL), by the store's fresh index;
     else None."""
     if inventory.problems or inventory.leftovers:
         return None
-    index = store.index()
+    index = kept.index()
     if index is None:
         return None
     try:
@@ -284,14 +282,14 @@ def _all_fresh(
 
 
 def _fresh_report(
-    settings: Settings, store: Store, inventory: Inventory, plan: Plan, now: dt.datetime
+    settings: Settings, kept: StateFile, inventory: Inventory, plan: Plan, now: dt.datetime
 ) -> RunReport:
     """The report of a run that found everything fresh; the outcomes and the records
     (for --metrics or -v) are read from the store only when asked for."""
     report = RunReport(inventory=inventory)
 
     def state() -> State:
-        return store.load(now, read_only=True)
+        return kept.load(now, read_only=True)
 
     def outcomes() -> list[Outcome]:
         run = _Run(settings, inventory, report.state, now)
@@ -385,13 +383,13 @@ class _Run:
 
                 # A caIssuers fetch fails with a FetchError, a write with a WriteError.
                 error = e if isinstance(e, OcspToolError) else unexpected(e)
-                rec = records.unusable(self.state, scanned, error, self.now)
+                rec = events.unusable(self.state, scanned, error, self.now)
                 self._fail_cert(scanned.path, str(error), rec)
                 continue
             target, f = prepared.target, prepared.found
             if prepared.note:
                 self.report.notes.append(prepared.note)
-            rec = records.parsed(self.state, target, f)
+            rec = events.parsed(self.state, target, f)
             self.targets_by_key[target.key] = target
             self.homes[target.key] = part.home
             staple = rec.get("staple")
@@ -401,7 +399,7 @@ class _Run:
                 and (staple is None or staple.get("inode") != f.ocsp_inode)
             ):
                 held = self._held_staple(target, f, part.home)
-                records.adopted(self.state, target, held, f.ocsp_inode)
+                events.adopted(self.state, target, held, f.ocsp_inode)
             targets.append(target)
         return targets
 
@@ -500,7 +498,8 @@ class _Run:
         """The shared store for this run's fetches (opened now: there is work)."""
         if not self.settings.store:
             return None
-        from ocsptool.shared_store import StoreRun, open_store
+        from ocsptool.fleet import open_store
+        from ocsptool.fleet.run import StoreRun
 
         return StoreRun(open_store(self.settings.store, timeout=self.settings.timeouts.read))
 
@@ -526,10 +525,10 @@ class _Run:
             result = results[delivery.key]
             staple = result.staple
             assert staple is not None
-            record = records.describe_staple(staple, delivery.inode)
+            record = events.describe_staple(staple, delivery.inode)
             record.update(result.provenance())
-            due = records.due_of(target, staple)
-            changed = records.fetched(
+            due = events.due_of(target, staple)
+            changed = events.fetched(
                 self.state, target, record, due=due, now=self.now_epoch, responder=result.responder
             )
             if changed:
@@ -548,7 +547,7 @@ class _Run:
     def _failed(self, target: Target, error: OcspToolError, where: str) -> None:
         key = target.key
         message = f"{where}{error}"
-        records.failed(self.state, key, message, error, self.now)
+        events.failed(self.state, key, message, error, self.now)
         out = self._outcome(key, self.state.certs[key], Action.FAILED)
         out.error = message
         self.report.problems.append(f"{key}: {message}")
@@ -630,7 +629,7 @@ class _Run:
 
     def finish(self) -> None:
         certs = self.state.certs
-        handled = [k for k in self.outcomes if records.staple_status(certs[k]) == "revoked"]
+        handled = [k for k in self.outcomes if events.staple_status(certs[k]) == "revoked"]
         for key in dict.fromkeys([*self.revoked, *handled]):
             self.report.problems.append(revoked_line(key, certs[key]))
         self.report.build_outcomes = self.all_outcomes

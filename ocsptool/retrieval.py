@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ocsptool.errors import OcspToolError, ResponseRejected
+from ocsptool.fleet.run import Origin
 from ocsptool.limits import MAX_RESPONSE_BYTES, Timeouts
-from ocsptool.shared_store import Origin
 from ocsptool.state import StapleRecord
 from ocsptool.target import Target
 from ocsptool.times import from_epoch, iso
@@ -24,9 +24,9 @@ from ocsptool.times import from_epoch, iso
 if TYPE_CHECKING:
     import requests
 
+    from ocsptool.fleet.run import StoreRun
     from ocsptool.ocsp import Staple
     from ocsptool.pacing import HostLimiter
-    from ocsptool.shared_store import StoreRun
 
 Progress = Callable[[int, int], None]
 _DEFAULT_TIMEOUTS = Timeouts()

@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING
 
 from ocsptool import state as statefile
 from ocsptool.errors import CertificateError
-from ocsptool.files import last_run
 from ocsptool.inventory import Inventory
 from ocsptool.plural import plural
 from ocsptool.state import Record
+from ocsptool.state.lock import last_run
 from ocsptool.times import iso
 from ocsptool.view import (
     CertStatus,

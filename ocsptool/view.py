@@ -27,9 +27,9 @@ from typing import TYPE_CHECKING
 from ocsptool.errors import CertificateError, OcspToolError, StatusUnknown
 from ocsptool.freshness import cert_expired, lapsing, overdue
 from ocsptool.plural import plural
-from ocsptool.records import cache_valid
 from ocsptool.scan import Found
 from ocsptool.state import Record, StapleRecord
+from ocsptool.state.events import cache_valid
 from ocsptool.times import from_epoch
 
 if TYPE_CHECKING:

@@ -19,6 +19,7 @@ import pytest
 
 from ocsptool import files
 from ocsptool.errors import LockHeld, WriteError
+from ocsptool.state import lock as state_lock
 from ocsptool.testing.responder import Responder
 from tests.conftest import PKI, CertDir, RunCli
 from tests.test_bad_files import run_without_dac
@@ -87,9 +88,9 @@ def test_write_into_a_missing_directory_is_one_line(tmp_path: Path) -> None:
 def test_run_lock_is_exclusive_and_released(tmp_path: Path) -> None:
     state = tmp_path / "state" / "state.json"
     held = pytest.raises(LockHeld, match=r"another ocsptool run holds .*state\.json\.lock")
-    with files.run_lock(state), held, files.run_lock(state):
+    with state_lock.run_lock(state), held, state_lock.run_lock(state):
         pass
-    with files.run_lock(state):  # released when the first run ended
+    with state_lock.run_lock(state):  # released when the first run ended
         pass
     assert stat.S_IMODE(Path(f"{state}.lock").stat().st_mode) == 0o640  # the group reads it
 
@@ -276,7 +277,7 @@ def test_a_planted_symlink_at_the_lock_path_is_not_followed(tmp_path: Path) -> N
     target = tmp_path / "elsewhere" / "created-by-root"
     target.parent.mkdir()
     Path(f"{state}.lock").symlink_to(target)
-    with pytest.raises(WriteError) as raised, files.run_lock(state):
+    with pytest.raises(WriteError) as raised, state_lock.run_lock(state):
         pass
     assert str(raised.value).startswith(f"cannot create the lock file {state}.lock: ")
     assert not target.exists()
@@ -284,14 +285,14 @@ def test_a_planted_symlink_at_the_lock_path_is_not_followed(tmp_path: Path) -> N
 
 def test_the_lock_file_records_the_last_run(tmp_path: Path) -> None:
     state = tmp_path / "state.json"
-    assert files.last_run(state) == {}
-    with files.run_lock(state) as lock:
+    assert state_lock.last_run(state) == {}
+    with state_lock.run_lock(state) as lock:
         lock.record_run(1_700_000_000, False)
-    with files.run_lock(state) as lock:
+    with state_lock.run_lock(state) as lock:
         lock.record_run(1_700_000_900, True)  # shorter data over longer: no leftovers
-    assert files.last_run(state) == {"time": 1_700_000_900, "ok": True}
+    assert state_lock.last_run(state) == {"time": 1_700_000_900, "ok": True}
     (tmp_path / "state.json.lock").write_text("garbage")
-    assert files.last_run(state) == {}
+    assert state_lock.last_run(state) == {}
 
 
 # -- bounded reads, trusted files, a lock that is not written through -------------------------
@@ -374,7 +375,7 @@ def test_a_hard_linked_lock_is_refused_and_never_written(tmp_path: Path) -> None
     other.write_text("not a lock")
     other.chmod(0o600)
     os.link(other, f"{state}.lock")
-    with pytest.raises(WriteError) as raised, files.run_lock(state):
+    with pytest.raises(WriteError) as raised, state_lock.run_lock(state):
         pass
     assert str(raised.value) == (
         f"refusing the lock file {state}.lock: it has 2 hard links (writing it would write "
@@ -394,7 +395,7 @@ def test_a_lock_others_may_write_or_no_file_is_refused(kind: str, tmp_path: Path
         lock.write_text("")
         lock.chmod(0o666)
         why = "it is writable by other users (mode 0666)"
-    with pytest.raises(WriteError) as raised, files.run_lock(state):
+    with pytest.raises(WriteError) as raised, state_lock.run_lock(state):
         pass
     assert str(raised.value) == f"refusing the lock file {lock}: {why}; remove it"
-    assert files.last_run(state) == {}  # never blocks on the FIFO either
+    assert state_lock.last_run(state) == {}  # never blocks on the FIFO either

@@ -34,6 +34,7 @@ import pytest
 from conftest import PKI, ROOT, matrix_params
 
 from ocsptool import files, owner
+from ocsptool.state import lock as state_lock
 from ocsptool.testing.responder import Responder
 
 JOB, MONITOR, OTHER = "ocsptool-t1", "ocsptool-mon", "ocsptool-t2"
@@ -249,10 +250,10 @@ def test_root_creating_a_file_gives_it_to_the_directory_owner(users: Users, shar
     state_dir = directory(shared / "state", JOB, JOB, 0o750)
     state = state_dir / "state.json"
     files.write_atomic(state, b"{}", mode=owner.STATE_MODE)
-    with files.run_lock(state):
+    with state_lock.run_lock(state):
         pass
     assert who(state) == (JOB, JOB, 0o640)
-    assert who(files.lock_path_of(state)) == (JOB, JOB, 0o640)
+    assert who(state_lock.lock_path_of(state)) == (JOB, JOB, 0o640)
 
 
 def test_renew_as_root_then_the_timer_as_the_job_user(
@@ -262,7 +263,7 @@ def test_renew_as_root_then_the_timer_as_the_job_user(
     every later run of the job failed. Now every file stays the job's."""
     state, cert = job_layout(shared, pki, responder)
     certs, staple = cert.parent, cert.parent / "site.pem.ocsp"
-    lock = files.lock_path_of(state)
+    lock = state_lock.lock_path_of(state)
 
     first = users.ocsptool(JOB, "refresh", "--state", state, certs)
     assert (first.code, first.stderr) == (0, "")
@@ -363,7 +364,7 @@ def test_monitoring_in_the_group_reads_the_state_and_others_cannot(
     state, cert = job_layout(shared, pki, responder)
     first = users.ocsptool(JOB, "refresh", "--state", state, cert.parent)
     assert (first.code, first.stderr) == (0, "")
-    lock = files.lock_path_of(state)
+    lock = state_lock.lock_path_of(state)
     for path in (state, lock):
         seen = users.run(MONITOR, "cat", path)
         assert (seen.code, seen.stdout, seen.stderr) == (0, path.read_text(), "")
@@ -404,7 +405,7 @@ def test_refresh_and_renew_as_the_wrong_user_refuse_in_one_line(
     assert users.ocsptool(JOB, "refresh", "--state", state, cert.parent).code == 0
     staple = Path(f"{cert}.ocsp")
     before = staple.read_bytes()
-    lock = files.lock_path_of(state)
+    lock = state_lock.lock_path_of(state)
     for argv in (("refresh", cert.parent), ("renew", cert)):
         done = users.ocsptool(MONITOR, argv[0], "--state", state, argv[1])
         assert (done.code, done.stdout) == (2, "")

@@ -11,7 +11,7 @@ import pytest
 from click.testing import Result
 from conftest import CertDir
 
-from ocsptool.files import run_lock
+from ocsptool.state.lock import run_lock
 from ocsptool.testing.responder import Responder
 
 FAILURES = {

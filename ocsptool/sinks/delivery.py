@@ -3,7 +3,7 @@
 Each consumer gets, in one ``publish`` call, every staple it lacks: the record's
 ``pushed`` list names the consumers that have the current staple (or need none from us).
 A staple fetched in this run goes as it was written; an older one is read back from its
-file. What each consumer answered is recorded (``ocsptool.records``) and kept as plain
+file. What each consumer answered is recorded (``ocsptool.state.events``) and kept as plain
 facts for the run's report.
 
 Several consumers given for the same certificates (``-s A -s B`` with PATHs): a consumer
@@ -16,11 +16,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from ocsptool import records
 from ocsptool.errors import OcspToolError
 from ocsptool.inventory import Inventory
 from ocsptool.sinks import Delivery, DeliveryState, Publication, Sink
-from ocsptool.state import State
+from ocsptool.state import State, events
 
 #: A Delivery's method when the consumer as a whole could not be used.
 _UNREACHABLE = "unreachable"
@@ -112,13 +111,13 @@ def _record(done: Delivered, state: State, key: str, sink: Sink, delivery: Deliv
         why = delivery.error or "push failed"
         whole = delivery.method == _UNREACHABLE  # already one problem for the consumer
         message = why if whole else f"{sink.label}: {why}"
-        records.undelivered(state, key, sink.name, message)
+        events.undelivered(state, key, sink.name, message)
         done.push_errors.append((key, message))
         if not whole:
             done.problems.append(f"{key}: {message}")
         return
     itself = delivery.state is DeliveryState.SELF_STAPLED
-    done.self_stapled[key] = records.delivered(state, key, sink.name, self_stapled=itself)
+    done.self_stapled[key] = events.delivered(state, key, sink.name, self_stapled=itself)
     if delivery.state is DeliveryState.PUBLISHED:
         done.pushed.append((key, sink.name))
     elif delivery.state is DeliveryState.NOT_SERVED:

@@ -149,8 +149,8 @@ class SecretWriter:
         ours would undo, is kept; anything else is replaced)."""
         from ocsptool.errors import ResponseRejected
         from ocsptool.ocsp import verify
-        from ocsptool.records import describe_staple
         from ocsptool.retrieval import check_not_older
+        from ocsptool.state.events import describe_staple
 
         if not fresh.staple:
             return True

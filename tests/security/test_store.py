@@ -19,9 +19,9 @@ import pytest
 from cryptography.x509 import ocsp
 
 from ocsptool.certs import parse_bundle
+from ocsptool.fleet.store import MAX_ENTRY_BYTES, lease_key, staple_key
 from ocsptool.haproxy import certid_key
 from ocsptool.ocsp import build_request
-from ocsptool.shared_store import MAX_ENTRY_BYTES, lease_key, staple_key
 from ocsptool.testing.haproxy import HAProxy, tls_staple
 from ocsptool.testing.redis import RedisServer
 from ocsptool.testing.responder import Responder

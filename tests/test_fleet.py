@@ -30,23 +30,21 @@ from cryptography.x509.oid import NameOID
 from ocsptool.certs import Bundle, parse_bundle
 from ocsptool.errors import UsageError
 from ocsptool.fetch import fetch, new_session
-from ocsptool.haproxy import certid_key
-from ocsptool.ocsp import Staple, build_request, verify
-from ocsptool.shared_store import (
+from ocsptool.fleet import open_store
+from ocsptool.fleet.run import Obtained, Origin, StoreRun
+from ocsptool.fleet.store import (
     EXTRA_MISSING,
     Malformed,
-    Obtained,
-    Origin,
     SharedStore,
     StoreConfigError,
     StoredStaple,
     StoreError,
-    StoreRun,
     decode,
     encode,
-    open_store,
     staple_key,
 )
+from ocsptool.haproxy import certid_key
+from ocsptool.ocsp import Staple, build_request, verify
 from ocsptool.testing.pki import Authority
 from ocsptool.testing.redis import RedisServer
 from ocsptool.testing.responder import Responder
@@ -405,7 +403,7 @@ def test_a_node_killed_holding_a_lease_lets_another_fetch_after_it_expires(
     node = make_node("node-b", open_store(redis_server.url, timeout=5), patience=10)
     holder_code = (
         "import sys, time\n"
-        "from ocsptool.shared_store import open_store\n"
+        "from ocsptool.fleet import open_store\n"
         "store = open_store(sys.argv[1], timeout=5)\n"
         "assert store.try_lease(sys.argv[2], 'doomed', 1.5)\n"
         "print('leased', flush=True)\n"
@@ -539,7 +537,7 @@ def test_without_the_redis_extra_the_message_says_how_to_install_it() -> None:
         "        if name == 'redis' or name.startswith('redis.'):\n"
         "            raise ImportError(name)\n"
         "sys.meta_path.insert(0, Block())\n"
-        "from ocsptool.shared_store import StoreConfigError, open_store\n"
+        "from ocsptool.fleet import open_store\nfrom ocsptool.fleet.store import StoreConfigError\n"
         "try:\n"
         "    open_store('redis://127.0.0.1:6379/0', timeout=1)\n"
         "except StoreConfigError as e:\n"

@@ -1,4 +1,4 @@
-"""ocsptool.store: the JSON file store and its fresh index, through real runs."""
+"""ocsptool.state.file: the JSON state file and its fresh index, through real runs."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from ocsptool import state as statefile
 from ocsptool.refresh import Settings, run_refresh
-from ocsptool.store import JsonFileStore
+from ocsptool.state.file import JsonStateFile
 from ocsptool.testing.responder import Responder
 from tests.conftest import CertDir
 
@@ -28,7 +28,7 @@ def test_a_no_op_run_reads_the_index_not_the_records(
     cert_dir.add("b")
     cert_dir.add("crl", ocsp=False)
     assert run_refresh(settings(cert_dir, state_file), now=NOW).fetched == 2
-    assert JsonFileStore(state_file).index() is not None
+    assert JsonStateFile(state_file).index() is not None
 
     def no_load(*args: object, **kwargs: object) -> statefile.State:
         raise AssertionError("loaded the records")
@@ -53,11 +53,11 @@ def test_an_edited_state_makes_the_index_stale(
     data = json.loads(state_file.read_text())
     data["certs"][str(cert_dir.path / "a.pem")]["due"] = 0  # due now: must be refetched
     state_file.write_text(json.dumps(data))
-    assert JsonFileStore(state_file).index() is None
+    assert JsonStateFile(state_file).index() is None
     asked = responder.requests
     assert run_refresh(settings(cert_dir, state_file), now=NOW).fetched == 1
     assert responder.requests == asked + 1
-    assert JsonFileStore(state_file).index() is not None  # written again with the state
+    assert JsonStateFile(state_file).index() is not None  # written again with the state
 
 
 @pytest.mark.parametrize("damage", [b"", b"\x00garbage", b"\xe9\x03\x00\x00"])
@@ -71,7 +71,7 @@ def test_a_damaged_index_only_costs_a_full_run(
     asked = responder.requests
     report = run_refresh(settings(cert_dir, state_file), now=NOW)
     assert (report.ok, report.fetched, responder.requests) == (True, 0, asked)
-    assert JsonFileStore(state_file).index() is not None  # rewritten by the full run
+    assert JsonStateFile(state_file).index() is not None  # rewritten by the full run
 
 
 def test_a_state_without_index_gets_one_on_the_next_no_op_run(
@@ -96,7 +96,7 @@ def test_an_index_another_user_could_have_written_is_not_used(
     index = state_file.with_name("state.json.index")
     index.chmod(0o666)
     capsys.readouterr()
-    assert JsonFileStore(state_file).index() is None
+    assert JsonStateFile(state_file).index() is None
     assert capsys.readouterr().err == (
         f"ocsptool: {index}: not used: it is writable by other users (mode 0666) (the state "
         "file is read instead)\n"
@@ -105,7 +105,7 @@ def test_an_index_another_user_could_have_written_is_not_used(
     report = run_refresh(settings(cert_dir, state_file), now=NOW)
     assert (report.ok, report.fetched, responder.requests) == (True, 0, asked)
     assert oct(index.stat().st_mode & 0o777) == "0o600"
-    assert JsonFileStore(state_file).index() is not None
+    assert JsonStateFile(state_file).index() is not None
 
 
 def test_the_index_is_json_and_bounded_by_the_state(cert_dir: CertDir, state_file: Path) -> None:
@@ -116,4 +116,4 @@ def test_the_index_is_json_and_bounded_by_the_state(cert_dir: CertDir, state_fil
     assert version == 2 and list(entries) == [str(cert_dir.path / "a.pem")]
     assert key[1] == state_file.stat().st_size
     index.write_bytes(index.read_bytes() + b" " * (2 * state_file.stat().st_size + 65536))
-    assert JsonFileStore(state_file).index() is None  # past twice the state: not even read
+    assert JsonStateFile(state_file).index() is None  # past twice the state: not even read

@@ -22,13 +22,13 @@ import pytest
 import redis
 from click.testing import CliRunner, Result
 from conftest import CertDir, run_subprocess
-from test_shared_store import forged
+from test_fleet import forged
 
 from ocsptool import exitcodes
 from ocsptool.certs import parse_bundle
 from ocsptool.cli import cli
+from ocsptool.fleet.store import StoredStaple, encode, staple_key
 from ocsptool.ocsp import verify
-from ocsptool.shared_store import StoredStaple, encode, staple_key
 from ocsptool.target import target_of
 from ocsptool.testing.haproxy import HAProxy, tls_staple
 from ocsptool.testing.redis import RedisServer

@@ -23,24 +23,17 @@ from typing import Any
 
 from ocsptool import state as statefile
 from ocsptool.errors import OcspToolError
-from ocsptool.files import (
-    MAX_READ_BYTES,
-    RunLock,
-    Untrusted,
-    last_run,
-    read_own,
-    run_lock,
-    write_atomic,
-)
+from ocsptool.files import MAX_READ_BYTES, Untrusted, read_own, write_atomic
 from ocsptool.plan import IndexEntry, index_entry
 from ocsptool.state import State
+from ocsptool.state.lock import RunLock, last_run, run_lock
 
 _INDEX_VERSION = 2  # 1 was marshal: never decoded again
 #: The index may be this much larger than its state file (a tiny state, small entries).
 _INDEX_SLACK = 64 * 1024
 
 
-class JsonFileStore:
+class JsonStateFile:
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock: RunLock | None = None

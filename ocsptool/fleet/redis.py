@@ -15,7 +15,7 @@ import datetime as dt
 import urllib.parse
 from typing import TYPE_CHECKING, Any
 
-from ocsptool.shared_store import (
+from ocsptool.fleet.store import (
     EXTRA_MISSING,
     MAX_ENTRY_BYTES,
     Malformed,

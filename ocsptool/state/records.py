@@ -77,7 +77,7 @@ class Record(TypedDict, total=False):
     #: Before 0.3: the last push problem, of any consumer (read as none now).
     push_error: str | None
     #: Per consumer (its address), the problem of its last delivery; gone when a later
-    #: delivery to it works (``records.delivered``).
+    #: delivery to it works (``events.delivered``).
     push_errors: dict[str, str]
     #: The OCSP URL that gave the current staple: asked first next time.
     responder: str | None

@@ -12,16 +12,9 @@ import pytest
 import redis
 from conftest import ROOT
 
-from ocsptool.redis_store import RedisStore
-from ocsptool.shared_store import (
-    Malformed,
-    StoredStaple,
-    StoreError,
-    decode,
-    lease_key,
-    open_store,
-    staple_key,
-)
+from ocsptool.fleet import open_store
+from ocsptool.fleet.redis import RedisStore
+from ocsptool.fleet.store import Malformed, StoredStaple, StoreError, decode, lease_key, staple_key
 from ocsptool.testing.redis import RedisServer
 
 CERT = "30410123abcd"
@@ -206,8 +199,8 @@ def test_rediss_is_tls_and_close_is_quiet(unused_port: int) -> None:
 def test_a_value_larger_than_any_entry_is_refused_unread(
     store: RedisStore, db: redis.Redis
 ) -> None:
+    from ocsptool.fleet.store import MAX_ENTRY_BYTES, MAX_NODE_BYTES, encode
     from ocsptool.limits import MAX_RESPONSE_BYTES
-    from ocsptool.shared_store import MAX_ENTRY_BYTES, MAX_NODE_BYTES, encode
 
     small = entry()
     largest = StoredStaple(
