@@ -91,6 +91,22 @@ class _SourceError(click.UsageError):
         stderr_line(self.message, error=True)
 
 
+class _PathsArgument(click.Argument):
+    """PATH...: the config file's ``paths`` when none is given. click 8.2 looks up the
+    default map for an empty ``nargs=-1`` argument itself; 8.1 (Debian 12's) takes the
+    empty tuple as given."""
+
+    def consume_value(self, ctx: click.Context, opts: Any) -> tuple[Any, Any]:
+        from click.core import ParameterSource
+
+        value, source = super().consume_value(ctx, opts)
+        if value == () and source is ParameterSource.COMMANDLINE:
+            default = ctx.lookup_default(self.name or "")
+            if default is not None:
+                return default, ParameterSource.DEFAULT_MAP
+        return value, source
+
+
 def _origin(ctx: click.Context, param: click.Option) -> str:
     """Where ``param``'s value came from, in the words an operator used."""
     from click.core import ParameterSource
@@ -183,7 +199,13 @@ def _checked(
     return callback
 
 
-class _HookCommand(click.ParamType[str | tuple[str, ...], Any]):
+if TYPE_CHECKING:  # click 8.2 made ParamType generic; 8.1 (Debian 12's) cannot subscript it
+    _HookType = click.ParamType[str | tuple[str, ...], Any]
+else:
+    _HookType = click.ParamType
+
+
+class _HookCommand(_HookType):
     """A string run through /bin/sh, or (from the config file) a list run as argv."""
 
     name = "CMD"
@@ -249,7 +271,9 @@ def options_for(command: str) -> Callable[[F], F]:
     def decorate(f: F) -> F:
         for name, setting in reversed(table()):  # decorators apply bottom-up
             if command in setting.argument:
-                f = click.argument(name, nargs=-1, type=click.Path(path_type=str))(f)
+                f = click.argument(
+                    name, cls=_PathsArgument, nargs=-1, type=click.Path(path_type=str)
+                )(f)
             elif command in setting.commands:
                 f = _click_option(name, setting, command)(f)
         return f
