@@ -122,13 +122,14 @@ def _origin(ctx: click.Context, param: click.Option) -> str:
 
 
 def _state_problem(o: Options, state_path: Path, *, writes: bool) -> str | None:
-    """Why this run must not use ``state_path``: another user's state (for the commands
-    that write it), or a default that can never exist (set ``state`` in the config)."""
+    """Why this run must not use ``state_path``: a default that can never exist (set
+    ``state`` in the config), another user's state or directory (for the commands that
+    write it), or a state this user may not read; each names the fix."""
     from ocsptool import owner
 
-    if writes and (problem := owner.wrong_user_problem(state_path)):
+    if o.state_defaulted and (problem := owner.default_state_problem(state_path)):
         return problem
-    return owner.default_state_problem(state_path) if o.state_defaulted else None
+    return owner.state_problem(state_path, writes=writes)
 
 
 def _nothing_found(inventory: Inventory) -> list[str]:
@@ -221,6 +222,8 @@ class _HookCommand(_HookType):
 def _click_type(setting: Setting) -> Any:
     return {
         "file": click.Path(dir_okay=False, path_type=Path),
+        # Not click's "is not readable": ``owner.state_problem`` says whose it is and the fix.
+        "state": click.Path(dir_okay=False, readable=False, path_type=Path),
         "path": click.Path(path_type=Path),
         "str-path": click.Path(path_type=str),
         "jobs": click.IntRange(*JOBS_RANGE),
