@@ -195,8 +195,8 @@ def _consumer_problems(cert: CertStatus, rec: Record | None, consumers: Sequence
     """The delivery problems of the consumers configured now: one that is no longer
     configured is not this certificate's problem any more."""
     errors = (rec or {}).get("push_errors") or {}
-    lines = [why for consumer, why in errors.items() if consumer in consumers]
-    cert.push_error = "; ".join(lines) or None
+    cert.push_errors = {c: why for c, why in errors.items() if c in consumers}
+    cert.push_error = "; ".join(cert.push_errors.values()) or None
 
 
 def _read_state(path: Path | None, now: dt.datetime) -> statefile.State:
@@ -224,6 +224,7 @@ def compare_live(
         for c in report.certs
         if c.ocsp_url and not c.cert_error
     }
+    answered = set()
     for address in sockets:
         check = _check_one(report, keys, address, now, timeout)
         report.live_checks.append(check)
@@ -231,8 +232,16 @@ def compare_live(
             report.scan_problems.append(
                 (address, f"could not check what HAProxy serves: {check.error}")
             )
+        else:
+            answered.add(address)
     for cert in report.certs:
-        if cert.live:
+        # What a HAProxy was just read to serve replaces what the last run could not push
+        # to it: one fact, said once (in ``live``), and gone when it serves the disk's.
+        stale = answered.intersection(cert.push_errors)
+        if stale:
+            cert.push_errors = {c: w for c, w in cert.push_errors.items() if c not in stale}
+            cert.push_error = "; ".join(cert.push_errors.values()) or None
+        if cert.live or stale:
             assess(cert, now)
     report.certs.sort(key=lambda c: urgency(c, now))
 

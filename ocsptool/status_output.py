@@ -422,6 +422,7 @@ def cert_dict(cert: CertStatus) -> dict[str, Any]:
     data = as_json_fields(cert)
     data["responder"] = cert.responder
     del data["certid"]  # not part of the documented JSON
+    del data["push_errors"]  # ``push_error`` has them, in one line
     data["severity"] = cert.severity.name.lower()
     data["served_by"] = [as_json_fields(fact) for fact in cert.served_by]
     data["error"] = cert.problems[0] if cert.problems else None
