@@ -53,9 +53,16 @@ def describe_outcome(out: Outcome) -> str:
 
 
 def haproxy_facts(out: Outcome) -> str:
-    """Where the staple went: ``, pushed to SOCK``, ``, HAProxy SOCK staples it itself
-    (ocsp-update)``; nothing for a HAProxy that has not loaded it (a note says so)."""
-    parts = [f"pushed to {', '.join(out.pushed)}"] if out.pushed else []
+    """Where the staple went: ``, pushed to SOCK``, ``, renewed certificate loaded into
+    HAProxy SOCK with its staple (...)`` (``--update-certs``), ``, HAProxy SOCK staples it
+    itself (ocsp-update)``; nothing for a HAProxy that has not loaded it (a note says so)."""
+    staple_only = [a for a in out.pushed if a not in out.certificate_loaded]
+    parts = [f"pushed to {', '.join(staple_only)}"] if staple_only else []
+    parts += [
+        f"renewed certificate loaded into HAProxy {address} with its staple (it replaced the "
+        "certificate HAProxy held)"
+        for address in out.certificate_loaded
+    ]
     parts += [f"HAProxy {address} staples it itself (ocsp-update)" for address in out.self_stapled]
     return "".join(f", {part}" for part in parts)
 
