@@ -93,12 +93,14 @@ def is_terminal() -> bool:
 
 @contextmanager
 def progress_bar(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
-    """A rich progress bar on stderr while fetching, only on a terminal."""
+    """A rich progress bar on stderr while fetching, only on a terminal. It appears with
+    the first update that has something to fetch: a run that fetches nothing shows none
+    (never ``fetching staples 0/?``)."""
     if not enabled:
         yield None
         return
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
     progress = Progress(
         TextColumn("fetching staples"),
@@ -107,13 +109,22 @@ def progress_bar(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
         console=Console(stderr=True),
         transient=True,
     )
-    task = progress.add_task("fetch", total=None)
+    task: TaskID | None = None
 
     def update(done: int, total: int) -> None:
+        nonlocal task
+        if task is None:
+            if total <= 0:
+                return
+            progress.start()
+            task = progress.add_task("fetch", total=total)
         progress.update(task, completed=done, total=total)
 
-    with progress:
+    try:
         yield update
+    finally:
+        if task is not None:
+            progress.stop()
 
 
 def summary(report: RunReport) -> None:
