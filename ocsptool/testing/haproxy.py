@@ -62,6 +62,10 @@ class HAProxy:
     go into the global section as they are.
     """
 
+    #: Bind options after the master socket's path (a class default: ``Running`` in
+    #: ``haproxy_configs`` sets up its own attributes, not through ``__init__``).
+    master_options: str = ""
+
     def __init__(
         self,
         crt: Path,
@@ -86,8 +90,7 @@ class HAProxy:
         self.tcp_address = f"ipv4@127.0.0.1:{free_port()}" if tcp_socket else None
         self.levels = levels
         self.master_socket = str(self.dir / "master.sock") if master else None
-        #: Bind options after the master socket's path, as ``-S path,mode,660,group,g``.
-        self.master_options = master_options
+        self.master_options = master_options  # ``-S path,mode,660,group,g``
         self.global_lines = global_lines
         self.config = self.dir / "haproxy.cfg"
         self.log = self.dir / "haproxy.log"
