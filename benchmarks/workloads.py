@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from benchmarks import fixtures as fx
 from benchmarks import measure
@@ -48,6 +48,10 @@ class Sizes:
     scaling: tuple[int, ...] = (1_000, 10_000)
     runs: int = 5
     cold_runs: int = 3
+    #: Workload 7: server blocks of one nginx configuration (the reload at the first).
+    nginx: tuple[int, ...] = (1_000, 10_000)
+    #: Workload 8: TLS Secrets on a real kube-apiserver.
+    kube: int = 1_000
     #: A smoke run (``--size``): it proves the workloads run; the timing targets are for
     #: the real sizes, so its verdicts say "ran" (``Row.smoke_verdict``).
     smoke: bool = False
@@ -70,6 +74,15 @@ WHY_LATENCY = (
 WHY_HAPROXY = (
     "HAProxy's own per-connection cost: push_staples is within 1.05-1.2x of the raw "
     "pipelined floor (last row of 3)"
+)
+
+WHY_NGINX_START = (
+    "ocsptool's own start (~60 ms of imports: click, the CLI) is most of it at this size: "
+    "its plain directory no-op is as far from the floor; see results.md, 7: nginx"
+)
+WHY_NGINX_FILES = (
+    "knowing that none of the site files changed is one stat each, which this floor does "
+    "not do (the next row's does)"
 )
 
 WHY_SOCAT = (
@@ -204,6 +217,115 @@ class Bench:
                 times(ours.median, floor.median),
                 "<= 1.5x floor",
                 ours.median <= 1.5 * floor.median,
+            )
+        )
+
+    # -- 7: nginx ----------------------------------------------------------------------------
+
+    def workload_nginx(self) -> None:
+        """The no-op refresh of an nginx configuration whose server blocks (one included
+        file each, as sites-enabled has them) staple their certificates from files in
+        another directory, at each size; then, at the first size and with a real nginx
+        serving them, a run whose staples all change: it must reload nginx exactly once
+        and prove every name, and the next run must reload nothing."""
+        from ocsptool.testing.nginx import Nginx, nginx_binary
+
+        binary = nginx_binary()
+        for n, size in enumerate(self.sizes.nginx):
+            certs = self.warm_set(size)
+            nginx = Nginx(binary=binary or "/bin/false", http_lines=("ssl_stapling on;",))
+            try:
+                argv = self.nginx_noop(nginx, certs)
+                if n == 0:
+                    self.reload_once(nginx, certs, argv, binary is not None)
+            finally:
+                nginx.close()
+
+    def nginx_noop(self, nginx: Any, certs: fx.CertSet) -> list[str]:
+        """``size`` server blocks on one port, each ``ssl_stapling_file staples/NAME.ocsp``
+        (a copy of the set's staple), and the no-op beside two floors."""
+        from ocsptool.testing.nginx import free_port
+
+        size = certs.size
+        self.log(f"writing an nginx configuration of {size:,} server blocks")
+        port = free_port()
+        staples = nginx.dir / "staples"
+        staples.mkdir()
+        for path in certs.paths:
+            (staples / f"{path.stem}.ocsp").write_bytes(Path(f"{path}.ocsp").read_bytes())
+            nginx.write(
+                f"conf.d/{path.stem}.conf",
+                f"server {{\n    listen 127.0.0.1:{port} ssl;\n"
+                f"    server_name {path.stem}.bench.test;\n"
+                f"    ssl_certificate {path};\n    ssl_certificate_key {path};\n"
+                f"    ssl_stapling_file staples/{path.stem}.ocsp;\n}}\n",
+            )
+        state = certs.directory.parent / f"nginx-{size}.state.json"
+        for leftover in state.parent.glob(f"{state.name}*"):
+            leftover.unlink()
+        argv = ocsptool("refresh", "--state", state, "--nginx-config", nginx.config)
+        self.log(f"warming the state of {size:,} nginx server blocks (the files are adopted)")
+        run_once(argv)  # nginx is not running yet: one note, exit 0
+        self.log(f"timing the no-op refresh of {size:,} nginx server blocks")
+        floor = [sys.executable, FLOORS, "noop", str(certs.directory), str(state)]
+        ours, plain = time_pair(argv, floor, self.sizes.runs)
+        nginx_floor = [
+            sys.executable, FLOORS, "nginx", str(nginx.dir / "conf.d"), str(certs.directory),
+            str(staples), str(state),
+        ]  # fmt: skip
+        again, floor_nginx = time_pair(argv, nginx_floor, self.sizes.runs)
+        name = f"7. No-op refresh, {size:,} nginx server blocks, a file each (--nginx-config)"
+        self.rows += [
+            Row(
+                name,
+                secs(ours),
+                f"floor {secs(plain)}",
+                times(ours.median, plain.median),
+                "<= 1.5x floor",
+                ours.median <= 1.5 * plain.median,
+                WHY_NGINX_START if size < 10_000 else WHY_NGINX_FILES,
+            ),
+            Row(
+                name,
+                secs(again),
+                f"nginx floor {secs(floor_nginx)} (also stats each site file, lists the "
+                "staple directory)",
+                times(again.median, floor_nginx.median),
+                "<= 1.5x floor",
+                again.median <= 1.5 * floor_nginx.median,
+                WHY_NGINX_START,
+            ),
+        ]
+        return argv
+
+    def reload_once(self, nginx: Any, certs: fx.CertSet, argv: list[str], found: bool) -> None:
+        """``refresh --force`` with every staple new: one reload, every name proved."""
+        name = f"7. Forced refresh, {certs.size:,} staples changed, nginx running"
+        if not found:
+            self.rows.append(Row(name, "skipped", "nginx not installed", "-", "1", None))
+            return
+        self.log(f"starting nginx with {certs.size:,} server blocks")
+        nginx.start()
+        signer = self.responder.signer
+        signer.presign = False  # sign anew: every staple file changes
+        try:
+            fx.warm(self.responder, certs)
+        finally:
+            signer.presign = True
+        self.log(f"timing a forced refresh of {certs.size:,} staples that reloads nginx")
+        forced = run_once([*argv, "--force"])
+        reloads = nginx.output.count("signal 1 (SIGHUP) received")
+        again = run_once(argv)
+        reloads_after = nginx.output.count("signal 1 (SIGHUP) received")
+        self.rows.append(
+            Row(
+                name,
+                f"{forced.seconds:.2f} s (fetch, write, nginx -t, one reload, "
+                f"{certs.size:,} handshakes); the next run {again.seconds:.2f} s",
+                "reloads wanted: 1, then 0",
+                f"{reloads} reload(s), then {reloads_after - reloads}",
+                "exactly 1, then 0",
+                reloads == 1 and reloads_after == reloads,
             )
         )
 
@@ -573,6 +695,134 @@ class Bench:
         self.sections.append(
             (f"cProfile, no-op refresh at {certs.size:,} certs: top 10 cumulative", pstats(out))
         )
+
+    # -- 7: the no-op refresh of TLS Secrets (issue 22) ---------------------------------------
+
+    def workload_kubernetes(self) -> None:
+        """``ocsptool refresh --kubernetes`` with every Secret's staple fresh, beside a floor
+        that only lists the TLS Secrets in pages and decodes them (``floors.py kube``); the
+        API server's own request counters say how many lists and patches each run made."""
+        from ocsptool.testing.kubernetes import (
+            JOB,
+            KubeApiServer,
+            apiserver_archive,
+            apiserver_binary,
+            etcd_binary,
+        )
+
+        size = self.sizes.kube
+        name = f"8. No-op refresh, {size:,} TLS Secrets (`--kubernetes`)"
+        archive = apiserver_archive()
+        if archive is None or etcd_binary() is None:
+            why = "no kube-apiserver archive or etcd (see ocsptool/testing/kubernetes.py)"
+            self.rows.append(Row(name, "skipped", why, "-", "<= 1.5x floor", None))
+            return
+        self.log("starting kube-apiserver and etcd")
+        with KubeApiServer(apiserver_binary(archive, _kube_cache(self.workdir))) as server:
+            admin = server.admin
+            namespace = admin.namespace("bench")
+            admin.allow(namespace, JOB, verbs=("get", "list", "patch"))
+            kube = self.workdir / "kube"
+            config = server.kubeconfig(
+                kube / "config.json", user=JOB, namespace=namespace, json_format=True
+            )
+            token = kube / "token"
+            token.write_text(server.tokens[JOB])
+            self.log(f"creating {size:,} TLS Secrets")
+            certs = fx.make_certs(self.pki, self.workdir / f"kube-{size}", size, self.responder.url)
+            fx.warm(self.responder, certs)
+            for path in certs.paths:
+                text = path.read_bytes()
+                cut = text.index(b"-----BEGIN PRIVATE KEY-----")
+                data = {"tls.crt": text[:cut], "tls.key": text[cut:]}
+                admin.create_secret(namespace, path.stem, data)
+            argv = ocsptool(
+                "refresh", "--state", certs.state, "--kubernetes", "--kubeconfig", config
+            )
+            self.log(f"stapling {size:,} Secrets (one untimed refresh)")
+            run_once(argv)
+            before = _versions(admin, namespace)
+            counts = _requests(admin)
+            run_once(argv)
+            lists, patches = (
+                after - was for after, was in zip(_requests(admin), counts, strict=True)
+            )
+            floor_argv = [
+                sys.executable, FLOORS, "kube", server.url, str(server.ca_file), str(token),
+                namespace, "tls.ocsp-staple",
+            ]  # fmt: skip
+            self.log(f"timing the no-op refresh of {size:,} TLS Secrets, and the list floor")
+            ours, floor = time_pair(argv, floor_argv, self.sizes.runs)
+            self.log("timing it again with no state (a CronJob's emptyDir)")
+            stateless = time_process(
+                argv, self.sizes.cold_runs, before=lambda: _forget(certs.state)
+            )
+            unchanged = _versions(admin, namespace) == before
+        self.rows += [
+            Row(
+                name,
+                secs(ours),
+                f"floor {secs(floor)} (list in pages, decode)",
+                times(ours.median, floor.median),
+                "<= 1.5x floor",
+                ours.median <= 1.5 * floor.median,
+            ),
+            Row(
+                f"{name}: requests to the API server, and writes",
+                f"{lists} LIST, {patches} PATCH; every resourceVersion unchanged: {unchanged}",
+                f"{-(-size // 250)} pages of 250",
+                "-",
+                "a few lists, no write",
+                lists <= -(-size // 250) and patches == 0 and unchanged,
+            ),
+            Row(
+                f"{name}, no state file (each Secret parsed, its staple verified)",
+                f"{secs(stateless)} ({ms(stateless.median / size)}/Secret)",
+                f"floor {secs(floor)}",
+                times(stateless.median, floor.median),
+                "writes nothing",
+                None,
+            ),
+        ]
+
+
+def _kube_cache(workdir: Path) -> Path:
+    """Where the tests keep the unpacked kube-apiserver (``~/.cache/ocsptool-tests``)."""
+    import os
+
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    cache = Path(base) / "ocsptool-tests"
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return workdir / "kube-apiserver"
+    return cache if os.access(cache, os.W_OK) else workdir / "kube-apiserver"
+
+
+def _forget(state: Path) -> None:
+    """No state at all, as in a CronJob's emptyDir: the state file and its index."""
+    for path in (state, state.with_name(state.name + ".index")):
+        path.unlink(missing_ok=True)
+
+
+def _versions(admin: Any, namespace: str) -> dict[str, str]:
+    items = admin.request("GET", f"/api/v1/namespaces/{namespace}/secrets")["items"]
+    return {i["metadata"]["name"]: i["metadata"]["resourceVersion"] for i in items}
+
+
+def _requests(admin: Any) -> tuple[int, int]:
+    """The API server's own counts of LIST and PATCH requests on secrets so far."""
+    response = admin.session.get(admin.server.url + "/metrics", timeout=30)
+    lists = patches = 0
+    for line in response.text.splitlines():
+        if not line.startswith("apiserver_request_total{") or 'resource="secrets"' not in line:
+            continue
+        count = int(float(line.rsplit(" ", 1)[1]))
+        if 'verb="LIST"' in line:
+            lists += count
+        elif 'verb="PATCH"' in line:
+            patches += count
+    return lists, patches
 
 
 def _module(name: str) -> list[str]:

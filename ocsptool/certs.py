@@ -10,7 +10,7 @@ import base64
 import binascii
 import datetime as dt
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -166,13 +166,23 @@ def load_der(der: bytes) -> x509.Certificate:
     cryptography parses names, extensions and times lazily: a corrupt extension would
     otherwise surface as a ``ValueError`` deep inside a run instead of here.
     """
+    import warnings
+
+    from cryptography.utils import CryptographyDeprecationWarning
+
     try:
-        cert = x509.load_der_x509_certificate(der)
-        _ = (cert.subject, cert.issuer, cert.extensions, cert.serial_number)
-        _ = (cert.not_valid_before_utc, cert.not_valid_after_utc)
-        cert.public_key()
+        with warnings.catch_warnings():
+            # A serial that is not positive (old CAs issued some) is accepted, as HAProxy
+            # and OpenSSL accept it: no warning line of cryptography's on the run's stderr.
+            warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+            cert = x509.load_der_x509_certificate(der)
+            _ = (cert.subject, cert.issuer, cert.extensions, cert.serial_number)
+            _ = (cert.not_valid_before_utc, cert.not_valid_after_utc)
+            cert.public_key()
     except UnsupportedAlgorithm as e:
         raise _Unsupported(f"uses an unsupported algorithm ({e})") from None
+    except (x509.DuplicateExtension, x509.UnsupportedGeneralNameType) as e:
+        raise _Unsupported(f"is malformed ({e})") from None  # what RFC 5280 forbids
     except (KeyError, x509.InvalidVersion):  # an unknown string type in a name, version 11
         raise ValueError("corrupt certificate") from None
     return cert
@@ -193,8 +203,13 @@ def _issued_by(cert: x509.Certificate, candidate: x509.Certificate) -> bool:
     return True
 
 
-def parse_bundle(path: Path) -> Bundle:
-    """Find the leaf and its issuer: the chain in the file first, then ``<path>.issuer``."""
+def parse_bundle(
+    path: Path, issuer_files: Sequence[Path] = (), chains: Sequence[Path] = ()
+) -> Bundle:
+    """Find the leaf and its issuer: the chain in the file first, then ``<path>.issuer``,
+    then ``issuer_files`` (where a server configuration names the issuer: a crt-store or
+    crt-list ``issuer``, ``<base>.issuer`` with ``ssl-load-extra-del-ext``), then the
+    first certificate of each of ``chains`` (HAProxy's ``issuers-chain-path`` files)."""
     certs = read_certificates(read_file(path))
     if not certs:
         raise CertificateError("no certificate in the file (only keys or other PEM blocks)")
@@ -212,21 +227,34 @@ def parse_bundle(path: Path) -> Bundle:
             return Bundle(path, leaf, candidate, None)
     issuer_path = path.with_name(path.name + ".issuer")
     wanted = describe_name(leaf.issuer)
-    if not issuer_path.exists():
-        raise CertificateError(
-            f"issuer {wanted} not found in the bundle; append the intermediate "
-            f"certificate or put it in {issuer_path.name}"
+    first: CertificateError | None = None
+    for file in dict.fromkeys((issuer_path, *issuer_files)):
+        if not file.exists():
+            continue
+        try:
+            candidates = read_certificates(read_file(file))
+        except CertificateError as e:
+            first = first or CertificateError(f"{file.name}: {e}")
+            continue
+        for candidate in candidates:
+            if _issued_by(leaf, candidate):
+                return Bundle(path, leaf, candidate, file)
+        first = first or CertificateError(
+            f"{file.name} does not hold the issuer ({wanted}); "
+            "replace it with the right intermediate certificate"
         )
-    try:
-        candidates = read_certificates(read_file(issuer_path))
-    except CertificateError as e:
-        raise CertificateError(f"{issuer_path.name}: {e}") from None
-    for candidate in candidates:
-        if _issued_by(leaf, candidate):
-            return Bundle(path, leaf, candidate, issuer_path)
+    for file in chains:
+        try:
+            head = read_certificates(read_file(file))[:1]
+        except CertificateError:
+            continue
+        if head and _issued_by(leaf, head[0]):
+            return Bundle(path, leaf, head[0], file)
+    if first is not None:
+        raise first
     raise CertificateError(
-        f"{issuer_path.name} does not hold the issuer ({wanted}); "
-        "replace it with the right intermediate certificate"
+        f"issuer {wanted} not found in the bundle; append the intermediate "
+        f"certificate or put it in {issuer_path.name}"
     )
 
 

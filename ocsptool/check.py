@@ -1,8 +1,10 @@
 """The monitoring verdict, Nagios/Icinga plugin style: one state, one line, perfdata.
 
 CRITICAL: a revoked staple; a missing, invalid or lapsed staple on a Must-Staple
-certificate; an expired certificate; or the earliest nextUpdate within ``crit``.
-WARNING: any other problem ``status`` reports, or the earliest nextUpdate within ``warn``.
+certificate; an expired certificate; a staple file nginx serves past its nextUpdate; or
+the earliest nextUpdate within ``crit``.
+WARNING: any other problem ``status`` reports (a staple file nginx serves three quarters
+through its window, ``view.nginx_alarm``), or the earliest nextUpdate within ``warn``.
 Certificates without an OCSP URL never raise the state.
 """
 
@@ -15,7 +17,7 @@ from dataclasses import dataclass
 from ocsptool import exitcodes
 from ocsptool.plural import plural
 from ocsptool.status import StatusReport
-from ocsptool.view import CRITICAL, OK, WARNING
+from ocsptool.view import CRITICAL, NGINX_SERVES, OK, WARNING
 
 NAMES = {
     exitcodes.CHECK_OK: "OK",
@@ -68,12 +70,19 @@ def evaluate(
     if earliest is not None and earliest.next_update is not None:
         left = earliest.next_update - now
         label = earliest.name or earliest.path
+        lead = None
         if left <= crit:
             worst = CRITICAL
-            lines.insert(0, f"{label}: staple {_expires(left)} (crit {_span(crit)})")
+            lead = f"{label}: staple {_expires(left)} (crit {_span(crit)})"
         elif left <= warn:
             worst = max(worst, WARNING)
-            lines.insert(0, f"{label}: staple {_expires(left)} (warn {_span(warn)})")
+            lead = f"{label}: staple {_expires(left)} (warn {_span(warn)})"
+        if lead is not None:
+            own = f"{label}: {earliest.problems[0]}" if earliest.problems else ""
+            if earliest.nginx and NGINX_SERVES in own:  # nginx serves it as it is: say so
+                lines.remove(own)
+                lead = own
+            lines.insert(0, lead)
     code = {OK: exitcodes.CHECK_OK, WARNING: exitcodes.CHECK_WARNING}.get(
         worst, exitcodes.CHECK_CRITICAL
     )

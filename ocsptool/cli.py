@@ -18,6 +18,7 @@ import click
 
 from ocsptool import __version__, exitcodes
 from ocsptool.errors import OcspToolError, UsageError
+from ocsptool.printable import printable
 from ocsptool.settings import JOBS_RANGE, TIMEOUT_RANGE, Options, Setting, default_of, table
 
 if TYPE_CHECKING:
@@ -176,12 +177,15 @@ class _Group(click.Group):
 #: Where certificates and sockets come from; the same text in every command's --help.
 SOURCES_HELP = (
     "Certificates come from each PATH (a certificate, a directory, a crt-list or a "
-    "multi-cert bundle's base name) and from each --haproxy-config; with neither, from "
-    "/etc/haproxy/haproxy.cfg when it exists. Sockets: each -s gets every certificate; "
+    "multi-cert bundle's base name), each --haproxy-config and each --nginx-config (every "
+    "server block's ssl_stapling_file); with none, from /etc/haproxy/haproxy.cfg and "
+    "/etc/nginx/nginx.conf, those that exist. nginx is reloaded once after a run that "
+    "wrote staples it does not serve yet. Sockets: each -s gets every certificate; "
     "each configuration's own socket (an admin stats socket, else the master socket of "
     "-S in /etc/default/haproxy, else an operator one) gets only the certificates that "
     "instance loads, under the names it loaded them. With one configuration, -s replaces "
-    "its sockets."
+    "its sockets. With --kubernetes, also the TLS Secrets of each --namespace: each staple "
+    "goes into its Secret."
 )
 
 
@@ -274,6 +278,12 @@ def _click_option(name: str, setting: Setting, command: str) -> Callable[[F], F]
     return click.option(*setting.flags, name, **options)
 
 
+def _paths_type(command: str) -> click.Path:
+    """PATH...: status and check take one this user may not read (a monitoring user
+    without the keys): what it holds is reported from the state."""
+    return click.Path(path_type=str, readable=command not in ("status", "check"))
+
+
 def options_for(command: str) -> Callable[[F], F]:
     """Every option of ``command`` (and its PATH... argument), from the settings table
     (``ocsptool.settings``), in the table's order."""
@@ -281,9 +291,7 @@ def options_for(command: str) -> Callable[[F], F]:
     def decorate(f: F) -> F:
         for name, setting in reversed(table()):  # decorators apply bottom-up
             if command in setting.argument:
-                f = click.argument(
-                    name, cls=_PathsArgument, nargs=-1, type=click.Path(path_type=str)
-                )(f)
+                f = click.argument(name, cls=_PathsArgument, nargs=-1, type=_paths_type(command))(f)
             elif command in setting.commands:
                 f = _click_option(name, setting, command)(f)
         return f
@@ -304,10 +312,11 @@ def options_for(command: str) -> Callable[[F], F]:
 )
 @click.pass_context
 def cli(ctx: click.Context, config_file: Path | None) -> None:
-    """Keep OCSP staples fresh for HAProxy.
+    """Keep OCSP staples fresh for HAProxy and nginx.
 
     Run `ocsptool refresh` from cron or a systemd timer: it fetches, verifies and
-    writes <cert>.ocsp for what is due, and pushes new staples into HAProxy.
+    writes <cert>.ocsp (nginx: each ssl_stapling_file) for what is due, pushes new
+    staples into HAProxy and reloads nginx once when it needs them.
     """
     from ocsptool import config
 
@@ -335,10 +344,11 @@ def cli(ctx: click.Context, config_file: Path | None) -> None:
 def refresh(o: Options) -> None:
     """Fetch, verify, write and push the staples that are due.
 
-    PATH is a certificate file or a directory, scanned for *.pem and *.crt (HAProxy's
-    side files .ocsp .issuer .key .sctl are never taken for certificates), a crt-list
-    or a bundle's base name. Off a terminal, a successful run prints nothing;
-    configuration lines it skips are one warning each on stderr, not a failure.
+    PATH is a certificate file or a directory, scanned for *.pem and *.crt and
+    multi-cert bundle parts such as site.pem.rsa (HAProxy's side files .ocsp .issuer
+    .key .sctl are never taken for certificates), a crt-list or a bundle's base name.
+    Off a terminal, a successful run prints nothing; configuration lines it skips are
+    one warning each on stderr, not a failure.
     """
     settings = o.run_settings()
     if problem := _state_problem(o, settings.state_path, writes=True):
@@ -432,7 +442,7 @@ def status(o: Options) -> None:
     first lines name what needs you; the table has one row per certificate.
     """
     settings = _status_settings(o)
-    if problem := _state_problem(o, settings.state_path, writes=False):
+    if _reads_state(settings) and (problem := _state_problem(o, settings.state_path, writes=False)):
         raise CommandFailed(problem, exitcodes.USAGE)
     _run(
         lambda: _status(settings, o.live, o.metrics, o.as_json, bool(o.store)),
@@ -440,11 +450,20 @@ def status(o: Options) -> None:
     )
 
 
+def _reads_state(settings: RunSettings) -> bool:
+    """Whether status and check need the state: a certificate file's failed refreshes are
+    only there. A TLS Secret's staple is its own record (a CronJob's state is an emptyDir):
+    ``--kubernetes`` alone reads the Secrets, and the state only when there is one."""
+    return settings.kubernetes is None or bool(settings.paths or settings.haproxy_configs)
+
+
 def _status_settings(o: Options) -> RunSettings:
     settings = o.run_settings(jobs=1)
-    if o.live and not settings.sockets and not settings.haproxy_configs and settings.paths:
+    configs = settings.haproxy_configs or settings.nginx_configs
+    if o.live and not settings.sockets and not configs and settings.paths:
         raise click.UsageError(
-            "--live needs at least one -s/--haproxy-socket ADDR or --haproxy-config FILE"
+            "--live needs at least one -s/--haproxy-socket ADDR, --haproxy-config FILE or "
+            "--nginx-config FILE"
         )
     return settings
 
@@ -529,7 +548,7 @@ def check(o: Options) -> None:
         verdict = nagios.unknown(f"usage error: {e}")
     except OcspToolError as e:
         verdict = nagios.unknown(str(e))
-    click.echo(verdict.line)
+    click.echo(printable(verdict.line))  # names come from files and certificates
     click.get_current_context().exit(verdict.code)
 
 
@@ -539,14 +558,15 @@ def _check(o: Options, settings: RunSettings) -> Verdict:
     from ocsptool import check as nagios
     from ocsptool.status import state_problem
 
-    if problem := _state_problem(o, settings.state_path, writes=False):
+    reads_state = _reads_state(settings)
+    if reads_state and (problem := _state_problem(o, settings.state_path, writes=False)):
         return nagios.unknown(problem)
     now = _now()
     report = _gather(settings, o.live, o.metrics, now)
     if not report.certs:
         lines = _nothing_found(report.inventory)
         return nagios.unknown(lines[0] + (f" (+{len(lines) - 1} more)" if len(lines) > 1 else ""))
-    if problem := state_problem(settings.state_path):
+    if reads_state and (problem := state_problem(settings.state_path)):
         return nagios.unknown(problem)
     if report.state_notes:
         return nagios.unknown(report.state_notes[0])
@@ -567,6 +587,11 @@ def renew(o: Options) -> None:
     settings = o.run_settings()
     if not o.dry_run and (problem := _state_problem(o, settings.state_path, writes=True)):
         raise CommandFailed(problem, exitcodes.USAGE)
+    if o.dry_run and settings.kubernetes is not None:
+        raise UsageError(
+            "renew --dry-run reads certificate files, not TLS Secrets; "
+            "`ocsptool show --kubernetes NAMESPACE/NAME` shows a Secret's staple"
+        )
     if o.dry_run:
         _run(lambda: _renew_dry(settings, o.certs, o.as_json), o.verbosity)
     else:
@@ -600,7 +625,7 @@ def _renew(settings: RunSettings, certs: Sequence[str], as_json: bool, verbosity
     for path in named:
         out = outcomes.get(path)
         if out is not None and out.action == "fetched":
-            click.echo(run_output.describe_outcome(out))
+            click.echo(printable(run_output.describe_outcome(out)))
     return code
 
 
@@ -701,25 +726,51 @@ def _show(settings: RunSettings, cert: str) -> int:
         problems = [why for path, why in inventory.problems if path.endswith(Path(cert).name)]
         raise CertificateError(f"{cert}: {problems[0] if problems else 'no such file'}")
     texts, ok = [], True
+    found = {f.path: (f, part) for part in inventory.parts for f in part.found if f.path in keys}
     for key in keys:
+        f, part = found[key]
         try:
-            fields, good = inspect(Path(key), _now(), inventory.staple_path(key))
+            fields, good = inspect(f, _now(), part.target, part.home, inventory.route(key))
         except CertificateError as e:
             raise CertificateError(f"{key}: {e}") from None
-        served = inventory.route(key).served
-        if served:
-            lines = [
-                f"{sockets[0] if sockets else '(no socket)'} as {name}"
-                + (" (ocsp-update on)" if update else "")
-                for sockets, name, update in served
-            ]
-            fields.append(("haproxy", "; ".join(lines)))
-        elif settings.haproxy_configs:
-            fields.append(("haproxy", "not loaded by these configurations"))
+        fields += _served_fields(settings, inventory, key)
         texts.append(show_text(fields))
-        ok = ok and good
+        itself = key in inventory.itself and not inventory.staple_path(key).exists()
+        ok = ok and (good or itself)  # nginx staples it itself: no file is not a problem
     click.echo("\n\n".join(texts))
     return exitcodes.OK if ok else exitcodes.FAILURE
+
+
+def _served_fields(settings: RunSettings, inventory: Inventory, key: str) -> list[tuple[str, str]]:
+    """``show``'s lines on who serves ``key``: each HAProxy instance (its socket, the
+    name it loaded it under) and each nginx (its configuration, the staple file)."""
+    from ocsptool.sinks.nginx import config_of, is_nginx
+
+    route = inventory.route(key)
+    haproxy = [s for s in route.served if not (s[0] and is_nginx(s[0][0]))]
+    nginx = [config_of(s[0][0]) for s in route.served if s[0] and is_nginx(s[0][0])]
+    fields = []
+    if haproxy:
+        lines = [
+            f"{sockets[0] if sockets else '(no socket)'} as {name}"
+            + (" (ocsp-update on)" if update else "")
+            for sockets, name, update in haproxy
+        ]
+        fields.append(("haproxy", "; ".join(lines)))
+    elif settings.haproxy_configs:
+        fields.append(("haproxy", "not loaded by these configurations"))
+    if nginx:
+        staple = inventory.staple_path(key)
+        where = f" ({route.origin})" if route.origin else ""
+        lines = [f"{config}: ssl_stapling_file {staple}{where}" for config in nginx]
+        fields.append(("nginx", "; ".join(lines)))
+    elif key in inventory.itself:
+        itself = config_of(inventory.itself[key])
+        why = "ssl_stapling on, no ssl_stapling_file: nginx staples it itself"
+        fields.append(("nginx", f"{itself}: {why}"))
+    elif settings.nginx_configs:
+        fields.append(("nginx", "not stapled from a file by these configurations"))
+    return fields
 
 
 for _command in (refresh, status, check):

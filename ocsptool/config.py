@@ -14,6 +14,7 @@ file are taken relative to the file's directory. An unknown key or a bad value i
 from __future__ import annotations
 
 import difflib
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,8 @@ from ocsptool.errors import ConfigError
 from ocsptool.settings import BadValue, config_keys
 
 DEFAULT_PATH = Path("/etc/ocsptool/config.toml")
+#: A config file is a few KiB; past this it is a mistake or an attack.
+MAX_CONFIG_BYTES = 1024 * 1024
 ENVVAR = "OCSPTOOL_CONFIG"
 
 
@@ -36,9 +39,12 @@ def load(path: Path) -> dict[str, Any]:
     """Read ``path`` and return option defaults keyed by click parameter name."""
     import tomllib
 
-    try:
-        with path.open("rb") as f:
-            raw = tomllib.load(f)
+    from ocsptool.files import read_regular
+
+    if os.path.realpath(path) == os.devnull:  # --config /dev/null: no config file
+        return {}
+    try:  # non-blocking and bounded: a FIFO or /dev/zero named as the file is refused
+        raw = tomllib.loads(read_regular(path, MAX_CONFIG_BYTES).decode("utf-8"))
     except OSError as e:
         raise ConfigError(f"{path}: cannot read the config file: {e.strerror or e}") from e
     except tomllib.TOMLDecodeError as e:

@@ -17,6 +17,8 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from ocsptool.printable import printable
+
 PREFIX = "ocsptool: "
 _STYLES = {"DEBUG": "dim", "INFO": "", "WARNING": "yellow", "ERROR": "red", "CRITICAL": "bold red"}
 
@@ -57,9 +59,10 @@ def debug(enabled: bool) -> Iterator[None]:
 class _ConsoleHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
-            text = record.getMessage().replace("\n", " ")
-            if record.levelname == "DEBUG":
-                text = "debug: " + text
+            text = record.getMessage()
+            if record.levelname == "DEBUG":  # a HAProxy reply or an HTTP exchange
+                text = "debug: " + text.replace("\n", " ")
+            text = printable(text)  # names and CNs are not trusted: no escape reaches a tty
             stream = sys.stderr  # whatever it is now (click's test runner swaps it)
             if stream.isatty():
                 from rich.console import Console

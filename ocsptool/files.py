@@ -32,40 +32,149 @@ READ_DENIED = "permission denied; let ocsptool's user read it"
 
 #: Certificate files larger than this are refused unread.
 MAX_FILE_BYTES = 1024 * 1024
+#: No file ocsptool reads is larger (the state of 100,000 certificates is ~70 MB): a read
+#: without its own limit stops here (``TooLarge``) instead of filling the memory.
+MAX_READ_BYTES = 256 * 1024 * 1024
+#: The lock file holds a few bytes (the last run).
+_MAX_LOCK_BYTES = 4096
 
 
 def write_denied(directory: Path) -> str:
     return f"permission denied; let ocsptool's user write to {directory}"
 
 
-def read_regular(path: Path | str, limit: int | None = None) -> bytes:
-    """The bytes of a regular file (at most ``limit + 1`` of them when ``limit`` is given).
+class TooLarge(OSError):
+    """A file over the size a reader takes (errno EFBIG); never read past it."""
 
-    A FIFO, socket or device is refused without reading (``OSError`` EINVAL, "not a
-    regular file"), a directory with ``IsADirectoryError``: a FIFO would otherwise block
-    the caller forever. The one file read that everything in ocsptool uses.
+
+class Untrusted(OSError):
+    """A file ocsptool keeps for itself that another user could have written; ``str`` is
+    the cause, to follow "it" (``belongs to mallory (uid 1001), not to root``)."""
+
+    def __str__(self) -> str:
+        return self.strerror or ""
+
+
+def read_regular(path: Path | str, limit: int | None = None, *, nofollow: bool = False) -> bytes:
+    """The bytes of a regular file, read without ever blocking and never past a bound.
+
+    With ``limit``: at most ``limit + 1`` bytes (the caller tells "too large" by the
+    length). Without: the whole file, or ``TooLarge`` past ``MAX_READ_BYTES`` (refused
+    unread when its size says so). A FIFO, socket or device is refused without reading
+    (``OSError`` EINVAL, "not a regular file"): the open is non-blocking, so a FIFO, or a
+    file swapped for one (or for ``/dev/zero``) after it was parsed, never blocks the run
+    nor feeds it endless bytes; a directory raises ``IsADirectoryError``. ``nofollow``: a
+    symlink is refused (ELOOP), for the files ocsptool keeps for itself.
+
+    The one file read that everything in ocsptool uses.
     """
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+    fd = os.open(path, flags | (os.O_NOFOLLOW if nofollow else 0))
     try:
-        info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise IsADirectoryError(errno.EISDIR, "is a directory")
-        if not stat.S_ISREG(info.st_mode):
-            raise OSError(errno.EINVAL, "not a regular file")
-        return _read_fd(fd, info.st_size, limit)
+        info = _regular(fd)
+        if limit is None:
+            if info.st_size > MAX_READ_BYTES:
+                raise TooLarge(errno.EFBIG, f"larger than {MAX_READ_BYTES // 2**20} MiB")
+            data = _read_fd(fd, info.st_size, MAX_READ_BYTES)
+            if len(data) > MAX_READ_BYTES:
+                raise TooLarge(errno.EFBIG, f"larger than {MAX_READ_BYTES // 2**20} MiB")
+            return data
+        return _read_fd(fd, min(info.st_size, limit), limit)
     finally:
         os.close(fd)
 
 
-def _read_fd(fd: int, size_hint: int, limit: int | None) -> bytes:
-    """Read to the end (or ``limit + 1`` bytes) with ``os.read``, no file object: one
+def read_own(path: Path | str, limit: int, *, follow: bool = False, strict: bool = False) -> bytes:
+    """A file ocsptool wrote for itself (the state, the fresh index, a cache), or
+    ``Untrusted`` when another user could have written it (see ``trust_problem``).
+
+    Bounded: a file over ``limit`` bytes raises ``TooLarge`` (unread when its size says
+    so). Non-blocking, regular files only, and a symlink is refused unless ``follow`` (the
+    state file, for compatibility): what such a file says is believed, so only its writer
+    may be us. ``strict``: only root's or this user's own file will do (a cache that names
+    where to write and where to send a key: a root run never takes the job user's).
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+    fd = os.open(path, flags | (0 if follow else os.O_NOFOLLOW))
+    try:
+        info = _regular(fd)
+        problem = trust_problem(info, Path(path).parent, strict=strict)
+        if problem is not None:
+            raise Untrusted(errno.EPERM, problem)
+        too_large = TooLarge(errno.EFBIG, f"larger than {_size(limit)}")
+        if info.st_size > limit:
+            raise too_large
+        data = _read_fd(fd, info.st_size, limit)
+        if len(data) > limit:
+            raise too_large
+        return data
+    finally:
+        os.close(fd)
+
+
+def _size(limit: int) -> str:
+    return f"{limit // 2**20} MiB" if limit >= 2**20 else f"{limit} bytes"
+
+
+def _regular(fd: int) -> os.stat_result:
+    info = os.fstat(fd)
+    if stat.S_ISDIR(info.st_mode):
+        raise IsADirectoryError(errno.EISDIR, "is a directory")
+    if not stat.S_ISREG(info.st_mode):
+        raise OSError(errno.EINVAL, "not a regular file")
+    return info
+
+
+def trust_problem(info: os.stat_result, directory: Path, *, strict: bool = False) -> str | None:
+    """Why a file that ocsptool keeps for itself (``info``: its ``fstat``) may have been
+    written or planted by someone else, or None.
+
+    Its owner must be root, this run's user, or a user the ``directory``'s owner or group
+    bits let write there (who could replace any file in it anyway: root runs on the
+    ``ocsptool`` user's state); write access through the "other" bits (``/tmp``) does not
+    count. The file must not be writable by its group or by others (ocsptool writes them
+    0600 or 0640).
+    """
+    me = os.geteuid()
+    if info.st_uid not in (0, me) and (strict or not _may_write_dir(info.st_uid, directory)):
+        trusted = "root" if me == 0 else f"{owner.user_name(me)} or root"
+        return f"belongs to {owner.user_name(info.st_uid)} (uid {info.st_uid}), not to {trusted}"
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o022:
+        return f"is writable by other users (mode {mode:04o})"
+    return None
+
+
+def _may_write_dir(uid: int, directory: Path) -> bool:
+    """Whether ``uid`` may write ``directory`` as its owner or through its group."""
+    import grp
+    import pwd
+
+    try:
+        info = os.stat(directory)
+    except OSError:
+        return False
+    mode = info.st_mode
+    if uid == info.st_uid:
+        return bool(mode & stat.S_IWUSR)
+    if not mode & stat.S_IWGRP:
+        return False
+    try:
+        user = pwd.getpwuid(uid)
+        return user.pw_gid == info.st_gid or user.pw_name in grp.getgrgid(info.st_gid).gr_mem
+    except KeyError:
+        return False
+
+
+def _read_fd(fd: int, size_hint: int, limit: int) -> bytes:
+    """Read to the end, or ``limit + 1`` bytes, with ``os.read``, no file object: one
     read of the size ``fstat`` gave (plus one byte, to see the end), more if it grew."""
-    want = None if limit is None else limit + 1
+    want = limit + 1
     chunks: list[bytes] = []
     got = 0
     ask = size_hint + 1
-    while want is None or got < want:
-        chunk = os.read(fd, ask if want is None else min(ask, want - got))
+    while got < want:
+        chunk = os.read(fd, min(ask, want - got))
         if not chunk:
             break
         chunks.append(chunk)
@@ -187,6 +296,9 @@ def run_lock(state_path: Path) -> Iterator[RunLock]:
             f"cannot create the lock file {lock_path}: {_explain(e, lock_path.parent)}"
         ) from None
     try:
+        problem = _lock_problem(fd, lock_path)
+        if problem is not None:
+            raise WriteError(f"refusing the lock file {lock_path}: {problem}; remove it")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -196,11 +308,29 @@ def run_lock(state_path: Path) -> Iterator[RunLock]:
         os.close(fd)
 
 
+def _lock_problem(fd: int, lock_path: Path) -> str | None:
+    """Why the open lock file must not be written in place, or None.
+
+    ``RunLock.record_run`` truncates and writes it: through a hard link that would write
+    another file (say one the run's user may write and the link's maker may not), and a
+    file another user owns or may write is theirs to fake the last run in. Checked on the
+    open file, so swapping the name afterwards changes nothing.
+    """
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        return "not a regular file"
+    if info.st_nlink > 1:
+        return f"it has {info.st_nlink} hard links (writing it would write the other files)"
+    problem = trust_problem(info, lock_path.parent)
+    return None if problem is None else f"it {problem}"
+
+
 def _open_lock(lock_path: Path) -> int:
     """The lock file, opened in place (so it keeps its owner); a new one is given the owner
     and group a new file gets (see ``ocsptool.owner``), mode ``STATE_MODE``: monitoring in
-    the group reads the last run from it."""
-    flags = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC
+    the group reads the last run from it. Never through a symlink, never blocking (a FIFO
+    or a device there is refused by ``_lock_problem``)."""
+    flags = os.O_RDWR | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK | os.O_NOCTTY
     try:
         fd = os.open(lock_path, flags | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
@@ -235,7 +365,7 @@ class RunLock:
 def last_run(state_path: Path) -> dict[str, Any]:
     """What ``RunLock.record_run`` last wrote next to ``state_path``, or {}."""
     try:
-        data = json.loads(lock_path_of(state_path).read_bytes())
+        data = json.loads(read_regular(lock_path_of(state_path), _MAX_LOCK_BYTES, nofollow=True))
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}

@@ -1,8 +1,13 @@
 """The on-change hook: one command at the end of a run in which a staple file changed.
 
-A string runs through ``/bin/sh -c``; a list runs as argv. The changed ``.ocsp`` paths
-are in ``OCSPTOOL_CHANGED``, one a line. The hook runs in its own process group, so a
-timeout kills everything it started (``systemctl reload`` and all), not only the shell.
+A string runs through ``/bin/sh -c``; a list runs as argv. The changed staple paths reach
+it in a form in which no path can pose as two: ``OCSPTOOL_CHANGED_FILE`` names a file
+(private to the run, removed afterwards) holding each path followed by a NUL byte, which
+no path can contain. ``OCSPTOOL_CHANGED`` keeps the older one-a-line list for simple
+hooks, without any path that holds a control character (a newline in a file name would
+otherwise add a line of the attacker's choosing): such a path is only in the file, and
+the run says so. The hook runs in its own process group, so a timeout kills everything
+it started (``systemctl reload`` and all), not only the shell.
 """
 
 from __future__ import annotations
@@ -12,11 +17,14 @@ import os
 import signal
 import subprocess
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ocsptool.errors import OcspToolError
+from ocsptool.printable import printable
 
 ENVVAR = "OCSPTOOL_CHANGED"
+#: The variable naming the NUL-separated list of changed paths.
+FILE_ENVVAR = "OCSPTOOL_CHANGED_FILE"
 #: How much of a failing hook's stderr its one line carries.
 TAIL_LINES = 3
 TAIL_CHARS = 300
@@ -33,6 +41,8 @@ class HookResult:
     stdout: str
     stderr: str
     problem: str | None = None  # the one line when it failed
+    #: Notes: paths left out of OCSPTOOL_CHANGED (their names hold a control character).
+    notes: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -40,12 +50,37 @@ class HookResult:
 
 
 def run_hook(command: str | Sequence[str], changed: Sequence[str], *, timeout: float) -> HookResult:
-    """Run the hook once with ``changed`` in ``OCSPTOOL_CHANGED``; never raises."""
-    shell = isinstance(command, str)
+    """Run the hook once with ``changed`` in ``OCSPTOOL_CHANGED_FILE`` (NUL-separated)
+    and ``OCSPTOOL_CHANGED`` (one a line, plain names only); never raises."""
+    import tempfile
+
     shown = command if isinstance(command, str) else " ".join(command)
     if not shown.strip():
         return HookResult(shown, None, "", "", "on-change hook: empty command")
-    env = dict(os.environ, **{ENVVAR: "".join(f"{path}\n" for path in changed)})
+    plain = [path for path in changed if path.isprintable()]
+    notes = tuple(
+        f"{printable(path)}: not in {ENVVAR} (its name holds a control character); "
+        f"hooks find it in {FILE_ENVVAR}, NUL-separated"
+        for path in changed
+        if not path.isprintable()
+    )
+    with tempfile.TemporaryDirectory(prefix="ocsptool-hook-") as private:  # 0700, ours
+        listing = os.path.join(private, "changed")
+        fd = os.open(listing, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(b"".join(os.fsencode(path) + b"\0" for path in changed))
+        env = dict(
+            os.environ,
+            **{ENVVAR: "".join(f"{path}\n" for path in plain), FILE_ENVVAR: listing},
+        )
+        result = _run(command, shown, env, timeout)
+    return replace(result, notes=notes) if notes else result
+
+
+def _run(
+    command: str | Sequence[str], shown: str, env: dict[str, str], timeout: float
+) -> HookResult:
+    shell = isinstance(command, str)
     try:
         # The operator's own command, from their config or command line.
         process = subprocess.Popen(  # noqa: S603

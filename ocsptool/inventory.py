@@ -11,21 +11,31 @@ An ``Inventory`` holds, per certificate key (its absolute path):
   ``<cert>.ocsp``), its key and issuer files when a configuration names them, and the
   instances that load it and under which name;
 
-and for the run: the consumers (each server's runtime address: HAProxy sockets), the
+and for the run: the consumers (each server's runtime address: HAProxy sockets, and
+``nginx:<configuration>`` for an nginx), the
 warnings (lines skipped, never a failure) and the problems (what would stop a server from
 starting, or a PATH that cannot be read).
+
+A certificate file's key is its absolute path. A certificate that is not a file has a key
+that is never a path, ``SCHEME:...`` (a TLS Secret: ``kubernetes:NAMESPACE/NAME``); where
+its staple lives is its part's ``home`` (``ocsptool.sinks.Home``), not a file.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
 from ocsptool.scan import DEFAULT_EXTENSIONS, Found
+from ocsptool.sinks.file import FILE_HOME
 
 if TYPE_CHECKING:
+    from ocsptool.kubernetes.selection import Selection
+    from ocsptool.sinks import Home
     from ocsptool.target import Consumer, Target
 
 
@@ -39,15 +49,19 @@ class Inputs:
     sockets: tuple[str, ...] = ()
     #: HAProxy configurations, one per instance.
     haproxy_configs: tuple[Path, ...] = ()
+    #: nginx configurations, one per instance (``-c``): their ``ssl_stapling_file``s.
+    nginx_configs: tuple[Path, ...] = ()
     extensions: tuple[str, ...] = DEFAULT_EXTENSIONS
     excludes: tuple[str, ...] = ()
     #: The configurations are the servers' defaults (nothing named them).
     defaulted: bool = False
+    #: ``--kubernetes``: the TLS Secrets to serve (None: no Secrets).
+    kubernetes: Selection | None = None
 
     @property
     def named(self) -> bool:
         """Whether anything names certificates (else the defaults are read)."""
-        return bool(self.paths or self.haproxy_configs)
+        return bool(self.paths or self.haproxy_configs or self.nginx_configs or self.kubernetes)
 
 
 #: One instance that serves a certificate: (its sockets, best first; the name it loaded
@@ -70,6 +84,9 @@ class Route(NamedTuple):
     key_path: str | None = None
     #: The issuer file a configuration names (None: the chain, or ``<cert>.issuer``).
     issuer_path: str | None = None
+    #: HAProxy's ``issuers-chain-path``: a directory of chains, each file's first
+    #: certificate an issuer HAProxy may take (None: none).
+    issuers_dir: str | None = None
 
     @property
     def consumers(self) -> tuple[Consumer, ...]:
@@ -78,12 +95,35 @@ class Route(NamedTuple):
         return tuple(Consumer(*s) for s in self.served)
 
 
+def issuer_sources(route: Route) -> tuple[tuple[Path, ...], tuple[Path, ...]]:
+    """The issuer files ``route`` names and the chain files of its ``issuers_dir``."""
+    files = (Path(route.issuer_path),) if route.issuer_path else ()
+    return files, chain_files(route.issuers_dir) if route.issuers_dir else ()
+
+
+#: At most this many files of an ``issuers-chain-path`` directory are looked at.
+MAX_CHAIN_FILES = 10_000
+
+
+@lru_cache(maxsize=16)
+def chain_files(directory: str) -> tuple[Path, ...]:
+    """The regular files of ``directory`` in HAProxy's order (alphabetical), once per run."""
+    try:
+        with os.scandir(directory) as entries:
+            names = sorted(e.name for _, e in zip(range(MAX_CHAIN_FILES), entries, strict=False))
+    except OSError:
+        return ()
+    return tuple(Path(directory, n) for n in names if os.path.isfile(os.path.join(directory, n)))
+
+
 class Part(NamedTuple):
-    """One source's share of the inventory: its certificates, in its order, and how the
-    source parses one (``Source.target``)."""
+    """One source's share of the inventory: its certificates, in its order, how the
+    source parses one (``Source.target``), and where their staples live (its ``Survey``'s
+    home: the file home unless the source says otherwise)."""
 
     target: Callable[[Found, Route], Target]
     found: list[Found]
+    home: Home = FILE_HOME
 
 
 @dataclass
@@ -109,6 +149,19 @@ class Inventory:
     leftovers: list[str] = field(default_factory=list)
     #: Keys served only by instances with no socket -> that instance's configuration.
     socketless: Mapping[str, str] = field(default_factory=dict)
+    #: Keys a server staples itself, with no staple file ocsptool keeps (nginx's
+    #: ``ssl_stapling on`` without ``ssl_stapling_file``) -> that server's consumer address.
+    #: Not in ``parts`` unless a PATH names them: no run fetches them; ``status`` shows them.
+    itself: Mapping[str, str] = field(default_factory=dict)
+    #: Key prefixes a source listed whole in this run (``kubernetes:NAMESPACE/``): a
+    #: record under one of them whose certificate was not found is gone (``gone``).
+    listed: tuple[str, ...] = ()
+    #: Other names of certificates that are not files (``NAMESPACE/NAME`` of a Secret) ->
+    #: their keys: ``renew CERT`` and ``show CERT`` take them (``sources.select``).
+    aliases: Mapping[str, str] = field(default_factory=dict)
+    #: Where the sources other than PATHs and configurations looked, for the line that
+    #: says no certificate was found (``TLS Secrets of namespace "web"``).
+    searched: tuple[str, ...] = ()
 
     @property
     def found(self) -> list[Found]:
@@ -124,6 +177,22 @@ class Inventory:
 
     def __len__(self) -> int:
         return sum(len(part.found) for part in self.parts)
+
+    def home(self, key: str) -> Home:
+        """Where the staple of ``key`` lives (its part's home)."""
+        for part in self.parts:
+            if part.home is not FILE_HOME and any(f.path == key for f in part.found):
+                return part.home
+        return FILE_HOME
+
+    def gone(self, key: str) -> bool:
+        """Whether a recorded certificate that this inventory lacks no longer exists: a
+        key under a prefix listed whole in this run, or a file that is gone. A key that is
+        not a path (a Secret of a namespace not listed in this run) is never judged by
+        the file system."""
+        if self.listed and key.startswith(self.listed):
+            return True
+        return os.path.isabs(key) and not os.path.lexists(key)
 
     # -- routing -------------------------------------------------------------------------
 
@@ -142,6 +211,12 @@ class Inventory:
         route = self.routes.get(key)
         staple = route.staple_path if route is not None else None
         return Path(staple or key + ".ocsp")
+
+    def issuers(self, key: str) -> tuple[tuple[Path, ...], tuple[Path, ...]]:
+        """Where else than the bundle and ``<cert>.issuer`` the issuer may be (files a
+        configuration names, chain files of ``issuers-chain-path``): ``parse_bundle``'s."""
+        route = self.routes.get(key)
+        return issuer_sources(route) if route is not None else ((), ())
 
     def name_for(self, key: str, sink: str) -> str:
         """The name the instance behind ``sink`` loaded ``key`` under (else the key)."""
@@ -180,7 +255,7 @@ class Inventory:
         from dataclasses import replace
 
         wanted = set(keys)
-        parts = [Part(p.target, [f for f in p.found if f.path in wanted]) for p in self.parts]
+        parts = [p._replace(found=[f for f in p.found if f.path in wanted]) for p in self.parts]
         return replace(self, parts=[p for p in parts if p.found], leftovers=[])
 
     # -- targets -------------------------------------------------------------------------

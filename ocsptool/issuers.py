@@ -51,13 +51,16 @@ def issuer_path(cert_path: Path) -> Path:
     return cert_path.with_name(cert_path.name + ISSUER_SUFFIX)
 
 
-def leaf_without_issuer(cert_path: Path) -> x509.Certificate | None:
-    """The leaf of a bundle that lacks its issuer and has no ``.issuer`` file, else None.
+def leaf_without_issuer(
+    cert_path: Path, issuer_file: Path | None = None
+) -> x509.Certificate | None:
+    """The leaf of a bundle that lacks its issuer and has no ``.issuer`` file (nor the
+    ``issuer_file`` its server reads instead), else None.
 
     None also when the bundle cannot be read or has no single leaf: ``parse_bundle``
     reports those. Call it after ``parse_bundle`` failed, to know whether to fetch.
     """
-    if issuer_path(cert_path).exists():
+    if (issuer_file or issuer_path(cert_path)).exists():
         return None
     try:
         certs = read_certificates(read_file(cert_path))
@@ -145,18 +148,22 @@ def _pick(
     return (valid or issuers)[0]
 
 
-def write_issuer(cert_path: Path, issuer: x509.Certificate) -> Path:
-    """Write ``<cert>.issuer`` (PEM) atomically; return its path. ``WriteError`` on failure."""
-    path = issuer_path(cert_path)
+def write_issuer(cert_path: Path, issuer: x509.Certificate, to: Path | None = None) -> Path:
+    """Write ``<cert>.issuer`` (PEM), or ``to`` (where the server reads the issuer instead:
+    ``site.issuer`` for ``site.crt`` with HAProxy's ``ssl-load-extra-del-ext``),
+    atomically; return its path. ``WriteError`` on failure."""
+    path = to or issuer_path(cert_path)
     write_atomic(path, issuer.public_bytes(serialization.Encoding.PEM))
     return path
 
 
-def chain_warning(cert_path: Path, issuer: x509.Certificate, url: str | None = None) -> str:
+def chain_warning(
+    cert_path: Path, issuer: x509.Certificate, url: str | None = None, to: Path | None = None
+) -> str:
     """The one line to say, once per certificate, that its bundle lacks the chain."""
     where = f" from {url}" if url else ""
     return (
         f"{cert_path.name}: the bundle lacks its chain; fetched the issuer "
-        f"{describe_name(issuer.subject)}{where} into {issuer_path(cert_path).name} "
+        f"{describe_name(issuer.subject)}{where} into {(to or issuer_path(cert_path)).name} "
         "(TLS clients may fail to build the chain too: append the intermediate)"
     )

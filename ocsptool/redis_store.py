@@ -5,6 +5,7 @@ and no client-side retries: a store that is down or slow costs one timeout, and 
 goes on without it. Keys: ``ocsptool:staple:<certid hex>`` (the encoded entry, expiring
 at the staple's nextUpdate) and ``ocsptool:lease:<certid hex>`` (the holder's node name,
 ``SET NX PX``). Release deletes the lease only if it still names us, atomically in Lua.
+An entry is read with ``GETRANGE``, never past ``MAX_ENTRY_BYTES``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from ocsptool.shared_store import (
     EXTRA_MISSING,
+    MAX_ENTRY_BYTES,
     Malformed,
     StoreConfigError,
     StoredStaple,
@@ -39,6 +41,9 @@ return 0
 """
 
 _SCHEMES = ("redis", "rediss", "unix")
+
+#: An ACL made for ocsptool before entries were read with GETRANGE.
+NO_GETRANGE = "its user may not run GETRANGE: add '+getrange' to its ACL (see the README)"
 
 
 class RedisStore:
@@ -77,14 +82,20 @@ class RedisStore:
         return self._name
 
     def get(self, cert_id: str) -> StoredStaple | Malformed | None:
+        """The entry, read with ``GETRANGE 0 MAX_ENTRY_BYTES``: never more than one byte past
+        the largest entry we write, however large the value a writer put there (a whole
+        ``GET`` of a 500 MB value took 1.6 GB on each node). A missing key and an empty
+        value both read as "" (nothing stored)."""
         try:
-            value = self._run(self._client.get, staple_key(cert_id))
+            value = self._run(self._client.getrange, staple_key(cert_id), 0, MAX_ENTRY_BYTES)
         except _WrongType:  # a writer put a list or a hash there
             return Malformed("entry is not a string value (WRONGTYPE)")
-        if value is None:
-            return None
         if not isinstance(value, bytes):
             return Malformed(f"entry of type {type(value).__name__}")
+        if not value:
+            return None
+        if len(value) > MAX_ENTRY_BYTES:
+            return Malformed(f"entry of more than {MAX_ENTRY_BYTES} bytes; not read further")
         return decode(value)
 
     def try_lease(self, cert_id: str, node: str, ttl_s: float) -> bool:
@@ -113,6 +124,8 @@ class RedisStore:
         except redis.exceptions.ResponseError as e:
             if str(e).startswith("WRONGTYPE"):
                 raise _WrongType(str(e)) from None
+            if isinstance(e, redis.exceptions.NoPermissionError) and "getrange" in str(e):
+                raise StoreError(f"store {self._name}: {NO_GETRANGE}") from None
             raise StoreError(f"store {self._name}: {_describe(e, self._timeout)}") from None
         except redis.exceptions.RedisError as e:
             raise StoreError(f"store {self._name}: {_describe(e, self._timeout)}") from None

@@ -8,7 +8,8 @@
 - ``ocsptool.target.prepare``: a certificate parsed, its issuer fetched if the bundle
   lacks it, the URLs to ask; ``ocsptool.records`` records it.
 - ``ocsptool.retrieval``: fetch + verify, one ``Retrieved`` per due target, each written
-  by the file sink (``ocsptool.sinks.file``) as it arrives.
+  to its home as it arrives (``ocsptool.sinks.Home``: the staple file, or a TLS Secret's
+  data key), by the home's writer; the staple held there is what the run adopts.
 - ``ocsptool.sinks.delivery``: each consumer (a server) gets the staples it lacks.
 - ``ocsptool.store``: the lock, the records (``State`` tracks what changed), the last run.
 - Then the on-change hook (``ocsptool.hooks``), once, if a staple file changed.
@@ -25,7 +26,6 @@ the state: cryptography and requests are imported only when there is work.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -34,8 +34,8 @@ from typing import TYPE_CHECKING
 
 from ocsptool import records
 from ocsptool import scan as scanning
-from ocsptool.errors import OcspToolError
-from ocsptool.files import read_file, remove_leftovers
+from ocsptool.errors import CertificateError, OcspToolError
+from ocsptool.files import remove_leftovers
 from ocsptool.freshness import cert_expired
 from ocsptool.gcpause import paused
 from ocsptool.inventory import Inputs, Inventory, Part
@@ -50,11 +50,12 @@ from ocsptool.times import from_epoch
 if TYPE_CHECKING:
     import requests
 
+    from ocsptool.kubernetes.selection import Selection
     from ocsptool.ocsp import Staple
     from ocsptool.responders import Overrides
     from ocsptool.retrieval import Retrieved
     from ocsptool.shared_store import StoreRun
-    from ocsptool.sinks import Delivery, Publication
+    from ocsptool.sinks import Delivery, Home, HomeWriter, Publication
     from ocsptool.sinks.delivery import Delivered
     from ocsptool.target import Asking, Target
     from ocsptool.view import CertStatus
@@ -90,12 +91,25 @@ class Settings:
     proxy: str | None = None
     #: Load a renewed certificate into HAProxy with its staple (``--update-certs``).
     update_certs: bool = False
+    #: nginx configurations (one per instance): their staple files, then one reload each.
+    nginx_configs: tuple[Path, ...] = ()
+    #: How to reload nginx (argv, e.g. ``systemctl reload nginx``); None: SIGHUP to the
+    #: master named by the configuration's ``pid``, after ``nginx -t``.
+    nginx_reload: tuple[str, ...] | None = None
+    #: ``--kubernetes``: the TLS Secrets served (None: none).
+    kubernetes: Selection | None = None
 
     @property
     def inputs(self) -> Inputs:
         """What names this run's certificates (``sources.discover`` reads them)."""
         return Inputs(
-            self.paths, self.sockets, self.haproxy_configs, self.extensions, self.excludes
+            paths=self.paths,
+            sockets=self.sockets,
+            haproxy_configs=self.haproxy_configs,
+            nginx_configs=self.nginx_configs,
+            extensions=self.extensions,
+            excludes=self.excludes,
+            kubernetes=self.kubernetes,
         )
 
     @property
@@ -190,13 +204,11 @@ def inventory_of(settings: Settings, *, cache: bool = True, certs: Sequence[str]
     servers' default configurations when nothing is named), read by the sources.
     ``certs`` (``renew CERT...``, ``show CERT``) are added as PATHs: a configuration that
     names one keeps its route (``sources.select`` finds them)."""
-    from dataclasses import replace
-
-    from ocsptool.sources import default_inputs, discover
+    from ocsptool.sources import default_inputs, discover, with_certs
 
     inputs = default_inputs(settings.inputs, required=not certs)
     if certs:
-        inputs = replace(inputs, paths=(*inputs.paths, *certs))
+        inputs = with_certs(inputs, certs)
     return discover(inputs, cache=settings.discovery_cache if cache else None)
 
 
@@ -322,6 +334,8 @@ class _Run:
         #: Fresh certificates whose staple says revoked (reported on every run).
         self.revoked: list[str] = []
         self.targets_by_key: dict[str, Target] = {}
+        #: Where the staple of each target lives (its part's home).
+        self.homes: dict[str, Home] = {}
         #: The staples this run fetched and wrote, ready for the consumers.
         self.published: dict[str, Publication] = {}
         #: What the consumers did: put on the Outcomes when they are built.
@@ -356,16 +370,19 @@ class _Run:
     # -- targets -------------------------------------------------------------------------
 
     def targets(self, part: Part, found: list[Found]) -> list[Target]:
-        """Parse what triage could not settle; record it; adopt its staple file."""
+        """Parse what triage could not settle; record it; adopt the staple its home holds."""
         if not found:
             return []
         from ocsptool.target import prepare
 
         inventory, asking = self.inventory, self.asking()
         targets = []
+        routes = inventory.routes
         for scanned in found:
+            route = routes.get(scanned.path)
+            issuer = Path(route.issuer_path) if route and route.issuer_path else None
             try:
-                prepared = prepare(lambda f: inventory.target(part, f), scanned, asking)
+                prepared = prepare(lambda f: inventory.target(part, f), scanned, asking, issuer)
             except Exception as e:  # one certificate never stops the others, not even a bug
                 from ocsptool.retrieval import unexpected
 
@@ -379,25 +396,28 @@ class _Run:
                 self.report.notes.append(prepared.note)
             rec = records.parsed(self.state, target, f)
             self.targets_by_key[target.key] = target
+            self.homes[target.key] = part.home
             staple = rec.get("staple")
             if (
                 target.ocsp_urls
                 and not cert_expired(target.leaf.not_valid_after_utc, self.now)
                 and (staple is None or staple.get("inode") != f.ocsp_inode)
             ):
-                records.adopted(self.state, target, self._disk_staple(target, f), f.ocsp_inode)
+                held = self._held_staple(target, f, part.home)
+                records.adopted(self.state, target, held, f.ocsp_inode)
             targets.append(target)
         return targets
 
-    def _disk_staple(self, target: Target, f: Found) -> Staple | None:
-        """The staple file, when it still verifies (else a new one is fetched)."""
+    def _held_staple(self, target: Target, f: Found, home: Home) -> Staple | None:
+        """The staple its home holds, when it still verifies (else a new one is fetched)."""
         if f.ocsp_inode is None:
             return None
         from ocsptool.ocsp import verify
 
         try:
-            return verify(read_file(target.staple_path), target.bundle, self.now)
-        except Exception:  # whatever is wrong with the staple on disk, fetch a new one
+            der = home.read(target.key, self.inventory.route(target.key))
+            return None if der is None else verify(der, target.bundle, self.now)
+        except Exception:  # whatever is wrong with the staple held, fetch a new one
             return None
 
     # -- the plan ------------------------------------------------------------------------
@@ -418,21 +438,20 @@ class _Run:
             when = f"; next try {retry:%Y-%m-%d %H:%M} UTC" if retry else ""
             self._fail_cert(key, f"no staple yet: {rec.get('last_error')}{when}", rec)
 
-    # -- fetch + verify, then the staple files -------------------------------------------
+    # -- fetch + verify, then each staple to its home -----------------------------------
 
     def fetch(self, due: list[Target], progress: Progress | None) -> None:
         from ocsptool.pacing import HostLimiter
         from ocsptool.retrieval import retrieve
-        from ocsptool.sinks.file import FileSink
 
         certs = self.state.certs
         held = {t.key: certs[t.key].get("staple") for t in due}
         remembered = {t.key: certs[t.key].get("responder") for t in due}
-        files = FileSink(self.settings.jobs)
+        writers: dict[Home, HomeWriter] = {}
         staples: dict[str, Retrieved] = {}
 
         def write(result: Retrieved) -> None:
-            """Each staple goes to the file sink as it arrives: writes overlap fetches."""
+            """Each staple goes to its home as it arrives: writes overlap fetches."""
             from ocsptool.sinks import Publication
 
             target = result.target
@@ -451,7 +470,10 @@ class _Run:
                 serial=target.leaf.serial_number,
             )
             self.published[target.key] = item
-            files.submit(item)
+            home = self.homes[target.key]
+            if home not in writers:
+                writers[home] = home.writer(self.settings.jobs, self.now)
+            writers[home].submit(item)
 
         shared = self._store_run()
         try:
@@ -471,7 +493,7 @@ class _Run:
             )
         finally:
             self.close()
-            deliveries = files.collect()
+            deliveries = [d for writer in writers.values() for d in writer.collect()]
             if shared is not None:
                 shared.store.close()
                 self.report.store_problem = shared.problem
@@ -486,9 +508,18 @@ class _Run:
         return StoreRun(open_store(self.settings.store, timeout=self.settings.timeouts.read))
 
     def _written(self, deliveries: list[Delivery], results: dict[str, Retrieved]) -> None:
-        """Record what the file sink wrote (and fail what it could not)."""
+        """Record what the homes hold now (and fail what they could not write)."""
+        from ocsptool.sinks import DeliveryState
+
         for delivery in deliveries:
             target = self.targets_by_key[delivery.key]
+            if delivery.state is DeliveryState.NOT_SERVED:  # the home no longer wants it
+                del self.published[delivery.key]
+                message = f"not written: {delivery.error}"
+                self.report.notes.append(f"{delivery.key}: {message}")
+                out = self._outcome(delivery.key, self.state.certs[delivery.key], Action.SKIPPED)
+                out.error = message
+                continue
             if not delivery.done:
                 del self.published[delivery.key]
                 # A write fault is about our disk, not the responder: don't blame its URL.
@@ -505,7 +536,8 @@ class _Run:
                 self.state, target, record, due=due, now=self.now_epoch, responder=result.responder
             )
             if changed:
-                self.report.changed.append(str(target.staple_path))
+                home = self.homes[target.key]
+                self.report.changed.append(home.where(target.key, self.inventory.route(target.key)))
             self._outcome(delivery.key, self.state.certs[delivery.key], Action.FETCHED)
             self._warn(target, staple)
 
@@ -529,6 +561,7 @@ class _Run:
         from ocsptool.hooks import run_hook
 
         result = run_hook(command, sorted(self.report.changed), timeout=self.settings.timeouts.read)
+        self.report.notes.extend(result.notes)
         if result.problem is not None:
             self.report.problems.append(result.problem)
 
@@ -551,6 +584,7 @@ class _Run:
             timeout=self.settings.haproxy_timeout,
             now=self.now,
             update_certs=self.settings.update_certs,
+            nginx_reload=self.settings.nginx_reload,
         )
         done = deliver(
             sinks_for(inventory.sockets, options),
@@ -565,12 +599,16 @@ class _Run:
         self.report.problems += done.problems
 
     def _on_disk(self, key: str) -> Publication:
-        """A fresh staple for a consumer that lacks it: its file, and the issuer if needed."""
+        """A fresh staple for a consumer that lacks it: read from its home, with the issuer
+        if needed."""
         from ocsptool.sinks import Publication
 
         target = self.targets_by_key.get(key)
+        home = self.homes.get(key) or self.inventory.home(key)
+        der = home.read(key, self.inventory.route(key))
+        if der is None:
+            raise CertificateError(home.missing)
         staple_path = target.staple_path if target else self.inventory.staple_path(key)
-        der = read_file(staple_path)
         issuer_pem = None
         rec = self.state.certs[key]
         serial = rec.get("serial")
@@ -578,7 +616,7 @@ class _Run:
             if target is None:
                 from ocsptool.certs import parse_bundle
 
-                issuer_pem = parse_bundle(Path(key)).issuer_pem()
+                issuer_pem = parse_bundle(Path(key), *self.inventory.issuers(key)).issuer_pem()
             else:
                 issuer_pem = target.issuer_pem
         return Publication(
@@ -588,9 +626,9 @@ class _Run:
     # -- record --------------------------------------------------------------------------
 
     def prune(self, seen: set[str]) -> None:
-        """Forget certificates whose files are gone."""
+        """Forget certificates that are gone (``Inventory.gone``)."""
         for key in [k for k in self.state.certs if k not in seen]:
-            if not os.path.lexists(key):
+            if self.inventory.gone(key):
                 self.state.drop(key)
 
     def finish(self) -> None:

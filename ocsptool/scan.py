@@ -1,7 +1,9 @@
 """Find certificate files: one ``os.scandir`` per directory, one ``stat`` per certificate.
 
 HAProxy's side files (.ocsp .issuer .key .sctl) are never taken for certificates; their
-presence is read from the same directory listing, so the scan costs no extra calls.
+presence is read from the same directory listing, so the scan costs no extra calls. A
+multi-cert bundle's parts (``site.pem.rsa``, ``.ecdsa``, ``.dsa``) are certificates of
+their own, as HAProxy loads them from a directory.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import NamedTuple
 from ocsptool.files import READ_DENIED, is_temp_name
 
 DEFAULT_EXTENSIONS = (".pem", ".crt")
+#: The endings of a multi-cert bundle's parts, after a certificate's own ending.
+BUNDLE_PARTS = (".rsa", ".ecdsa", ".dsa")
 SIDE_FILES = (".ocsp", ".issuer", ".key", ".sctl")
 _WANTED_SIDES = (".ocsp", ".issuer")
 
@@ -57,7 +61,7 @@ def scan(
     result = ScanResult()
     seen_dirs: set[tuple[int, int]] = set()
     seen_files: set[str] = set()
-    exts = tuple(extensions)
+    exts = (*extensions, *(e + part for e in extensions for part in BUNDLE_PARTS))
     for raw in paths:
         path = os.path.abspath(raw)
         try:

@@ -20,7 +20,10 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ocsptool.kubernetes import DEFAULT_SECRET_KEY
+
 if TYPE_CHECKING:
+    from ocsptool.kubernetes.selection import Selection
     from ocsptool.refresh import Settings as RunSettings
     from ocsptool.responders import Overrides
 
@@ -149,6 +152,14 @@ def _command(value: Any, _base: Path) -> str | tuple[str, ...]:
     raise BadValue("expected a command: a string for the shell or a list of strings (argv)")
 
 
+def _reload_command(value: Any, base: Path) -> str | tuple[str, ...]:
+    command = _command(value, base)
+    problem = reload_problem(command)
+    if problem is not None:
+        raise BadValue(problem)
+    return command
+
+
 def _jobs_per_host(value: Any, _base: Path) -> int:
     from ocsptool.pacing import jobs_per_host_problem
 
@@ -188,6 +199,28 @@ def _bool(value: Any, _base: Path) -> bool:
     return value
 
 
+def _text(value: Any, _base: Path) -> str:
+    if not isinstance(value, str) or not value:
+        raise BadValue("expected a non-empty string")
+    return value
+
+
+def _namespaces(value: Any, base: Path) -> tuple[str, ...]:
+    names = _strings(value, base)
+    problem = namespaces_problem(names)
+    if problem is not None:
+        raise BadValue(problem)
+    return names
+
+
+def _secret_key(value: Any, base: Path) -> str:
+    key = _text(value, base)
+    problem = secret_key_problem(key)
+    if problem is not None:
+        raise BadValue(problem)
+    return key
+
+
 # -- checks of a given value ---------------------------------------------------------------
 
 
@@ -215,6 +248,42 @@ def url_problem(url: str) -> str | None:
     return None
 
 
+def reload_problem(command: str | tuple[str, ...]) -> str | None:
+    """Why a reload command cannot be run as argv (unbalanced quotes, no words), or None."""
+    try:
+        words = _argv(command)
+    except ValueError as e:
+        return f"cannot split {command!r} into words: {e}"
+    return None if words else "expected a command, e.g. 'systemctl reload nginx'"
+
+
+def namespaces_problem(names: tuple[str, ...]) -> str | None:
+    if not names:
+        return None
+    from ocsptool.kubernetes.errors import KubeConfigError
+    from ocsptool.kubernetes.names import check_namespace
+
+    try:
+        for name in names:
+            check_namespace(name)
+    except KubeConfigError as e:
+        return str(e).removeprefix("kubernetes: ")
+    return None
+
+
+def secret_key_problem(key: str) -> str | None:
+    if key == DEFAULT_SECRET_KEY:  # every run checks the default: no import for it
+        return None
+    from ocsptool.kubernetes.errors import KubeConfigError
+    from ocsptool.kubernetes.names import check_data_key
+
+    try:
+        check_data_key(key)
+    except KubeConfigError as e:
+        return str(e).removeprefix("kubernetes: ")
+    return None
+
+
 def overrides_problem(value: object) -> str | None:
     from ocsptool.responders import Overrides
 
@@ -233,6 +302,10 @@ _FETCH_STORE = (
     "up for the run (exit 69)."
 )
 _FETCH_TIMEOUT = "Seconds to wait for a responder (connect 5 s at most) or HAProxy."
+_GATEWAY_KEYS = (
+    "Istio and kgateway read tls.ocsp-staple; Envoy Gateway's proposal ocsp.staple; "
+    "nghttpx-ingress tls.ocsp-resp"
+)
 _LIVE_TIMEOUT = "Seconds to wait for HAProxy (--live)."
 
 
@@ -289,6 +362,88 @@ class Options:
         help="A HAProxy configuration (file or directory of *.cfg), one per instance "
         "(repeatable; the variable takes several, space-separated): staple every "
         "certificate it loads, push through its socket.",
+    )
+    nginx_configs: tuple[Path, ...] = setting(
+        (),
+        flags=("--nginx-config",),
+        commands=SOURCES,
+        kind="path",
+        multiple=True,
+        metavar="FILE",
+        env="OCSPTOOL_NGINX_CONFIG",
+        key="nginx_configs",
+        convert=_path_list,
+        help="An nginx configuration (nginx.conf), one per instance (repeatable; the "
+        "variable takes several, space-separated): keep every ssl_stapling_file of its "
+        "server blocks, then reload nginx once when one changed.",
+    )
+    nginx_reload: str | tuple[str, ...] | None = setting(
+        flags=("--nginx-reload",),
+        commands=FETCHING,
+        kind="hook",
+        metavar="CMD",
+        env="OCSPTOOL_NGINX_RELOAD",
+        key="nginx_reload",
+        convert=_reload_command,
+        check=reload_problem,
+        help="Reload nginx with CMD, e.g. 'systemctl reload nginx' (split into words, no "
+        "shell; a list in the config file), instead of 'nginx -t' and a SIGHUP to the "
+        "master its pid file names. Run once, only after a run that changed a staple file "
+        "nginx does not serve yet.",
+    )
+    kubernetes: bool = setting(
+        False,
+        flags=("--kubernetes",),
+        commands=SOURCES,
+        kind="flag",
+        key="kubernetes",
+        convert=_bool,
+        help="Also staple the TLS Secrets (kubernetes.io/tls) of each --namespace: the "
+        "staple goes into each Secret under --secret-key, conditionally (never tls.crt, "
+        "tls.key or another key). The API is found as kubectl finds it: --kubeconfig, "
+        "else KUBECONFIG, else the pod's service account. Needs get, list and patch on "
+        "secrets (contrib/kubernetes/role.yaml).",
+    )
+    namespaces: tuple[str, ...] = setting(
+        (),
+        flags=("-n", "--namespace"),
+        commands=SOURCES,
+        multiple=True,
+        metavar="NS",
+        key="namespaces",
+        convert=_namespaces,
+        check=namespaces_problem,
+        help="A namespace whose TLS Secrets are served (repeatable; --kubernetes). "
+        "Default: the service account's namespace in a pod, else the kubeconfig context's.",
+    )
+    selector: str | None = setting(
+        flags=("--selector",),
+        commands=SOURCES,
+        metavar="LABELS",
+        key="selector",
+        convert=_text,
+        help="Only the TLS Secrets with these labels, as kubectl -l takes them "
+        "(app=web,tier!=dev; --kubernetes).",
+    )
+    secret_key: str = setting(
+        DEFAULT_SECRET_KEY,
+        flags=("--secret-key",),
+        commands=SOURCES,
+        metavar="KEY",
+        key="secret_key",
+        convert=_secret_key,
+        check=secret_key_problem,
+        help=f"The Secret data key the staple goes under (--kubernetes): {_GATEWAY_KEYS}.",
+    )
+    kubeconfig: Path | None = setting(
+        flags=("--kubeconfig",),
+        commands=SOURCES,
+        kind="file",
+        metavar="FILE",
+        key="kubeconfig",
+        convert=_path,
+        help="The kubeconfig to use (--kubernetes; its current context). Default: "
+        "KUBECONFIG, else the pod's service account, else ~/.kube/config.",
     )
     jobs: int = setting(
         8,
@@ -416,8 +571,10 @@ class Options:
         key="on_change",
         convert=_command,
         help="Run CMD (through /bin/sh) once after a run that changed a staple file, with "
-        "the changed .ocsp paths in OCSPTOOL_CHANGED, one a line; never after a run that "
-        "changed nothing. Killed after --timeout; a failing CMD fails the run (exit 1).",
+        "the changed staple paths in the file OCSPTOOL_CHANGED_FILE names, each followed by "
+        "a NUL byte (also in OCSPTOOL_CHANGED, one a line, except names with control "
+        "characters); never after a run that changed nothing. Killed after --timeout; a "
+        "failing CMD fails the run (exit 1).",
     )
     force: bool = setting(
         False,
@@ -460,8 +617,9 @@ class Options:
         flags=("--live",),
         commands=("status", "check"),
         kind="flag",
-        help="Also ask each HAProxy (-s) what it staples, and flag certificates it serves "
-        "no staple for, an older one than on disk, or a different status.",
+        help="Also ask each HAProxy (-s) what it staples, and each nginx by a TLS handshake "
+        "per server name, and flag certificates it serves no staple for, an older one than "
+        "on disk, or a different status.",
     )
     warn: dt.timedelta = setting(
         dt.timedelta(hours=12),
@@ -516,6 +674,7 @@ class Options:
 
         exts = tuple(e if e.startswith(".") else "." + e for e in self.extensions)
         timeout = self.timeout
+        kubernetes = self.kubernetes_selection()
         return Settings(
             paths=self.paths,
             state_path=self.state or default_path(),
@@ -534,7 +693,47 @@ class Options:
             ca_bundle=self.ca_bundle,
             proxy=self.proxy,
             update_certs=self.update_certs,
+            nginx_configs=self.nginx_configs,
+            nginx_reload=_argv(self.nginx_reload),
+            kubernetes=kubernetes,
         )
+
+    def kubernetes_selection(self) -> Selection | None:
+        """The TLS Secrets to serve (``--kubernetes``), or None; a Kubernetes option
+        without ``--kubernetes`` is a usage error (it would be silently ignored)."""
+        if not self.kubernetes:
+            given = [
+                flag
+                for flag, value in (
+                    ("--namespace", self.namespaces),
+                    ("--selector", self.selector),
+                    ("--kubeconfig", self.kubeconfig),
+                    ("--secret-key", self.secret_key != DEFAULT_SECRET_KEY),
+                )
+                if value
+            ]
+            if given:
+                from ocsptool.errors import UsageError
+
+                raise UsageError(
+                    f"{', '.join(given)} only apply with --kubernetes "
+                    "(or kubernetes = true in the config file)"
+                )
+            return None
+        from ocsptool.kubernetes.selection import Selection
+
+        return Selection(self.namespaces, self.selector, self.secret_key, self.kubeconfig)
+
+
+def _argv(command: str | tuple[str, ...] | None) -> tuple[str, ...] | None:
+    """A command as argv: a string split into words as a shell would (no shell runs it)."""
+    if not command:
+        return None
+    if isinstance(command, str):
+        import shlex
+
+        return tuple(shlex.split(command))
+    return tuple(command)
 
 
 @functools.cache

@@ -3,16 +3,18 @@
 Engine-independent: the ``SharedStore`` Protocol (Redis is ``redis_store``), the entry
 encoding, and ``StoreRun.obtain``, the flow for one due certificate:
 
-1. Look in the store. A stored staple is verified with the node's own ``verify`` (its own
-   certificate and issuer), exactly like a responder's answer; garbage, another
-   certificate's staple, a forged signature or one older than the staple held is refused
-   with one line, and the node goes on as if the store were empty.
+1. Look in the store (never more than ``MAX_ENTRY_BYTES`` of an entry is read). A stored
+   staple is verified with the node's own ``verify`` (its own certificate and issuer),
+   exactly like a responder's answer; garbage, another certificate's staple, a forged
+   signature or one older than the staple held is refused with one line, and the node
+   goes on as if the store were empty.
 2. Nothing fresher: take the certificate's lease (set-if-absent with expiry). Got it:
    fetch from the CA, publish (expiring at nextUpdate), release. A holder that dies
    leaves a lease that expires on its own.
 3. Another node holds it: poll the store until its staple appears, or the lease frees up
-   (we take it and fetch), or the fleet makes no progress for ``patience`` seconds. The
-   patience is per run, not per certificate: N certificates waiting never wait N times.
+   (we take it and fetch), or the fleet makes no progress for ``patience`` seconds, or
+   after ``MAX_LOOKS`` looks. The patience is per run, not per certificate: N
+   certificates waiting never wait N times.
 4. The store down or slow at any step: fetch directly. The first failure marks the store
    down for the rest of the run (one line names it and the cause), so a dead store costs
    one timeout per run, and staples never go stale because of it.
@@ -64,6 +66,9 @@ MAGIC = b"OTS"
 VERSION = 1
 _HEADER = struct.Struct("!3sBqqqH")
 MAX_NODE_BYTES = 255
+#: The largest entry ``encode`` writes: an engine never reads more of a value than this
+#: (plus one byte, to tell a larger one), whatever a writer to the store put there.
+MAX_ENTRY_BYTES = _HEADER.size + MAX_NODE_BYTES + MAX_RESPONSE_BYTES
 
 #: A lease outlives one CA exchange (the responder's total timeout) by a margin.
 LEASE_TTL = 45.0
@@ -71,6 +76,9 @@ LEASE_TTL = 45.0
 PATIENCE = 5.0
 #: How often a waiting certificate looks again.
 POLL = 0.05
+#: At most this many looks per wait, whatever the clock says: with each look bounded by
+#: ``MAX_ENTRY_BYTES``, one wait reads at most ~13 MB however a store misbehaves.
+MAX_LOOKS = 200
 
 EXTRA_MISSING = "--store needs the redis extra: pip install 'ocsptool[redis]'"
 
@@ -291,6 +299,7 @@ class StoreRun:
     lease_ttl: float = LEASE_TTL
     patience: float = PATIENCE
     poll: float = POLL
+    max_looks: int = MAX_LOOKS
     clock: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
@@ -403,7 +412,9 @@ class StoreRun:
         when its staple appeared, (False, None) when patience ran out or the store failed."""
         self._tick(+1)
         try:
-            while self._patient():
+            for _ in range(self.max_looks):
+                if not self._patient():
+                    break
                 self.sleep(self.poll)
                 found = self._look(job, quiet=True)
                 if found is not None and _fresh(found, job):

@@ -1,13 +1,16 @@
 """Decode a certificate and an OCSP response for people, and verify the response.
 
 ``decode`` reads any response without trusting it (to show what a responder sent even
-when it fails verification); ``inspect`` reads ``<cert>`` and ``<cert>.ocsp`` and returns
+when it fails verification); ``inspect`` reads a certificate (``<cert>``, a TLS Secret)
+and the staple where it lives (``<cert>.ocsp``, the Secret's data key) and returns
 labelled lines. Neither needs the state file.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,6 +19,11 @@ from ocsptool.times import iso
 
 if TYPE_CHECKING:
     from cryptography import x509
+
+    from ocsptool.inventory import Route
+    from ocsptool.scan import Found
+    from ocsptool.sinks import Home
+    from ocsptool.target import Target
 
 Fields = list[tuple[str, str]]
 
@@ -56,30 +64,43 @@ def decode(der: bytes) -> Fields:
     return fields
 
 
-def inspect(path: Path, now: dt.datetime, staple_path: Path | None = None) -> tuple[Fields, bool]:
-    """The certificate, its OCSP URL and its staple, verified; (lines, staple usable).
+def inspect(
+    found: Found,
+    now: dt.datetime,
+    parse: Callable[[Found, Route], Target],
+    home: Home,
+    route: Route,
+) -> tuple[Fields, bool]:
+    """The certificate, its OCSP URL and its staple, verified; (lines, staple usable). The
+    certificate is read by its source (``parse``), the staple where it lives (``home``).
 
     A certificate whose issuer cannot be found is still shown, then the problem."""
-    from ocsptool.certs import parse_bundle
     from ocsptool.errors import CertificateError
-    from ocsptool.target import has_crl, no_ocsp
+    from ocsptool.target import IssuerNotFound, IssuerOrigin, has_crl, no_ocsp
     from ocsptool.view import CertStatus, lone_leaf, read_staple
 
+    key = found.path
     try:
-        bundle = parse_bundle(path)
+        target = parse(found, route)
     except CertificateError as e:
-        leaf = lone_leaf(path)
+        if isinstance(e, IssuerNotFound):
+            leaf: x509.Certificate | None = e.leaf
+        else:  # a file: its one leaf, if it has one (another key is never a path)
+            leaf = lone_leaf(Path(key)) if os.path.isabs(key) else None
         if leaf is None:
             raise
-        return [*_certificate(path, leaf, None, now), ("problem", str(e))], False
-    issuer_from = str(bundle.issuer_file) if bundle.issuer_file else "the bundle"
-    fields = _certificate(path, bundle.leaf, issuer_from, now)
+        return [*_certificate(key, leaf, None, now), ("problem", str(e))], False
+    bundle = target.bundle
+    issuer_from = {
+        IssuerOrigin.ISSUER_FILE: str(bundle.issuer_file),
+        IssuerOrigin.CA_CRT: "ca.crt",
+    }.get(target.issuer_origin, "the bundle")
+    fields = _certificate(key, bundle.leaf, issuer_from, now)
     fields.append(("OCSP URL", bundle.ocsp_url or no_ocsp(has_crl(bundle.leaf))))
     fields.append(("Must-Staple", "yes" if bundle.must_staple else "no"))
-    staple_path = staple_path or Path(str(path) + ".ocsp")
-    cert = CertStatus(path=str(path), ocsp_url=bundle.ocsp_url)
-    der = read_staple(cert, bundle, staple_path, now)
-    fields.append(("staple file", str(staple_path)))
+    cert = CertStatus(path=key, ocsp_url=bundle.ocsp_url)
+    der = read_staple(cert, bundle, now, home=home, key=key, route=route)
+    fields.append((home.label, home.where(key, route)))
     fields.append(("staple", cert.status))
     if cert.reason:
         fields.append(("why", cert.reason))
@@ -94,7 +115,7 @@ def inspect(path: Path, now: dt.datetime, staple_path: Path | None = None) -> tu
 
 
 def _certificate(
-    path: Path, leaf: x509.Certificate, issuer_from: str | None, now: dt.datetime
+    key: str, leaf: x509.Certificate, issuer_from: str | None, now: dt.datetime
 ) -> Fields:
     """What the certificate itself says: subject, names, issuer (and where it was found,
     when it was), serial, validity."""
@@ -108,7 +129,7 @@ def _certificate(
     except x509.ExtensionNotFound:
         names = "-"
     fields: Fields = [
-        ("certificate", str(path)),
+        ("certificate", key),
         ("subject", leaf.subject.rfc4514_string()),
         ("names", names),
         ("issuer", describe_name(leaf.issuer)),

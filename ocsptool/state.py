@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from ocsptool.errors import StateError
-from ocsptool.files import read_regular, write_atomic
+from ocsptool.files import MAX_READ_BYTES, TooLarge, Untrusted, read_own, write_atomic
 from ocsptool.owner import STATE_MODE
 
 VERSION = 1
@@ -122,19 +122,30 @@ def default_path() -> Path:
 
 def load(path: Path, now: dt.datetime, *, read_only: bool = False) -> State:
     """The state at ``path``. A corrupt file is moved aside (and the state rebuilt from the
-    staples on disk); with ``read_only`` it is left alone and only noted."""
+    staples on disk); with ``read_only`` it is left alone and only noted.
+
+    The state is believed (a record's ``due`` decides when a staple is fetched), so one that
+    another user could have written (``files.trust_problem``: not owned by this user, root
+    or the state directory's owner, or writable by group or others) is treated like a
+    corrupt one; so is one over ``MAX_READ_BYTES`` (never read past it), and decoding is
+    JSON's: linear in the bytes, no nesting bomb.
+    """
     set_aside = _noted if read_only else _set_aside
     try:
-        raw = read_regular(path)
+        raw = read_own(path, MAX_READ_BYTES, follow=True)
     except FileNotFoundError:
         return State()
+    except Untrusted as e:
+        return set_aside(path, now, f"is not to be trusted: it {e}")
+    except TooLarge as e:
+        return set_aside(path, now, f"is {e.strerror}")
     except OSError as e:
         if read_only:
             return _noted(path, now, f"cannot be read ({e.strerror})")
         raise StateError(f"{path}: cannot read the state file: {e.strerror}") from None
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         return set_aside(path, now, "is not valid JSON")
     if not isinstance(data, dict) or not isinstance(data.get("version"), int):
         return set_aside(path, now, "has no version field")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,9 +30,10 @@ from ocsptool.view import (
     Served,
     Stapler,
     assess,
-    from_disk,
     from_record,
+    from_source,
     recorded,
+    stapled_itself,
     urgency,
 )
 
@@ -55,14 +57,19 @@ class LiveCheck:
     self_stapled: int = 0
     #: Certificates with an OCSP URL that this HAProxy has not loaded (not counted above).
     not_loaded: int = 0
+    #: How people name the server (default: ``HAProxy <address>``).
+    label: str = ""
+
+    @property
+    def server(self) -> str:
+        return self.label or f"HAProxy {self.address}"
 
     @property
     def line(self) -> str:
         if self.error is not None:
-            return f"could not check HAProxy {self.address}: {self.error}"
+            return f"could not check {self.server}: {self.error}"
         text = (
-            f"checked HAProxy {self.address}: {self.matched} of {self.certificates} "
-            "serve the staple on disk"
+            f"checked {self.server}: {self.matched} of {self.certificates} serve the staple on disk"
         )
         if self.self_stapled:
             text += f"; HAProxy staples {self.self_stapled} itself (ocsp-update)"
@@ -136,8 +143,9 @@ def report(
 
     What this user may not read (a monitoring user need not read the keys) is reported
     from its record, as the last run left it, and said in one note."""
-    unreadable = _unreadable(inventory, state)
-    problems = [(p, why) for p, why in inventory.problems if p not in unreadable]
+    unreadable, covering = _unreadable(inventory, state)
+    covered = set(covering.values())
+    problems = [(p, why) for p, why in inventory.problems if p not in covered]
     out = StatusReport(
         scan_problems=problems,
         notes=[*inventory.warnings, *state.notes],
@@ -147,48 +155,89 @@ def report(
     out.sockets, out.inventory = inventory.sockets, inventory
     routes = inventory.routes
     certs = state.certs
-    for f in inventory.found:
-        key = f.path
-        rec = certs.get(key)
-        cert = from_record(f, rec, now)
-        if cert is None:
-            if rec is not None and rec.get("fingerprint") and not os.access(key, os.R_OK):
-                unreadable[key] = rec
-                continue
-            cert = from_disk(f, rec, now, inventory.staple_path(key))
-        if routes:
-            cert.haproxy = inventory.served_by(key)
-        _consumer_problems(cert, rec, inventory.sinks_of(key))
-        assess(cert, now)
-        out.certs.append(cert)
+    for part in inventory.parts:
+        home = part.home
+        for f in part.found:
+            key = f.path
+            rec = certs.get(key)
+            try:
+                cert = from_record(f, rec, now, home.missing)
+                if cert is None:
+                    if rec is not None and rec.get("fingerprint") and not home.readable(key):
+                        unreadable[key] = rec
+                        continue
+                    route = inventory.route(key)
+                    cert = from_source(f, rec, now, parse=part.target, home=home, route=route)
+            except Exception as e:  # one certificate never blinds the others, whatever it is
+                from ocsptool.retrieval import unexpected
+
+                cert = CertStatus(path=key, cert_error=str(unexpected(e)))
+            if routes:
+                _served_by(cert, inventory.served_by(key))
+            _consumer_problems(cert, rec, inventory.sinks_of(key))
+            assess(cert, now)
+            out.certs.append(cert)
     for key, rec in unreadable.items():
         cert = recorded(key, rec)
         cert.from_state = True
-        cert.haproxy = inventory.served_by(key)
-        _consumer_problems(cert, rec, inventory.sinks_of(key))
+        # A certificate in a directory this user may not list: the directory's route.
+        routed = key if key in routes else covering.get(key, key)
+        _served_by(cert, inventory.served_by(routed))
+        _consumer_problems(cert, rec, inventory.sinks_of(routed))
         assess(cert, now)
         out.certs.append(cert)
+    if inventory.itself:
+        reported = {cert.path for cert in out.certs}
+        for key, address in inventory.itself.items():
+            if key not in reported:  # also named as a PATH: its own row says it
+                _itself(out, key, address, now)
     out.certs.sort(key=lambda c: urgency(c, now))
+    if note := out.from_state:
+        out.notes.append(note)
     return out
 
 
-def _unreadable(inventory: Inventory, state: statefile.State) -> dict[str, Record]:
+def _served_by(cert: CertStatus, servers: list[str]) -> None:
+    """The servers of a certificate: HAProxy instances, and the nginx ones apart."""
+    from ocsptool.sinks.nginx import is_nginx
+
+    cert.haproxy = [s for s in servers if not is_nginx(s)]
+    cert.nginx = [s for s in servers if is_nginx(s)]
+
+
+def _itself(out: StatusReport, key: str, address: str, now: dt.datetime) -> None:
+    """A certificate a server staples itself: its facts, never a staple problem."""
+    from ocsptool.sinks.nginx import config_of, is_nginx
+
+    who = f"nginx {config_of(address)}" if is_nginx(address) else address
+    cert = stapled_itself(key, who, now)
+    assess(cert, now)
+    out.certs.append(cert)
+
+
+def _unreadable(
+    inventory: Inventory, state: statefile.State
+) -> tuple[dict[str, Record], dict[str, str]]:
     """The records of what this user may not read: a certificate it cannot stat, and each
-    certificate recorded under a PATH it cannot list."""
+    certificate recorded under a PATH it cannot list; and, per record, that path (its
+    problem is said by the records and the one note instead)."""
     found: dict[str, Record] = {}
+    covering: dict[str, str] = {}
     if not inventory.unreadable:
-        return found
+        return found, covering
     certs = state.certs
     for path in inventory.unreadable:
         rec = certs.get(path)
         if rec is not None and rec.get("fingerprint"):
             found[path] = rec
+            covering[path] = path
             continue
         prefix = path.rstrip("/") + "/"
-        found.update(
-            (k, r) for k, r in certs.items() if k.startswith(prefix) and r.get("fingerprint")
-        )
-    return found
+        for key, rec in certs.items():
+            if key.startswith(prefix) and rec.get("fingerprint"):
+                found[key] = rec
+                covering.setdefault(key, path)
+    return found, covering
 
 
 def _consumer_problems(cert: CertStatus, rec: Record | None, consumers: Sequence[str]) -> None:
@@ -224,18 +273,27 @@ def compare_live(
         for c in report.certs
         if c.ocsp_url and not c.cert_error
     }
+    from ocsptool.sinks.nginx import config_of, is_nginx
+
     answered = set()
     for address in sockets:
-        check = _check_one(report, keys, address, now, timeout)
+        if is_nginx(address):
+            from ocsptool.nginx.live import check_nginx
+
+            check = check_nginx(report, address, now, timeout)
+            where, server = config_of(address), "nginx"
+        else:
+            check = _check_one(report, keys, address, now, timeout)
+            where, server = address, "HAProxy"
         report.live_checks.append(check)
         if check.error is not None:
             report.scan_problems.append(
-                (address, f"could not check what HAProxy serves: {check.error}")
+                (where, f"could not check what {server} serves: {check.error}")
             )
         else:
             answered.add(address)
     for cert in report.certs:
-        # What a HAProxy was just read to serve replaces what the last run could not push
+        # What a server was just read to serve replaces what the last run could not push
         # to it: one fact, said once (in ``live``), and gone when it serves the disk's.
         stale = answered.intersection(cert.push_errors)
         if stale:
@@ -275,7 +333,7 @@ def _check_one(
             continue
         serial = held.get(cert.path, held_real.get(real))
         stapler = Stapler.HAPROXY if real in updated_real else Stapler.OCSPTOOL
-        fact = _fact(address, stapler, cert, served.get(key), now)
+        fact = live_fact(address, stapler, cert, served.get(key), now)
         if serial is not None:
             fact = dataclasses.replace(fact, serial=f"{serial:x}")
             if cert.serial is not None and f"{serial:x}" != cert.serial:
@@ -290,7 +348,7 @@ def _check_one(
     return LiveCheck(address, None, certificates, matched, self_stapled, not_loaded)
 
 
-def _fact(
+def live_fact(
     address: str,
     stapler: Stapler,
     cert: CertStatus,
@@ -368,35 +426,79 @@ def _certid_key(path: str) -> str | None:
 def nothing_found(inventory: Inventory) -> list[str]:
     """The lines for an inventory with no certificate at all (a typo in a path must never
     look green): each path that could not be looked at and why, then one line naming what
-    was looked in and what for; a configuration also says what was not understood."""
+    was looked in and what for. A configuration names what it read and every line it did
+    not understand (``file:line``), and then those lines' warnings say why."""
     inputs = inventory.inputs
     lines = [f"{path}: {why}" for path, why in inventory.problems]
     failed = {path for path, _ in inventory.problems}
     looked_in = [p for p in inputs.paths if os.path.abspath(p) not in failed]
-    if looked_in or not (lines or inputs.haproxy_configs):
+    lines += [f"no certificate found in {where}" for where in inventory.searched]
+    if looked_in or not (
+        lines or inputs.haproxy_configs or inputs.nginx_configs or inputs.kubernetes
+    ):
         exts = ", ".join("*" + (e if e.startswith(".") else "." + e) for e in inputs.extensions)
         lines.append(f"no certificate found in {', '.join(looked_in)} (looked for {exts})")
-    for config in inputs.haproxy_configs:
+    configs = inputs.haproxy_configs
+    explained = {w: m[1] for w in inventory.warnings if (m := _ORIGIN.match(w))}
+    for config in configs:
+        prefixes = (str(config), os.path.abspath(config))
+        if any(path.startswith(prefixes) for path in failed):
+            continue  # its problem says why
+        # with one configuration every crt-list line is its own; with several, its files'
+        mine = [w for w in explained if len(configs) == 1 or w.startswith(prefixes)]
+        where = list(dict.fromkeys(explained[w] for w in mine))
+        text = (
+            f"{config}: no certificate to staple (read its bind crt, default-crt and crt-list, "
+            "ssl-f-use and crt-store load lines)"
+        )
+        if where:
+            more = f" (+{len(where) - 3} more)" if len(where) > 3 else ""
+            text += f"; not understood: {', '.join(where[:3])}{more}"
+        lines.append(text)
+    lines += _nothing_for_nginx(inventory, failed)
+    why = [*explained, *(inventory.warnings if inputs.nginx_configs else ())]
+    return lines + list(dict.fromkeys(w for w in why if w not in lines))
+
+
+def _nothing_for_nginx(inventory: Inventory, failed: set[str]) -> list[str]:
+    """One line per nginx configuration with no staple file to keep, and the warnings
+    that say why (a file without ``ssl_stapling on``, a certificate with variables)."""
+    from ocsptool.sinks.nginx import address_of
+
+    configs = inventory.inputs.nginx_configs
+    lines = []
+    for config in configs:
         if any(path.startswith(str(config)) for path in failed):
             continue  # its problem says why
-        skipped = [w.partition(": ")[0] for w in inventory.warnings if w.startswith(str(config))]
-        where = [w for w in skipped if w != str(config)]
-        text = f"{config}: no certificate found (read its crt, crt-list and crt-store lines)"
-        if where:
-            text += f"; not understood: {where[0]}" + (
-                f" (+{len(where) - 1} more)" if len(where) > 1 else ""
-            )
+        text = (
+            f"{config}: no certificate with an ssl_stapling_file to keep (a server block "
+            'needs ssl_certificate, "ssl_stapling on;" and ssl_stapling_file)'
+        )
+        itself = sum(1 for a in inventory.itself.values() if a == address_of(config))
+        if itself:
+            text += f"; nginx staples {plural(itself, 'certificate')} itself (no ssl_stapling_file)"
         lines.append(text)
     return lines
+
+
+#: A warning that names its line: ``file:line: why``.
+_ORIGIN = re.compile(r"(.+?:\d+): ")
 
 
 def state_problem(path: Path) -> str | None:
     """Why ``check`` cannot trust what the state file says of past runs, or None: a check
     that cannot see a recorded failure must not say OK."""
-    try:
-        with path.open("rb"):
-            return None
+    import stat
+
+    try:  # non-blocking: a FIFO planted as the state must not hang a monitoring check
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
     except FileNotFoundError:
         return f"no state yet: {path} does not exist; has ocsptool refresh run?"
     except OSError as e:
         return f"cannot read the state file {path}: {e.strerror}"
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return f"cannot read the state file {path}: not a regular file"
+    finally:
+        os.close(fd)
+    return None

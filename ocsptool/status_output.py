@@ -13,7 +13,8 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from ocsptool.plural import plural
-from ocsptool.status import StatusReport
+from ocsptool.printable import printable
+from ocsptool.status import LiveCheck, StatusReport
 from ocsptool.target import no_ocsp
 from ocsptool.times import as_json_fields, iso
 from ocsptool.view import CRITICAL, WARNING, CertStatus, Stapler
@@ -89,6 +90,7 @@ def status_table(report: StatusReport, now: dt.datetime, *, provenance: bool = F
     responder, or the store and the node that fetched it) is shown with ``provenance`` or
     when a staple came from a store.
     """
+    report = _printable(report)
     width = _page_width()
     console = _console(width)
     with console.capture() as capture:
@@ -156,7 +158,7 @@ def _cells(
         return [*blank, *[""] * len(served), no_ocsp(cert.crl)]
     return [
         cert.responder or "",
-        cert.status,
+        _staple(cert),
         *source,
         *this_update,
         relative(cert.next_update, now, expiry=True),
@@ -168,21 +170,36 @@ def _cells(
 
 
 def _has_haproxy_facts(report: StatusReport) -> bool:
-    """Whether the table gets a HAProxy column (``--live``, or ``ocsp-update`` known)."""
-    return any(c.served_by or c.self_stapled for c in report.certs)
+    """Whether the table gets a stapler column (``--live``, ``ocsp-update`` known, or a
+    certificate nginx staples)."""
+    return any(c.served_by or c.self_stapled or c.nginx or c.itself for c in report.certs)
+
+
+_WHO = {Stapler.HAPROXY: "ocsp-update", Stapler.OCSPTOOL: "ocsptool", Stapler.NGINX: "nginx"}
 
 
 def haproxy_cell(report: StatusReport, cert: CertStatus) -> str:
-    """Who staples it in each HAProxy and what that serves, e.g. ``ocsptool: same`` or
-    ``ocsp-update: newer`` (``--live``); ``ocsp-update`` as the last refresh found."""
+    """Who staples it in each server and what that serves, e.g. ``ocsptool: same``,
+    ``ocsp-update: newer`` or ``nginx: same`` (``--live``); else ``ocsp-update`` as the
+    last refresh found, ``nginx`` (it serves the file ocsptool keeps), ``nginx itself``
+    (``ssl_stapling on`` without a file)."""
     several = len(report.live_checks) > 1
     parts = []
     for fact in cert.served_by:
-        who = "ocsp-update" if fact.stapler is Stapler.HAPROXY else "ocsptool"
-        parts.append(f"{fact.address} " * several + f"{who}: {fact.served}")
-    if not parts and cert.self_stapled:
-        parts.append("ocsp-update")
+        parts.append(f"{fact.address} " * several + f"{_WHO[fact.stapler]}: {fact.served}")
+    if not parts:
+        if cert.self_stapled:
+            parts.append("ocsp-update")
+        if cert.nginx:
+            parts.append("nginx")
+        if cert.itself:
+            parts.append(f"{cert.itself.split()[0]} itself")
     return "; ".join(parts)
+
+
+def _staple(cert: CertStatus) -> str:
+    """The staple column: its status, or ``-`` when the server staples it itself."""
+    return "-" if cert.itself else cert.status
 
 
 def _label(cert: CertStatus) -> str:
@@ -253,7 +270,7 @@ def _terminal_table(
             first.append(" [must-staple]", style="magenta")
         first.append(" " * (names - len(first.plain) + 2))
         middle_cells = [(c, "") for c in cells[:-1]]
-        if not quiet:
+        if not quiet and not cert.itself:  # a server that staples it itself: no status
             middle_cells[1] = (cells[1], _STATUS_STYLE.get(cert.status, ""))
         add_cells(first, middle_cells, middle)
         problem = textwrap.wrap(
@@ -313,7 +330,7 @@ def _stacked(
             console.print(Text("  " + no_ocsp(cert.crl), style="dim"), soft_wrap=True)
             continue
         facts = (
-            f"staple {cert.status}, nextUpdate {relative(cert.next_update, now, expiry=True)}, "
+            f"staple {_staple(cert)}, nextUpdate {relative(cert.next_update, now, expiry=True)}, "
             f"refresh {_refresh_due(cert, now)}"
         )
         facts += f", responder {cert.responder}" if cert.responder else ""
@@ -366,7 +383,7 @@ def _plain_table(report: StatusReport, now: dt.datetime, provenance: bool = Fals
             cells = [
                 name,
                 cert.responder or "",
-                cert.status,
+                _staple(cert),
                 *source,
                 relative(cert.this_update, now),
                 relative(cert.next_update, now, expiry=True),
@@ -448,12 +465,19 @@ def status_json(report: StatusReport, now: dt.datetime, exit_code: int) -> str:
             "problems": report.problems,
             "notes": report.notes,
             "certificates": [cert_dict(c) for c in report.certs],
-            "live_checks": [
-                {**as_json_fields(check), "line": check.line} for check in report.live_checks
-            ],
+            "live_checks": [_live_check(check) for check in report.live_checks],
         },
         indent=2,
     )
+
+
+def _live_check(check: LiveCheck) -> dict[str, Any]:
+    """One server asked by ``--live``; ``label`` only for a server that is not a HAProxy
+    (``nginx /etc/nginx/nginx.conf``)."""
+    data = {**as_json_fields(check), "line": check.line}
+    if not check.label:
+        del data["label"]
+    return data
 
 
 def cert_dict(cert: CertStatus) -> dict[str, Any]:
@@ -472,6 +496,30 @@ def cert_dict(cert: CertStatus) -> dict[str, Any]:
 
 
 def show_text(fields: list[tuple[str, str]]) -> str:
-    """``label: value`` lines, labels aligned."""
+    """``label: value`` lines, labels aligned; values printable (names are not trusted)."""
     width = max((len(label) for label, _ in fields), default=0)
-    return "\n".join(f"{label + ':':<{width + 1}} {value}" for label, value in fields)
+    return "\n".join(f"{label + ':':<{width + 1}} {printable(value)}" for label, value in fields)
+
+
+def _printable(report: StatusReport) -> StatusReport:
+    """The report as people see it: every name, path, CN and message printable (file
+    names and certificates are not trusted; ``--json`` escapes them itself)."""
+    import dataclasses
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, str):
+            return printable(value)
+        if isinstance(value, list) and value and isinstance(value[0], str):
+            return [printable(v) for v in value]
+        return value
+
+    def cert(c: CertStatus) -> CertStatus:
+        changes = {f.name: clean(getattr(c, f.name)) for f in dataclasses.fields(c)}
+        return dataclasses.replace(c, **changes)
+
+    return dataclasses.replace(
+        report,
+        certs=[cert(c) for c in report.certs],
+        scan_problems=[(printable(p), printable(w)) for p, w in report.scan_problems],
+        notes=clean(report.notes),
+    )

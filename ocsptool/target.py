@@ -16,6 +16,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
+from ocsptool.errors import CertificateError
 from ocsptool.limits import Timeouts
 from ocsptool.scan import Found
 
@@ -53,6 +54,7 @@ class IssuerOrigin(StrEnum):
 
     CHAIN = "chain"  # the bundle itself
     ISSUER_FILE = "issuer-file"  # <cert>.issuer
+    CA_CRT = "ca.crt"  # a TLS Secret's ca.crt
     AIA = "aia"  # fetched from the leaf's caIssuers URL
 
 
@@ -82,8 +84,9 @@ class Target:
     issuer_file: Path | None
     #: HAProxy's "Certificate ID key": hex of the DER of the SHA-1 CertID.
     certid: str
-    #: Where the staple lives for HAProxy: normally ``<cert>.ocsp``.
-    staple_path: Path
+    #: The staple file HAProxy reads: normally ``<cert>.ocsp``; None when the staple's
+    #: home is not a file (a TLS Secret's data key: ``ocsptool.sinks.Home``).
+    staple_path: Path | None
     #: Every OCSP URL of the leaf, in order (empty: CRL only).
     ocsp_urls: tuple[str, ...]
     #: Who serves it; empty when the source does not know (the directory scan).
@@ -130,6 +133,24 @@ def target_of(bundle: Bundle, key: str | None = None, staple_path: Path | None =
 # -- preparing a target: its issuer (AIA) and the URLs to ask ------------------------------
 
 
+class IssuerNotFound(CertificateError):
+    """A source has the leaf but not its issuer. ``prepare`` may fetch the issuer from the
+    leaf's caIssuers URL and hand it to ``keep``, which keeps it where the source's next
+    parse finds it (in memory for a TLS Secret) and returns the found certificate to parse
+    again and a one-line note. (A certificate file is handled by ``prepare`` itself: the
+    issuer is written to ``<cert>.issuer``.)"""
+
+    def __init__(
+        self,
+        message: str,
+        leaf: x509.Certificate,
+        keep: Callable[[x509.Certificate, str | None], tuple[Found, str]],
+    ) -> None:
+        super().__init__(message)
+        self.leaf = leaf
+        self.keep = keep
+
+
 @dataclass(frozen=True)
 class Asking:
     """How a run asks responders: the HTTP session (made on first use), the clock, the
@@ -144,25 +165,36 @@ class Asking:
     overrides: Overrides | None = None
 
 
-def prepare(parse: Callable[[Found], Target], found: Found, asking: Asking) -> Prepared:
+def prepare(
+    parse: Callable[[Found], Target],
+    found: Found,
+    asking: Asking,
+    issuer_file: Path | None = None,
+) -> Prepared:
     """``parse(found)``, with the OCSP URLs to ask (an override, ``--responder``); a
-    leaf-only bundle gets its issuer from the leaf's caIssuers URL first, written to
-    ``<cert>.issuer`` (the cache: the next run parses it like any other), with a note
-    that the bundle lacks its chain. A failed caIssuers fetch raises ``FetchError``."""
+    certificate without its issuer gets it from the leaf's caIssuers URL first, kept where
+    the next parse finds it (``<cert>.issuer`` for a file, or ``issuer_file`` when its
+    server reads the issuer there: the cache, so the next run parses it like any other;
+    ``IssuerNotFound.keep`` for another source), with a note that the chain is missing. A
+    failed caIssuers fetch raises ``FetchError``."""
     import dataclasses
-
-    from ocsptool.errors import CertificateError
 
     note = None
     try:
         target = parse(found)
-    except CertificateError:
-        from ocsptool.issuers import ca_issuers_urls, leaf_without_issuer
-
-        leaf = leaf_without_issuer(Path(found.path))
-        if leaf is None or not ca_issuers_urls(leaf):
+    except CertificateError as error:
+        missing = (
+            error if isinstance(error, IssuerNotFound) else _file_without_issuer(found, issuer_file)
+        )
+        if missing is None:
             raise  # parse_bundle's line says what to do
-        found, note = _fetch_issuer(found, leaf, asking)
+        from ocsptool.issuers import ca_issuers_urls
+
+        aia = ca_issuers_urls(missing.leaf)
+        if not aia:
+            raise
+        issuer = _fetch_issuer(missing.leaf, asking)
+        found, note = missing.keep(issuer, aia[0] if len(aia) == 1 else None)
         target = dataclasses.replace(parse(found), issuer_origin=IssuerOrigin.AIA)
     urls = target.ocsp_urls
     if asking.responder is not None:
@@ -184,21 +216,39 @@ class Prepared(NamedTuple):
     note: str | None
 
 
-def _fetch_issuer(found: Found, leaf: x509.Certificate, asking: Asking) -> tuple[Found, str]:
+def _file_without_issuer(found: Found, issuer_file: Path | None) -> IssuerNotFound | None:
+    """A certificate file whose bundle lacks the issuer and has no issuer file: its issuer,
+    once fetched, is written to ``<cert>.issuer`` (or ``issuer_file``, where its server
+    reads it). None for anything else."""
     import os
 
-    from ocsptool.issuers import ca_issuers_urls, chain_warning, fetch_issuer, write_issuer
-    from ocsptool.scan import stat_key
+    from ocsptool.issuers import leaf_without_issuer
 
-    path = Path(found.path)
-    issuer = fetch_issuer(
+    if not os.path.isabs(found.path):  # not a file: its source raises IssuerNotFound
+        return None
+    leaf = leaf_without_issuer(Path(found.path), issuer_file)
+    if leaf is None:
+        return None
+
+    def keep(issuer: x509.Certificate, url: str | None) -> tuple[Found, str]:
+        from ocsptool.issuers import chain_warning, write_issuer
+        from ocsptool.scan import stat_key
+
+        path = Path(found.path)
+        written = write_issuer(path, issuer, issuer_file)
+        note = chain_warning(path, issuer, url, issuer_file)
+        return found._replace(issuer_stat=stat_key(os.stat(written))), note
+
+    return IssuerNotFound("issuer not found", leaf, keep)
+
+
+def _fetch_issuer(leaf: x509.Certificate, asking: Asking) -> x509.Certificate:
+    from ocsptool.issuers import fetch_issuer
+
+    return fetch_issuer(
         asking.session(),
         leaf,
         now=asking.now,
         timeouts=asking.timeouts,
         max_bytes=asking.max_bytes,
     )
-    written = write_issuer(path, issuer)
-    urls = ca_issuers_urls(leaf)
-    note = chain_warning(path, issuer, urls[0] if len(urls) == 1 else None)
-    return found._replace(issuer_stat=stat_key(os.stat(written))), note

@@ -2,9 +2,11 @@
 refresh's report say of one certificate and its staple, and how serious it is.
 
 A ``CertStatus`` is built from the state record when the record describes the files as
-they are (``recorded``), else from the disk (``from_disk``): a staple file whose inode
-differs from the record, or whose recorded staple has lapsed, is verified again, so the
-answer is right with a stale state file or none at all. ``assess`` judges it.
+they are (``recorded``), else from where the certificate and its staple live
+(``from_source``: the certificate parsed by its source, the staple its home holds, e.g.
+``from_disk`` for files): a staple whose identity differs from the record, or whose
+recorded staple has lapsed, is verified again, so the answer is right with a stale state
+file or none at all. ``assess`` judges it.
 
 Staple status is one of ``good``, ``revoked``, ``unknown``, ``none`` or ``invalid``.
 Certificates without an OCSP URL have status ``none``, ``ocsp_url`` None, and are never a
@@ -15,13 +17,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ocsptool.errors import CertificateError, OcspToolError, StatusUnknown
-from ocsptool.files import read_regular
 from ocsptool.freshness import cert_expired, lapsing, overdue
 from ocsptool.plural import plural
 from ocsptool.records import cache_valid
@@ -33,6 +36,9 @@ if TYPE_CHECKING:
     from cryptography import x509
 
     from ocsptool.certs import Bundle
+    from ocsptool.inventory import Route
+    from ocsptool.sinks import Home
+    from ocsptool.target import Target
 
 
 class Severity(IntEnum):
@@ -94,6 +100,12 @@ class CertStatus:
     #: The HAProxy instances that serve it (their socket, else their configuration),
     #: when a HAProxy configuration names it; empty for PATHs.
     haproxy: list[str] = field(default_factory=list)
+    #: The nginx instances (``nginx:<configuration>``) that staple it from the file
+    #: ocsptool keeps (its ``ssl_stapling_file``); they serve the file as it is.
+    nginx: list[str] = field(default_factory=list)
+    #: The server that staples it itself, with no file of ocsptool's (nginx's
+    #: ``ssl_stapling on`` without ``ssl_stapling_file``): its staple is not judged here.
+    itself: str | None = None
     #: The leaf's serial (lowercase hex), to tell a renewed certificate HAProxy lacks.
     serial: str | None = None
     #: This user may not read the certificate: reported as the last run recorded it.
@@ -119,14 +131,15 @@ class CertStatus:
 
 
 class Stapler(StrEnum):
-    """Who puts the staple into a HAProxy."""
+    """Who puts the staple into a server."""
 
     OCSPTOOL = "ocsptool"  # pushed over the runtime API
     HAPROXY = "haproxy"  # HAProxy fetches it itself (``ocsp-update on``)
+    NGINX = "nginx"  # nginx serves the file ocsptool keeps (``ssl_stapling_file``)
 
 
 class Served(StrEnum):
-    """What a HAProxy serves, compared with the staple on disk."""
+    """What a server serves, compared with the staple on disk."""
 
     SAME = "same"  # the staple on disk (same status, thisUpdate and nextUpdate)
     OLDER = "older"
@@ -174,8 +187,11 @@ def recorded(path: str, rec: Record) -> CertStatus:
     return cert
 
 
-def from_record(f: Found, rec: Record | None, now: dt.datetime) -> CertStatus | None:
-    """The row from an up-to-date record, or None when the disk must be read."""
+def from_record(
+    f: Found, rec: Record | None, now: dt.datetime, missing: str = "no staple file"
+) -> CertStatus | None:
+    """The row from an up-to-date record, or None when the disk must be read (``missing``:
+    what the certificate's home calls no staple)."""
     if rec is None or not cache_valid(rec, f):
         return None
     if rec.get("cert_error"):
@@ -187,7 +203,7 @@ def from_record(f: Found, rec: Record | None, now: dt.datetime) -> CertStatus | 
     if staple is None:
         if f.ocsp_inode is not None:
             return None  # a staple file the run could not use: find out why
-        cert.status, cert.reason = "none", "no staple file"
+        cert.status, cert.reason = "none", missing
         return cert
     if staple.get("inode") != f.ocsp_inode:
         return None  # replaced, removed or re-created since the run: read it
@@ -221,23 +237,53 @@ def _copy_history(cert: CertStatus, rec: Record) -> None:
     cert.self_stapled = list(rec.get("self_stapled", ()))
 
 
-# -- from the disk -----------------------------------------------------------------------
+# -- from the disk, or wherever the certificate and its staple live -----------------------
 
 
 def from_disk(
-    f: Found, rec: Record | None, now: dt.datetime, staple_path: Path | None = None
+    f: Found,
+    rec: Record | None,
+    now: dt.datetime,
+    staple_path: Path | None = None,
+    *,
+    staple: bool = True,
 ) -> CertStatus:
-    """The row from the files: the bundle parsed, its staple file (``staple_path``, else
-    ``<cert>.ocsp``) verified; the history of a record of the same leaf kept."""
-    from ocsptool.certs import describe_name, parse_bundle, validity_problem
-    from ocsptool.target import has_crl
+    """The row of a certificate file: its bundle parsed, its staple file (``staple_path``,
+    else ``<cert>.ocsp``) verified (not with ``staple=False``: a server staples it itself)."""
+    from ocsptool.inventory import Route
+    from ocsptool.sinks.file import FILE_HOME
+    from ocsptool.sources.types import file_target
+
+    route = Route((), str(staple_path) if staple_path else None, ())
+    return from_source(f, rec, now, parse=file_target, home=FILE_HOME, route=route, staple=staple)
+
+
+def from_source(
+    f: Found,
+    rec: Record | None,
+    now: dt.datetime,
+    *,
+    parse: Callable[[Found, Route], Target],
+    home: Home,
+    route: Route,
+    staple: bool = True,
+) -> CertStatus:
+    """The row from where the certificate and its staple live: the certificate parsed by
+    its source (``parse``), the staple its ``home`` holds verified (not with
+    ``staple=False``: a server staples it itself); the history of a record of the same leaf
+    kept."""
+    from ocsptool.certs import describe_name, validity_problem
+    from ocsptool.target import IssuerNotFound, has_crl
 
     cert = CertStatus(path=f.path)
     try:
-        bundle = parse_bundle(Path(f.path))
+        target = parse(f, route)
     except CertificateError as e:
         cert.cert_error = str(e)
-        leaf = lone_leaf(Path(f.path))
+        if isinstance(e, IssuerNotFound):
+            leaf: x509.Certificate | None = e.leaf
+        else:  # a file: read its one leaf, if it has one (another key is never a path)
+            leaf = lone_leaf(Path(f.path)) if os.path.isabs(f.path) else None
         if leaf is not None:  # no issuer: the leaf still says what is at stake
             from ocsptool.certs import Bundle
 
@@ -245,6 +291,7 @@ def from_disk(
             cert.name, cert.ocsp_url = facts.name, facts.ocsp_url
             cert.must_staple, cert.not_after = facts.must_staple, leaf.not_valid_after_utc
         return cert
+    bundle = target.bundle
     cert.name = bundle.name
     cert.issuer = describe_name(bundle.leaf.issuer)
     cert.ocsp_url = bundle.ocsp_url
@@ -253,17 +300,15 @@ def from_disk(
     cert.not_after = bundle.leaf.not_valid_after_utc
     cert.serial = f"{bundle.leaf.serial_number:x}"
     if cert.ocsp_url is not None:
-        from ocsptool.target import target_of
-
-        cert.certid = target_of(bundle).certid
+        cert.certid = target.certid
     if rec is not None and rec.get("fingerprint") == bundle.fingerprint:
         _copy_history(cert, rec)
     problem = validity_problem(bundle.leaf, now)
     if problem and cert_expired(bundle.leaf.not_valid_after_utc, now):
         cert.cert_error = problem
-    if cert.ocsp_url is None:
+    if cert.ocsp_url is None or not staple:
         return cert
-    der = read_staple(cert, bundle, staple_path or Path(f.path + ".ocsp"), now)
+    der = read_staple(cert, bundle, now, home=home, key=f.path, route=route)
     held = (rec or {}).get("staple")
     if der and held and held.get("sha256") == hashlib.sha256(der).hexdigest():
         _copy_provenance(cert, held)  # the very staple the record describes
@@ -274,20 +319,24 @@ def from_disk(
     return cert
 
 
-def read_staple(cert: CertStatus, bundle: Bundle, path: Path, now: dt.datetime) -> bytes | None:
-    """Verify the staple file at ``path`` into ``cert``; return its bytes (None if absent)."""
+def read_staple(
+    cert: CertStatus, bundle: Bundle, now: dt.datetime, *, home: Home, key: str, route: Route
+) -> bytes | None:
+    """Verify the staple ``home`` holds for ``key`` into ``cert``; return its bytes (None
+    if there is none)."""
     from ocsptool.ocsp import verify
 
+    name = os.path.basename(home.where(key, route))
     try:
-        der = read_regular(path)  # a FIFO must not hang status or show
-    except FileNotFoundError:
-        cert.status, cert.reason = "none", "no staple file"
-        return None
+        der = home.read(key, route)  # a FIFO must not hang status or show
     except OSError as e:
-        cert.status, cert.reason = "invalid", f"cannot read {path.name}: {e.strerror}"
+        cert.status, cert.reason = "invalid", f"cannot read {name}: {e.strerror}"
+        return None
+    if der is None:
+        cert.status, cert.reason = "none", home.missing
         return None
     if not der:
-        cert.status, cert.reason = "none", f"{path.name} is empty"
+        cert.status, cert.reason = "none", f"{name} is empty"
         return der
     decoded = decode_times(der)
     if decoded is not None:
@@ -334,17 +383,22 @@ def assess(cert: CertStatus, now: dt.datetime) -> None:
     elif expired and cert.not_after is not None:  # expired since the record was written
         expiry = f"{cert.not_after:%Y-%m-%d %H:%M} UTC"
         found.append((CRITICAL, f"certificate expired on {expiry}; renew it{must}"))
-    if cert.ocsp_url is not None:
+    if cert.ocsp_url is not None and cert.itself is None:
         hard = CRITICAL if cert.must_staple else WARNING
+        alarm = nginx_alarm(cert, now, must) if cert.nginx else None
+        if alarm is not None:
+            found.append(alarm)
         if cert.status == "revoked":
             since = f" since {cert.revocation_time:%Y-%m-%d %H:%M} UTC" * bool(cert.revocation_time)
             why = f" ({cert.revocation_reason})" if cert.revocation_reason else ""
             found.append((CRITICAL, f"REVOKED{since}{why}; replace this certificate"))
         elif cert.status in ("none", "invalid", "unknown") and not cert.cert_error:
-            what = {"none": "no staple", "invalid": "invalid staple", "unknown": "staple"}
-            found.append((hard, f"{what[cert.status]}: {cert.reason}{must}"))
+            if alarm is None or alarm[0] is not CRITICAL:  # else: it says why, louder
+                what = {"none": "no staple", "invalid": "invalid staple", "unknown": "staple"}
+                found.append((hard, f"{what[cert.status]}: {cert.reason}{must}"))
         elif (
-            cert.this_update
+            alarm is None
+            and cert.this_update
             and cert.next_update
             and overdue(cert.this_update, cert.next_update, now)
         ):
@@ -360,6 +414,52 @@ def assess(cert: CertStatus, now: dt.datetime) -> None:
     found.sort(key=lambda item: -item[0])
     cert.severity = max((s for s, _ in found), default=OK)
     cert.problems = [text for _, text in found]
+
+
+#: nginx serves a staple file as it is, even expired, until a reload reads a new one: the
+#: schedule refreshes at the middle of the staple's window, so past this fraction of it
+#: (a day and a half before nextUpdate for a week's window) something is wrong.
+NGINX_ALARM = 0.75
+#: How the alarm's lines begin (``check`` leads with it).
+NGINX_SERVES = "nginx serves this staple file"
+
+
+def stapled_itself(path: str, who: str, now: dt.datetime) -> CertStatus:
+    """The row of a certificate a server staples itself, with no file of ocsptool's: the
+    certificate's facts (its expiry is still judged), its staple left to the server."""
+    cert = from_disk(Found(path, [], None, None), None, now, staple=False)
+    cert.itself = who
+    if cert.ocsp_url is not None:
+        cert.reason = f"{who} staples it itself"
+    return cert
+
+
+def nginx_alarm(cert: CertStatus, now: dt.datetime, must: str = "") -> tuple[Severity, str] | None:
+    """The alarm on a staple file nginx serves: CRITICAL past its nextUpdate (nginx keeps
+    serving it), WARNING from ``NGINX_ALARM`` of its window on; else None."""
+    from ocsptool.times import iso
+
+    next_update = cert.next_update
+    if next_update is None or cert.status == "none":
+        return None
+    if now >= next_update:
+        return (
+            CRITICAL,
+            f"{NGINX_SERVES} as it is, expired since {iso(next_update)}: "
+            f"clients that check it see an expired OCSP response{must}; run `ocsptool "
+            "refresh` (it reloads nginx once the new staple is written)",
+        )
+    this_update = cert.this_update
+    if this_update is None or now < this_update + (next_update - this_update) * NGINX_ALARM:
+        return None
+    hours = (next_update - now).total_seconds() / 3600
+    left = f"{hours:.0f} h" if hours >= 2 else f"{hours * 60:.0f} min"
+    return (
+        WARNING,
+        f"{NGINX_SERVES} until it is replaced, and it expires in {left} "
+        f"(nextUpdate {iso(next_update)}); it should have been refreshed long ago: is "
+        "`ocsptool refresh` running?",
+    )
 
 
 def urgency(cert: CertStatus, now: dt.datetime) -> tuple[int, float, str]:

@@ -44,13 +44,15 @@ class PKI:
 def _no_host_haproxy(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The host's /etc/haproxy/haproxy.cfg and /etc/default/haproxy never leak into a test
-    (tests that want a default configuration patch these to their own)."""
-    from ocsptool.sources import haproxy_config
+    """The host's /etc/haproxy/haproxy.cfg, /etc/default/haproxy and /etc/nginx/nginx.conf
+    never leak into a test (tests that want a default configuration patch these to their
+    own)."""
+    from ocsptool.sources import haproxy_config, nginx
 
     missing = tmp_path_factory.getbasetemp() / "no-host-haproxy"
     monkeypatch.setattr(haproxy_config, "DEFAULT_CONFIG", missing / "haproxy.cfg")
     monkeypatch.setattr(haproxy_config, "DEFAULTS_FILE", missing / "default-haproxy")
+    monkeypatch.setattr(nginx, "DEFAULT_CONFIG", missing / "nginx.conf")
 
 
 @pytest.fixture(scope="session")
@@ -200,10 +202,24 @@ def release_params(release: str) -> list[Any]:
     return found or [pytest.param(release, id=f"no-haproxy-{release}")]
 
 
+def since_params(release: str) -> list[Any]:
+    """``binary`` parameters for a test of what ``release`` (``"3.2"``) and every later
+    release do, when the CI matrix holds none of them: each candidate from it on, or one
+    placeholder reported as not run (like ``release_params``)."""
+    minimum = tuple(int(part) for part in release.split("."))
+    found = [pytest.param(b, id=f"haproxy-{b.version}") for b in CANDIDATES if b.release >= minimum]
+    return found or [pytest.param(f"{release}+", id=f"no-haproxy-{release}+")]
+
+
 @pytest.fixture
 def binary(request: pytest.FixtureRequest, haproxy_bin: str) -> Binary:
     """The parametrized binary (``matrix_params`` or ``release_params``, indirect)."""
-    found: Binary | tuple[int, int] | str = request.param
+    return given_binary(request.param)
+
+
+def given_binary(found: Binary | tuple[int, int] | str) -> Binary:
+    """A ``matrix_params`` or ``release_params`` value as the binary to test: a placeholder
+    skips, or fails under CI (for a module-scoped fixture parametrized by the matrix)."""
     if isinstance(found, str):
         pytest.skip(not_given(found))
     if isinstance(found, tuple):
@@ -393,3 +409,87 @@ def start_nginx(nginx_bin: str) -> Iterator[Callable[..., Nginx]]:
     yield start
     for nginx in made:
         nginx.close()
+
+
+# -- nginx as a target: sites whose staple files ocsptool keeps -----------------------------
+
+import re  # noqa: E402
+
+from cryptography.hazmat.primitives.asymmetric import rsa  # noqa: E402
+
+from ocsptool.testing.nginx import free_port as nginx_port  # noqa: E402
+
+#: The master logs this at ``notice`` for each SIGHUP (the harness logs at notice).
+RELOAD_LINE = re.compile(r"\[notice\] \d+#\d+: signal 1 \(SIGHUP\) received")
+
+
+@dataclass
+class NginxSite:
+    name: str
+    leaf: Leaf
+    cert: Path
+    key: Path
+    staple: Path
+
+
+@dataclass
+class NginxHost:
+    """An nginx whose ``conf.d/<name>.conf`` blocks each staple their own certificate
+    (``tls/<name>.crt``, leaf and chain) from their own file (``staples/<name>.ocsp``,
+    named relative to the configuration's directory), all on one port, two names each."""
+
+    nginx: Nginx
+    port: int
+    url: str
+    sites: dict[str, NginxSite] = field(default_factory=dict)
+
+    def add(self, name: str, ca: Authority, *, rsa_key: bool = False) -> NginxSite:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048) if rsa_key else None
+        leaf = ca.leaf(name, ocsp_url=self.url, key=key)  # type: ignore[arg-type]
+        tls = self.nginx.dir / "tls"
+        tls.mkdir(exist_ok=True)
+        (self.nginx.dir / "staples").mkdir(exist_ok=True)
+        cert, key_file = leaf.write_tls(tls)
+        site = NginxSite(
+            name,
+            leaf,
+            cert.rename(tls / f"{name}.crt"),
+            key_file.rename(tls / f"{name}.key"),
+            self.nginx.dir / "staples" / f"{name}.ocsp",
+        )
+        self.nginx.write(
+            f"conf.d/{name}.conf",
+            f"server {{\n    listen 127.0.0.1:{self.port} ssl;\n"
+            f"    server_name {name} www.{name};\n"
+            f"    ssl_certificate {site.cert};\n    ssl_certificate_key {site.key};\n"
+            f"    ssl_stapling_file staples/{name}.ocsp;\n}}\n",
+        )
+        self.sites[name] = site
+        return site
+
+    @property
+    def address(self) -> str:
+        """Its consumer address, as ocsptool names it."""
+        return f"nginx:{self.nginx.config}"
+
+    @property
+    def reloads(self) -> int:
+        """SIGHUPs the master received (each one a reload, taken or refused)."""
+        return len(RELOAD_LINE.findall(self.nginx.output))
+
+    def served(self, name: str) -> bytes | None:
+        """What nginx staples for ``name`` (a real handshake)."""
+        from ocsptool.nginx.served import served_staple
+
+        return served_staple("127.0.0.1", self.port, name, timeout=5)
+
+
+@pytest.fixture
+def nginx_host(start_nginx: Callable[..., Nginx], pki: PKI, responder: Responder) -> NginxHost:
+    """Two sites (RSA from the direct CA, ECDSA from the delegating one), ``ssl_stapling
+    on`` in ``http``; nginx not started and no staple file yet."""
+    nginx = start_nginx(start=False, http_lines=("ssl_stapling on;",))
+    made = NginxHost(nginx, nginx_port(), responder.url)
+    made.add("rsa.test", pki.direct, rsa_key=True)
+    made.add("ec.test", pki.delegated)
+    return made

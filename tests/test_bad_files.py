@@ -293,7 +293,7 @@ def test_missing_cert_directory(certs: CertDir, run_cli: RunCli, tmp_path: Path)
 
 
 def test_non_utf8_file_names(certs: CertDir, state_file: Path) -> None:
-    """Real bytes on disk, a real process: the name is printed with backslash escapes."""
+    """Real bytes on disk, a real process: the name is printed with each byte escaped."""
     directory = os.fsencode(certs.path)
     good = certs.path / "good.pem"
     os.rename(good, directory + b"/caf\xe9.pem")
@@ -302,7 +302,7 @@ def test_non_utf8_file_names(certs: CertDir, state_file: Path) -> None:
     result = run_subprocess("refresh", "--state", state_file, certs.path)
     assert result.returncode == 1
     assert result.stderr == (
-        f"ocsptool: {certs.path}/\\udcff\\udcfe.pem: not a certificate (neither PEM nor DER)\n"
+        f"ocsptool: {certs.path}/\\xff\\xfe.pem: not a certificate (neither PEM nor DER)\n"
     )
     assert os.path.getsize(directory + b"/caf\xe9.pem.ocsp") > 0
     again = run_subprocess("refresh", "--state", state_file, certs.path)

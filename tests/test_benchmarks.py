@@ -53,6 +53,9 @@ def test_smoke_run_prints_the_table() -> None:
         "`ocsptool refresh --jobs 8 --jobs-per-host 4` | ",
         "| 6. Cold refresh, 20 certs, responder adding 50 ms: peak requests in flight at the "
         "responder (refresh and paced runs) | ",
+        "| 7. No-op refresh, 20 nginx server blocks, a file each (--nginx-config) | ",
+        "| 7. Forced refresh, 20 staples changed, nginx running | ",
+        "| 8. No-op refresh, 20 TLS Secrets (`--kubernetes`) | ",
     ):
         assert row in out, row
     for section in (

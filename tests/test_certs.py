@@ -45,6 +45,35 @@ def test_issuer_file_is_used_and_exposed_for_haproxy(tmp_path: Path, pki: PKI) -
     assert bundle.issuer_pem() == pki.direct.pem
 
 
+def test_the_issuer_where_a_server_configuration_says(tmp_path: Path, pki: PKI) -> None:
+    """A crt-store/crt-list ``issuer``, ``x.issuer`` with del-ext, issuers-chain-path."""
+    leaf = pki.direct.leaf("site.test", ocsp_url=URL)
+    path = write(tmp_path, "a.crt", leaf.bundle_pem(chain=False))
+    named = write(tmp_path, "a.issuer", pki.direct.pem)
+    bundle = certs.parse_bundle(path, [named])
+    assert (bundle.issuer, bundle.issuer_file) == (pki.direct.cert, named)
+    chains = tmp_path / "chains"
+    chains.mkdir()
+    files = [
+        write(chains, "0-bad", b"not a certificate"),
+        write(chains, "1-other", pki.delegated.pem + pki.direct.pem),  # only the first counts
+        write(chains, "2-direct", pki.direct.pem + pki.root.pem),
+    ]
+    bundle = certs.parse_bundle(path, (), files)
+    assert (bundle.issuer, bundle.issuer_file) == (pki.direct.cert, files[2])
+    wrong = write(tmp_path, "wrong.pem", pki.delegated.pem)
+    with pytest.raises(CertificateError) as named_wrong:  # a named file says what is wrong
+        certs.parse_bundle(path, [wrong], files[:2])
+    assert str(named_wrong.value) == (
+        "wrong.pem does not hold the issuer (CN=Direct Intermediate); "
+        "replace it with the right intermediate certificate"
+    )
+    with pytest.raises(CertificateError) as none:
+        certs.parse_bundle(path, [tmp_path / "missing.pem"], files[:2])
+    assert str(none.value).startswith("issuer CN=Direct Intermediate")
+    assert str(none.value).endswith("put it in a.crt.issuer")
+
+
 def test_chain_in_any_order(tmp_path: Path, pki: PKI) -> None:
     leaf = pki.delegated.leaf("site.test", ocsp_url=URL)
     pem = b"".join(

@@ -63,7 +63,8 @@ def test_an_empty_file_sets_nothing(tmp_path: Path) -> None:
 
 
 KNOWN = (
-    "paths, state, haproxy_sockets, haproxy_configs, jobs, jobs_per_host, timeout, ca_bundle, "
+    "paths, state, haproxy_sockets, haproxy_configs, nginx_configs, nginx_reload, kubernetes, "
+    "namespaces, selector, secret_key, kubeconfig, jobs, jobs_per_host, timeout, ca_bundle, "
     "proxy, responder_overrides, extensions, exclude, metrics, store, on_change, update_certs"
 )
 

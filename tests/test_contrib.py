@@ -185,3 +185,52 @@ def test_systemd_analyze_verify_catches_a_typo(tmp_path: Path) -> None:
     )
     assert "Unknown key" in done.stderr
     assert "'PrivatTmp'" in done.stderr
+
+
+# -- nginx hosts: the drop-in and the polkit rule the README's nginx section installs --------
+
+POLKIT = ROOT / "contrib" / "polkit" / "50-ocsptool-nginx.rules"
+
+
+def test_the_nginx_drop_in_gives_what_the_nginx_consumer_needs() -> None:
+    drop_in = unit("nginx.conf")
+    assert drop_in["Service"] == {
+        "ReadWritePaths": ["/etc/nginx/ocsp"],  # the README's staple directory
+        "ProtectProc": ["default"],  # the master and its workers in /proc
+        "SupplementaryGroups": ["adm"],  # the error log, for a refusal's reason
+    }
+    assert drop_in["Unit"] == {"After": ["nginx.service"]}
+    assert "ssl_stapling_file   /etc/nginx/ocsp/" in README
+    assert "sudo install -D -m 0644 contrib/systemd/nginx.conf " in README
+    assert "/etc/systemd/system/ocsptool.service.d/nginx.conf" in README
+
+
+def test_the_polkit_rule_allows_one_reload_to_the_job_user() -> None:
+    text = POLKIT.read_text()
+    user = unit("ocsptool.service")["Service"]["User"][0]
+    for needed in (
+        '"org.freedesktop.systemd1.manage-units"',
+        'action.lookup("unit") == "nginx.service"',
+        'action.lookup("verb") == "reload"',
+        f'subject.user == "{user}"',
+    ):
+        assert needed in text
+    assert 'nginx_reload = ["systemctl", "reload", "nginx"]' in README
+
+
+def test_systemd_analyze_verify_with_the_nginx_drop_in(tmp_path: Path) -> None:
+    analyze = _systemd_analyze()
+    text = (
+        (SYSTEMD / "ocsptool.service").read_text().replace("/usr/local/bin/ocsptool", "/bin/true")
+    )
+    (tmp_path / "ocsptool.service").write_text(text)
+    (tmp_path / "ocsptool.service.d").mkdir()
+    shutil.copy(SYSTEMD / "nginx.conf", tmp_path / "ocsptool.service.d" / "nginx.conf")
+    done = subprocess.run(
+        [analyze, "verify", str(tmp_path / "ocsptool.service")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")

@@ -148,6 +148,19 @@ def test_the_pod_is_hardened() -> None:
     assert args[:2] == ["refresh", "--kubernetes"]
 
 
+def test_the_cronjob_args_are_the_real_flags() -> None:
+    """click parses them as ``ocsptool refresh`` does: an unknown flag fails here."""
+    from ocsptool.cli import cli
+
+    pod = by_kind("CronJob")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    command, *args = container["args"]
+    with cli.commands[command].make_context(command, list(args)) as ctx:
+        assert ctx.params["kubernetes"] is True
+        assert ctx.params["state"] == Path("/var/lib/ocsptool/state.json")
+        assert ctx.params["namespaces"] == ()  # the service account's own namespace
+
+
 def test_the_image_is_a_placeholder_with_build_instructions() -> None:
     text = (MANIFESTS / "cronjob.yaml").read_text()
     assert "placeholder" in text

@@ -189,24 +189,29 @@ def test_a_crt_store_entry_is_stapled_under_its_store_name(  # noqa: PLR0917 - f
     url = responder.url  # type: ignore[attr-defined]
     certs = short_tmp / "c"
     one = _leaf(pki, url, certs / "one.pem", "one.test")
-    two = _leaf(pki, url, certs / "two.pem", "two.test")
+    _leaf(pki, url, certs / "two.pem", "two.test")
     (certs / "one.der").write_bytes(b"")  # the store names the staple file; empty: a slot
     port = free_port()
     config, sock = _config(short_tmp, "crt @web/first crt @web/two.pem", port=port)
     store = (
         f"crt-store web\n    crt-base {certs}\n"
         '    load crt "one.pem" ocsp "one.der" alias "first"\n'
-        "    load crt two.pem\n"
+        "    load crt two.pem\n"  # no ocsp: HAProxy reads no staple file for it
     )
     config.write_text(config.read_text().replace(HEAD, store + HEAD))
     assert check_config(binary.path, config).returncode == 0
+    skipped = (
+        f"ocsptool: {config}:6: its crt-store load line names no 'ocsp' file, and HAProxy never "
+        "looks for <crt>.ocsp there (add 'ocsp <file>'); ocsptool does not staple '@web/two.pem'\n"
+    )
     with Running(binary.path, config, port, stats=sock):
-        _quiet(run_cli("refresh", "--haproxy-config", config))
+        result = run_cli("refresh", "--haproxy-config", config)
+        assert (result.exit_code, result.stdout, result.stderr) == (0, "", skipped)
         assert tls_staple(port, "one.test") == (certs / "one.der").read_bytes() != b""
-        assert tls_staple(port, "two.test") == (certs / "two.pem.ocsp").read_bytes()
         assert _staple_serial(port, "one.test", KeyType.ECDSA) == one.cert.serial_number
-        assert _staple_serial(port, "two.test", KeyType.ECDSA) == two.cert.serial_number
-        _quiet(run_cli("refresh", "--haproxy-config", config))
+        assert tls_staple(port, "two.test") is None
+        assert not (certs / "two.pem.ocsp").exists()
+        assert _pushed(state_file) == {f"{certs}/one.pem": [sock]}
 
 
 @pytest.mark.haproxy
@@ -458,9 +463,11 @@ def test_routes_ocsp_update_and_how_s_sockets_combine(tmp_path: Path, cert_dir: 
 @pytest.mark.parametrize("command", ["refresh", "status", "check"])
 def test_help_says_where_certificates_and_sockets_come_from(run_cli: Run, command: str) -> None:
     text = " ".join(run_cli(command, "--help", state=None).stdout.split())
-    assert "with neither, from /etc/haproxy/haproxy.cfg when it exists" in text
+    assert (
+        "with none, from /etc/haproxy/haproxy.cfg and /etc/nginx/nginx.conf, those that exist"
+    ) in text
     assert "else the master socket of -S in /etc/default/haproxy" in text
-    assert "--haproxy-config FILE" in text
+    assert "--haproxy-config FILE" in text and "--nginx-config FILE" in text
 
 
 def test_show_names_the_instances_that_load_the_certificate(
@@ -493,3 +500,106 @@ def test_the_status_table_has_a_haproxy_column_for_configured_certificates(
     assert header.split()[-2:] == ["haproxy", "problem"]
     row = lines[lines.index(header) + 1]
     assert "/run/x.sock" in row.split()
+
+
+def test_routes_say_where_haproxy_reads_each_staple(tmp_path: Path, cert_dir: object) -> None:
+    """del-ext, issuers-chain-path and crt-store files become the routes' paths; a
+    certificate HAProxy reads no staple for gets no route, and the cached reading agrees."""
+    site = cert_dir.add("site")  # type: ignore[attr-defined]
+    crt = site.with_name("site.crt")
+    site.rename(crt)
+    other = cert_dir.add("other")  # type: ignore[attr-defined]
+    bare = cert_dir.add("bare")  # type: ignore[attr-defined]
+    chains = tmp_path / "chains"
+    chains.mkdir()
+    config = tmp_path / "haproxy.cfg"
+    config.write_text(
+        f"global\n    ssl-load-extra-del-ext\n    issuers-chain-path {chains}\n"
+        f"crt-store s\n    load crt {other} ocsp {tmp_path}/other.der issuer {tmp_path}/ca.pem"
+        f" alias o\n    load crt {bare} alias b\n"
+        f"{HEAD}frontend tls\n    bind :443 ssl crt {crt} crt @s/o crt @s/b\n"
+    )
+    (tmp_path / "ca.pem").write_text("")
+    cache = tmp_path / "state.discovery"
+    for _ in range(2):  # read, then from the cache
+        found = source.HAProxyConfigSource.read([config], cache=cache)
+        assert dict(found.routes) == {
+            str(crt): source.Route(
+                (((), str(crt), False),),
+                str(crt.with_name("site.ocsp")),
+                (),
+                f"{config}:13",
+                str(crt.with_name("site.key")),
+                str(crt.with_name("site.issuer")),
+                str(chains),
+            ),
+            str(other): source.Route(
+                (((), "@s/o", False),),
+                f"{tmp_path}/other.der",
+                (),
+                f"{config}:13",
+                None,
+                f"{tmp_path}/ca.pem",
+                str(chains),
+            ),
+        }
+        assert found.warnings == (
+            f"{config}:6: its crt-store load line names no 'ocsp' file, and HAProxy never looks "
+            "for <crt>.ocsp there (add 'ocsp <file>'); ocsptool does not staple '@s/b'",
+        )
+    assert cache.exists()
+
+
+def test_a_configuration_with_nothing_to_staple_names_each_line_not_understood(
+    tmp_path: Path, cert_dir: object, run_cli: Run
+) -> None:
+    site = cert_dir.add("site")  # type: ignore[attr-defined]
+    crt_list = tmp_path / "list"
+    crt_list.write_text(f"{site} [ocsp-update maybe]\n{site} [bogus 1]\n")
+    config = tmp_path / "haproxy.cfg"
+    config.write_text(
+        f"global\n    ssl-load-extra-files key\n{HEAD}frontend tls\n"
+        f"    bind :443 ssl crt-list {crt_list} crtt x.pem\n    bind :444 ssl crt {site}\n"
+    )
+    result = run_cli("refresh", "--haproxy-config", config)
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr.splitlines() == [
+        f"ocsptool: {config}: no certificate to staple (read its bind crt, default-crt and "
+        f"crt-list, ssl-f-use and crt-store load lines); not understood: {crt_list}:1, "
+        f"{crt_list}:2, {config}:9 (+1 more)",
+        f"ocsptool: {crt_list}:1: 'ocsp-update maybe': expected on or off, line skipped",
+        f"ocsptool: {crt_list}:2: unknown keyword 'bogus' (HAProxy refuses to start), line skipped",
+        f"ocsptool: {config}:9: bind: unknown keyword 'crtt' (HAProxy 2.6 to 3.4 refuse it); "
+        "the rest of the line is not read",
+        f"ocsptool: {config}:2: ssl-load-extra-files leaves out 'ocsp': HAProxy reads no .ocsp "
+        f"file (add 'ocsp' to it); ocsptool does not staple '{site}'",
+    ]
+    status = run_cli("status", "--haproxy-config", config)
+    assert (status.exit_code, status.stderr.splitlines()[0]) == (1, result.stderr.splitlines()[0])
+
+
+def test_the_issuer_and_staple_haproxy_reads_are_the_ones_every_command_uses(
+    tmp_path: Path, pki: PKI, responder: object, run_cli: Run
+) -> None:
+    """del-ext: site.crt without its chain, the issuer in site.issuer, the staple site.ocsp:
+    refresh, status and show all find them there (never site.crt.issuer or .ocsp)."""
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    leaf = pki.direct.leaf("site.test", ocsp_url=responder.url)  # type: ignore[attr-defined]
+    leaf.write_bundle(certs / "site.crt", chain=False)
+    (certs / "site.issuer").write_bytes(pki.direct.pem)
+    config = tmp_path / "haproxy.cfg"
+    config.write_text(
+        f"global\n    ssl-load-extra-del-ext\n{HEAD}"
+        f"frontend tls\n    bind :443 ssl crt {certs}/site.crt\n"
+    )
+    result = run_cli("refresh", "--haproxy-config", config)
+    assert (result.exit_code, result.stderr) == (0, _unpushed(config, 1) + "\n")
+    assert (certs / "site.ocsp").stat().st_size > 0
+    assert sorted(p.name for p in certs.iterdir()) == ["site.crt", "site.issuer", "site.ocsp"]
+    status = run_cli("status", "--json", "--haproxy-config", config)
+    (row,) = json.loads(status.stdout)["certificates"]
+    assert (status.exit_code, row["path"], row["status"]) == (0, f"{certs}/site.crt", "good")
+    shown = run_cli("show", "--haproxy-config", config, certs / "site.crt")
+    assert shown.exit_code == 0, shown.stdout + shown.stderr
+    assert f"{certs}/site.issuer" in shown.stdout and f"{certs}/site.ocsp" in shown.stdout

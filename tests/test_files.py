@@ -292,3 +292,109 @@ def test_the_lock_file_records_the_last_run(tmp_path: Path) -> None:
     assert files.last_run(state) == {"time": 1_700_000_900, "ok": True}
     (tmp_path / "state.json.lock").write_text("garbage")
     assert files.last_run(state) == {}
+
+
+# -- bounded reads, trusted files, a lock that is not written through -------------------------
+
+
+def test_a_read_without_its_own_limit_stops_at_the_cap(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(files, "MAX_READ_BYTES", 1000)
+    big = tmp_path / "big"
+    big.write_bytes(b"x" * 1001)
+    with pytest.raises(files.TooLarge) as raised:
+        files.read_regular(big)
+    assert (raised.value.errno, raised.value.strerror) == (errno.EFBIG, "larger than 0 MiB")
+    assert files.read_regular(big, 10) == b"x" * 11  # a limit of its own: limit + 1 bytes
+    big.write_bytes(b"x" * 1000)
+    assert len(files.read_regular(big)) == 1000
+
+
+def test_special_files_are_refused_without_blocking(tmp_path: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    for path in (fifo, Path("/dev/zero")):
+        with pytest.raises(OSError) as raised:
+            files.read_regular(path)
+        assert (raised.value.errno, raised.value.strerror) == (errno.EINVAL, "not a regular file")
+    link = tmp_path / "link"
+    link.symlink_to(tmp_path / "fifo")
+    with pytest.raises(OSError) as raised:
+        files.read_regular(link, nofollow=True)
+    assert raised.value.errno == errno.ELOOP
+
+
+def test_read_own_trusts_only_files_no_one_else_could_have_written(tmp_path: Path) -> None:
+    own = tmp_path / "own"
+    own.write_bytes(b"data")
+    own.chmod(0o600)
+    assert files.read_own(own, 100) == b"data"
+    own.chmod(0o620)
+    with pytest.raises(files.Untrusted) as raised:
+        files.read_own(own, 100)
+    assert str(raised.value) == "is writable by other users (mode 0620)"
+    own.chmod(0o600)
+    with pytest.raises(files.TooLarge):
+        files.read_own(own, 3)
+    link = tmp_path / "link"
+    link.symlink_to(own)
+    with pytest.raises(OSError, match="symbolic links"):
+        files.read_own(link, 100)
+    assert files.read_own(link, 100, follow=True) == b"data"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give a file to another user")
+def test_a_file_of_another_user_is_trusted_only_if_they_may_write_its_directory(
+    tmp_path: Path,
+) -> None:
+    nobody = 65534
+    directory = tmp_path / "shared"
+    directory.mkdir(mode=0o755)
+    planted = directory / "file"
+    planted.write_bytes(b"data")
+    os.chown(planted, nobody, nobody)
+    me = "root"
+    with pytest.raises(files.Untrusted) as raised:
+        files.read_own(planted, 100)
+    name = files.owner.user_name(nobody)
+    assert str(raised.value) == f"belongs to {name} (uid {nobody}), not to {me}"
+    os.chown(directory, 0, nobody)  # nobody's group may write the directory: theirs to write
+    directory.chmod(0o775)
+    assert files.read_own(planted, 100) == b"data"
+    directory.chmod(0o777)  # through the "other" bits (like /tmp): anyone could have
+    os.chown(directory, 0, 0)
+    with pytest.raises(files.Untrusted):
+        files.read_own(planted, 100)
+
+
+def test_a_hard_linked_lock_is_refused_and_never_written(tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    other = tmp_path / "other"
+    other.write_text("not a lock")
+    other.chmod(0o600)
+    os.link(other, f"{state}.lock")
+    with pytest.raises(WriteError) as raised, files.run_lock(state):
+        pass
+    assert str(raised.value) == (
+        f"refusing the lock file {state}.lock: it has 2 hard links (writing it would write "
+        "the other files); remove it"
+    )
+    assert other.read_text() == "not a lock"
+
+
+@pytest.mark.parametrize("kind", ["writable", "fifo"])
+def test_a_lock_others_may_write_or_no_file_is_refused(kind: str, tmp_path: Path) -> None:
+    state = tmp_path / "state.json"
+    lock = Path(f"{state}.lock")
+    if kind == "fifo":
+        os.mkfifo(lock)
+        why = "not a regular file"
+    else:
+        lock.write_text("")
+        lock.chmod(0o666)
+        why = "it is writable by other users (mode 0666)"
+    with pytest.raises(WriteError) as raised, files.run_lock(state):
+        pass
+    assert str(raised.value) == f"refusing the lock file {lock}: {why}; remove it"
+    assert files.last_run(state) == {}  # never blocks on the FIFO either

@@ -176,3 +176,63 @@ def test_parse_address_rejects_bad_syntax(address: str) -> None:
         parse_address(address)
     assert isinstance(info.value, ValueError)
     assert "\n" not in str(info.value)
+
+
+# -- replies: cut once, bounded, within one deadline ------------------------------------------
+
+
+def test_replies_are_cut_at_each_prompt_however_the_bytes_arrive() -> None:
+    import re
+
+    from ocsptool.haproxy.transport import _Replies
+
+    stream = b"2.6.12\n\n> admin\n\n> # filename\n/d/a.pem\n/d/b.pem\n\n> \n> tail"
+    for size in (1, 2, 3, 5, 64):
+        replies = _Replies(re.compile(rb"\n> "), HAProxyError)
+        found: list[bytes] = []
+        for start in range(0, len(stream), size):
+            found += replies.feed(stream[start : start + size])
+        assert found == [b"2.6.12\n", b"admin\n", b"# filename\n/d/a.pem\n/d/b.pem\n", b""]
+        assert replies.pending == b"tail"
+
+
+def test_a_reply_without_a_prompt_is_cut_off_in_linear_time() -> None:
+    import re
+
+    from ocsptool.haproxy.transport import MAX_REPLY_BYTES, _Replies
+
+    replies = _Replies(re.compile(rb"\n> "), HAProxyError)
+    chunk = b"A" * 65536
+    started = time.process_time()
+    with pytest.raises(HAProxyError, match="sent more than 16 MiB without a prompt"):
+        for _ in range(MAX_REPLY_BYTES // len(chunk) + 1):
+            assert replies.feed(chunk) == []
+    assert time.process_time() - started < 1.0  # each byte scanned once, not each read
+
+
+def trickle(server: socket.socket, done: threading.Event) -> None:
+    """Answer ``prompt`` at once, then one byte every 0.1 s: each read gets data."""
+    client, _ = server.accept()
+    with client:
+        client.recv(65536)
+        client.sendall(b"\n> ")
+        while not done.wait(0.1):
+            try:
+                client.sendall(b"2")
+            except OSError:
+                return
+
+
+def test_a_trickle_is_given_up_at_the_exchange_deadline(tmp_path: Path) -> None:
+    done = threading.Event()
+    with unix_server(tmp_path / "trickle.sock") as server:
+        thread = threading.Thread(target=trickle, args=(server, done), daemon=True)
+        thread.start()
+        started = time.monotonic()
+        try:
+            with pytest.raises(HAProxyError, match=r"timed out after 0\.5s"):
+                push_staples(str(tmp_path / "trickle.sock"), some_item(tmp_path), timeout=0.5)
+        finally:
+            done.set()
+            thread.join(5)
+    assert time.monotonic() - started < 1.5

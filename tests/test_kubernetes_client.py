@@ -16,7 +16,6 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-import requests
 from conftest import PKI
 
 from ocsptool.errors import UsageError
@@ -45,16 +44,27 @@ STAPLE = b"\x30\x03\x0a\x01\x00"  # the bytes are opaque to the client
 
 
 class Counted:
-    """A requests session that counts what is really sent (a response hook)."""
+    """Each answer the client received (its ``observe`` hook): method, path and body."""
 
     def __init__(self) -> None:
-        self.session = requests.Session()
-        self.session.trust_env = False
         self.requests: list[str] = []
-        self.session.hooks["response"].append(self._count)
+        self.bodies: list[bytes] = []
 
-    def _count(self, response: requests.Response, *args: object, **kwargs: object) -> None:
-        self.requests.append(f"{response.request.method} {response.request.path_url}")
+    def __call__(self, method: str, path: str, status: int, body: bytes) -> None:
+        self.requests.append(f"{method} {path}")
+        self.bodies.append(body)
+
+
+def secret_lists(kube: KubeApiServer) -> int:
+    """The API server's own count of LIST requests on secrets so far (its /metrics)."""
+    text = kube.admin.session.get(kube.url + "/metrics", timeout=30).text
+    return sum(
+        int(float(line.rsplit(" ", 1)[1]))
+        for line in text.splitlines()
+        if line.startswith("apiserver_request_total{")
+        and 'resource="secrets"' in line
+        and 'verb="LIST"' in line
+    )
 
 
 def job_config(kube: KubeApiServer, namespace: str, *, user: str = JOB) -> ApiConfig:
@@ -110,13 +120,15 @@ def test_1000_tls_secrets_are_listed_in_4_requests(
     kube.admin.create_secret(kube_ns, "opaque", {"password": b"x"}, type="Opaque")
     kube.admin.allow(kube_ns, JOB, verbs=("list",))
     counted = Counted()
-    client = KubeClient(job_config(kube, kube_ns), session=counted.session)
+    client = KubeClient(job_config(kube, kube_ns), observe=counted)
+    lists = secret_lists(kube)
 
     started = time.perf_counter()
     found = list(read_tls_secrets(client, kube_ns))
     elapsed = time.perf_counter() - started
 
     assert sorted(s.name for s in found if isinstance(s, TlsSecret)) == names
+    assert secret_lists(kube) - lists == 4  # what the server saw
     assert len(counted.requests) == 4, counted.requests
     assert all(
         "limit=250" in r and "fieldSelector=type%3Dkubernetes.io%2Ftls" in r
@@ -226,12 +238,11 @@ def test_the_patch_answer_carries_no_key_material(
     kube.admin.tls_secret(kube_ns, "site", leaf)
     secret = only(read_tls_secrets(job, kube_ns))
     counted = Counted()
-    bodies: list[bytes] = []
-    counted.session.hooks["response"].append(lambda r, *a, **k: bodies.append(r.content))
-    client = KubeClient(job.config, session=counted.session)
+    client = KubeClient(job.config, observe=counted)
     client.patch_secret_key(
         kube_ns, "site", "tls.ocsp-staple", STAPLE, resource_version=secret.resource_version
     )
+    bodies = counted.bodies
     assert len(bodies) == 1
     answer = json.loads(bodies[0])
     assert (answer["kind"], sorted(answer)) == (

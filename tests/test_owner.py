@@ -1,12 +1,14 @@
 """The right owner on every file, with real users: the job's, a monitoring user, an outsider.
 
-The test creates three system users (``useradd``, as root) and runs real processes as them
+The test creates four system users (``useradd``, as root) and runs real processes as them
 (``setpriv``), so the kernel decides every permission:
 
 - ``ocsptool-t1``, the job's user (as in the unit, ``User=ocsptool``), also a member of the
   outsider's group, to show that a run keeps a group that is not its own;
 - ``ocsptool-mon``, monitoring, a member of the job's group (``usermod -aG ocsptool nagios``);
-- ``ocsptool-t2``, anyone else.
+- ``ocsptool-t2``, anyone else;
+- ``ocsptool-hap``, HAProxy's group (Debian's ``haproxy``), which owns the bundles: the
+  job's user is in it, monitoring is not (checks and status from the state, no key read).
 
 They need root; outside CI they skip without it, under CI=true they fail.
 """
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import grp
+import json
 import os
 import pwd
 import shutil
@@ -28,7 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import PKI, ROOT
+from conftest import PKI, ROOT, matrix_params
 
 from ocsptool import files, owner
 from ocsptool.testing.responder import Responder
@@ -553,3 +556,146 @@ def test_the_default_state_of_a_user_without_a_home_through_the_commands(
         assert (done.code, done.stdout, done.stderr) == (2, "", f"ocsptool: {line}\n")
     done = users.ocsptool(JOB, "check", cert.parent)
     assert (done.code, done.stdout, done.stderr) == (3, f"OCSP UNKNOWN - {line}\n", "")
+
+
+# -- monitoring without the keys (the README's set-up, with a real HAProxy) -------------------
+
+from cryptography.x509 import ocsp  # noqa: E402
+
+from ocsptool.testing.haproxy import free_port, tls_staple  # noqa: E402
+from ocsptool.testing.haproxy_configs import Running, check_config  # noqa: E402
+from ocsptool.testing.matrix import Binary  # noqa: E402
+
+#: HAProxy's group (Debian's ``haproxy``): it owns the bundles; the job's user is in it,
+#: the monitoring user is not.
+HAPROXY = "ocsptool-hap"
+
+
+@dataclass(frozen=True)
+class Monitored:
+    state: Path
+    certs: Path
+    config: Path
+    socket: str
+    port: int
+    serials: dict[str, int]
+
+
+def monitored_layout(shared: Path, pki: PKI, responder: Responder, binary: Binary) -> Monitored:
+    """The job's state (0750 directory, its group), bundles root:haproxy 0640 in a 2770
+    directory, and a HAProxy configuration loading that directory whose admin socket is
+    ``mode 660 group <the job's group>``: the monitoring user may use it, not read a key."""
+    ensure_user(HAPROXY)
+    add_to_group(JOB, HAPROXY)
+    assert MONITOR not in grp.getgrnam(HAPROXY).gr_mem
+    state_dir = directory(shared / "state", JOB, JOB, 0o750)
+    certs = directory(shared / "certs", "root", HAPROXY, 0o2770)
+    serials = {}
+    for name in ("a", "b"):
+        leaf = pki.direct.leaf(f"{name}.test", ocsp_url=responder.url)
+        owned(leaf.write_bundle(certs / f"{name}.pem"), "root", HAPROXY, 0o640)
+        serials[f"{name}.pem"] = leaf.cert.serial_number
+    port, sock = free_port(), f"{shared}/admin.sock"
+    config = shared / "haproxy.cfg"
+    config.write_text(
+        f"global\n    stats socket {sock} mode 660 level admin group {JOB}\n"
+        "defaults\n    mode http\n    timeout connect 5s\n    timeout client 5s\n"
+        f"    timeout server 5s\nfrontend tls\n    bind 127.0.0.1:{port} ssl crt {certs}/\n"
+        "    http-request return status 200\n"
+    )
+    config.chmod(0o644)
+    assert check_config(binary.path, config).returncode == 0
+    return Monitored(state_dir / "state.json", certs, config, sock, port, serials)
+
+
+def from_state_note(count: int) -> str:
+    return (
+        f"{count} certificates reported from the state: {MONITOR} may not read the "
+        "certificate files (the last run's record is shown)"
+    )
+
+
+@pytest.mark.haproxy
+@pytest.mark.parametrize("binary", matrix_params(), indirect=True)
+def test_monitoring_without_the_keys_checks_from_the_state_and_sees_a_revocation(
+    users: Users, shared: Path, pki: PKI, responder: Responder, binary: Binary
+) -> None:
+    m = monitored_layout(shared, pki, responder, binary)
+    crt_list = shared / "list.txt"  # readable by all: it names files monitoring may not read
+    crt_list.write_text(f"{m.certs}/a.pem\n{m.certs}/b.pem\n")
+    crt_list.chmod(0o644)
+    sources = {
+        "--haproxy-config": ["--haproxy-config", m.config],
+        "directory": [m.certs],
+        "crt-list": [crt_list],
+    }
+    a, b = str(m.certs / "a.pem"), str(m.certs / "b.pem")
+    with Running(binary.path, m.config, m.port, stats=m.socket):
+        first = users.ocsptool(JOB, "refresh", "--state", m.state, "--haproxy-config", m.config)
+        assert (first.code, first.stdout, first.stderr) == (0, "", "")
+        assert who(m.state) == (JOB, JOB, 0o640)
+        assert tls_staple(m.port, "a.test") == Path(f"{a}.ocsp").read_bytes()
+        denied = users.run(MONITOR, "cat", a)  # the kernel says it: no key for monitoring
+        assert (denied.code, denied.stderr) == (1, f"cat: {a}: Permission denied\n")
+
+        for named, given in sources.items():
+            check = users.ocsptool(MONITOR, "check", "--state", m.state, *given)
+            assert (check.code, check.stderr) == (0, ""), (named, check.stdout)
+            assert check.stdout.startswith("OCSP OK - 2 staples valid, earliest nextUpdate expires")
+            assert "| certificates=2;;;0 staples_good=2;;;0 revoked=0;;1;0 problems=0;1;;0" in (
+                check.stdout
+            )
+
+        for named, haproxy in (("--haproxy-config", [m.socket]), ("directory", [])):
+            status = users.ocsptool(
+                MONITOR, "status", "--state", m.state, "--json", *sources[named]
+            )
+            assert (status.code, status.stderr) == (0, ""), named
+            report = json.loads(status.stdout)
+            rows = {
+                c["path"]: (c["status"], c["haproxy"], c["from_state"])
+                for c in report["certificates"]
+            }
+            assert rows == {a: ("good", haproxy, True), b: ("good", haproxy, True)}, named
+            assert report["notes"] == [from_state_note(2)], named
+        table = users.ocsptool(MONITOR, "status", "--state", m.state, *sources["--haproxy-config"])
+        assert (table.code, table.stderr) == (0, "")
+        assert table.stdout.count("reported from the state") == 1
+        assert f"note: {from_state_note(2)}" in table.stdout.splitlines()
+
+        live = users.ocsptool(
+            MONITOR, "status", "--state", m.state, "--live", "--json", *sources["--haproxy-config"]
+        )
+        assert (live.code, live.stderr) == (0, "")
+        report = json.loads(live.stdout)
+        served = {
+            c["path"]: [(f["address"], f["served"]) for f in c["served_by"]]
+            for c in report["certificates"]
+        }
+        assert served == {a: [(m.socket, "same")], b: [(m.socket, "same")]}
+        assert report["notes"] == [from_state_note(2)]
+
+        responder.revoked.add(m.serials["a.pem"])
+        forced = users.ocsptool(
+            JOB, "refresh", "--force", "--state", m.state, "--haproxy-config", m.config
+        )
+        assert forced.code == 1
+        assert [line.partition(" since ")[0] for line in forced.stderr.splitlines()] == [
+            f"ocsptool: {a}: REVOKED"
+        ]
+        served_staple = tls_staple(m.port, "a.test")
+        assert served_staple == Path(f"{a}.ocsp").read_bytes()
+        assert served_staple is not None
+        revoked = ocsp.load_der_ocsp_response(served_staple).certificate_status
+        assert revoked is ocsp.OCSPCertStatus.REVOKED
+        for named, given in sources.items():
+            check = users.ocsptool(MONITOR, "check", "--state", m.state, *given)
+            assert (check.code, check.stderr) == (2, ""), named
+            assert check.stdout.startswith("OCSP CRITICAL - a.test: ")
+            assert " revoked=1;;1;0 " in check.stdout
+        status = users.ocsptool(
+            MONITOR, "status", "--state", m.state, "--json", *sources["--haproxy-config"]
+        )
+        assert status.code == 1
+        rows = {c["path"]: c["status"] for c in json.loads(status.stdout)["certificates"]}
+        assert rows == {a: "revoked", b: "good"}

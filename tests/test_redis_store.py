@@ -198,3 +198,44 @@ def test_rediss_is_tls_and_close_is_quiet(unused_port: int) -> None:
     assert str(caught.value) == f"store rediss://127.0.0.1:{unused_port}/0: connection refused"
     store.close()
     store.close()
+
+
+# -- an entry is never read past MAX_ENTRY_BYTES ----------------------------------------------
+
+
+def test_a_value_larger_than_any_entry_is_refused_unread(
+    store: RedisStore, db: redis.Redis
+) -> None:
+    from ocsptool.limits import MAX_RESPONSE_BYTES
+    from ocsptool.shared_store import MAX_ENTRY_BYTES, MAX_NODE_BYTES, encode
+
+    small = entry()
+    largest = StoredStaple(
+        b"\x30" * MAX_RESPONSE_BYTES,
+        small.this_update,
+        small.next_update,
+        "n" * MAX_NODE_BYTES,
+        small.fetched_at,
+    )
+    assert len(encode(largest)) == MAX_ENTRY_BYTES
+    store.publish(CERT, largest)
+    assert store.get(CERT) == largest  # the largest entry we write is read whole
+    db.set(staple_key(CERT), b"A" * (MAX_ENTRY_BYTES + 1))
+    assert store.get(CERT) == Malformed(
+        f"entry of more than {MAX_ENTRY_BYTES} bytes; not read further"
+    )
+    db.set(staple_key(CERT), b"")  # an empty value: nothing stored
+    assert store.get(CERT) is None
+
+
+def test_an_acl_without_getrange_names_the_fix(redis_server: RedisServer, db: redis.Redis) -> None:
+    db.execute_command(
+        "ACL", "SETUSER", "old", "on", ">pw", "~ocsptool:*", "+get", "+set", "+del", "+eval"
+    )
+    url = f"redis://old:pw@127.0.0.1:{redis_server.port}/0"
+    with pytest.raises(StoreError) as caught:
+        open_store(url, timeout=2).get(CERT)
+    shown = f"redis://old:***@127.0.0.1:{redis_server.port}/0"
+    assert str(caught.value) == (
+        f"store {shown}: its user may not run GETRANGE: add '+getrange' to its ACL (see the README)"
+    )

@@ -156,3 +156,47 @@ def _state_of(pid: int) -> str:
         return Path(f"/proc/{pid}/stat").read_text().split()[2]
     except OSError:
         return "Z"
+
+
+def _readme_hook() -> str:
+    """The README's example hook for any server, as printed there."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    start = readme.index("#!/bin/sh\n# /usr/local/libexec/ocsptool-on-change")
+    return readme[start : readme.index("```", start)]
+
+
+def test_the_readme_hook_is_safe_with_a_newline_in_a_file_name(
+    cert_dir: CertDir, run_cli: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """A bundle named ``x<newline>key.pem`` would add the line ``key.pem.ocsp`` to a
+    one-a-line list, and a hook copying each line would copy a private file of that name
+    from its working directory. Through OCSPTOOL_CHANGED_FILE the README's hook copies the
+    two real staples and nothing else; OCSPTOOL_CHANGED leaves the hostile name out, and
+    the run says so."""
+    private = tmp_path / "private"
+    private.mkdir()
+    (private / "key.pem.ocsp").write_text("a root-only secret\n")
+    monkeypatch.chdir(private)
+    cert_dir.add("good")
+    leaf = cert_dir.pki.direct.leaf("evil.test", ocsp_url=cert_dir.url)
+    evil = leaf.write_bundle(cert_dir.path / "x\nkey.pem")
+    staples_dir = tmp_path / "staples"
+    staples_dir.mkdir()
+    script = tmp_path / "hook.sh"
+    script.write_text(
+        _readme_hook()
+        .replace("/var/lib/myserver/staples/", f"{staples_dir}/")
+        .replace(
+            "systemctl reload myserver.service", f'printf %s "$OCSPTOOL_CHANGED" > {tmp_path}/plain'
+        )
+    )
+    script.chmod(0o755)
+    result = run_cli("refresh", "--on-change", shlex.quote(str(script)), cert_dir.path)
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in staples_dir.iterdir()) == ["good.pem.ocsp", "x\nkey.pem.ocsp"]
+    assert (staples_dir / "x\nkey.pem.ocsp").read_bytes() == Path(f"{evil}.ocsp").read_bytes()
+    assert (tmp_path / "plain").read_text() == f"{cert_dir.staple('good')}\n"
+    assert result.stderr == (
+        f"ocsptool: {cert_dir.path}/x\\x0akey.pem.ocsp: not in OCSPTOOL_CHANGED (its name holds "
+        "a control character); hooks find it in OCSPTOOL_CHANGED_FILE, NUL-separated\n"
+    )

@@ -49,6 +49,23 @@ def test_extensions_and_excludes(tmp_path: Path) -> None:
     assert found_names(result, tmp_path) == ["a.pem", "b.cert"]
 
 
+def test_a_multi_cert_bundles_parts_are_certificates_as_haproxy_loads_them(
+    tmp_path: Path,
+) -> None:
+    touch(tmp_path, "site.pem.rsa", "site.pem.rsa.ocsp", "site.pem.ecdsa", "site.pem.dsa")
+    touch(tmp_path, "site.pem.ecdsa.key", "x.crt.rsa", "x.txt.rsa", "y.rsa", "site.pem.other")
+    result = scan.scan([str(tmp_path)])
+    assert found_names(result, tmp_path) == [
+        "site.pem.dsa",
+        "site.pem.ecdsa",
+        "site.pem.rsa",
+        "x.crt.rsa",
+    ]
+    assert result.found[2].ocsp_inode == (tmp_path / "site.pem.rsa.ocsp").stat().st_ino
+    result = scan.scan([str(tmp_path)], extensions=(".txt",))  # --ext: its parts too
+    assert found_names(result, tmp_path) == ["x.txt.rsa"]
+
+
 def test_a_file_given_by_name_is_taken_whatever_its_name(tmp_path: Path) -> None:
     touch(tmp_path, "site.bundle", "site.bundle.ocsp")
     result = scan.scan([str(tmp_path / "site.bundle")])

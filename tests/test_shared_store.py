@@ -572,3 +572,35 @@ def test_the_fleet_benchmark_smoke(redis_bin: str, capsys: pytest.CaptureFixture
     assert main(["--nodes", "3", "--certs", "12", "--latency", "0"]) == 0
     out = capsys.readouterr().out
     assert "responder requests: 12 with the store, 36 without\n" in out
+
+
+def test_a_wait_looks_a_bounded_number_of_times(
+    cert_dir: CertDir, responder: Responder, make_node: Any
+) -> None:
+    """A clock that never moves (or a store that always answers at once): the wait still
+    ends after ``max_looks`` looks, then the node fetches itself."""
+
+    class Held:
+        name = "held"
+        looks = 0
+
+        def get(self, cert_id: str) -> None:
+            Held.looks += 1
+
+        def try_lease(self, cert_id: str, node: str, ttl_s: float) -> bool:
+            return False
+
+        def release(self, cert_id: str, node: str) -> None:
+            pass
+
+        def publish(self, cert_id: str, staple: object) -> None:
+            pass
+
+        def close(self) -> None:
+            pass
+
+    issue(cert_dir, 1)
+    node = make_node("node-a", Held(), max_looks=7, clock=lambda: 0.0, sleep=lambda s: None)
+    result = node.obtain("site0")
+    assert (result.origin, result.fetched_by) == ("responder", "node-a")
+    assert Held.looks == 1 + 7  # the first look, then one per poll

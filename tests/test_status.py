@@ -86,7 +86,7 @@ def test_state_fast_path_parses_nothing(
     CliRunner().invoke(cli, ["refresh", "--state", str(state_file), str(mixed.path)])
     calls: list[Path] = []
     real = certs.parse_bundle
-    monkeypatch.setattr(certs, "parse_bundle", lambda p: calls.append(p) or real(p))
+    monkeypatch.setattr(certs, "parse_bundle", lambda p, *a: calls.append(p) or real(p, *a))
     report = gather(Settings(paths=(str(mixed.path),), state_path=state_file), now=now())
     assert [c.status for c in report.certs] == ["good", "good", "none"]
     assert calls == []
@@ -347,3 +347,58 @@ def test_live_reads_no_bundle_when_the_state_is_valid(
     monkeypatch.setattr(certs, "parse_bundle", no_parse)
     code, rows = status_json(run_cli, "--live", "-s", proxy.socket, cert_dir.path)
     assert (code, rows["a.pem"]["live"], rows["a.pem"]["status"]) == (0, [], "good")
+
+
+def test_a_malformed_certificate_is_one_problem_line_not_blindness(
+    cert_dir: CertDir, run_cli: Callable[..., Result], tmp_path: Path
+) -> None:
+    """A bundle whose leaf has an extension twice (valid DER, a good signature, forbidden
+    by RFC 5280): status, check and --metrics report it on its own line and still judge
+    the others."""
+    from ocsptool.testing.pki import key_pem, with_duplicate_extension
+
+    cert_dir.add("good")
+    leaf = cert_dir.pki.direct.leaf("bad.test", ocsp_url=cert_dir.url)
+    bad = with_duplicate_extension(leaf, cert_dir.pki.direct)
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    (cert_dir.path / "bad.pem").write_bytes(
+        bad.public_bytes(Encoding.PEM) + cert_dir.pki.direct.pem + key_pem(leaf.key)
+    )
+    refresh = run_cli("refresh", cert_dir.path)
+    why = "certificate block 1 is malformed (Duplicate 2.5.29.35 extension found)"
+    assert refresh.stderr == f"ocsptool: {cert_dir.path / 'bad.pem'}: {why}\n"
+    metrics = tmp_path / "m.prom"
+    status = run_cli("status", "--json", "--metrics", metrics, cert_dir.path)
+    rows = {Path(c["path"]).name: c for c in json.loads(status.stdout)["certificates"]}
+    assert rows["bad.pem"]["problems"] == [why]
+    assert rows["good.pem"]["status"] == "good"
+    assert 'ocsptool_certificate_problem{path="' + str(cert_dir.path / "bad.pem") in (
+        metrics.read_text()
+    )
+    check = run_cli("check", cert_dir.path)
+    assert (check.exit_code, check.stdout.split(" | ")[0]) == (
+        1,
+        f"OCSP WARNING - {cert_dir.path / 'bad.pem'}: {why}",
+    )
+
+
+def test_whatever_one_certificate_raises_is_its_own_line(
+    mixed: CertDir, state_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Defence in depth: a bug met on one certificate is that certificate's line."""
+    from ocsptool import status
+
+    CliRunner().invoke(cli, ["refresh", "--state", str(state_file), str(mixed.path)])
+    real = status.from_record
+
+    def broken(f: Any, rec: Any, now: Any) -> Any:
+        if f.path.endswith("/a.pem"):
+            raise RuntimeError("boom")
+        return real(f, rec, now)
+
+    monkeypatch.setattr(status, "from_record", broken)
+    report = gather(Settings(paths=(str(mixed.path),), state_path=state_file), now=now())
+    by_name = {Path(c.path).name: c for c in report.certs}
+    assert by_name["a.pem"].problems == ["unexpected RuntimeError: boom (a bug; please report it)"]
+    assert by_name["must.pem"].status == "good"

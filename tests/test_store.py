@@ -84,3 +84,36 @@ def test_a_state_without_index_gets_one_on_the_next_no_op_run(
     before = state_file.stat().st_mtime_ns
     assert run_refresh(settings(cert_dir, state_file), now=NOW).fetched == 0
     assert index.exists() and state_file.stat().st_mtime_ns == before
+
+
+def test_an_index_another_user_could_have_written_is_not_used(
+    cert_dir: CertDir, state_file: Path, responder: Responder, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One warning naming the file; the records decide; the next save replaces it (never
+    keeping its owner or mode)."""
+    cert_dir.add("a")
+    run_refresh(settings(cert_dir, state_file), now=NOW)
+    index = state_file.with_name("state.json.index")
+    index.chmod(0o666)
+    capsys.readouterr()
+    assert JsonFileStore(state_file).index() is None
+    assert capsys.readouterr().err == (
+        f"ocsptool: {index}: not used: it is writable by other users (mode 0666) (the state "
+        "file is read instead)\n"
+    )
+    asked = responder.requests
+    report = run_refresh(settings(cert_dir, state_file), now=NOW)
+    assert (report.ok, report.fetched, responder.requests) == (True, 0, asked)
+    assert oct(index.stat().st_mode & 0o777) == "0o600"
+    assert JsonFileStore(state_file).index() is not None
+
+
+def test_the_index_is_json_and_bounded_by_the_state(cert_dir: CertDir, state_file: Path) -> None:
+    cert_dir.add("a")
+    run_refresh(settings(cert_dir, state_file), now=NOW)
+    index = state_file.with_name("state.json.index")
+    version, key, entries = json.loads(index.read_bytes())
+    assert version == 2 and list(entries) == [str(cert_dir.path / "a.pem")]
+    assert key[1] == state_file.stat().st_size
+    index.write_bytes(index.read_bytes() + b" " * (2 * state_file.stat().st_size + 65536))
+    assert JsonFileStore(state_file).index() is None  # past twice the state: not even read

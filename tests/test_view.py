@@ -112,7 +112,8 @@ STATUS_KEYS = [
     "reason", "this_update", "next_update", "produced_at", "signer", "revocation_time",
     "revocation_reason", "next_due", "failures", "last_error", "push_error", "cert_error",
     "live", "served_by", "self_stapled", "origin", "fetched_by", "fetched_at",
-    "haproxy", "serial", "from_state", "severity", "problems", "responder", "error",
+    "haproxy", "nginx", "itself", "serial", "from_state", "severity", "problems", "responder",
+    "error",
 ]  # fmt: skip
 
 

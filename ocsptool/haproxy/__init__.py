@@ -1,14 +1,18 @@
 """HAProxy's runtime API (the stats socket): push staples and read what HAProxy serves.
 
 - ``transport``: one interactive connection per socket (master CLI routed to ``@1``),
-  windowed pipelining; ``dialect``: every version difference; ``readers``: the parsers
-  and readers; ``push``: push_staples and its read-back.
+  windowed pipelining, one deadline per exchange, bounded replies; ``dialect``: every
+  version difference; ``readers``: the parsers and readers; ``push``: push_staples and
+  its read-back.
+- ``names``: ``cli_word``, the one way a name goes into a command (escaped, or refused);
+  ``peer``: who listens on a socket, and whether it may be sent a private key.
 """
 
 from ocsptool.haproxy.addresses import AddressError, SockAddr, parse_address
 from ocsptool.haproxy.certid import certid_key, response_certid_key
 from ocsptool.haproxy.dialect import WINDOW, Dialect, dialect_for
 from ocsptool.haproxy.errors import SocketLevelError, UnexpectedReply
+from ocsptool.haproxy.names import UnsafeName, cli_word
 from ocsptool.haproxy.push import (
     NO_SLOT,
     NOT_LOADED,
@@ -43,7 +47,9 @@ __all__ = [
     "SockAddr",
     "SocketLevelError",
     "UnexpectedReply",
+    "UnsafeName",
     "certid_key",
+    "cli_word",
     "dialect_for",
     "loaded_certs",
     "ocsp_updated_paths",

@@ -31,9 +31,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.x509 import ocsp
 
-from ocsptool.errors import HAProxyError
+from ocsptool.errors import HAProxyError, OcspToolError
+from ocsptool.files import read_file
 from ocsptool.haproxy.certid import response_certid_key
 from ocsptool.haproxy.errors import SocketLevelError, level_fix
+from ocsptool.haproxy.names import cli_word, name_problem, refusal
 from ocsptool.haproxy.readers import (
     PERMISSION_DENIED,
     parse_cert_serial,
@@ -60,6 +62,7 @@ class Method(StrEnum):
     RENEWED = "renewed"  # HAProxy holds another serial: reload it (ok is False)
     HAPROXY_UPDATES = "haproxy-updates"  # ocsp-update on: left to HAProxy (ok, not pushed)
     TOO_LARGE = "too-large"  # the staple does not fit this version's CLI (ok is False)
+    UNSAFE_NAME = "unsafe-name"  # its name cannot go into a command safely (ok is False)
 
 
 @dataclass(frozen=True)
@@ -253,7 +256,8 @@ class _Push:
             loaded, open_transactions = self._show_certs()
             blocker = self._clear_leftovers(loaded, open_transactions)
             paths = {i: loaded.find(self.items[i].loaded_as) for i in indexes}
-            held = self._serials({i: p for i, p in paths.items() if p is not None})
+            unsafe = {i: name_problem(p) for i, p in paths.items() if p is not None}
+            held = self._serials({i: p for i, p in paths.items() if p and not unsafe[i]})
         except HAProxyError as e:
             self._fail_all(indexes, Method.TRANSACTION, str(e))
             return
@@ -262,10 +266,15 @@ class _Push:
             item = self.items[index]
             wanted = self._serial(index)
             renewed = wanted is not None and held.get(index) not in (None, wanted)
+            loads = renewed and self._may_load(item)
+            key_refused = self._key_refusal(item) if loads and path is not None else None
             if path is None:
                 self._set(index, Method.NOT_LOADED, NOT_LOADED)
-            elif renewed and not self._may_load(item):
-                self._set(index, Method.RENEWED, self._renewed(path, held[index], index))
+            elif problem := unsafe[index]:
+                self._set(index, Method.UNSAFE_NAME, refusal(path, problem))
+            elif renewed and (key_refused is not None or not loads):
+                why = self._renewed(path, held[index], index, key_refused)
+                self._set(index, Method.RENEWED, why)
             elif blocker is not None:
                 self._set(
                     index,
@@ -280,10 +289,18 @@ class _Push:
         """Whether to load a renewed certificate with its staple (``update_certs``)."""
         return self.update_certs and bool(item.bundle_pem) and self.dialect.staples_replaced_certs
 
-    def _renewed(self, path: str, held: int | None, index: int) -> str:
+    def _key_refusal(self, item: PushItem) -> str | None:
+        """Why this connection's listener may not be sent the bundle's private key."""
+        return self.connection.key_refusal(item.cert_path)
+
+    def _renewed(
+        self, path: str, held: int | None, index: int, key_refused: str | None = None
+    ) -> str:
         item = self.items[index]
         wanted = self._serial(index)
-        if not self.update_certs:
+        if key_refused is not None:
+            fix = f"reload HAProxy to load it ({key_refused})"
+        elif not self.update_certs:
             fix = "reload HAProxy to load it, or use --update-certs"
         elif not item.bundle_pem:
             fix = "reload HAProxy to load it (no bundle to load at runtime)"
@@ -321,7 +338,7 @@ class _Push:
     def _serials(self, paths: dict[int, str]) -> dict[int, int | None]:
         """The serial HAProxy holds for each item (without a slot) with a serial."""
         asked = [i for i in paths if self._serial(i) is not None]
-        replies = self.connection.exchange([f"show ssl cert {paths[i]}\n" for i in asked])
+        replies = self.connection.exchange([f"show ssl cert {cli_word(paths[i])}\n" for i in asked])
         return {
             i: parse_cert_serial(self.connection, reply)
             for i, reply in zip(asked, replies, strict=True)
@@ -335,8 +352,8 @@ class _Push:
         if not open_transactions:
             return None
         ours = {loaded.find(item.loaded_as) for item in self.items}
-        for path in [p for p in open_transactions if p in ours]:
-            self.connection.command(f"abort ssl cert {path}\n")
+        for path in [p for p in open_transactions if p in ours and name_problem(p) is None]:
+            self.connection.command(f"abort ssl cert {cli_word(path)}\n")
             open_transactions.remove(path)
         return open_transactions[0] if open_transactions else None
 
@@ -359,12 +376,15 @@ class _Push:
 
         Aborts on any error. ``bundle`` (with its key) goes only into the payload.
         """
+        word = cli_word(path)
         steps = []
         if bundle is not None:
-            steps.append(_payload(f"set ssl cert {path}", _pem_lines(bundle)))
+            steps.append(_payload(f"set ssl cert {word}", _pem_lines(bundle)))
         if item.issuer_pem is not None:
-            steps.append(_payload(f"set ssl cert {path}.issuer", _pem_lines(item.issuer_pem)))
-        steps.append(_payload(f"set ssl cert {path}.ocsp", [_b64(item.der)]))
+            steps.append(
+                _payload(f"set ssl cert {cli_word(path + '.issuer')}", _pem_lines(item.issuer_pem))
+            )
+        steps.append(_payload(f"set ssl cert {cli_word(path + '.ocsp')}", [_b64(item.der)]))
         for number, step in enumerate(steps):
             if len(step) > self.dialect.max_command:
                 if number:
@@ -375,7 +395,7 @@ class _Push:
             if reply != f"Transaction {expected} for certificate {path}!":
                 self._abort(path)
                 return self._answered(reply, "`set ssl cert`")
-        reply = self.connection.command(f"commit ssl cert {path}\n")
+        reply = self.connection.command(f"commit ssl cert {word}\n")
         if "Success!" not in reply.splitlines() or IGNORED in reply:
             self._abort(path)
             return f"HAProxy answered: {one_line(reply)}"
@@ -383,7 +403,7 @@ class _Push:
 
     def _abort(self, path: str) -> None:
         """Abort our transaction; "No ongoing transaction!" (a failed commit) is fine."""
-        self.connection.command(f"abort ssl cert {path}\n")
+        self.connection.command(f"abort ssl cert {cli_word(path)}\n")
 
     # -- 4. read-back -------------------------------------------------------------------
 
@@ -523,12 +543,13 @@ def _response_mismatch(item: PushItem, pem: bytes | None) -> str | None:
             f"the OCSP response's CertID uses {single.hash_algorithm.name.upper()}; "
             "HAProxy only matches SHA-1 CertIDs"
         )
-    try:
-        data = pem if pem is not None else Path(item.cert_path).read_bytes()
+    try:  # read again (bounded, regular files only): it may have changed since the parse
+        data = pem if pem is not None else read_file(Path(item.cert_path))
         certs = x509.load_pem_x509_certificates(data)
-    except (OSError, ValueError) as e:
+    except (OcspToolError, ValueError) as e:
         name = "the bundle" if pem is not None else "the certificate"
-        return f"cannot read {name} to check the response against it: {type(e).__name__}"
+        why = str(e) if isinstance(e, OcspToolError) else type(e).__name__
+        return f"cannot read {name} to check the response against it: {why}"
     for cert in certs:
         if cert.serial_number == single.serial_number and _name_hash(cert) == (
             single.issuer_name_hash

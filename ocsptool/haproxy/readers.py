@@ -17,6 +17,7 @@ from cryptography.x509 import ocsp
 
 from ocsptool.haproxy.dialect import Dialect
 from ocsptool.haproxy.errors import SocketLevelError, UnexpectedReply, level_fix
+from ocsptool.haproxy.names import cli_word, name_problem, refusal
 from ocsptool.haproxy.transport import Connection, one_line
 
 PERMISSION_DENIED = "Permission denied"
@@ -258,17 +259,31 @@ def show_ssl_certs(address: str, *, timeout: float = 10.0) -> tuple[list[str], l
 
 
 def loaded_certs(address: str, *, timeout: float = 10.0) -> list[tuple[str, int | None]]:
-    """(path, serial) of every certificate HAProxy loaded; serial None for a bundle."""
+    """(path, serial) of every certificate HAProxy loaded; serial None for a bundle, and
+    for a name that cannot be put into a command safely (one warning line each)."""
     connection = Connection(address, timeout)
     try:
         paths, _ = parse_show_ssl_cert(connection, connection.command("show ssl cert\n"))
-        replies = connection.exchange([f"show ssl cert {path}\n" for path in paths])
-        return [
-            (path, parse_cert_serial(connection, reply))
-            for path, reply in zip(paths, replies, strict=True)
-        ]
+        asked = [path for path in paths if _safe_name(address, path)]
+        replies = connection.exchange([f"show ssl cert {cli_word(path)}\n" for path in asked])
+        serials = {
+            path: parse_cert_serial(connection, reply)
+            for path, reply in zip(asked, replies, strict=True)
+        }
+        return [(path, serials.get(path)) for path in paths]
     finally:
         connection.close()
+
+
+def _safe_name(address: str, path: str) -> bool:
+    """Whether ``path`` can be asked about; if not, one warning line says so."""
+    problem = name_problem(path)
+    if problem is None:
+        return True
+    from ocsptool.console import line
+
+    line(f"HAProxy socket {address}: {refusal(path, problem)}")
+    return False
 
 
 def show_ocsp_responses(address: str, *, timeout: float = 10.0) -> dict[str, ServedStaple]:

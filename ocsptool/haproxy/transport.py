@@ -6,7 +6,15 @@ stats socket (``> ``); on a master every command is routed to the current worker
 once per connection.
 
 Commands are pipelined, but never more than ``Dialect.window`` bytes sent and not yet
-answered: a command larger than the window goes alone. Every wait has the timeout.
+answered: a command larger than the window goes alone.
+
+Whoever is behind the socket is not trusted to be HAProxy: each exchange (the opening
+questions, then each ``exchange``) has ONE deadline, set when it starts: ``timeout``
+seconds, plus ``PER_COMMAND`` for each command beyond the first (HAProxy answers a push
+in ~0.03 ms: 10,000 of them in one exchange take ~0.6 s), so a peer that trickles bytes
+cannot hold a run longer; a reply is cut at each prompt in one pass over the bytes (never
+rescanned) and may not grow past ``MAX_REPLY_BYTES``.
+``listener`` says who listens (see ``peer``), for ``--update-certs``.
 """
 
 from __future__ import annotations
@@ -17,11 +25,12 @@ import selectors
 import socket
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from ocsptool.errors import HAProxyError
 from ocsptool.haproxy.addresses import parse_address
 from ocsptool.haproxy.dialect import Dialect, dialect_for
+from ocsptool.haproxy.peer import Listener, key_refusal, listener_of
 
 log = logging.getLogger("ocsptool.haproxy")
 
@@ -31,6 +40,13 @@ _PROMPT_MAX = 48  # longest prompt: how far back a new read may complete one
 _CHUNK = 65536
 _REFUSED_RETRY = 2.0  # seconds
 _START = ("prompt", "show version", "show cli level")
+_FIRST_PROMPT_MAX = 200  # bytes before the first prompt: more is not HAProxy
+#: The largest reply taken (``show ssl cert`` of 100,000 certificates is ~10 MB): a peer
+#: that sends more without a prompt is not HAProxy, and is not read further.
+MAX_REPLY_BYTES = 16 * 1024 * 1024
+#: What an exchange's deadline allows per command beyond the first (~30x what HAProxy
+#: takes), so that a large batch is never cut short by the deadline meant for one reply.
+PER_COMMAND = 0.001
 LEVELS = ("user", "operator", "admin")
 
 
@@ -46,7 +62,9 @@ class Connection:
         self._route = b""
         self.dialect: Dialect = dialect_for("")  # until ``show version`` answers
         self.level: str | None = None
+        self._listener: Listener | None = None
         family, sockaddr = parse_address(address)
+        self._path = sockaddr if isinstance(sockaddr, str) else None
         self.sock = socket.socket(family, socket.SOCK_STREAM)
         try:
             self._connect(family, sockaddr)
@@ -93,33 +111,28 @@ class Connection:
         """
         for command in _START:
             log.debug("HAProxy %s <- %s", self.address, command)
+        deadline = time.monotonic() + self.timeout
         self.sock.sendall("".join(f"{command}\n" for command in _START).encode())
         data = bytearray()
         with selectors.DefaultSelector() as selector:
             selector.register(self.sock, selectors.EVENT_READ)
             start = None
             while start is None:
-                if not selector.select(self.timeout):
-                    raise TimeoutError
+                _wait(selector, deadline)
                 data += self._receive()
                 start = self._first_prompt(data)
-            replies: list[str] = []
-            position = start
-            while True:
-                for match in self._prompt.finditer(data, position):
-                    replies.append(clean(data[position : match.start()]))
-                    position = match.end()
-                if len(replies) >= len(_START) - 1:
-                    break
-                if not selector.select(self.timeout):
-                    raise TimeoutError
-                data += self._receive()
-        if len(replies) != len(_START) - 1 or data[position:]:
-            text = one_line(data[position:].decode("utf-8", "replace"))
+            replies = _Replies(self._prompt, self.error)
+            found = replies.feed(bytes(data[start:]))
+            while len(found) < len(_START) - 1:
+                _wait(selector, deadline)
+                found += replies.feed(self._receive())
+        if len(found) != len(_START) - 1 or replies.pending:
+            text = one_line(bytes(replies.pending).decode("utf-8", "replace"))
             raise self.error(f"unexpected output from HAProxy: {text[:100]!r}")
-        for reply in replies:
+        texts = [clean(reply) for reply in found]
+        for reply in texts:
             log.debug("HAProxy %s -> %s", self.address, reply)
-        return replies[0], replies[1]
+        return texts[0], texts[1]
 
     def _first_prompt(self, data: bytearray) -> int | None:
         """Where the replies start after ``prompt``'s; None until it is all in."""
@@ -130,7 +143,8 @@ class Connection:
             self._prompt = _MASTER_PROMPT
             self._route = b"@1 "
             return match.end()
-        if len(data) > 200 or not (b"\n> ".startswith(data[:3]) or b"master".startswith(data[:6])):
+        prefix = b"\n> ".startswith(data[:3]) or b"master".startswith(data[:6])
+        if len(data) > _FIRST_PROMPT_MAX or not prefix:
             text = one_line(data.decode("utf-8", "replace"))
             raise self.error(f"this is not HAProxy's runtime API (it answered {text[:80]!r})")
         return None
@@ -162,6 +176,18 @@ class Connection:
     def close(self) -> None:
         self.sock.close()
 
+    @property
+    def listener(self) -> Listener:
+        """Who listens on the other end (asked once): see ``ocsptool.haproxy.peer``."""
+        if self._listener is None:
+            self._listener = listener_of(self.sock, self._path)
+        return self._listener
+
+    def key_refusal(self, bundle_path: str) -> str | None:
+        """Why the private key in ``bundle_path`` must not be sent on this connection
+        (its listener could not read that file itself), or None."""
+        return key_refusal(self.address, self.listener, bundle_path)
+
     def command(self, command: str) -> str:
         """Send one command (with its newline or payload) and return its reply."""
         return self.exchange([command])[0]
@@ -176,7 +202,8 @@ class Connection:
             raise self.broken
         if not commands:
             return []
-        data = [self._route + command.encode() for command in commands]
+        # surrogateescape: a file name that is not UTF-8 goes as the bytes it is.
+        data = [self._route + command.encode("utf-8", "surrogateescape") for command in commands]
         loud = not quiet and log.isEnabledFor(logging.DEBUG)
         if loud:
             for command in commands:  # the first line only: a payload may hold a key
@@ -195,18 +222,17 @@ class Connection:
 
     def _exchange(self, commands: list[bytes]) -> list[str]:
         window = self.dialect.window
+        deadline = time.monotonic() + self.timeout + PER_COMMAND * (len(commands) - 1)
         outgoing = bytearray()
         in_flight: deque[int] = deque()
         unanswered = 0
         next_command = 0
-        incoming = bytearray()
-        scanned = 0  # incoming[:scanned] holds no prompt start we have not counted
-        reply_start = 0
-        replies: list[str] = []
+        replies = _Replies(self._prompt, self.error)
+        answered: list[bytes] = []
         with selectors.DefaultSelector() as selector:
             selector.register(self.sock, selectors.EVENT_READ)
             registered = selectors.EVENT_READ
-            while len(replies) < len(commands):
+            while len(answered) < len(commands):
                 while next_command < len(commands) and (
                     not in_flight or unanswered + len(commands[next_command]) <= window
                 ):
@@ -219,25 +245,19 @@ class Connection:
                 if events != registered:
                     selector.modify(self.sock, events)
                     registered = events
-                ready = selector.select(self.timeout)
-                if not ready:
-                    raise TimeoutError
-                mask = ready[0][1]
+                mask = _wait(selector, deadline)
                 if mask & selectors.EVENT_WRITE and outgoing:
                     del outgoing[: self._send(outgoing)]
                 if mask & selectors.EVENT_READ:
-                    incoming += self._receive()
-                    for match in self._prompt.finditer(incoming, scanned):
-                        replies.append(clean(incoming[reply_start : match.start()]))
-                        reply_start = scanned = match.end()
-                        unanswered -= in_flight.popleft()
-                        if not in_flight and next_command == len(commands):
-                            break
-                    scanned = max(scanned, len(incoming) - _PROMPT_MAX)
-        if len(replies) != len(commands) or incoming[reply_start:]:
-            text = one_line(incoming[reply_start:].decode("utf-8", "replace"))
+                    for reply in replies.feed(self._receive()):
+                        answered.append(reply)
+                        if in_flight:
+                            unanswered -= in_flight.popleft()
+        if len(answered) != len(commands) or replies.pending:
+            extra = answered[len(commands)] if len(answered) > len(commands) else replies.pending
+            text = one_line(bytes(extra).decode("utf-8", "replace"))
             raise self.error(f"unexpected output from HAProxy: {text[:100]!r}")
-        return replies
+        return [clean(reply) for reply in answered]
 
     def _send(self, data: bytearray) -> int:
         try:
@@ -253,6 +273,48 @@ class Connection:
         if not chunk:
             raise self.error("HAProxy closed the connection unexpectedly")
         return chunk
+
+
+def _wait(selector: selectors.BaseSelector, deadline: float) -> int:
+    """The events ready on the one socket, waiting at most until ``deadline``."""
+    remaining = deadline - time.monotonic()
+    ready = selector.select(remaining) if remaining > 0 else []
+    if not ready:
+        raise TimeoutError
+    return ready[0][1]
+
+
+class _Replies:
+    """What a peer sends, cut into replies at each prompt as it arrives.
+
+    Each byte is scanned once (plus the few bytes a prompt can straddle); what was cut is
+    dropped; a reply still waiting for its prompt may not grow past ``MAX_REPLY_BYTES``.
+    """
+
+    def __init__(self, prompt: re.Pattern[bytes], error: Callable[[str], HAProxyError]) -> None:
+        self._prompt = prompt
+        self._error = error
+        self.pending = bytearray()
+        self._scanned = 0  # pending[:_scanned] holds no whole prompt
+
+    def feed(self, data: bytes) -> list[bytes]:
+        """Add ``data``; the replies it completed, in order."""
+        pending = self.pending
+        pending += data
+        found: list[bytes] = []
+        cut = 0
+        for match in self._prompt.finditer(pending, max(0, self._scanned - _PROMPT_MAX)):
+            found.append(bytes(pending[cut : match.start()]))
+            cut = match.end()
+        if cut:
+            del pending[:cut]
+        self._scanned = len(pending)
+        if len(pending) > MAX_REPLY_BYTES:
+            raise self._error(
+                f"sent more than {MAX_REPLY_BYTES // (1024 * 1024)} MiB without a prompt: "
+                "this is not HAProxy's runtime API"
+            )
+        return found
 
 
 def clean(reply: bytes | bytearray) -> str:

@@ -78,17 +78,57 @@ def read_haproxy_config(
         reader.read(name, text)
     if defaults_file is not None:
         _master(path, defaults_file, reader)
-    if not reader.certs and not reader.problems:
+    certs = tuple(reader.certs.values())
+    if not certs and not reader.problems and not reader.denied:
         reader.warnings.append(f"{path}: {NOTHING_LOADED}")
+    reader.warnings += unstapled(certs)
     return Discovery(
         instance=str(path),
         config=path,
-        certs=tuple(reader.certs.values()),
+        certs=certs,
         sockets=tuple(reader.sockets),
         warnings=_lines(reader.warnings),
         problems=_lines(reader.problems),
         inputs=(*files, *reader.crt_lists_read),
+        denied=tuple(dict.fromkeys(reader.denied)),
+        issuers_dir=reader.issuers_dir,
     )
+
+
+#: Why HAProxy reads no staple file for a certificate, per option that decided it.
+_NO_STAPLE = {
+    "ssl-load-extra-files": "ssl-load-extra-files leaves out 'ocsp': HAProxy reads no "
+    ".ocsp file (add 'ocsp' to it)",
+    "crt-store load": "its crt-store load line names no 'ocsp' file, and HAProxy never "
+    "looks for <crt>.ocsp there (add 'ocsp <file>')",
+    "generate-dummy": "HAProxy generates this certificate itself (generate-dummy on)",
+}
+
+
+def unstapled(certs: tuple[LoadedCert, ...]) -> list[str]:
+    """One warning per option (and file) that leaves certificates without a staple file:
+    ocsptool does not staple them, since what it pushes at run time HAProxy loses at its
+    next reload (unless ``ocsp-update`` is on: HAProxy staples those itself). ``file:line``
+    first, so that a configuration with nothing else says why."""
+    groups: dict[tuple[str, str], list[LoadedCert]] = {}
+    for cert in certs:
+        # ocsp-update on: HAProxy fetches and staples it itself; nothing to say
+        if cert.staple_path is None and cert.staple_from is not None and not cert.ocsp_update:
+            option, where = cert.staple_from
+            # one line per option line; crt-list and ssl-f-use lines: one per file
+            group = where if option in _NO_STAPLE else where.rpartition(":")[0]
+            groups.setdefault((option, group), []).append(cert)
+    lines = []
+    for (option, _), loaded in groups.items():
+        where = loaded[0].staple_from[1] if loaded[0].staple_from else ""
+        why = _NO_STAPLE.get(option) or (
+            f"'{option.rpartition(' ')[2]}' without 'ocsp': HAProxy does not look for "
+            "<crt>.ocsp (add 'ocsp <file>')"
+        )
+        count, name = len(loaded), loaded[0].name
+        what = f"'{name}'" if count == 1 else f"{count} certificates ('{name}', …)"
+        lines.append(f"{where}: {why}; ocsptool does not staple {what}")
+    return lines
 
 
 def _lines(messages: list[str]) -> tuple[str, ...]:

@@ -34,6 +34,9 @@ class Expansion:
 
     names: tuple[str, ...]
     problem: str | None = None
+    #: The problem is that this user may not look (permission denied): HAProxy, started
+    #: as root, may; what the path loads is not known here.
+    denied: bool = False
 
 
 def expand_crt(path: str, *, bundles: bool = True, directories: bool = True) -> Expansion:
@@ -46,7 +49,11 @@ def expand_crt(path: str, *, bundles: bool = True, directories: bool = True) -> 
             if parts:
                 return Expansion(parts)
         cause = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        return Expansion((), f"unable to stat SSL certificate from file '{path}': {cause}")
+        return Expansion(
+            (),
+            f"unable to stat SSL certificate from file '{path}': {cause}",
+            denied=isinstance(exc, PermissionError),
+        )
     if stat.S_ISDIR(info.st_mode):
         if not directories:
             return Expansion((), f"'{path}' is a directory, not a certificate")
@@ -72,7 +79,11 @@ def _directory(path: str) -> Expansion:
                     return Expansion((), f"'{path}': more than {MAX_DIRECTORY_ENTRIES} entries")
                 names.append(entry.name)
     except OSError as exc:
-        return Expansion((), f"unable to scan directory '{path}': {exc.strerror or exc}")
+        return Expansion(
+            (),
+            f"unable to scan directory '{path}': {exc.strerror or exc}",
+            denied=isinstance(exc, PermissionError),
+        )
     loaded: list[str] = []
     for name in sorted(names, key=os.fsencode):
         if name.startswith(".") or os.path.splitext(name)[1] in SKIPPED_SUFFIXES:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import stat
+from ocsptool.printable import shown
+
+__all__ = ["MAX_FILE_BYTES", "MAX_LINE_CHARS", "FileReadError", "read_text", "shown"]
 
 #: A haproxy.cfg or a crt-list past this is a mistake or an attack (10,000 lines ~ 1 MiB).
 MAX_FILE_BYTES = 32 * 1024 * 1024
@@ -18,37 +19,17 @@ class FileReadError(OSError):
 def read_text(path: str) -> str:
     """The file's text (undecodable bytes kept as surrogates, so paths survive).
 
-    Opened with O_NONBLOCK, so a FIFO or a device is refused at once instead of blocking.
+    Through ``ocsptool.files.read_regular``: opened with O_NONBLOCK, so a FIFO or a device
+    is refused at once instead of blocking, and never read past ``MAX_FILE_BYTES``.
     """
+    from ocsptool.files import read_regular
+
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+        data = read_regular(path, MAX_FILE_BYTES)
+    except IsADirectoryError:
+        raise FileReadError("is a directory") from None
     except OSError as exc:
         raise FileReadError(exc.strerror or str(exc)) from None
-    try:
-        info = os.fstat(fd)
-        if stat.S_ISDIR(info.st_mode):
-            raise FileReadError("is a directory")
-        if not stat.S_ISREG(info.st_mode):
-            raise FileReadError("not a regular file")
-        if info.st_size > MAX_FILE_BYTES:
-            raise FileReadError(f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
-        chunks: list[bytes] = []
-        size = 0
-        while chunk := os.read(fd, 1024 * 1024):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > MAX_FILE_BYTES:
-                raise FileReadError(f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
-    except OSError as exc:
-        if isinstance(exc, FileReadError):
-            raise
-        raise FileReadError(exc.strerror or str(exc)) from None
-    finally:
-        os.close(fd)
-    return b"".join(chunks).decode("utf-8", "surrogateescape")
-
-
-def shown(text: str, limit: int = 80) -> str:
-    """``text`` safe to print on one line: no control characters or raw bytes, bounded."""
-    clean = "".join(c if c.isprintable() and not 0xDC80 <= ord(c) <= 0xDCFF else "?" for c in text)
-    return clean if len(clean) <= limit else clean[: limit - 1] + "…"
+    if len(data) > MAX_FILE_BYTES:
+        raise FileReadError(f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
+    return data.decode("utf-8", "surrogateescape")

@@ -9,7 +9,7 @@ from pathlib import Path
 from ocsptool.errors import ConfigError
 
 #: The warning for a configuration that loads no certificate (``file: ...``).
-NOTHING_LOADED = "no bind line loads a certificate"
+NOTHING_LOADED = "no bind line or ssl-f-use loads a certificate"
 
 
 class HAProxyConfigError(ConfigError):
@@ -42,21 +42,29 @@ class Socket:
 class LoadedCert:
     """One certificate HAProxy loads, under ``name`` (as ``show ssl cert`` lists it).
 
-    ``name`` is what ``set ssl cert`` needs; ``cert_file`` is the file to parse (the same
-    path except for crt-store entries, named ``@store/alias``). ``key_file`` is the key
-    named by a crt-store or crt-list ``key``; otherwise HAProxy takes the key from
-    ``cert_file``, or from ``<cert_file>.key`` when that holds none. Paths are ``str``,
-    as HAProxy spells them (``crt-base//x.pem`` stays), like the scan's (speed at 10k).
+    ``name`` is what ``set ssl cert`` needs (relative when the configuration spells it
+    so); ``cert_file`` is the file to parse: the same path, except for crt-store entries
+    (``@store/alias``) and with ``default-path``, which HAProxy resolves relative names
+    against. ``key_file`` is the separate key file HAProxy reads when ``cert_file`` holds
+    no key, when it is not ``<cert_file>.key`` (a crt-store, crt-list or ssl-f-use
+    ``key``, or ``ssl-load-extra-del-ext``). ``staple_path`` is the staple file HAProxy
+    reads at start, None when it reads none (then a staple pushed at run time is lost at
+    the next reload); ``issuer_path`` the issuer file it reads with it (None: none).
+    ``staple_from`` says which option chose the staple file, or that there is none, and
+    where: (``"crt-list ocsp"``, ``file:line``); None for HAProxy's own ``<crt>.ocsp``
+    (``keywords.SINCE`` has the first release of each option). Paths are ``str``, as
+    HAProxy spells them (``crt-base//x.pem`` stays), like the scan's (speed at 100k).
     """
 
     name: str
     cert_file: str
     key_file: str | None
-    staple_path: str
-    issuer_path: str
+    staple_path: str | None
+    issuer_path: str | None
     ocsp_update: bool
     snis: tuple[str, ...]
     origin: str
+    staple_from: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,3 +79,8 @@ class Discovery:
     problems: tuple[str, ...]
     #: Every file it read or tried to: the configuration files and the crt-lists.
     inputs: tuple[str, ...] = ()
+    #: The certificate files and directories it loads that this user may not look at
+    #: (permission denied): a monitoring user without the keys, not a problem of HAProxy's.
+    denied: tuple[str, ...] = ()
+    #: ``issuers-chain-path``: a directory of issuer chains HAProxy completes chains from.
+    issuers_dir: str | None = None

@@ -1,4 +1,4 @@
-"""A small requests-based client for the three calls ocsptool makes to the Kubernetes API.
+"""A small client for the three calls ocsptool makes to the Kubernetes API.
 
 - ``list_tls_secrets``: the ``kubernetes.io/tls`` Secrets of one namespace, in pages
   (``limit``/``continue``), filtered on the server by ``fieldSelector=type=...`` and the
@@ -13,25 +13,34 @@ The first two hand Secrets over without ``tls.key``: the API sends it (a Secret 
 field projection), the client drops it, undecoded, from each answer once it is parsed.
 
 Every failure is a one-line ``KubeApiError`` (``errors``): 401, 403 with the Role rule to
-add, 404, 409, timeouts, TLS failures, oversized answers. No retries: the caller decides.
+add, 404, 409, timeouts, TLS failures, oversized answers. No retries: the caller decides
+(only a kept-alive connection the server closed meanwhile is opened again, once).
 
+The transport is the standard library's ``http.client``, one kept-alive connection per
+thread, to the API server only: a run with nothing due lists its Secrets without importing
+an HTTP library (``requests`` alone costs about as much to import as listing 1,000 Secrets
+takes).
 TLS: one ``ssl.SSLContext`` built from the ``ApiConfig`` (its CA, never the public ones;
-its client certificate) on an adapter mounted for the server's URL only; the bearer token
-goes on each request, never on the session, so a shared session cannot leak it elsewhere.
+its client certificate; ``tls-server-name``). Proxies: kubeconfig ``proxy-url``, else
+``$HTTPS_PROXY``/``$HTTP_PROXY`` unless ``$NO_PROXY`` exempts the server; an ``http://``
+proxy, through a CONNECT tunnel (the server is still verified end to end). Responses are
+not compressed (no ``Accept-Encoding``): on a cluster's network a page is quicker plain.
 """
 
 from __future__ import annotations
 
 import base64
 import contextlib
+import http.client
 import json
 import os
 import re
 import ssl
-import tempfile
+import threading
 import time
-import warnings
-from collections.abc import Iterator
+import urllib.parse
+import weakref
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ocsptool.kubernetes import TLS_TYPE
@@ -44,12 +53,14 @@ from ocsptool.kubernetes.errors import (
     Unauthorized,
     Unreachable,
 )
+from ocsptool.kubernetes.names import check_data_key, check_namespace
 from ocsptool.limits import Timeouts
 
 if TYPE_CHECKING:
-    import requests
-
     from ocsptool.kubernetes.config import ApiConfig
+
+#: ``observe(method, path, status, body)``: each answer as received (debugging, tests).
+Observer = Callable[[str, str, int, bytes], None]
 
 #: 250 Secrets a page: 1,000 are 4 requests; a page of typical TLS Secrets (~8 KiB each
 #: with their managedFields) is ~2 MiB.
@@ -64,30 +75,7 @@ TOKEN_REREAD_SECONDS = 60.0
 _METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json"
 _USER = re.compile(r'User "([^"]*)"')
 _SERVICE_ACCOUNT = re.compile(r"system:serviceaccount:([^:]+):(.+)")
-_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
-_DATA_KEY = re.compile(r"[-._a-zA-Z0-9]{1,253}")
-
-
-def check_namespace(namespace: str) -> str:
-    """A namespace name (a DNS label), or a one-line usage error (``KubeConfigError``)."""
-    if not _DNS_LABEL.fullmatch(namespace):
-        raise KubeConfigError(f"kubernetes: {namespace!r} is not a namespace name")
-    return namespace
-
-
-def check_data_key(key: str) -> str:
-    """A Secret data key ocsptool may write: valid, and none of the keys it never writes
-    (else a one-line usage error, ``KubeConfigError``)."""
-    from ocsptool.kubernetes import RESERVED_KEYS
-
-    if not _DATA_KEY.fullmatch(key) or key in (".", ".."):
-        raise KubeConfigError(f"kubernetes: {key!r} is not a valid Secret data key")
-    if key in RESERVED_KEYS:
-        raise KubeConfigError(
-            f"kubernetes: refusing to write the staple to {key!r}; pick a new key"
-        )
-    return key
 
 
 class KubeClient:
@@ -97,37 +85,34 @@ class KubeClient:
         self,
         config: ApiConfig,
         *,
-        session: requests.Session | None = None,
         timeouts: Timeouts = TIMEOUTS,
         page_size: int = PAGE_SIZE,
         max_bytes: int = MAX_RESPONSE_BYTES,
+        observe: Observer | None = None,
     ) -> None:
-        import requests
-        import requests.utils
-
         self.config = config
         self.timeouts = timeouts
         self.page_size = page_size
         self.max_bytes = max_bytes
-        if session is None:
-            session = requests.Session()
-            session.trust_env = False  # no netrc, no REQUESTS_CA_BUNDLE: the config decides
-        self.session = session
-        session.mount(config.server + "/", _adapter(config))
-        if config.proxy_url:
-            self._proxies = {"https": config.proxy_url, "http": config.proxy_url}
-        else:
-            self._proxies = requests.utils.get_environ_proxies(config.server)
+        self.observe = observe
+        url = urllib.parse.urlsplit(config.server)
+        tls = url.scheme == "https"
+        self._host = url.hostname or ""
+        self._port = url.port or (443 if tls else 80)
+        self._prefix = url.path.rstrip("/")
+        self._context = ssl_context(config) if tls else None
+        self._proxy = _proxy(config, url)
+        self._local = threading.local()
+        self._open: list[http.client.HTTPConnection] = []
+        self._lock = threading.Lock()
+        # A client dropped without close() closes its connections when it is collected.
+        weakref.finalize(self, _close_all, self._open, self._lock)
         self._token = config.token
         self._token_read = time.monotonic()
-        if config.insecure:
-            # The operator chose insecure-skip-tls-verify; kubectl does not warn either.
-            from urllib3.exceptions import InsecureRequestWarning
-
-            warnings.filterwarnings("ignore", category=InsecureRequestWarning)
 
     def close(self) -> None:
-        self.session.close()
+        _close_all(self._open, self._lock)
+        self._local = threading.local()
 
     # -- the three calls ----------------------------------------------------------------
 
@@ -225,8 +210,6 @@ class KubeClient:
         content_type: str | None = None,
         accept: str = "application/json",
     ) -> dict[str, Any]:
-        import requests
-
         from ocsptool import __version__
 
         headers = {"Accept": accept, "User-Agent": f"ocsptool/{__version__}"}
@@ -235,38 +218,30 @@ class KubeClient:
             headers["Authorization"] = f"Bearer {token}"
         if content_type:
             headers["Content-Type"] = content_type
+        target = self._prefix + path
+        if params:
+            target += "?" + urllib.parse.urlencode(params)
         where = _where(namespace, name)
         deadline = time.monotonic() + self.timeouts.total
+        server = self.config.server
         try:
-            with self.session.request(
-                method,
-                self.config.server + path,
-                params=params,
-                data=data,
-                headers=headers,
-                timeout=(self.timeouts.connect, self.timeouts.read),
-                stream=True,
-                allow_redirects=False,
-                proxies=self._proxies,
-                verify=not self.config.insecure,
-            ) as response:
-                status = response.status_code
-                body = self._read(response, deadline, where)
-        except requests.exceptions.SSLError as e:
+            status, body = self._exchange(
+                method, target, data=data, headers=headers, deadline=deadline, where=where
+            )
+        except ssl.SSLError as e:
+            raise Unreachable(f"{where}: {server}: TLS failed: {_tls_cause(e)}") from None
+        except TimeoutError:
             raise Unreachable(
-                f"{where}: {self.config.server}: TLS failed: {_tls_cause(e)}"
-            ) from None
-        except requests.exceptions.Timeout:
-            raise Unreachable(
-                f"{where}: {self.config.server} did not answer in time "
+                f"{where}: {server} did not answer in time "
                 f"({self.timeouts.connect:g}s to connect, {self.timeouts.read:g}s to read)"
             ) from None
-        except requests.exceptions.ConnectionError as e:
+        except (OSError, http.client.HTTPException) as e:
+            how = f"through the proxy {_safe(self._proxy[0])}, " if self._proxy else ""
             raise Unreachable(
-                f"{where}: cannot connect to {self.config.server} ({_connect_cause(e)})"
+                f"{where}: cannot connect to {server} ({how}{_connect_cause(e)})"
             ) from None
-        except requests.RequestException as e:
-            raise Unreachable(f"{where}: {self.config.server}: {type(e).__name__}") from None
+        if self.observe is not None:
+            self.observe(method, target, status, body)
         if status >= 300:
             raise self._error(status, body, verb, namespace, name)
         try:
@@ -279,11 +254,75 @@ class KubeClient:
             raise KubeApiError(f"{where}: the API server answered {status} with no object")
         return parsed
 
-    def _read(self, response: requests.Response, deadline: float, where: str) -> bytes:
+    def _exchange(
+        self,
+        method: str,
+        target: str,
+        *,
+        data: bytes | None,
+        headers: dict[str, str],
+        deadline: float,
+        where: str,
+    ) -> tuple[int, bytes]:
+        """One request on this thread's connection: (status, body). A kept-alive
+        connection the server closed since its last answer is opened again, once."""
+        for attempt in (1, 2):
+            connection, reused = self._connection()
+            try:
+                connection.request(method, target, body=data, headers=headers)
+                response = connection.getresponse()
+                body = self._read(response, deadline, where)
+                response.close()  # read to the end: the connection serves the next one
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                self._drop(connection)
+                if reused and attempt == 1:
+                    continue
+                raise
+            except BaseException:
+                self._drop(connection)
+                raise
+            if response.will_close:
+                self._drop(connection)
+            return response.status, body
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _connection(self) -> tuple[http.client.HTTPConnection, bool]:
+        """This thread's connection (and whether it served a request before)."""
+        connection: http.client.HTTPConnection | None = getattr(self._local, "connection", None)
+        if connection is not None:
+            return connection, True
+        host, port = (self._proxy[1], self._proxy[2]) if self._proxy else (self._host, self._port)
+        read = self.timeouts.read
+        if self._context is not None:
+            server_name = self.config.tls_server_name or self._host
+            connection = _TlsConnection(
+                host,
+                port,
+                self.timeouts.connect,
+                read,
+                context=self._context,
+                server_name=server_name,
+            )
+        else:
+            connection = _PlainConnection(host, port, self.timeouts.connect, read)
+        if self._proxy:
+            connection.set_tunnel(self._host, self._port, headers=self._proxy[3])
+        self._local.connection = connection
+        with self._lock:
+            self._open.append(connection)
+        return connection, False
+
+    def _drop(self, connection: http.client.HTTPConnection) -> None:
+        connection.close()
+        self._local.connection = None
+        with self._lock, contextlib.suppress(ValueError):
+            self._open.remove(connection)
+
+    def _read(self, response: http.client.HTTPResponse, deadline: float, where: str) -> bytes:
         """The body, refusing more than ``max_bytes`` and a drip past the deadline."""
         chunks: list[bytes] = []
         got = 0
-        for chunk in response.iter_content(1 << 16):
+        while chunk := response.read1(1 << 16):
             got += len(chunk)
             if got > self.max_bytes:
                 raise KubeApiError(
@@ -427,34 +466,95 @@ def _connect_cause(error: Exception) -> str:
     for cause in ("Connection refused", "Name or service not known", "No route to host"):
         if cause in text:
             return cause.lower()
+    if text.startswith("Tunnel connection failed"):
+        return "the proxy refused the tunnel: " + text.partition(": ")[2].strip()
+    if isinstance(error, http.client.HTTPException):
+        return f"a broken answer: {type(error).__name__}"
     return "connection failed"
 
 
-def _adapter(config: ApiConfig) -> requests.adapters.HTTPAdapter:
-    """An adapter whose connections use ``config``'s TLS context and nothing else."""
-    from requests.adapters import HTTPAdapter
+def _close_all(opened: list[http.client.HTTPConnection], lock: threading.Lock) -> None:
+    with lock:
+        connections = list(opened)
+        opened.clear()
+    for connection in connections:
+        connection.close()
 
-    context = ssl_context(config)
-    pool_options: dict[str, Any] = {"ssl_context": context}
-    if config.tls_server_name:
-        pool_options["server_hostname"] = config.tls_server_name
 
-    class _KubeAdapter(HTTPAdapter):
-        def init_poolmanager(
-            self, connections: int, maxsize: int, block: bool = False, **kwargs: Any
-        ) -> None:
-            super().init_poolmanager(connections, maxsize, block, **kwargs, **pool_options)
+class _PlainConnection(http.client.HTTPConnection):
+    """``http.client``'s connection, with a read timeout of its own once connected."""
 
-        def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
-            return super().proxy_manager_for(proxy, **kwargs, **pool_options)
+    def __init__(self, host: str, port: int, connect: float, read: float) -> None:
+        super().__init__(host, port, timeout=connect)
+        self.read_timeout = read
 
-        def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
-            # requests would add its CA bundle (certifi) to our context here: the
-            # context already trusts exactly the configured CA and holds the client cert.
-            conn.cert_reqs = "CERT_REQUIRED" if verify else "CERT_NONE"
-            conn.ca_certs = None
+    def connect(self) -> None:
+        super().connect()
+        self.sock.settimeout(self.read_timeout)
 
-    return _KubeAdapter(max_retries=0)
+
+class _TlsConnection(_PlainConnection):
+    """TLS to the API server (through the tunnel, when there is a proxy), verified with
+    the configuration's context, against ``server_name`` (kubeconfig tls-server-name)."""
+
+    default_port = http.client.HTTPS_PORT
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        connect: float,
+        read: float,
+        *,
+        context: ssl.SSLContext,
+        server_name: str,
+    ) -> None:
+        super().__init__(host, port, connect, read)
+        self.context = context
+        self.server_name = server_name
+
+    def connect(self) -> None:
+        super().connect()  # TCP (and the CONNECT tunnel)
+        self.sock = self.context.wrap_socket(self.sock, server_hostname=self.server_name)
+
+
+#: A proxy: (its URL, host, port, the CONNECT request's headers).
+Proxy = tuple[str, str, int, dict[str, str]]
+
+
+def _proxy(config: ApiConfig, server: urllib.parse.SplitResult) -> Proxy | None:
+    """The proxy to reach the server through: kubeconfig ``proxy-url``, else the
+    environment's (``HTTPS_PROXY`` for an https server) unless ``NO_PROXY`` exempts it."""
+    url = config.proxy_url
+    if not url:
+        if not any(name.lower().endswith("_proxy") for name in os.environ):
+            return None  # (and urllib.request, which reads them, need not be imported)
+        from urllib.request import getproxies_environment, proxy_bypass
+
+        url = getproxies_environment().get(server.scheme)
+        if not url or proxy_bypass(server.netloc):  # $NO_PROXY
+            return None
+    parsed = urllib.parse.urlsplit(url if "://" in url else f"http://{url}")
+    if parsed.scheme != "http" or not parsed.hostname:
+        raise KubeConfigError(
+            f"{config.origin}: proxy {_safe(url)}: only an http:// proxy is supported "
+            "(its CONNECT tunnel carries TLS to the API server)"
+        )
+    headers = {}
+    if parsed.username is not None:
+        credentials = f"{urllib.parse.unquote(parsed.username)}:"
+        credentials += urllib.parse.unquote(parsed.password or "")
+        headers["Proxy-Authorization"] = "Basic " + base64.b64encode(credentials.encode()).decode()
+    return url, parsed.hostname, parsed.port or 80, headers
+
+
+def _safe(url: str) -> str:
+    """A proxy URL for messages: never its password."""
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.password is None:
+        return url
+    netloc = f"{parsed.username}:***@{parsed.hostname}" + (f":{parsed.port}" if parsed.port else "")
+    return parsed._replace(netloc=netloc).geturl()
 
 
 def ssl_context(config: ApiConfig) -> ssl.SSLContext:
@@ -478,6 +578,8 @@ def ssl_context(config: ApiConfig) -> ssl.SSLContext:
 def _load_client_cert(context: ssl.SSLContext, cert: bytes, key: bytes, where: str) -> None:
     """ssl loads a client certificate from files only: a private directory, read once,
     removed at once (the context keeps the key; no file outlives this call)."""
+    import tempfile
+
     directory = tempfile.mkdtemp(prefix="ocsptool-kube-")
     cert_file = os.path.join(directory, "client.crt")
     key_file = os.path.join(directory, "client.key")

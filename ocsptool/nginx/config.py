@@ -32,13 +32,15 @@ from ocsptool.nginx.errors import NginxConfigError
 from ocsptool.nginx.model import Certificate, Listen, NginxConfig, ServerBlock
 from ocsptool.nginx.stapling import findings, staple_files
 from ocsptool.nginx.tokens import End, Statement, statements
+from ocsptool.printable import shown
 
 #: Debian's nginx (``nginx -V``): ``--conf-path``, ``--prefix`` and ``--pid-path``.
 DEFAULT_CONFIG = Path("/etc/nginx/nginx.conf")
 DEFAULT_PREFIX = "/usr/share/nginx/"
 DEFAULT_PID = "/run/nginx.pid"
 
-MAX_FILES = 1000
+#: A site per file is common (sites-enabled): 100,000 sites, as many as HAProxy's crt-lists.
+MAX_FILES = 100_000
 MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_DEPTH = 64
 
@@ -435,5 +437,4 @@ def _lines(messages: list[str]) -> tuple[str, ...]:
 
 
 def _shown(text: str, limit: int = 4000) -> str:
-    clean = "".join(c if c.isprintable() and not 0xDC80 <= ord(c) <= 0xDCFF else "?" for c in text)
-    return clean if len(clean) <= limit else clean[: limit - 1] + "…"
+    return shown(text, limit)

@@ -153,6 +153,12 @@ def master_pid(pid_path: Path | str) -> int:
         raise NginxNotRunning(f"{name}: holds no pid; nginx is not running")
     pid = int(text)
     state = _stat(pid)
+    if state is None and _hidden(pid):
+        raise NginxError(
+            f"{name}: process {pid} runs, but this user cannot see it in /proc (mounted "
+            "with hidepid, or systemd's ProtectProc=invisible), so neither whether it is "
+            "nginx nor its workers: let ocsptool see it (ProtectProc=default in its unit)"
+        )
     if state is None or state[0] == "Z":
         raise NginxNotRunning(f"{name}: no process {pid}; nginx is not running (a stale pid file)")
     comm = _read_proc(pid, "comm").strip()
@@ -167,6 +173,17 @@ def master_pid(pid_path: Path | str) -> int:
             '("master_process off"); it cannot be reloaded'
         )
     return pid
+
+
+def _hidden(pid: int) -> bool:
+    """A live process of another user that /proc does not show to this one."""
+    try:
+        os.kill(pid, 0)
+    except PermissionError:
+        return True
+    except OSError:
+        return False
+    return False
 
 
 def is_running(pid_path: Path | str) -> bool:

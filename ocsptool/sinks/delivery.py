@@ -103,6 +103,8 @@ def _publish(
         done.problems.append(str(e))
         failed = Delivery("", DeliveryState.FAILED, str(e), method=_UNREACHABLE)
         return [(item.key, replace(failed, key=item.key)) for item in items]
+    finally:
+        done.notes += getattr(sink, "notes", ())  # said once, about the consumer as a whole
     return [(d.key, d) for d in deliveries]
 
 
@@ -136,8 +138,9 @@ def _say_not_loaded(
         return
     sinks = [sink for sink, _ in answers]
     why = answers[0][1].error or "has not loaded this certificate"
-    if len(sinks) == 1:
-        done.notes.append(f"{key}: not pushed: {sinks[0].label} {why}")
-    else:
-        names = ", ".join(sink.name for sink in sinks)
-        done.notes.append(f"{key}: not pushed: none of {names} {why}")
+    labels = [sink.label for sink in sinks]
+    if len(labels) == 1:
+        done.notes.append(f"{key}: not pushed: {labels[0]} {why}")
+    else:  # "none of A, B has not loaded it" would say they all have: each one's reason
+        names = f"{', '.join(labels[:-1])} and {labels[-1]}"
+        done.notes.append(f"{key}: not pushed: {names} each {why}")

@@ -94,10 +94,15 @@ class HAProxySink:
 
 
 def _bundle(cert_path: str) -> bytes | None:
-    """The certificate file with its key, for HAProxy only (never logged or kept)."""
+    """The certificate file with its key, for HAProxy only (never logged or kept): read
+    like every certificate (``files.read_file``: a regular file, non-blocking, at most
+    ``MAX_FILE_BYTES``), since it may have been swapped since the parse."""
+    from ocsptool.errors import CertificateError
+    from ocsptool.files import read_file
+
     try:
-        return Path(cert_path).read_bytes()
-    except OSError:
+        return read_file(Path(cert_path))
+    except CertificateError:
         return None  # push_staples then says there is no bundle to load
 
 

@@ -13,26 +13,50 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ocsptool.errors import UsageError
-from ocsptool.haproxy_config.model import NOTHING_LOADED
 from ocsptool.inventory import Inputs, Inventory, Part, Route
 from ocsptool.sources.types import Source, Survey
 
 
 def sources_for(inputs: Inputs, *, cache: Path | None = None) -> list[Source]:
-    """The sources of a run: each HAProxy configuration (read here: a HAProxyConfigError
-    when one cannot be read; ``cache`` keeps the reading for the next run), then the PATHs.
-    Add new sources here."""
-    from ocsptool.sources.directory import DirectorySource
-    from ocsptool.sources.haproxy_config import HAProxyConfigSource
-
+    """The sources of a run: the HAProxy configurations, then the nginx configurations
+    (each read here: a ConfigError when one cannot be read; ``cache`` keeps the reading
+    for the next run, ``<cache>-nginx`` nginx's), then the PATHs, then the TLS Secrets
+    (``--kubernetes``). Add new sources here (each imported only when it is used: a run
+    pays for the sources it has)."""
     sources: list[Source] = []
     if inputs.haproxy_configs:
+        from ocsptool.sources.haproxy_config import HAProxyConfigSource
+
         sources.append(
             HAProxyConfigSource.read(inputs.haproxy_configs, inputs.sockets, cache=cache)
         )
+    if inputs.nginx_configs:
+        from ocsptool.sources.nginx import NginxSource
+
+        beside = cache.with_name(cache.name + "-nginx") if cache is not None else None
+        sources.append(NginxSource.read(inputs.nginx_configs, cache=beside))
     if inputs.paths:
+        from ocsptool.sources.directory import DirectorySource
+
         sources.append(DirectorySource(inputs.paths, inputs.extensions, inputs.excludes))
+    if inputs.kubernetes is not None:
+        from ocsptool.sources.kubernetes import KubernetesSource
+
+        sources.append(KubernetesSource(inputs.kubernetes))
     return sources
+
+
+def with_certs(inputs: Inputs, certs: Sequence[str]) -> Inputs:
+    """``inputs`` with the CERTs of ``renew CERT...`` and ``show CERT`` added as PATHs
+    (a configuration that names one keeps its route: ``select`` finds it). With
+    ``--kubernetes``, a CERT that is no file names a TLS Secret (``NAMESPACE/NAME``,
+    ``NAME`` or its key): it is looked up among the Secrets, not scanned for."""
+    import os
+    from dataclasses import replace
+
+    if inputs.kubernetes is not None:
+        certs = [c for c in certs if os.path.lexists(c)]
+    return replace(inputs, paths=(*inputs.paths, *certs)) if certs else inputs
 
 
 def default_inputs(inputs: Inputs, *, required: bool = True) -> Inputs:
@@ -43,16 +67,21 @@ def default_inputs(inputs: Inputs, *, required: bool = True) -> Inputs:
         return inputs
     from dataclasses import replace
 
-    from ocsptool.sources import haproxy_config
+    from ocsptool.sources import haproxy_config, nginx
 
-    default = haproxy_config.DEFAULT_CONFIG
-    if default.exists():
-        return replace(inputs, haproxy_configs=(default,), defaulted=True)
+    haproxy, ngx = haproxy_config.DEFAULT_CONFIG, nginx.DEFAULT_CONFIG
+    haproxy_configs = (haproxy,) if haproxy.exists() else ()
+    nginx_configs = (ngx,) if ngx.exists() else ()
+    if haproxy_configs or nginx_configs:  # a host may run both
+        return replace(
+            inputs, haproxy_configs=haproxy_configs, nginx_configs=nginx_configs, defaulted=True
+        )
     if not required:
         return inputs
     raise UsageError(
-        "give at least one certificate file or directory, or --haproxy-config FILE "
-        f"(or set paths or haproxy_configs in the config file); {default} does not exist"
+        "give at least one certificate file or directory, --haproxy-config FILE or "
+        "--nginx-config FILE (or set paths, haproxy_configs or nginx_configs in the config "
+        f"file); {haproxy} does not exist and {ngx} does not exist"
     )
 
 
@@ -69,34 +98,74 @@ def discover(inputs: Inputs, *, cache: Path | None = None) -> Inventory:
     warnings: list[str] = []
     routes: Mapping[str, Route] = {}
     socketless: dict[str, str] = {}
+    itself: dict[str, str] = {}
+    aliases: dict[str, str] = {}
     seen: set[str] | None = set() if len(surveys) > 1 else None
     for source, survey in surveys:
         found = survey.found
         if seen is not None:
             found = [f for f in found if f.path not in seen]
             seen.update(f.path for f in found)
-        inventory.parts.append(Part(source.target, found))
+        inventory.parts.append(Part(source.target, found, survey.home))
         if survey.routes:  # one source: its own mapping, not a copy of 100,000 routes
-            routes = {**survey.routes, **routes} if routes else survey.routes
+            new = survey.routes
+            routes = _merged(routes, new, inventory.problems) if routes else new
         sockets += survey.sockets
         warnings += survey.warnings
         inventory.problems += survey.problems
         inventory.unreadable += survey.unreadable
         inventory.leftovers += survey.leftovers
         socketless.update(survey.socketless)
+        for key, address in survey.itself.items():
+            itself.setdefault(key, address)
+        inventory.listed += survey.listed
+        inventory.searched += survey.searched
+        aliases.update(survey.aliases)
     inventory.routes = routes
+    inventory.aliases = aliases
     inventory.sockets = tuple(dict.fromkeys(sockets))
     if inputs.defaulted and inputs.paths:  # renew/show CERT: a default that loads nothing
+        from ocsptool.haproxy_config.model import NOTHING_LOADED
+
         warnings = [w for w in warnings if not w.endswith(f": {NOTHING_LOADED}")]
     inventory.warnings = tuple(dict.fromkeys(warnings))
     inventory.socketless = socketless
+    inventory.itself = itself
     return inventory
+
+
+def _merged(
+    first: Mapping[str, Route], then: Mapping[str, Route], problems: list[tuple[str, str]]
+) -> dict[str, Route]:
+    """Two sources' routes: a certificate both name keeps the first one's route, with the
+    second one's servers added when they read the same staple file; when they read
+    different files, one of them would go stale: a problem."""
+    merged = {**then, **first}
+    for key in first.keys() & then.keys():
+        old, new = first[key], then[key]
+        here, there = old.staple_path or key + ".ocsp", new.staple_path or key + ".ocsp"
+        if here == there:
+            merged[key] = old._replace(
+                served=(*old.served, *new.served),
+                sinks=tuple(dict.fromkeys((*old.sinks, *new.sinks))),
+            )
+            continue
+        problems.append(
+            (
+                new.origin or key,
+                f"{key} is stapled from {there} here and from {here} "
+                f"({old.origin or 'as a PATH'}); ocsptool keeps one staple file per "
+                f"certificate, so {there} would go stale: make both read {here}",
+            )
+        )
+    return merged
 
 
 def select(inventory: Inventory, names: Sequence[str]) -> tuple[list[str], list[str]]:
     """The keys that ``names`` (``renew CERT...``, ``show CERT``) name in ``inventory``,
-    and the names that name none. A name matches a certificate by its absolute path, by
-    the file it links to, or as a multi-cert bundle's base name (each of its parts)."""
+    and the names that name none. A name matches a certificate by its key or another name
+    its source gives it (a Secret's ``NAMESPACE/NAME``), by its absolute path, by the file
+    it links to, or as a multi-cert bundle's base name (each of its parts)."""
     import os
 
     from ocsptool.sources.directory import explicit_paths
@@ -106,6 +175,11 @@ def select(inventory: Inventory, names: Sequence[str]) -> tuple[list[str], list[
     keys: list[str] = []
     missing: list[str] = []
     for name in names:
+        key = name if name in known else inventory.aliases.get(name)
+        if key is not None and not os.path.lexists(name):
+            if key not in keys:
+                keys.append(key)
+            continue
         expanded, _ = explicit_paths([name])
         matched = [p for p in map(os.path.abspath, expanded) if p in known]
         if not matched:
@@ -128,4 +202,5 @@ __all__ = [
     "discover",
     "select",
     "sources_for",
+    "with_certs",
 ]

@@ -70,30 +70,34 @@ def explicit_paths(paths: Sequence[str]) -> tuple[list[str], list[tuple[str, str
             continue
         entries, warnings = parse_crt_list(text, path)
         base = os.path.dirname(path)
-        expansions = [(e.line, expand_crt(os.path.join(base, e.crt))) for e in entries]
-        if not path.endswith(CRT_LIST_ENDINGS) and not any(x.names for _, x in expansions):
+        crts = [(e.line, os.path.join(base, e.crt)) for e in entries]
+        expansions = [(line, crt, expand_crt(crt)) for line, crt in crts]
+        if not path.endswith(CRT_LIST_ENDINGS) and not any(x.names for *_, x in expansions):
             out.append(raw)  # no line names a file: not a crt-list (the parse says why)
             continue
         problems += [(w.partition(": ")[0], w.partition(": ")[2]) for w in warnings]
-        for line, expansion in expansions:
-            if expansion.problem:
+        for line, crt, expansion in expansions:
+            if expansion.denied:  # this user may not look: status reports it from the state
+                problems.append((os.path.abspath(crt), READ_DENIED))
+            elif expansion.problem:
                 problems.append((f"{path}:{line}", expansion.problem))
             out.extend(expansion.names)
     return out, problems
 
 
 def _crt_list_text(path: str) -> str | None:
-    """The text of a crt-list, or None for anything else (a certificate, a directory)."""
+    """The text of a crt-list, or None for anything else (a certificate, a directory, a
+    FIFO or a device: the scan says why). Non-blocking and bounded, like every read."""
+    from ocsptool.files import read_regular
+    from ocsptool.haproxy_config.files import MAX_FILE_BYTES
+
     try:
-        if os.path.isdir(path):
-            return None
-        with open(path, "rb") as f:
-            head = f.read(4096)
-            if not head or head[0] == 0x30 or b"-----BEGIN" in head or b"\0" in head:
-                return None
-            data = head + f.read()
+        data = read_regular(path, MAX_FILE_BYTES)
     except OSError:
         return None  # the scan says why
+    head = data[:4096]
+    if not head or head[0] == 0x30 or b"-----BEGIN" in head or b"\0" in head:
+        return None
     first = next((ln for ln in data.split(b"\n") if ln.strip() and not ln.startswith(b"#")), b"")
     if b"-----BEGIN" in data[:65536] or not first:
         return None

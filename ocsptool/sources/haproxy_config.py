@@ -1,8 +1,11 @@
 """The HAProxy configuration source: the certificates each instance loads, and who serves them.
 
 ``HAProxyConfigSource.read(configs, sockets)`` reads each instance's configuration with
-``ocsptool.haproxy_config`` (crt, crt-base, directories, crt-lists, multi-cert bundles,
-crt-stores, stats sockets, Debian's master socket). ``scan()`` is as cheap as the
+``ocsptool.haproxy_config`` (crt, default-crt, crt-base, directories, crt-lists and their
+options, multi-cert bundles, crt-stores, ssl-f-use, ssl-load-extra-files and -del-ext,
+issuers-chain-path, default-path, stats sockets, Debian's master socket). A certificate
+HAProxy reads no staple file for is left out (the reading's warning says why): a staple
+pushed at run time would be lost at HAProxy's next reload. ``scan()`` is as cheap as the
 directory scan: one ``scandir`` per directory that holds certificates or staples, one
 ``stat`` per certificate. ``routes`` says, per certificate, which instances serve it and
 under which name (``Consumer``) and where its staple lives, so each staple is pushed only
@@ -63,6 +66,9 @@ class HAProxyConfigSource:
     problems: tuple[tuple[str, str], ...] = ()
     #: Certificate keys of instances with no usable socket -> that instance's configuration.
     socketless: Mapping[str, str] = field(default_factory=dict)
+    #: Files and directories an instance loads that this user may not look at: routed (a
+    #: record under one is reported with its instance), never scanned.
+    denied: frozenset[str] = frozenset()
 
     @classmethod
     def read(
@@ -99,6 +105,7 @@ class HAProxyConfigSource:
         warnings: list[str] = []
         problems: list[tuple[str, str]] = []
         socketless: dict[str, str] = {}
+        denied: set[str] = set()
         replaced = bool(override) and len(discoveries) == 1
         sockets: list[str] = list(override)  # every -s socket gets every certificate
         for discovery in discoveries:
@@ -108,8 +115,16 @@ class HAProxyConfigSource:
             first = (own[0], *override) if own and not replaced else override
             sinks = tuple(dict.fromkeys(first))
             sockets += own[:1]
+            for name in discovery.denied:  # this user may not look; the instance loads it
+                path = _absolute(name)
+                problems.append((path, READ_DENIED))
+                routes.setdefault(path, Route(((own, name, False),), None, sinks))
+                denied.add(path)
             seen: set[str] = set()
+            chains = discovery.issuers_dir
             for cert in discovery.certs:
+                if cert.staple_path is None:  # HAProxy reads no staple: the reader says why
+                    continue
                 key = _absolute(cert.cert_file)
                 if key in seen:  # loaded twice by one instance: pushed once, the first name
                     continue
@@ -119,7 +134,7 @@ class HAProxyConfigSource:
                 served = (own, key if cert.name == key else cert.name, cert.ocsp_update)
                 old = routes.get(key)
                 if old is None:
-                    routes[key] = _route(key, cert, served, sinks)
+                    routes[key] = _route(key, cert, served, sinks, chains)
                 else:
                     routes[key] = old._replace(
                         served=(*old.served, served),
@@ -131,6 +146,7 @@ class HAProxyConfigSource:
             tuple(dict.fromkeys(warnings)),
             tuple(problems),
             socketless,
+            frozenset(denied),
         )
 
     def survey(self) -> Survey:
@@ -150,7 +166,10 @@ class HAProxyConfigSource:
         listings: dict[str, dict[str, os.DirEntry[str]] | None] = {}
         found = result.found.append
         new = tuple.__new__
+        denied = self.denied
         for key, route in self.routes.items():
+            if denied and key in denied:
+                continue
             directory, name = key.rsplit("/", 1)
             if directory in listings:
                 listing = listings[directory]
@@ -173,7 +192,8 @@ class HAProxyConfigSource:
                     listings[sdir] = _listing(sdir or "/")
                 slisting = listings[sdir]
             ocsp = slisting.get(sname) if slisting else None
-            issuer = _issuer_stat(key, name, listing)
+            named = route.issuer_path  # the issuer file a configuration names, if any
+            issuer = _issuer_stat(key, name, listing) if named is None else _named_stat(named)
             stat = [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
             found(new(Found, (key, stat, ocsp.inode() if ocsp else None, issuer)))
         return result
@@ -182,9 +202,11 @@ class HAProxyConfigSource:
         return file_target(found, route)
 
 
-def _route(key: str, cert: LoadedCert, served: Served, sinks: tuple[str, ...]) -> Route:
+def _route(
+    key: str, cert: LoadedCert, served: Served, sinks: tuple[str, ...], chains: str | None
+) -> Route:
     """A certificate's route; paths that are the default (``<cert>.ocsp``) kept as None."""
-    staple = _absolute(cert.staple_path)
+    staple = _absolute(cert.staple_path) if cert.staple_path else key + ".ocsp"
     issuer = _absolute(cert.issuer_path) if cert.issuer_path else None
     return Route(
         (served,),
@@ -193,6 +215,7 @@ def _route(key: str, cert: LoadedCert, served: Served, sinks: tuple[str, ...]) -
         cert.origin,
         _absolute(cert.key_file) if cert.key_file else None,
         None if issuer in (None, key + ".issuer") else issuer,
+        _absolute(chains) if chains else None,
     )
 
 
@@ -232,8 +255,10 @@ def _values(names: Sequence[str]) -> list[str | None]:
 #: directory and the defaults file.
 Question = tuple[tuple[str, ...], tuple[str, ...], str, str]
 
-#: Bumped whenever the cache's layout or meaning changes.
-_CACHE_VERSION = 2
+#: Bumped whenever the cache's layout or meaning changes (4: compact JSON, read only when
+#: ours; Route.issuers_dir, certificates without a staple file left out, crt-list and
+#: ssl-f-use files relative to default-path).
+_CACHE_VERSION = 4
 
 
 def _inputs(discoveries: Sequence[Discovery]) -> list[str]:
@@ -262,47 +287,74 @@ def _stat_keys(paths: Sequence[str]) -> list[list[int] | None]:
 def _save(
     cache: Path, question: Question, discoveries: Sequence[Discovery], found: HAProxyConfigSource
 ) -> None:
-    import contextlib
-    import marshal
-
-    from ocsptool.errors import OcspToolError
-    from ocsptool.files import write_atomic
+    """Keep the reading as compact JSON: each distinct socket list and sink list once, each
+    certificate a row of indexes and the paths that are not the defaults."""
+    from ocsptool.sources import cache as kept
 
     inputs = _inputs(discoveries)
     names = _variables(inputs)
-    answer = (
-        {key: tuple(route) for key, route in found.routes.items()},  # marshal: plain tuples
-        found.sockets,
-        found.warnings,
-        dict(found.socketless),
-    )
-    depends = (inputs, _stat_keys(inputs), names, _values(names))
-    data = marshal.dumps((_CACHE_VERSION, question, depends, answer))
-    with contextlib.suppress(OSError, OcspToolError):  # only a cache: the next run reads again
-        write_atomic(cache, data, mode=0o600, sync_dir=False)
+    tables: dict[tuple[str, ...], int] = {}
+
+    def ref(value: tuple[str, ...]) -> int:
+        return tables.setdefault(tuple(value), len(tables))
+
+    rows = {
+        key: [
+            ref(route.sinks),
+            [
+                [ref(own), None if name == key else name, update]
+                for own, name, update in route.served
+            ],
+            route.staple_path,
+            route.origin,
+            route.key_path,
+            route.issuer_path,
+            route.issuers_dir,
+        ]
+        for key, route in found.routes.items()
+    }
+    answer = [list(tables), rows, found.sockets, found.warnings, found.socketless]
+    depends = [inputs, _stat_keys(inputs), names, _values(names)]
+    kept.save(cache, [_CACHE_VERSION, question, depends, answer])
 
 
 def _load(cache: Path, question: Question) -> HAProxyConfigSource | None:
-    """The cached reading when it answers ``question`` and no input changed, else None."""
-    import marshal
+    """The cached reading when it answers ``question`` and no input changed, else None.
 
-    from ocsptool.files import read_regular
+    A hint, never authority (``ocsptool.sources.cache``: ours only, bounded, JSON); any row
+    that is not the shape ``_save`` writes makes the configurations be read again."""
+    from ocsptool.sources import cache as kept
 
+    value = kept.load(cache)
+    if value is None:
+        return None
     try:
-        # Only tuples, lists, dicts, ints, strs and bools are ever written; marshal runs no
-        # code, and a damaged file raises (then the configurations are read again).
-        version, asked, depends, answer = marshal.loads(read_regular(cache))  # noqa: S302
-        if version != _CACHE_VERSION or asked != question:
+        version, asked, depends, answer = value
+        if version != _CACHE_VERSION or not kept.same(question, asked):
             return None
         inputs, keys, names, values = depends
         if _stat_keys(inputs) != keys or _values(names) != values:
             return None
-        routes, sockets, warnings, socketless = answer
-        new = tuple.__new__  # Route(*r) without its Python-level __new__: 10,000 calls
-        return HAProxyConfigSource(
-            {k: new(Route, r) for k, r in routes.items()}, sockets, warnings, (), socketless
-        )
-    except (OSError, ValueError, EOFError, TypeError):
+        table_list, rows, sockets, warnings, socketless = answer
+        tables = [tuple(t) for t in table_list]
+        new = tuple.__new__  # Route(*r) without its Python-level __new__: 100,000 calls
+        routes = {
+            key: new(
+                Route,
+                (
+                    tuple((tables[o], key if n is None else n, bool(u)) for o, n, u in served),
+                    staple,
+                    tables[sinks],
+                    origin,
+                    key_path,
+                    issuer,
+                    chains,
+                ),
+            )
+            for key, (sinks, served, staple, origin, key_path, issuer, chains) in rows.items()
+        }
+        return HAProxyConfigSource(routes, tuple(sockets), tuple(warnings), (), socketless)
+    except (ValueError, TypeError, IndexError, KeyError):
         return None
 
 
@@ -319,8 +371,12 @@ def _issuer_stat(
 ) -> list[int] | None:
     if listing is not None and name + ".issuer" not in listing:
         return None
+    return _named_stat(key + ".issuer")
+
+
+def _named_stat(path: str) -> list[int] | None:
     try:
-        st = os.stat(key + ".issuer")
+        st = os.stat(path)
     except OSError:
         return None
     return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]

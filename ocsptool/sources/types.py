@@ -5,6 +5,11 @@ A source does two things, cheaply first: ``survey()`` says which certificates it
 (stat keys only: all a run with nothing due reads), where their staples go, who serves
 them, and what it could not read; ``target(found, route)`` parses one certificate into a
 ``Target`` when a run must look at it.
+
+A source whose staples are not files says where they live: ``Survey.home`` (see
+``ocsptool.sinks.Home``); its ``Found`` keys then identify the certificate and the staple
+held the same cheap way (``stat``: what the certificate was read from; ``ocsp_inode``:
+the staple held, or None), so the no-op run compares them with the records unchanged.
 """
 
 from __future__ import annotations
@@ -16,8 +21,10 @@ from typing import TYPE_CHECKING, Protocol
 
 from ocsptool.inventory import Route
 from ocsptool.scan import Found
+from ocsptool.sinks.file import FILE_HOME
 
 if TYPE_CHECKING:
+    from ocsptool.sinks import Home
     from ocsptool.target import Target
 
 
@@ -36,6 +43,15 @@ class Survey:
     unreadable: list[str] = field(default_factory=list)
     leftovers: list[str] = field(default_factory=list)
     socketless: Mapping[str, str] = field(default_factory=dict)
+    #: Keys the server staples itself, with no file of ocsptool's -> its consumer address.
+    itself: Mapping[str, str] = field(default_factory=dict)
+    #: Where its staples live (``Inventory.home``).
+    home: Home = FILE_HOME
+    #: Key prefixes it listed whole (``Inventory.listed``), other names of its
+    #: certificates (``Inventory.aliases``), and where it looked (``Inventory.searched``).
+    listed: tuple[str, ...] = ()
+    aliases: Mapping[str, str] = field(default_factory=dict)
+    searched: tuple[str, ...] = ()
 
 
 class Source(Protocol):
@@ -53,8 +69,10 @@ def file_target(found: Found, route: Route) -> Target:
     from dataclasses import replace
 
     from ocsptool.certs import parse_bundle
+    from ocsptool.inventory import issuer_sources
     from ocsptool.target import target_of
 
     staple = Path(route.staple_path) if route.staple_path else None
-    target = target_of(parse_bundle(Path(found.path)), found.path, staple)
+    files, chains = issuer_sources(route)
+    target = target_of(parse_bundle(Path(found.path), files, chains), found.path, staple)
     return replace(target, consumers=route.consumers) if route.served else target

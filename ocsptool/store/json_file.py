@@ -1,12 +1,20 @@
 """The default store: the JSON state file, ``<state>.lock`` for the lock and last run,
-and ``<state>.index``: the fresh index, a slim marshal copy of what a no-op run checks,
-valid only for the exact state file it was written with (its inode, size and mtime)."""
+and ``<state>.index``: the fresh index, a slim JSON copy of what a no-op run checks,
+valid only for the exact state file it was written with (its inode, size and mtime).
+
+The index is believed (a run that finds everything fresh by it does nothing), so it is
+read only when no other user could have written it (``files.read_own``: owned by this
+user, root or the state directory's owner, not writable by group or others, no symlink),
+and decoded with bounded work: JSON, whose cost is linear in the bytes, and at most about
+twice the state file's size of them (an index is smaller than the state it indexes). A
+marshal index could declare a list of 2^31 items in five bytes and stall every run.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import marshal
+import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,11 +23,21 @@ from typing import Any
 
 from ocsptool import state as statefile
 from ocsptool.errors import OcspToolError
-from ocsptool.files import RunLock, last_run, read_regular, run_lock, write_atomic
+from ocsptool.files import (
+    MAX_READ_BYTES,
+    RunLock,
+    Untrusted,
+    last_run,
+    read_own,
+    run_lock,
+    write_atomic,
+)
 from ocsptool.plan import IndexEntry, index_entry
 from ocsptool.state import State
 
-_INDEX_VERSION = 1
+_INDEX_VERSION = 2  # 1 was marshal: never decoded again
+#: The index may be this much larger than its state file (a tiny state, small entries).
+_INDEX_SLACK = 64 * 1024
 
 
 class JsonFileStore:
@@ -27,6 +45,7 @@ class JsonFileStore:
         self.path = path
         self._lock: RunLock | None = None
         self._index_valid = False
+        self._index_foreign = False
         self.index_path = path.with_name(path.name + ".index")
 
     @contextmanager
@@ -49,15 +68,24 @@ class JsonFileStore:
         self._write_index(state)
 
     def index(self) -> dict[str, IndexEntry] | None:
-        """The fresh index, if it matches the state file as it is now."""
+        """The fresh index, if it matches the state file as it is now (and only we could
+        have written it: see the module's doc; one warning line when another could)."""
         self._index_valid = False
         try:
             st = os.stat(self.path)
-            # Only lists, tuples, ints and strs are ever written; marshal runs no code, and
-            # whoever can write this 0600 file beside the state can write the state too.
-            data = read_regular(self.index_path)
-            version, key, entries = marshal.loads(data)  # noqa: S302
-        except (OSError, ValueError, EOFError, TypeError):
+            limit = min(MAX_READ_BYTES, 2 * st.st_size + _INDEX_SLACK)
+            data = read_own(self.index_path, limit)
+        except Untrusted as e:
+            self._index_foreign = True
+            from ocsptool.console import line
+
+            line(f"{self.index_path}: not used: it {e} (the state file is read instead)")
+            return None
+        except OSError:  # missing, not a regular file, a symlink, larger than the limit
+            return None
+        try:
+            version, key, entries = json.loads(data)
+        except (ValueError, TypeError, RecursionError):
             return None
         if (version, key) != (_INDEX_VERSION, [st.st_ino, st.st_size, st.st_mtime_ns]):
             return None
@@ -68,10 +96,13 @@ class JsonFileStore:
 
     def _write_index(self, state: State) -> None:
         with contextlib.suppress(OSError, OcspToolError):  # only a cache: never fails a run
+            if self._index_foreign:  # never keep a planted file's owner or mode
+                self.index_path.unlink()
+                self._index_foreign = False
             st = os.stat(self.path)
             entries = {key: index_entry(rec) for key, rec in state.certs.items()}
             key = [st.st_ino, st.st_size, st.st_mtime_ns]
-            data = marshal.dumps((_INDEX_VERSION, key, entries))
+            data = json.dumps([_INDEX_VERSION, key, entries], separators=(",", ":")).encode()
             write_atomic(self.index_path, data, mode=0o600, sync_dir=False)
             self._index_valid = True
 

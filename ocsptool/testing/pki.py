@@ -246,3 +246,51 @@ class Authority:
         builder = builder.add_extension(x509.OCSPNoCheck(), critical=False)
         cert = builder.sign(self.key, hashes.SHA256())
         return Authority(cert, key, [self.cert, *self.parents])
+
+
+# -- a malformed certificate: what no builder makes --------------------------------------------
+
+
+def _tlv(data: bytes, offset: int) -> tuple[int, int, int]:
+    """(tag, where the contents start, where the element ends) of the DER element at
+    ``offset``."""
+    tag, first = data[offset], data[offset + 1]
+    if first < 0x80:
+        return tag, offset + 2, offset + 2 + first
+    size = first & 0x7F
+    length = int.from_bytes(data[offset + 2 : offset + 2 + size], "big")
+    start = offset + 2 + size
+    return tag, start, start + length
+
+
+def _der(tag: int, contents: bytes) -> bytes:
+    length = len(contents)
+    if length < 0x80:
+        return bytes([tag, length]) + contents
+    size = (length.bit_length() + 7) // 8
+    return bytes([tag, 0x80 | size]) + length.to_bytes(size, "big") + contents
+
+
+def with_duplicate_extension(leaf: Leaf, issuer: Authority) -> x509.Certificate:
+    """``leaf``'s certificate with its first extension twice, signed again by ``issuer``:
+    valid DER and a good signature, but RFC 5280 forbids it, and cryptography raises when
+    its extensions are read (what a hostile or broken CA can hand out)."""
+    der = leaf.cert.public_bytes(serialization.Encoding.DER)
+    _, body, _ = _tlv(der, 0)
+    _, tbs_body, tbs_end = _tlv(der, body)
+    sig_alg = der[tbs_end : _tlv(der, tbs_end)[2]]
+    elements, offset = [], tbs_body
+    while offset < tbs_end:
+        end = _tlv(der, offset)[2]
+        elements.append(der[offset:end])
+        offset = end
+    extensions = elements[-1]  # [3] { SEQUENCE OF Extension }
+    _, seq_at, _ = _tlv(extensions, 0)
+    _, first_at, seq_end = _tlv(extensions, seq_at)
+    first = extensions[first_at : _tlv(extensions, first_at)[2]]
+    sequence = _der(0x30, extensions[first_at:seq_end] + first)
+    elements[-1] = _der(0xA3, sequence)
+    tbs = _der(0x30, b"".join(elements))
+    signature = issuer.key.sign(tbs, ec.ECDSA(hashes.SHA256()))
+    certificate = _der(0x30, tbs + sig_alg + _der(0x03, b"\x00" + signature))
+    return x509.load_der_x509_certificate(certificate)

@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
@@ -108,6 +108,10 @@ class Responder:
     peak: dict[str, int] = field(default_factory=dict)
     peak_total: int = 0
     _total: int = 0
+    #: Per serial, something to do once, before the first answer for it (in the server's
+    #: thread): what another actor does while a run waits for its answer (a Secret
+    #: changed between the run reading it and writing it).
+    before_answer: dict[int, Callable[[], object]] = field(default_factory=dict)
 
     def add_issuer(self, ca: Authority, signer: Authority | None = None) -> None:
         """Answer for certificates issued by ``ca``, signing with ``signer`` if given."""
@@ -159,6 +163,10 @@ class Responder:
             req = ocsp.load_der_ocsp_request(request_der)
         except ValueError:
             return 200, _OCSP_HEADERS, _unsuccessful("malformedRequest")
+        with self._lock:
+            meanwhile = self.before_answer.pop(req.serial_number, None)
+        if meanwhile is not None:
+            meanwhile()
         mode = self.modes.get(req.serial_number, self.mode)
         if mode in _UNSUCCESSFUL:
             return 200, _OCSP_HEADERS, _unsuccessful(mode)

@@ -1,0 +1,310 @@
+"""The nginx source: the certificates whose ``ssl_stapling_file`` ocsptool keeps.
+
+``NginxSource.read(configs)`` reads each nginx configuration as nginx does
+(``ocsptool.nginx.read_nginx_config``: includes, ``http`` -> ``server`` inheritance,
+several certificates per block) and routes each certificate of a block with
+``ssl_stapling on`` and an ``ssl_stapling_file`` to that file: the file sink writes the
+staple there (DER, atomically, verified like every staple) and the nginx consumer
+(``nginx:<configuration>``, ``ocsptool.sinks.nginx``) reloads nginx once when it does
+not serve it yet.
+
+The traps are the engine's (``ocsptool.nginx.stapling``): a block whose certificates
+share one staple file is a problem and none of its certificates is routed, so no file
+is written that would staple one certificate's response for another; a file without
+``ssl_stapling on`` is a warning; a certificate loaded per handshake (variables) is a
+warning. A block with ``ssl_stapling on`` and no file is nginx's own business: its
+certificates are listed in ``itself`` (``status`` shows them), never fetched.
+
+One certificate stapled from two different files (two blocks) is a problem: ocsptool
+keeps one staple file per certificate, and the other would go stale.
+
+``scan()`` costs what the HAProxy source's does: one ``scandir`` per directory of
+certificates and staple files, one ``stat`` per certificate. The reading is kept in
+``<state>.discovery-nginx`` while every file read (and every ``include`` glob's
+directory) is unchanged.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ocsptool.files import READ_DENIED
+from ocsptool.inventory import Route, Served
+from ocsptool.scan import Found, ScanResult
+from ocsptool.sources.types import Survey, file_target
+
+if TYPE_CHECKING:
+    from ocsptool.nginx import NginxConfig
+    from ocsptool.target import Target
+
+#: Read when no PATH and no configuration is given (Debian, Ubuntu), beside HAProxy's.
+DEFAULT_CONFIG = Path("/etc/nginx/nginx.conf")
+
+
+@dataclass(frozen=True)
+class NginxSource:
+    #: Per certificate key (its absolute path): its staple file and the nginx serving it.
+    routes: Mapping[str, Route] = field(default_factory=dict)
+    #: Each configuration's consumer address (``nginx:<configuration>``).
+    sockets: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    #: (``file:line``, why): what nginx refuses, or what would staple a wrong response.
+    problems: tuple[tuple[str, str], ...] = ()
+    #: Certificates nginx staples itself (no ``ssl_stapling_file``) -> consumer address.
+    itself: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, configs: Sequence[Path], *, cache: Path | None = None) -> NginxSource:
+        """Read every configuration (``NginxConfigError`` when one cannot be read at all:
+        exit 2). With ``cache``, the last reading is reused while every file it read is
+        unchanged (their stat keys)."""
+        paths = tuple(dict.fromkeys(os.path.abspath(c) for c in configs))
+        if cache is not None and (cached := _load(cache, paths)) is not None:
+            return cached
+        from ocsptool.nginx import read_nginx_config
+
+        read = [read_nginx_config(Path(path)) for path in paths]
+        found = cls.of(read)
+        if cache is not None:
+            _save(cache, paths, read, found)
+        return found
+
+    @classmethod
+    def of(cls, configs: Sequence[NginxConfig]) -> NginxSource:
+        """The routes, consumers and findings of configurations already read."""
+        from ocsptool.sinks.nginx import address_of
+
+        routes: dict[str, Route] = {}
+        origins: dict[str, str] = {}
+        itself: dict[str, str] = {}
+        warnings: list[str] = []
+        problems: list[tuple[str, str]] = []
+        for conf in configs:
+            address = address_of(conf.path)
+            sinks = (address,)  # one object for all its routes (the cache keeps it once)
+            warnings += conf.warnings
+            problems += [_split(problem) for problem in conf.problems]
+            for staple in conf.staple_files:
+                cert = staple.certificate
+                key, path = _absolute(cert.path), _absolute(staple.path)
+                served = (sinks, cert.path, False)
+                old = routes.get(key)
+                if old is None:
+                    key_path = _absolute(cert.key) if cert.key and cert.key[:1] == "/" else None
+                    routes[key] = Route((served,), path, sinks, staple.origin, key_path)
+                    origins[key] = staple.origin
+                elif old.staple_path == path:  # another instance reads the same file
+                    routes[key] = old._replace(
+                        served=(*old.served, served),
+                        sinks=tuple(dict.fromkeys((*old.sinks, address))),
+                    )
+                else:
+                    problems.append(_two_files(staple.origin, key, path, old, origins[key]))
+            for block in conf.servers:
+                if block.stapling and block.stapling_file is None and not block.variables:
+                    for cert in block.certificates:
+                        if not cert.inline:
+                            itself.setdefault(_absolute(cert.path), address)
+        return cls(
+            routes,
+            tuple(dict.fromkeys(address_of(conf.path) for conf in configs)),
+            tuple(dict.fromkeys(warnings)),
+            tuple(problems),
+            {k: a for k, a in itself.items() if k not in routes},
+        )
+
+    def survey(self) -> Survey:
+        scanned = self.scan()
+        return Survey(
+            found=scanned.found,
+            routes=self.routes,
+            sockets=self.sockets,
+            warnings=self.warnings,
+            problems=scanned.problems,
+            unreadable=[path for path, why in scanned.problems if why == READ_DENIED],
+            itself=self.itself,
+        )
+
+    def scan(self) -> ScanResult:
+        """Each certificate's stat key, its staple file's inode and its ``.issuer``."""
+        result = ScanResult(problems=list(self.problems))
+        listings: dict[str, dict[str, os.DirEntry[str]] | None] = {}
+        found = result.found.append
+        new = tuple.__new__
+        for key, route in self.routes.items():
+            directory, name = key.rsplit("/", 1)
+            if directory in listings:
+                listing = listings[directory]
+            else:
+                listing = listings[directory] = _listing(directory or "/")
+            entry = listing.get(name) if listing else None
+            try:
+                st = entry.stat() if entry is not None else os.stat(key)
+            except OSError as e:
+                from ocsptool.scan import _describe
+
+                why = _describe(e)  # READ_DENIED as it is: status reports it from the state
+                if isinstance(e, FileNotFoundError):
+                    gone = "no such file or directory" if listing is not None else why
+                    why = f"{gone}; nginx cannot load this ssl_certificate"
+                result.problems.append((key, why))
+                continue
+            sdir, sname = (route.staple_path or key + ".ocsp").rsplit("/", 1)
+            if sdir not in listings:
+                listings[sdir] = _listing(sdir or "/")
+            slisting = listings[sdir]
+            staple = slisting.get(sname) if slisting else None
+            issuer = _issuer_stat(key, name, listing)
+            stat = [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
+            found(new(Found, (key, stat, staple.inode() if staple else None, issuer)))
+        return result
+
+    def target(self, found: Found, route: Route) -> Target:
+        return file_target(found, route)
+
+
+def _two_files(origin: str, key: str, path: str, old: Route, old_origin: str) -> tuple[str, str]:
+    return (
+        origin,
+        f"ssl_stapling_file {path} staples {key}, which {old.staple_path} ({old_origin}) "
+        "staples too; ocsptool keeps one staple file per certificate, so this one would "
+        f"go stale: point this block's ssl_stapling_file at {old.staple_path}",
+    )
+
+
+def _absolute(path: str) -> str:
+    if path[:1] == "/" and "//" not in path and "/." not in path:
+        return path
+    return os.path.abspath(path)
+
+
+def _split(problem: str) -> tuple[str, str]:
+    """``file:line: why`` as (``file:line``, why)."""
+    where, _, why = problem.partition(": ")
+    return where, why
+
+
+def _listing(directory: str) -> dict[str, os.DirEntry[str]] | None:
+    try:
+        with os.scandir(directory) as it:
+            return {entry.name: entry for entry in it}
+    except OSError:
+        return None
+
+
+def _issuer_stat(
+    key: str, name: str, listing: dict[str, os.DirEntry[str]] | None
+) -> list[int] | None:
+    if listing is not None and name + ".issuer" not in listing:
+        return None
+    try:
+        st = os.stat(key + ".issuer")
+    except OSError:
+        return None
+    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
+
+
+# -- the discovery cache -------------------------------------------------------------------
+
+#: Bumped whenever the cache's layout or meaning changes.
+_CACHE_VERSION = 3
+#: A file that cannot be stat'ed, in the packed stat keys.
+_MISSING = (-1, -1, -1, -1, -1)
+_BITS63 = (1 << 63) - 1
+
+
+def _stat_keys(paths: Sequence[str]) -> bytes:
+    """The stat keys (device, inode, size, mtime, ctime) of ``paths``, packed: one
+    ``bytes`` compares at once (10,000 configuration files are a few milliseconds)."""
+    from array import array
+
+    keys = array("q")
+    extend, stat = keys.extend, os.stat
+    for path in paths:
+        try:
+            st = stat(path)
+        except OSError:
+            extend(_MISSING)
+            continue
+        extend(
+            (st.st_dev & _BITS63, st.st_ino & _BITS63, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        )
+    return keys.tobytes()
+
+
+def _save(
+    cache: Path, paths: tuple[str, ...], configs: Sequence[NginxConfig], found: NginxSource
+) -> None:
+    """Keep the reading: every file it read (or tried), every include glob's directory.
+    The routes are kept as columns, a served entry only when it is not the usual one
+    (the one configuration that names the certificate by its own path): 10,000 routes
+    load in a few milliseconds. JSON (``ocsptool.sources.cache``); the packed stat keys
+    as hex."""
+    from ocsptool.sources import cache as kept
+
+    inputs = list(dict.fromkeys(p for conf in configs for p in (str(conf.path), *conf.inputs)))
+    routes = found.routes
+    keys = list(routes)
+    columns = [
+        keys,
+        [routes[k].staple_path for k in keys],
+        [routes[k].origin for k in keys],
+        [routes[k].key_path for k in keys],
+        [routes[k].sinks for k in keys],
+        {k: routes[k].served for k in keys if routes[k].served != _usual(k, routes[k].sinks)},
+    ]
+    answer = [columns, found.sockets, found.warnings, found.problems, dict(found.itself)]
+    depends = ["\0".join(inputs), _stat_keys(inputs).hex()]
+    kept.save(cache, [_CACHE_VERSION, paths, depends, answer])
+
+
+def _usual(key: str, sinks: tuple[str, ...]) -> tuple[tuple[tuple[str, ...], str, bool], ...]:
+    return ((sinks, key, False),)
+
+
+def _load(cache: Path, paths: tuple[str, ...]) -> NginxSource | None:
+    """The cached reading of ``paths`` when no file it read has changed, else None (a
+    hint, never authority: ``ocsptool.sources.cache``)."""
+    from ocsptool.sources import cache as kept
+
+    value = kept.load(cache)
+    if value is None:
+        return None
+    try:
+        version, asked, depends, answer = value
+        if version != _CACHE_VERSION or not kept.same(paths, asked):
+            return None
+        inputs, stat_keys = depends
+        if _stat_keys(inputs.split("\0")).hex() != stat_keys:
+            return None
+        (keys, staples, origins, key_paths, sinks, unusual), sockets, warnings, problems, itself = (
+            answer
+        )
+        new = tuple.__new__  # Route(...) without its Python-level __new__: 10,000 calls
+        get = unusual.get
+
+        def served(key: str, sink: tuple[str, ...]) -> tuple[Served, ...]:
+            found = get(key)
+            if found is None:
+                return ((sink, key, False),)
+            return tuple((tuple(s), str(n), bool(u)) for s, n, u in found)
+
+        routes = {
+            key: new(Route, (served(key, sink), staple, sink, origin, kpath, None, None))
+            for key, staple, origin, kpath, sink in zip(
+                keys, staples, origins, key_paths, map(tuple, sinks), strict=True
+            )
+        }
+        return NginxSource(
+            routes,
+            tuple(sockets),
+            tuple(warnings),
+            tuple(tuple(p) for p in problems),
+            dict(itself),
+        )
+    except (ValueError, TypeError, IndexError, KeyError, AttributeError):
+        return None

@@ -1,0 +1,1 @@
+"""The attack suite of issue 18: each attack carried out for real by an unprivileged user."""
