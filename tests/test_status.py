@@ -392,10 +392,10 @@ def test_whatever_one_certificate_raises_is_its_own_line(
     CliRunner().invoke(cli, ["refresh", "--state", str(state_file), str(mixed.path)])
     real = status.from_record
 
-    def broken(f: Any, rec: Any, now: Any) -> Any:
+    def broken(f: Any, rec: Any, now: Any, *more: Any) -> Any:
         if f.path.endswith("/a.pem"):
             raise RuntimeError("boom")
-        return real(f, rec, now)
+        return real(f, rec, now, *more)
 
     monkeypatch.setattr(status, "from_record", broken)
     report = gather(Settings(paths=(str(mixed.path),), state_path=state_file), now=now())
