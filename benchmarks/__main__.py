@@ -114,7 +114,8 @@ def render(bench: Bench, command: str, seconds: float) -> str:
             "A smoke run: it shows that every workload runs. Timings at this size say nothing "
             "about the targets, so each timing's verdict is `ran`; the targets are judged by "
             "the real run, `python -m benchmarks` (the default sizes), and results.md. A bound "
-            "that holds at any size (peak requests in flight) is judged here too.",
+            "that holds at any size (peak requests in flight, nginx reloads, writes to the API "
+            "server) is judged here too.",
         ]
     verdict = "Smoke verdict" if smoke else "Verdict"
     lines += [
