@@ -7,7 +7,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip --disable-pip-version-check --quiet
 
-.PHONY: demo test matrix install-peers lint typecheck pytest benchmark-smoke clean
+.PHONY: demo test matrix oldest install-peers lint typecheck pytest benchmark-smoke clean
 
 # The HAProxy version matrix: `make test` runs everything against Debian's haproxy, then
 # `make matrix` runs the HAProxy-marked tests again against every other binary: each
@@ -62,6 +62,21 @@ matrix: $(BIN)/python
 	  OCSPTOOL_HAPROXY=$$binary $(BIN)/python -m pytest -q -m haproxy || exit 1; \
 	done
 
+# The oldest dependencies pyproject.toml declares: each `>=` bound of the dependencies and
+# of the redis, kubernetes and nginx extras, pinned with `==` (.ci/oldest-constraints, read
+# from pyproject.toml each time, so it follows the declarations), in a venv of their own,
+# then the whole suite once (about 4 minutes). CI runs it after `make test`.
+OLDEST_VENV ?= .venv-oldest
+oldest:
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "ocsptool needs Python 3.11+"'
+	rm -rf $(OLDEST_VENV)
+	$(PYTHON) -m venv $(OLDEST_VENV)
+	$(PYTHON) .ci/oldest-constraints > $(OLDEST_VENV)/constraints.txt
+	$(OLDEST_VENV)/bin/python -m pip --disable-pip-version-check --quiet install \
+	  --constraint $(OLDEST_VENV)/constraints.txt -e '.[test,redis,kubernetes,nginx]'
+	$(OLDEST_VENV)/bin/python .ci/oldest-constraints --check
+	$(OLDEST_VENV)/bin/python -m pytest -q
+
 lint:
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
@@ -79,4 +94,4 @@ benchmark-smoke:
 	fi
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info
+	rm -rf $(VENV) $(OLDEST_VENV) build dist *.egg-info

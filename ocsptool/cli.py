@@ -92,6 +92,22 @@ class _SourceError(click.UsageError):
         stderr_line(self.message, error=True)
 
 
+class _PathsArgument(click.Argument):
+    """PATH...: the config file's ``paths`` when none is given. click 8.2 looks up the
+    default map for an empty ``nargs=-1`` argument itself; 8.1 (Debian 12's) takes the
+    empty tuple as given."""
+
+    def consume_value(self, ctx: click.Context, opts: Any) -> tuple[Any, Any]:
+        from click.core import ParameterSource
+
+        value, source = super().consume_value(ctx, opts)
+        if value == () and source is ParameterSource.COMMANDLINE:
+            default = ctx.lookup_default(self.name or "")
+            if default is not None:
+                return default, ParameterSource.DEFAULT_MAP
+        return value, source
+
+
 def _origin(ctx: click.Context, param: click.Option) -> str:
     """Where ``param``'s value came from, in the words an operator used."""
     from click.core import ParameterSource
@@ -107,13 +123,14 @@ def _origin(ctx: click.Context, param: click.Option) -> str:
 
 
 def _state_problem(o: Options, state_path: Path, *, writes: bool) -> str | None:
-    """Why this run must not use ``state_path``: another user's state (for the commands
-    that write it), or a default that can never exist (set ``state`` in the config)."""
+    """Why this run must not use ``state_path``: a default that can never exist (set
+    ``state`` in the config), another user's state or directory (for the commands that
+    write it), or a state this user may not read; each names the fix."""
     from ocsptool import owner
 
-    if writes and (problem := owner.wrong_user_problem(state_path)):
+    if o.state_defaulted and (problem := owner.default_state_problem(state_path)):
         return problem
-    return owner.default_state_problem(state_path) if o.state_defaulted else None
+    return owner.state_problem(state_path, writes=writes)
 
 
 def _nothing_found(inventory: Inventory) -> list[str]:
@@ -187,7 +204,13 @@ def _checked(
     return callback
 
 
-class _HookCommand(click.ParamType[str | tuple[str, ...], Any]):
+if TYPE_CHECKING:  # click 8.2 made ParamType generic; 8.1 (Debian 12's) cannot subscript it
+    _HookType = click.ParamType[str | tuple[str, ...], Any]
+else:
+    _HookType = click.ParamType
+
+
+class _HookCommand(_HookType):
     """A string run through /bin/sh, or (from the config file) a list run as argv."""
 
     name = "CMD"
@@ -200,16 +223,25 @@ class _HookCommand(click.ParamType[str | tuple[str, ...], Any]):
         return str(value)
 
 
+#: Each kind's click type, made only when an option of that kind is (click 8.1 looks up
+#: translations on the file system for every type it makes: all of them for each option
+#: cost a no-op run 17 ms there).
+_CLICK_TYPES: dict[str, Callable[[], Any]] = {
+    "file": lambda: click.Path(dir_okay=False, path_type=Path),
+    # Not click's "is not readable": ``owner.state_problem`` says whose it is and the fix.
+    "state": lambda: click.Path(dir_okay=False, readable=False, path_type=Path),
+    "path": lambda: click.Path(path_type=Path),
+    "str-path": lambda: click.Path(path_type=str),
+    "jobs": lambda: click.IntRange(*JOBS_RANGE),
+    "seconds": lambda: click.FloatRange(*TIMEOUT_RANGE),
+    "hook": _HookCommand,
+    "table": lambda: click.UNPROCESSED,
+}
+
+
 def _click_type(setting: Setting) -> Any:
-    return {
-        "file": click.Path(dir_okay=False, path_type=Path),
-        "path": click.Path(path_type=Path),
-        "str-path": click.Path(path_type=str),
-        "jobs": click.IntRange(*JOBS_RANGE),
-        "seconds": click.FloatRange(*TIMEOUT_RANGE),
-        "hook": _HookCommand(),
-        "table": click.UNPROCESSED,
-    }.get(setting.kind)
+    make = _CLICK_TYPES.get(setting.kind)
+    return None if make is None else make()
 
 
 def _click_default(name: str, setting: Setting) -> Any:
@@ -259,7 +291,7 @@ def options_for(command: str) -> Callable[[F], F]:
     def decorate(f: F) -> F:
         for name, setting in reversed(table()):  # decorators apply bottom-up
             if command in setting.argument:
-                f = click.argument(name, nargs=-1, type=_paths_type(command))(f)
+                f = click.argument(name, cls=_PathsArgument, nargs=-1, type=_paths_type(command))(f)
             elif command in setting.commands:
                 f = _click_option(name, setting, command)(f)
         return f

@@ -66,9 +66,11 @@ class _ConsoleHandler(logging.Handler):
             stream = sys.stderr  # whatever it is now (click's test runner swaps it)
             if stream.isatty():
                 from rich.console import Console
+                from rich.text import Text
 
                 console = Console(file=stream, highlight=False, soft_wrap=True)
-                console.print(PREFIX + text, style=_STYLES.get(record.levelname, ""), markup=False)
+                # A styled Text, not print(style=): rich 13 styled the newline after it too.
+                console.print(Text(PREFIX + text, style=_STYLES.get(record.levelname, "")))
             else:
                 from ocsptool.journal import journal_stream_active, prefix_lines
 

@@ -21,7 +21,7 @@ Exit codes:
   {OK}   success: every certificate with an OCSP URL has a valid staple, or was not due
   {FAILURE}   a certificate failed (named on stderr), a staple says REVOKED, or none was found
       (also when --metrics could not be written: after the staples were)
-  {USAGE}   usage or configuration error, or the state belongs to another user
+  {USAGE}   usage or configuration error, or a state this user may not use (named, with the fix)
   {STORE}  the --store failed (named on stderr); every staple was fetched directly
   {LOCKED}  another ocsptool run holds the lock; nothing was done
 """
@@ -43,7 +43,7 @@ RENEW_CODES = f"""\
 Exit codes:
   {OK}   every CERT got a fresh, verified staple
   {FAILURE}   a CERT failed (named on stderr), has no OCSP URL, or a staple says REVOKED
-  {USAGE}   usage or configuration error, or the state belongs to another user
+  {USAGE}   usage or configuration error, or a state this user may not use (named, with the fix)
   {STORE}  the --store failed (named on stderr); every staple was fetched directly
   {LOCKED}  another ocsptool run holds the lock; nothing was done
 """
@@ -56,7 +56,7 @@ Exit codes:
   1   at least one certificate has a problem: revoked, missing/invalid/expired staple,
       failing refreshes, a HAProxy serving something else (--live), an unreadable file,
       an expired certificate; or no certificate was found at all
-  2   usage or configuration error
+  2   usage or configuration error, or a state this user may not read (named, with the fix)
 """
 
 CHECK_CODES = """\

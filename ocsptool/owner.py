@@ -11,11 +11,15 @@ The rule, for the state, the lock, the metrics and every ``.ocsp``:
   the mode where it may (it is a member of the group) and becomes the owner. Replacing
   another user's file is therefore refused at the start of a writing run, with
   ``wrong_user_problem``, instead of leaving a file the real owner cannot read.
+
+Every refusal (``state_problem``) is one line: the file, whose it is, who runs, and the
+command that fixes it (``chown``, ``setfacl``, ``usermod -aG``, or run as its owner).
 """
 
 from __future__ import annotations
 
 import contextlib
+import grp
 import os
 import pwd
 import stat
@@ -75,39 +79,152 @@ def apply(fd: int, ownership: Ownership) -> None:
     os.fchmod(fd, ownership.mode)
 
 
+def state_problem(state_path: Path, *, writes: bool) -> str | None:
+    """Why this run cannot use the state at ``state_path``, in one line naming the file,
+    whose it is, who runs, and the command that fixes it; None when it can.
+
+    Writing commands (``refresh``, ``renew``) must own the state and be able to write its
+    directory (``wrong_user_problem``); every command must be able to read it
+    (``unreadable_problem``). Root is never refused.
+    """
+    if os.geteuid() == 0:
+        return None
+    if writes and (problem := wrong_user_problem(state_path)):
+        return problem
+    return unreadable_problem(state_path)
+
+
 def wrong_user_problem(state_path: Path) -> str | None:
-    """One line when this run would take the state away from its owner, else None.
+    """One line when this run would take the state away from its owner, or cannot write
+    where it lives, else None.
 
     For the commands that write (``refresh``, ``renew``), before anything is done: the
-    state file, its lock, or (when neither exists) a state directory this user cannot
-    write, belonging to another user. Root is never refused: it keeps every owner.
-    Reading commands (``status``, ``check``) must not call this: a monitoring user reads
-    the state of another user by design.
+    state file or its lock belonging to another user, or a state directory this user
+    cannot write (another user's, or one it would have to create where it may not).
+    Root is never refused: it keeps every owner. Reading commands (``status``,
+    ``check``) must not call this: a monitoring user reads the state of another user by
+    design.
     """
     me = os.geteuid()
     if me == 0:
         return None
-    lock = state_path.with_name(state_path.name + ".lock")
+    directory = state_path.parent
     theirs: list[tuple[Path, int]] = []
-    for path in (state_path, lock):
+    try:
+        if not os.access(directory, os.W_OK | os.X_OK):
+            uid = os.stat(directory).st_uid
+            if uid != me:
+                theirs.append((directory, uid))
+    except FileNotFoundError:
+        return _cannot_create(directory)
+    except OSError:
+        pass  # a directory above it is closed: said by unreadable_problem
+    for path in (state_path, lock_of(state_path)):
         with contextlib.suppress(OSError):
             uid = os.lstat(path).st_uid
             if uid != me:
                 theirs.append((path, uid))
-    if not theirs and not state_path.exists() and not lock.exists():
-        with contextlib.suppress(OSError):
-            uid = os.stat(state_path.parent).st_uid
-            if uid != me and not os.access(state_path.parent, os.W_OK | os.X_OK):
-                theirs.append((state_path.parent, uid))
     if not theirs:
         return None
     path, uid = theirs[0]
     owner, user = user_name(uid), user_name(me)
-    paths = " ".join(str(p) for p, u in theirs if u == uid)
+    paths = [p for p, u in theirs if u == uid]
+    recursive = directory in paths and not os.access(directory, os.R_OK | os.X_OK)
+    fix = f"sudo chown {'-R ' * recursive}{user}: {' '.join(map(str, paths))}"
+    if directory in paths:  # or leave it its owner, and let this user write there
+        fix += f" (or: sudo setfacl -m u:{user}:rwx {directory})"
     return (
         f"{path} belongs to {owner}, this run is {user}: run ocsptool as {owner} "
-        f"(sudo -u {owner} ocsptool …), or if {user} is the right user: chown {user}: {paths}"
+        f"({run_as(owner)}), or if {user} is the right user: {fix}"
     )
+
+
+def _cannot_create(directory: Path) -> str | None:
+    """The state's directory is missing and this user may not create it: who may."""
+    ancestor = directory
+    while not os.path.lexists(ancestor) and ancestor != ancestor.parent:
+        ancestor = ancestor.parent
+    if os.access(ancestor, os.W_OK | os.X_OK):
+        return None  # created by the run
+    try:
+        owner = user_name(os.stat(ancestor).st_uid)
+    except OSError:
+        owner = "another user"
+    user = user_name(os.geteuid())
+    group = group_name(os.getegid())
+    return (
+        f"cannot create {directory}: {ancestor} belongs to {owner}, this run is {user}: "
+        f"sudo install -d -o {user} -g {group} -m 0750 {directory}"
+    )
+
+
+def unreadable_problem(state_path: Path) -> str | None:
+    """One line when this user may not read the state (a directory on its way that it may
+    not enter, or the file itself), else None: what stops it, whose it is, and the fix.
+    A state that does not exist is not this problem (``check`` says "no state yet")."""
+    me = os.geteuid()
+    if me == 0:
+        return None
+    blocker, need = None, "r"
+    for directory in reversed(state_path.parents):
+        if os.path.isdir(directory) and not os.access(directory, os.X_OK):
+            blocker, need = directory, "x"
+            break
+    if blocker is None:
+        if not os.path.lexists(state_path) or os.access(state_path, os.R_OK):
+            return None
+        blocker = state_path
+    try:
+        st = os.stat(blocker)
+    except OSError as e:
+        return f"{state_path}: cannot read the state: {e.strerror}"
+    owner, group = user_name(st.st_uid), group_name(st.st_gid)
+    user, mode = user_name(me), stat.S_IMODE(st.st_mode)
+    what = "the file" if blocker == state_path else str(blocker)
+    facts = f"{what} is {owner}:{group} {mode:04o}"
+    bit = {"r": stat.S_IRGRP, "x": stat.S_IXGRP}[need]
+    if st.st_uid == me:
+        fix = f"chmod u+{need} {blocker}"
+    elif blocker == state_path and _uid_of(state_path.parent) == me:  # left by another run
+        fix = f"sudo chown {user}: {_with_lock(blocker, state_path)}, or run as {owner}"
+        facts += f", in {user}'s directory"
+    elif st.st_gid in (os.getegid(), *os.getgroups()):
+        fix = f"sudo chmod g+{need} {_with_lock(blocker, state_path)}"
+        facts += f", which its group {group} may not {_verb(need)}"
+    elif mode & bit:
+        fix = f"sudo usermod -aG {group} {user} (then log in again), or run as {owner}"
+        facts += f" and {user} is not in group {group}"
+    else:
+        fix = f"run as {owner} ({run_as(owner)})"
+        facts += f" and this run is {user}"
+    return f"{state_path}: permission denied: {facts}: {fix}"
+
+
+def _uid_of(path: Path) -> int | None:
+    try:
+        return os.stat(path).st_uid
+    except OSError:
+        return None
+
+
+def _verb(need: str) -> str:
+    return "read" if need == "r" else "enter"
+
+
+def _with_lock(blocker: Path, state_path: Path) -> str:
+    """The state file and its lock (``check`` reads the last run from it), or a directory."""
+    if blocker != state_path:
+        return str(blocker)
+    return f"{state_path} {lock_of(state_path)}"
+
+
+def lock_of(state_path: Path) -> Path:
+    return state_path.with_name(state_path.name + ".lock")
+
+
+def run_as(owner: str) -> str:
+    """How to run ocsptool as ``owner``."""
+    return "sudo ocsptool …" if owner == "root" else f"sudo -u {owner} ocsptool …"
 
 
 def default_state_problem(state_path: Path) -> str | None:
@@ -133,3 +250,10 @@ def user_name(uid: int) -> str:
         return pwd.getpwuid(uid).pw_name
     except KeyError:
         return str(uid)
+
+
+def group_name(gid: int) -> str:
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)

@@ -139,6 +139,9 @@ class Outcome:
     self_stapled: list[str] = field(default_factory=list)
     #: HAProxy addresses that have not loaded this certificate (nothing pushed there).
     not_loaded: list[str] = field(default_factory=list)
+    #: Of ``pushed``, where the renewed certificate itself replaced the one HAProxy held
+    #: (``--update-certs``).
+    certificate_loaded: list[str] = field(default_factory=list)
 
     @classmethod
     def of(cls, view: CertStatus, action: Action, rec: Record) -> Outcome:
@@ -689,6 +692,8 @@ def _apply(done: Delivered, outcomes: dict[str, Outcome]) -> None:
     """What the consumers did, on the Outcomes."""
     for key, name in done.pushed:
         outcomes[key].pushed.append(name)
+    for key, name in done.certs_loaded:
+        outcomes[key].certificate_loaded.append(name)
     for key, name in done.not_loaded:
         outcomes[key].not_loaded.append(name)
     for key, error in done.push_errors:

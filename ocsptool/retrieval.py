@@ -102,6 +102,8 @@ def retrieve(
     if store is not None:
         due = spread(due)
     results: list[Retrieved] = []
+    if progress is not None and due:
+        progress(0, len(due))  # the bar starts here, with its total: only when fetching
     with ThreadPoolExecutor(
         max_workers=max(1, min(jobs, len(due))), thread_name_prefix="fetch"
     ) as pool:

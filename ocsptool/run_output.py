@@ -53,9 +53,16 @@ def describe_outcome(out: Outcome) -> str:
 
 
 def haproxy_facts(out: Outcome) -> str:
-    """Where the staple went: ``, pushed to SOCK``, ``, HAProxy SOCK staples it itself
-    (ocsp-update)``; nothing for a HAProxy that has not loaded it (a note says so)."""
-    parts = [f"pushed to {', '.join(out.pushed)}"] if out.pushed else []
+    """Where the staple went: ``, pushed to SOCK``, ``, renewed certificate loaded into
+    HAProxy SOCK with its staple (...)`` (``--update-certs``), ``, HAProxy SOCK staples it
+    itself (ocsp-update)``; nothing for a HAProxy that has not loaded it (a note says so)."""
+    staple_only = [a for a in out.pushed if a not in out.certificate_loaded]
+    parts = [f"pushed to {', '.join(staple_only)}"] if staple_only else []
+    parts += [
+        f"renewed certificate loaded into HAProxy {address} with its staple (it replaced the "
+        "certificate HAProxy held)"
+        for address in out.certificate_loaded
+    ]
     parts += [f"HAProxy {address} staples it itself (ocsp-update)" for address in out.self_stapled]
     return "".join(f", {part}" for part in parts)
 
@@ -86,12 +93,14 @@ def is_terminal() -> bool:
 
 @contextmanager
 def progress_bar(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
-    """A rich progress bar on stderr while fetching, only on a terminal."""
+    """A rich progress bar on stderr while fetching, only on a terminal. It appears with
+    the first update that has something to fetch: a run that fetches nothing shows none
+    (never ``fetching staples 0/?``)."""
     if not enabled:
         yield None
         return
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
 
     progress = Progress(
         TextColumn("fetching staples"),
@@ -100,13 +109,22 @@ def progress_bar(enabled: bool) -> Iterator[Callable[[int, int], None] | None]:
         console=Console(stderr=True),
         transient=True,
     )
-    task = progress.add_task("fetch", total=None)
+    task: TaskID | None = None
 
     def update(done: int, total: int) -> None:
+        nonlocal task
+        if task is None:
+            if total <= 0:
+                return
+            progress.start()
+            task = progress.add_task("fetch", total=total)
         progress.update(task, completed=done, total=total)
 
-    with progress:
+    try:
         yield update
+    finally:
+        if task is not None:
+            progress.stop()
 
 
 def summary(report: RunReport) -> None:

@@ -55,7 +55,8 @@ class Setting:
     help: str | Mapping[str, str]
     #: The value's kind, which ``cli`` turns into a click type or callback: ``text``,
     #: ``file`` (a file path), ``path`` (file or directory), ``str-path``, ``jobs``,
-    #: ``seconds``, ``flag``, ``count``, ``duration``, ``hook``, ``table``.
+    #: ``seconds``, ``flag``, ``count``, ``duration``, ``hook``, ``table``, ``state`` (a
+    #: file path whose access ``owner.state_problem`` checks, naming the fix).
     kind: str = "text"
     multiple: bool = False
     metavar: str | None = None
@@ -329,7 +330,7 @@ class Options:
     state: Path | None = setting(
         flags=("--state",),
         commands=STATEFUL,
-        kind="file",
+        kind="state",
         env="OCSPTOOL_STATE",
         key="state",
         convert=_path,

@@ -244,8 +244,8 @@ def _consumer_problems(cert: CertStatus, rec: Record | None, consumers: Sequence
     """The delivery problems of the consumers configured now: one that is no longer
     configured is not this certificate's problem any more."""
     errors = (rec or {}).get("push_errors") or {}
-    lines = [why for consumer, why in errors.items() if consumer in consumers]
-    cert.push_error = "; ".join(lines) or None
+    cert.push_errors = {c: why for c, why in errors.items() if c in consumers}
+    cert.push_error = "; ".join(cert.push_errors.values()) or None
 
 
 def _read_state(path: Path | None, now: dt.datetime) -> statefile.State:
@@ -275,6 +275,7 @@ def compare_live(
     }
     from ocsptool.sinks.nginx import config_of, is_nginx
 
+    answered = set()
     for address in sockets:
         if is_nginx(address):
             from ocsptool.nginx.live import check_nginx
@@ -289,8 +290,16 @@ def compare_live(
             report.scan_problems.append(
                 (where, f"could not check what {server} serves: {check.error}")
             )
+        else:
+            answered.add(address)
     for cert in report.certs:
-        if cert.live:
+        # What a server was just read to serve replaces what the last run could not push
+        # to it: one fact, said once (in ``live``), and gone when it serves the disk's.
+        stale = answered.intersection(cert.push_errors)
+        if stale:
+            cert.push_errors = {c: w for c, w in cert.push_errors.items() if c not in stale}
+            cert.push_error = "; ".join(cert.push_errors.values()) or None
+        if cert.live or stale:
             assess(cert, now)
     report.certs.sort(key=lambda c: urgency(c, now))
 

@@ -82,10 +82,11 @@ def status_table(report: StatusReport, now: dt.datetime, *, provenance: bool = F
     """A headline naming what needs a person, then one row per certificate.
 
     Off a terminal: every column, aligned by hand, nothing folded. On one, a table whose
-    names and paths are never folded and whose problem column wraps at word boundaries;
-    when that does not fit the width (80 columns), each certificate is stacked instead,
-    its path and problem on lines of their own. Below WIDE columns the issuer and
-    thisUpdate columns are left out. No line ends in spaces. The "from" column (the
+    names and paths are never folded (each path on the line under its name) and whose
+    problem column wraps at word boundaries; when that does not fit the width (80
+    columns), each certificate is stacked instead, its path and problem on lines of their
+    own. Below WIDE columns, or when they do not fit, the issuer and thisUpdate columns
+    are left out. No line ends in spaces. The "from" column (the
     responder, or the store and the node that fetched it) is shown with ``provenance`` or
     when a staple came from a store.
     """
@@ -112,18 +113,19 @@ def _certificates(
     if width is None or len(report.certs) > RICH_MAX_ROWS:
         sys.stdout.write(_plain_table(report, now, provenance))
         return
-    wide = width >= WIDE
     haproxy = _has_haproxy_facts(report)
-    header = _header(wide, provenance, haproxy)
-    rows = [
-        _cells(cert, now, wide, provenance, report=report, haproxy=haproxy) for cert in report.certs
-    ]
-    _with_haproxy(report, header, rows)
-    names = max(len(x) for cert in report.certs for x in (_label(cert), cert.path))
-    if not _fits(header, rows, max(names, len(header[0])), width):
-        _stacked(console, report, now, width, provenance)
-        return
-    _rich_table(console, report, header, rows)
+    for wide in (True, False) if width >= WIDE else (False,):  # the issuer column goes first
+        header = _header(wide, provenance, haproxy)
+        rows = [
+            _cells(cert, now, wide, provenance, report=report, haproxy=haproxy)
+            for cert in report.certs
+        ]
+        _with_haproxy(report, header, rows)
+        names = max(len(header[0]), *(len(_label(cert)) for cert in report.certs))
+        if _fits(header, rows, names, width):
+            _terminal_table(console, report, header, rows, names=names, width=width)
+            return
+    _stacked(console, report, now, width, provenance)
 
 
 def _with_haproxy(report: StatusReport, header: list[str], rows: list[list[str]]) -> None:
@@ -209,8 +211,9 @@ PROBLEM_MIN = 30
 
 
 def _fits(header: list[str], rows: list[list[str]], names: int, width: int) -> bool:
-    """Whether the table fits ``width`` with the names and paths whole and the problem
-    column at least PROBLEM_MIN wide (and as wide as its longest word)."""
+    """Whether the table fits ``width`` with the names whole and the problem column at
+    least PROBLEM_MIN wide (and as wide as its longest word). A path needs no column of its
+    own: it has the line under its name (``_terminal_table``)."""
     fixed = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header[1:-1])]
     longest_word = max((len(w) for r in rows for w in r[-1].split()), default=0)
     needed = names + sum(fixed) + max(PROBLEM_MIN, longest_word) + 2 * (len(header) - 1)
@@ -226,30 +229,66 @@ def _header(wide: bool, provenance: bool, haproxy: bool = False) -> list[str]:
     ]  # fmt: skip
 
 
-def _rich_table(
-    console: Console, report: StatusReport, header: list[str], rows: list[list[str]]
+def _terminal_table(
+    console: Console,
+    report: StatusReport,
+    header: list[str],
+    rows: list[list[str]],
+    *,
+    names: int,
+    width: int,
 ) -> None:
-    from rich.table import Table
+    """The table on a terminal: each certificate's name on its row, its path on the line
+    below, from the first column on and as long as it is (the cells beside it are empty,
+    so a path under 60 characters never makes the table too wide for 120 columns), and the
+    problem wrapped at words in the last column. A path too long to share its line with
+    the problem's next line gets a line of its own. Names and paths are never folded."""
+    import textwrap
+
     from rich.text import Text
 
-    table = Table(box=None, header_style="bold", pad_edge=False, show_edge=False)
-    table.add_column(header[0], no_wrap=True)
-    for column in header[1:-1]:
-        table.add_column(column, no_wrap=True)
-    table.add_column(header[-1], overflow="fold")  # wraps at words; fits its longest one
+    middle = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(header[1:-1])]
+    widths = [names, *middle]
+    start = sum(widths) + 2 * len(widths)  # where the problem column starts
+    problem_width = width - start
+
+    def add_cells(line: Text, cells: list[tuple[str, str]], columns: list[int]) -> None:
+        """Each (text, style) cell, padded to its column, and the two spaces after it."""
+        for (text, style), column in zip(cells, columns, strict=True):
+            line.append(text, style=style)
+            line.append(" " * (column - len(text) + 2))
+
+    lines = [Text()]
+    add_cells(lines[0], [(h, "bold") for h in header[:-1]], widths)
+    lines[0].append(header[-1], style="bold")
     for cert, cells in zip(report.certs, rows, strict=True):
         style = _STYLE.get(cert.severity, "")
-        name = Text(cert.name or "?", style=style or "bold")
+        quiet = cert.ocsp_url is None and not cert.cert_error
+        first = Text(style="dim" if quiet else "")
+        first.append(cert.name or "?", style=style or "bold")
         if cert.must_staple:
-            name.append(" [must-staple]", style="magenta")
-        name.append("\n" + cert.path, style="dim")
-        if cert.ocsp_url is None and not cert.cert_error:
-            table.add_row(name, *cells[:-1], Text(cells[-1], style="dim"), style="dim")
-            continue
-        staple = Text(cells[1], style="" if cert.itself else _STATUS_STYLE.get(cert.status, ""))
-        table.add_row(name, cells[0], staple, *cells[2:-1], Text(cells[-1], style=style))
+            first.append(" [must-staple]", style="magenta")
+        first.append(" " * (names - len(first.plain) + 2))
+        middle_cells = [(c, "") for c in cells[:-1]]
+        if not quiet and not cert.itself:  # a server that staples it itself: no status
+            middle_cells[1] = (cells[1], _STATUS_STYLE.get(cert.status, ""))
+        add_cells(first, middle_cells, middle)
+        problem = textwrap.wrap(
+            cells[-1], problem_width, break_long_words=False, break_on_hyphens=False
+        ) or [""]
+        problem_style = "dim" if quiet else style
+        first.append(problem[0], style=problem_style)
+        lines.append(first)
+        path = Text(cert.path, style="dim")
+        rest = problem[1:]
+        if rest and len(cert.path) + 2 <= start:
+            path.append(" " * (start - len(cert.path)))
+            path.append(rest.pop(0), style=problem_style)
+        lines.append(path)
+        lines += [Text(" " * start + text, style=problem_style) for text in rest]
     with console.capture() as capture:
-        console.print(table)
+        for line in lines:
+            console.print(line, soft_wrap=True)
     sys.stdout.write(_no_trailing_spaces(capture.get()))
     sys.stdout.flush()
 
@@ -446,6 +485,7 @@ def cert_dict(cert: CertStatus) -> dict[str, Any]:
     data = as_json_fields(cert)
     data["responder"] = cert.responder
     del data["certid"]  # not part of the documented JSON
+    del data["push_errors"]  # ``push_error`` has them, in one line
     data["severity"] = cert.severity.name.lower()
     data["served_by"] = [as_json_fields(fact) for fact in cert.served_by]
     data["error"] = cert.problems[0] if cert.problems else None

@@ -77,6 +77,9 @@ class CertStatus:
     next_due: dt.datetime | None = None
     failures: int = 0
     last_error: str | None = None
+    #: The delivery problems of the consumers configured now, by consumer (its address),
+    #: and all of them in one line (what ``assess`` reports).
+    push_errors: dict[str, str] = field(default_factory=dict)
     push_error: str | None = None
     #: The certificate file itself cannot be used (unreadable, no issuer, expired).
     cert_error: str | None = None

@@ -14,12 +14,18 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import click.testing
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 
 from ocsptool.cli import cli
+from ocsptool.testing.clirunner import CliRunner
 from ocsptool.testing.pki import Authority, Leaf
 from ocsptool.testing.responder import Responder
+
+# Every test module's ``from click.testing import CliRunner`` gets the same runner: click
+# 8.2's behaviour on every click this project supports (8.1.3, Debian 12's, included).
+click.testing.CliRunner = CliRunner  # type: ignore[misc]
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -28,7 +28,19 @@ def test_smoke_run_prints_the_table() -> None:
     out = done.stdout
     assert out.startswith("Command: `python -m benchmarks --size 20 --runs 1`")
     assert "- **Cores:** " in out
-    assert "| Workload | ocsptool | Reference (same run) | Ratio | Target | Verdict |" in out
+    header = "| Workload | ocsptool | Reference (same run) | Ratio | Target | Smoke verdict |"
+    assert header in out
+    assert "A smoke run: it shows that every workload runs." in out
+    lines = out.splitlines()
+    first = lines.index(header) + 2  # after the |---| line
+    rows = lines[first : lines.index("", first)]
+    verdicts = {line.removesuffix(" |").rsplit(" | ", 1)[-1] for line in rows}
+    assert "NOT met" not in out  # a tiny size never reads as a failed target
+    assert verdicts <= {"ran", "skipped", "met"}, verdicts
+    assert "ran" in verdicts
+    assert next(line.split(" | ")[4] for line in rows if line.startswith("| 1. No-op")) == (
+        "<= 2x floor"
+    )  # the targets stay, for the real run
     for row in (
         "| 1. No-op refresh, 20 certs | ",
         "| 1. Peak RSS, no-op at 20 | ",

@@ -87,6 +87,16 @@ def test_cron_file_runs_refresh_every_15_minutes_as_ocsptool() -> None:
 README = (ROOT / "README.md").read_text()
 
 
+def test_the_readme_installs_cron_before_the_cron_file() -> None:
+    """A minimal Debian 12 has no cron: the recipe installs it first (issue 19)."""
+    section = README.split("### cron", 1)[1].split("\n## ", 1)[0]
+    block = section.split("```", 2)[1].strip().splitlines()
+    assert block == [
+        "sudo apt-get install cron",
+        "sudo cp contrib/cron/ocsptool /etc/cron.d/ocsptool",
+    ]
+
+
 def readme_config_example() -> dict[str, object]:
     """The README's annotated config file (the ```toml block that starts with its path)."""
     block = re.search(r"```toml\n# /etc/ocsptool/config.toml\n(.*?)```", README, re.DOTALL)

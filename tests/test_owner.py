@@ -85,12 +85,15 @@ class Users:
         return done.stdout.removesuffix("\n")
 
 
-def refusal(owner_name: str, me: str, *paths: Path) -> str:
-    """The one line for a run as ``me`` on ``paths`` that belong to ``owner_name``."""
+def refusal(owner_name: str, me: str, *paths: Path, acl: Path | None = None) -> str:
+    """The one line for a run as ``me`` on ``paths`` that belong to ``owner_name`` (and
+    ``acl``: the state's directory among them, which an ACL may open instead)."""
+    run_as = "sudo ocsptool …" if owner_name == "root" else f"sudo -u {owner_name} ocsptool …"
     return (
         f"{paths[0]} belongs to {owner_name}, this run is {me}: run ocsptool as {owner_name} "
-        f"(sudo -u {owner_name} ocsptool …), or if {me} is the right user: "
-        f"chown {me}: {' '.join(map(str, paths))}"
+        f"({run_as}), or if {me} is the right user: "
+        f"sudo chown {me}: {' '.join(map(str, paths))}"
+        + (f" (or: sudo setfacl -m u:{me}:rwx {acl})" if acl else "")
     )
 
 
@@ -319,7 +322,8 @@ def test_another_user_cannot_give_the_file_away_so_the_run_refuses(
     state = owned(work / "state.json", JOB, JOB, 0o640)
     assert users.wrong_user_problem(OTHER, state) == (
         f"{state} belongs to {JOB}, this run is {OTHER}: run ocsptool as {JOB} "
-        f"(sudo -u {JOB} ocsptool …), or if {OTHER} is the right user: chown {OTHER}: {state}"
+        f"(sudo -u {JOB} ocsptool …), or if {OTHER} is the right user: "
+        f"sudo chown {OTHER}: {state}"
     )
     assert users.wrong_user_problem(JOB, state) == "None"
     assert owner.wrong_user_problem(state) is None  # root keeps every owner
@@ -339,7 +343,7 @@ def test_a_state_left_by_root_names_both_files_to_give_back(users: Users, shared
 def test_a_state_directory_of_another_user(users: Users, shared: Path) -> None:
     state_dir = directory(shared / "state", OTHER, OTHER, 0o755)
     problem = users.wrong_user_problem(JOB, state_dir / "state.json")
-    assert problem == refusal(OTHER, JOB, state_dir)
+    assert problem == refusal(OTHER, JOB, state_dir, acl=state_dir)
 
 
 def test_the_default_state_of_a_user_without_a_home(users: Users) -> None:
@@ -409,32 +413,135 @@ def test_refresh_and_renew_as_the_wrong_user_refuse_in_one_line(
     for argv in (("refresh", cert.parent), ("renew", cert)):
         done = users.ocsptool(MONITOR, argv[0], "--state", state, argv[1])
         assert (done.code, done.stdout) == (2, "")
-        assert done.stderr == f"ocsptool: {refusal(JOB, MONITOR, state, lock)}\n"
+        # Its directory (0750) is not the monitoring user's to write either: named first.
+        line = refusal(JOB, MONITOR, state.parent, state, lock, acl=state.parent)
+        assert done.stderr == f"ocsptool: {line}\n"
     assert staple.read_bytes() == before
     # Reading is not refused: monitoring in the group checks the job's state.
     done = users.ocsptool(MONITOR, "check", "--state", state, cert.parent)
     assert (done.code, done.stdout.partition(" - ")[0]) == (0, "OCSP OK")
 
 
-def test_check_by_a_user_who_cannot_read_the_state_is_unknown(
+def test_a_user_who_may_not_read_the_state_gets_one_line_and_the_fix(
+    users: Users, shared: Path, pki: PKI, responder: Responder
+) -> None:
+    """Issue 19: an outsider used to get "internal error: PermissionError" (refresh, exit
+    1) or a green status that had not read the state. Now every command says, in one
+    line, what stops it, whose it is, and the fix; exit 2 (check: UNKNOWN)."""
+    state, cert = job_layout(shared, pki, responder)
+    assert users.ocsptool(JOB, "refresh", "--state", state, cert.parent).code == 0
+    config = shared / "config.toml"
+    config.write_text(f'state = "{state}"\n')
+    config.chmod(0o644)
+    closed = (
+        f"{state}: permission denied: {state.parent} is {JOB}:{JOB} 0750 and {OTHER} is not "
+        f"in group {JOB}: sudo usermod -aG {JOB} {OTHER} (then log in again), or run as {JOB}"
+    )
+    for via in (("--state", state), ("--config", config)):
+        before, after = (via, ()) if via[0] == "--config" else ((), via)
+        done = users.ocsptool(OTHER, *before, "status", *after, cert.parent)
+        assert (done.code, done.stdout, done.stderr) == (2, "", f"ocsptool: {closed}\n")
+        done = users.ocsptool(OTHER, *before, "check", *after, cert.parent)
+        assert (done.code, done.stdout, done.stderr) == (3, f"OCSP UNKNOWN - {closed}\n", "")
+    done = users.ocsptool(OTHER, "refresh", "--state", state, cert.parent)
+    assert (done.code, done.stdout) == (2, "")  # not "internal error: PermissionError", 1
+    assert done.stderr == (
+        f"ocsptool: {state.parent} belongs to {JOB}, this run is {OTHER}: run ocsptool as "
+        f"{JOB} (sudo -u {JOB} ocsptool …), or if {OTHER} is the right user: sudo chown -R "
+        f"{OTHER}: {state.parent} (or: sudo setfacl -m u:{OTHER}:rwx {state.parent})\n"
+    )
+    # The directory lets the outsider in; the file's mode does not.
+    state.parent.chmod(0o755)
+    done = users.ocsptool(OTHER, "check", "--state", state, cert.parent)
+    assert (done.code, done.stderr) == (3, "")
+    assert done.stdout == (
+        f"OCSP UNKNOWN - {state}: permission denied: the file is {JOB}:{JOB} 0640 and "
+        f"{OTHER} is not in group {JOB}: sudo usermod -aG {JOB} {OTHER} (then log in again), "
+        f"or run as {JOB}\n"
+    )
+    # The fix it names works: in the group (a new login: setpriv --init-groups), it reads.
+    add_to_group(OTHER, JOB)
+    try:
+        done = users.ocsptool(OTHER, "check", "--state", state, cert.parent)
+        assert (done.code, done.stdout.partition(" - ")[0]) == (0, "OCSP OK")
+    finally:
+        subprocess.run(["gpasswd", "-d", OTHER, JOB], check=True, capture_output=True)
+
+
+def test_a_state_written_before_0640_names_the_chmod_for_its_group(
     users: Users, shared: Path, pki: PKI, responder: Responder
 ) -> None:
     state, cert = job_layout(shared, pki, responder)
     assert users.ocsptool(JOB, "refresh", "--state", state, cert.parent).code == 0
-    state.parent.chmod(0o755)  # the directory lets the outsider in; the file's mode does not
-    config = shared / "config.toml"
-    config.write_text(f'state = "{state}"\n')
-    config.chmod(0o644)
-    done = users.ocsptool(OTHER, "check", "--state", state, cert.parent)
-    assert (done.code, done.stderr) == (3, "")
-    assert done.stdout == f"OCSP UNKNOWN - usage error: --state: File '{state}' is not readable.\n"
-    done = users.ocsptool(OTHER, "--config", config, "check", cert.parent)
-    assert done.stdout == (
-        f"OCSP UNKNOWN - usage error: {config}: state: File '{state}' is not readable.\n"
-    )
-    done = users.ocsptool(OTHER, "--config", config, "status", cert.parent)
+    lock = state_lock.lock_path_of(state)
+    state.chmod(0o600)  # as ocsptool 0.1 wrote it
+    done = users.ocsptool(MONITOR, "status", "--state", state, cert.parent)
     assert (done.code, done.stdout) == (2, "")
-    assert done.stderr == f"ocsptool: {config}: state: File '{state}' is not readable.\n"
+    assert done.stderr == (
+        f"ocsptool: {state}: permission denied: the file is {JOB}:{JOB} 0600, which its "
+        f"group {JOB} may not read: sudo chmod g+r {state} {lock}\n"
+    )
+    subprocess.run(["chmod", "g+r", state, lock], check=True)  # the fix, as named
+    done = users.ocsptool(MONITOR, "check", "--state", state, cert.parent)
+    assert (done.code, done.stdout.partition(" - ")[0]) == (0, "OCSP OK")
+
+
+def test_trying_it_by_hand_as_root_then_the_job(
+    users: Users, shared: Path, pki: PKI, responder: Responder
+) -> None:
+    """Issue 19, the README in order: `ocsptool refresh` by hand as root (its state directory
+    created by root), then the cron recipe (`install -d -o ocsptool ...` on that directory,
+    `state = ...` in the config), then the job: it used to fail with "config.toml: state:
+    File '...' is not readable." Now it names the owner, the user and the command; and that
+    command makes the job work."""
+    certs = directory(shared / "certs", JOB, JOB, 0o755)
+    cert = pki.direct.leaf("site.test", ocsp_url=responder.url).write_bundle(certs / "site.pem")
+    owned(cert, JOB, JOB, 0o640)
+    state = shared / "lib" / "ocsptool" / "state.json"
+    lock = state_lock.lock_path_of(state)
+    by_hand = subprocess.run(
+        [sys.executable, "-m", "ocsptool", "refresh", "--state", str(state), str(certs)],
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHONPATH=str(ROOT)),
+        timeout=60,
+        check=False,
+    )
+    assert (by_hand.returncode, by_hand.stderr) == (0, "")
+    assert who(state.parent)[:2] == ("root", "root")  # created by root's run
+    subprocess.run(["install", "-d", "-o", JOB, "-g", JOB, "-m", "0750", state.parent], check=True)
+    config = owned(shared / "config.toml", "root", "root", 0o644)
+    config.write_text(f'state = "{state}"\n')
+    job = users.ocsptool(JOB, "--config", config, "refresh", certs)
+    assert (job.code, job.stdout) == (2, "")
+    assert job.stderr == f"ocsptool: {refusal('root', JOB, state, lock)}\n"
+    # Reading as the job's user says the same owner and the same chown.
+    status = users.ocsptool(JOB, "--config", config, "status", certs)
+    assert (status.code, status.stdout) == (2, "")
+    assert status.stderr == (
+        f"ocsptool: {state}: permission denied: the file is root:root 0640, in {JOB}'s "
+        f"directory: sudo chown {JOB}: {state} {lock}, or run as root\n"
+    )
+    subprocess.run(["chown", f"{JOB}:", state, lock], check=True)  # the fix, as named
+    job = users.ocsptool(JOB, "--config", config, "refresh", certs)
+    assert (job.code, job.stdout, job.stderr) == (0, "", "")
+
+
+def test_a_state_directory_the_job_may_not_create(
+    users: Users, shared: Path, pki: PKI, responder: Responder
+) -> None:
+    _, cert = job_layout(shared, pki, responder)
+    state = shared / "lib" / "ocsptool" / "state.json"
+    done = users.ocsptool(JOB, "refresh", "--state", state, cert.parent)
+    assert (done.code, done.stdout) == (2, "")
+    assert done.stderr == (
+        f"ocsptool: cannot create {state.parent}: {shared} belongs to root, this run is "
+        f"{JOB}: sudo install -d -o {JOB} -g {JOB} -m 0750 {state.parent}\n"
+    )
+    subprocess.run(["install", "-d", "-o", JOB, "-g", JOB, "-m", "0750", state.parent], check=True)
+    done = users.ocsptool(JOB, "refresh", "--state", state, cert.parent)
+    assert (done.code, done.stdout, done.stderr) == (0, "", "")
+    assert who(state) == (JOB, JOB, 0o640)
 
 
 def test_the_default_state_of_a_user_without_a_home_through_the_commands(

@@ -64,3 +64,33 @@ def test_pip_install_into_an_empty_venv(tmp_path: Path) -> None:
     demo = _run(venv / "bin" / "ocsptool", "demo", timeout=120)
     assert demo.returncode == 0, demo.stdout + demo.stderr
     assert "everything was cleaned up" in demo.stdout
+
+
+def test_ci_proves_the_oldest_declared_dependencies() -> None:
+    """`make oldest` (in .ci/run) installs exactly each `>=` bound of pyproject.toml, read
+    from it at CI time, and the README names the same versions."""
+    import re
+    import tomllib
+
+    done = subprocess.run(
+        [sys.executable, str(ROOT / ".ci" / "oldest-constraints")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    pins = done.stdout.split()
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    extras = project["optional-dependencies"]
+    declared = [*project["dependencies"], *extras["redis"], *extras["kubernetes"]]
+    declared += extras["nginx"]
+    expected = []
+    for requirement in declared:
+        match = re.fullmatch(r"([\w.-]+)(?:\[[^\]]*\])?(.*)", requirement)
+        assert match is not None, requirement
+        (bound,) = re.findall(r">=\s*([\w.]+)", match.group(2))
+        expected.append(f"{match.group(1)}=={bound}")
+    assert pins == expected
+    assert re.search(r"^time make oldest$", (ROOT / ".ci" / "run").read_text(), re.M)
+    readme = " ".join((ROOT / "README.md").read_text().split()).lower()
+    for pin in pins:
+        assert pin.replace("==", " ").lower() in readme, pin

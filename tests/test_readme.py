@@ -125,7 +125,7 @@ def named_options(text: str) -> list[tuple[str, str]]:
 
 
 #: Options of other programs the README names in prose, and help, which every command takes.
-FOREIGN = {"--home-dir", "--collector.textfile.directory", "-h", "--help"}
+FOREIGN = {"--home-dir", "--collector.textfile.directory", "-h", "--help", "-S"}  # -S: haproxy
 OPTIONS = [(section, o) for section, o in named_options(README) if o not in FOREIGN]
 
 

@@ -102,7 +102,8 @@ def test_renewed_certificate_reported_then_loaded_with_update_certs(
         assert loaded.returncode == 0, loaded.stderr
         fresh = fetched_line(state_file, path).replace(": fetched: ", ": fresh: ")
         assert [line for line in loaded.stderr.splitlines() if "debug" not in line] == [
-            f"ocsptool: {fresh}, pushed to {proxy.socket}"  # -v: where the staple went
+            f"ocsptool: {fresh}, renewed certificate loaded into HAProxy {proxy.socket} with "
+            "its staple (it replaced the certificate HAProxy held)"  # -v: what HAProxy got
         ]
         assert (str(path), new_serial) in loaded_certs(proxy.socket)
     assert tls_staple(proxy.port, "site.test") == new_staple

@@ -89,3 +89,52 @@ def test_show_and_status_refuse_a_fifo_staple_instead_of_hanging(cert_dir: CertD
         "invalid",
         "cannot read a.pem.ocsp: not a regular file",
     )
+
+
+def test_show_a_bundles_base_name_shows_each_certificate(
+    cert_dir: CertDir, run_cli: Callable[..., Result]
+) -> None:
+    """`show bundles/www.pem` for a multi-cert bundle (www.pem.rsa, www.pem.ecdsa, no
+    www.pem), the name `refresh` takes and HAProxy's `crt` line uses (issue 19: it said
+    `no such file`)."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    pki = cert_dir.pki
+    rsa_leaf = pki.direct.leaf(
+        "www.test",
+        ocsp_url=cert_dir.url,
+        key=rsa.generate_private_key(public_exponent=65537, key_size=2048),  # type: ignore[arg-type]
+    )
+    ec_leaf = pki.direct.leaf("www.test", ocsp_url=cert_dir.url)
+    parts = {
+        "rsa": rsa_leaf.write_bundle(cert_dir.path / "www.pem.rsa"),
+        "ecdsa": ec_leaf.write_bundle(cert_dir.path / "www.pem.ecdsa"),
+    }
+    base = cert_dir.path / "www.pem"
+    assert not base.exists()
+    assert run_cli("refresh", base).exit_code == 0
+    result = run_cli("show", base)
+    assert (result.exit_code, result.stderr) == (0, "")
+    shown = result.stdout.split("\n\n")
+    assert [block.splitlines()[0] for block in shown] == [
+        f"certificate:    {parts['ecdsa']}",
+        f"certificate:    {parts['rsa']}",
+    ]
+    serials = [dict(fields_of(block))["serial"] for block in shown]
+    assert serials == [f"{ec_leaf.cert.serial_number:x}", f"{rsa_leaf.cert.serial_number:x}"]
+    for block, part in zip(shown, ("ecdsa", "rsa"), strict=True):
+        got = dict(fields_of(block))
+        assert (got["staple file"], got["staple"]) == (f"{parts[part]}.ocsp", "good")
+    # A name that is neither a file nor a bundle's base is still one line, exit 1.
+    missing = run_cli("show", cert_dir.path / "nope.pem")
+    assert (missing.exit_code, missing.stdout) == (1, "")
+    assert missing.stderr == f"ocsptool: {cert_dir.path / 'nope.pem'}: no such file or directory\n"
+
+
+def fields_of(block: str) -> list[tuple[str, str]]:
+    found = []
+    for line in block.splitlines():
+        label, _, value = line.partition(":")
+        if not line.startswith(" "):
+            found.append((label.strip(), value.strip()))
+    return found

@@ -206,6 +206,63 @@ def test_narrow_table_keeps_the_problem_readable(
     assert lines[start + 3].endswith(" UTC (key_compromise); replace this certificate")
 
 
+def test_120_columns_is_a_table_for_paths_under_60_characters(
+    pki: Any, responder: Responder, tmp_path: Path
+) -> None:
+    """Issue 19: at 120 columns, paths of 50-odd characters made every certificate stacked.
+    A path now has the line under its name, across the empty cells beside it."""
+    import shutil
+    import tempfile
+
+    base = Path(tempfile.mkdtemp(prefix="ocsptool-", dir="/tmp"))
+    try:
+        certs_dir = base / ("c" * (59 - len(f"{base}/") - len("/shop.pem")))
+        certs_dir.mkdir()
+        www = pki.direct.leaf("www.example.com", ocsp_url=responder.url)
+        paths = {
+            "www": www.write_bundle(certs_dir / "www.pem"),
+            "api": pki.direct.leaf(
+                "api.example.com", ocsp_url=responder.url, must_staple=True
+            ).write_bundle(certs_dir / "api.pem"),
+            "shop": pki.direct.leaf("shop.example.com", ocsp_url=responder.url).write_bundle(
+                certs_dir / "shop.pem"
+            ),
+            "le": pki.direct.leaf("blog.example.org", ocsp_url=None).write_bundle(
+                certs_dir / "le.pem"
+            ),
+        }
+        assert max(len(str(p)) for p in paths.values()) == 59
+        state = tmp_path / "state.json"
+        runner = CliRunner(env={"TERM": "dumb", "COLUMNS": "120"})
+        runner.invoke(cli, ["refresh", "--state", str(state), str(certs_dir)])
+        responder.modes[www.cert.serial_number] = "tryLater"
+        runner.invoke(cli, ["renew", "--state", str(state), str(paths["www"])])
+        result = runner.invoke(cli, ["status", "--state", str(state), str(certs_dir)])
+    finally:
+        shutil.rmtree(base)
+    lines = result.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 120
+    assert not any(line.endswith(" ") for line in lines)
+    header = lines[2]
+    assert header.split() == [
+        "certificate", "responder", "staple", "nextUpdate", "refresh", "problem"
+    ]  # fmt: skip
+    column = header.index("problem")
+    rows = lines[3:]
+    assert rows[0].startswith("www.example.com ")
+    assert rows[0][column:] == "1 failed refresh:"
+    assert rows[1].startswith(f"{paths['www']} ")  # the path, and the problem goes on
+    assert rows[1][column:].startswith(f"{responder.url}: responder")
+    assert rows[2] == " " * column + "said tryLater"
+    assert [rows[3].split()[:2], rows[4]] == [
+        ["api.example.com", "[must-staple]"],
+        str(paths["api"]),
+    ]
+    assert [rows[5].split()[0], rows[6]] == ["shop.example.com", str(paths["shop"])]
+    assert rows[7].startswith("blog.example.org ") and rows[7].endswith("no OCSP URL")
+    assert rows[8:] == [str(paths["le"])]
+
+
 # -- --live against a real HAProxy -------------------------------------------------------
 
 

@@ -245,3 +245,82 @@ def test_live_on_a_terminal_stacked_or_in_a_table(
         column = lines[1].index("stapler")
         row = next(line for line in lines if line.startswith("a.test"))
         assert row[column:].split("  ")[0] == "ocsptool: same"
+
+
+# -- a push problem belongs to its socket and the run it happened in (issue 19) --------------
+
+
+def test_a_mistyped_socket_leaves_no_problem_behind(
+    cert_dir: CertDir, run_cli: Callable[..., Result], start_haproxy: StartHAProxy
+) -> None:
+    cert_dir.add("site")
+    proxy = start_haproxy(cert_dir.path)
+    typo = str(proxy.dir / "admin.sok")
+    missing = (
+        f"HAProxy socket {typo}: no such socket (is HAProxy running with this 'stats socket'?)"
+    )
+
+    wrong = run_cli("refresh", "-s", typo, cert_dir.path)
+    assert (wrong.exit_code, wrong.stdout, wrong.stderr) == (1, "", f"ocsptool: {missing}\n")
+    check = run_cli("check", "-s", typo, cert_dir.path)
+    assert check.exit_code == 1
+    assert check.stdout.startswith(f"OCSP WARNING - site.test: {missing} | ")
+    assert "HAProxy HAProxy" not in check.stdout
+
+    # The right socket: the typo is no longer configured, so it is no longer a problem, even
+    # before a run pushed through the right one...
+    assert run_cli("check", "-s", proxy.socket, cert_dir.path).stdout.startswith("OCSP OK - ")
+    # ...which the next run does (the staple on disk is fresh: nothing is fetched).
+    right = run_cli("refresh", "-v", "-s", proxy.socket, cert_dir.path)
+    assert right.exit_code == 0
+    assert f"pushed to {proxy.socket}" in right.stderr
+    check = run_cli("check", "-s", proxy.socket, cert_dir.path)
+    assert (check.exit_code, check.stdout.partition(" | ")[0].split(" - ")[0]) == (0, "OCSP OK")
+    status = run_cli("status", "-s", proxy.socket, cert_dir.path)
+    assert (status.exit_code, status.stdout.splitlines()[0]) == (
+        0,
+        "● all good: 1 certificate, 1 with OCSP stapling",
+    )
+    # And when the typo's socket is fixed in place, its next run pushes and forgets it.
+    Path(typo).symlink_to(proxy.socket)
+    assert run_cli("refresh", "-s", typo, cert_dir.path).exit_code == 0
+    assert run_cli("check", "-s", typo, cert_dir.path).stdout.startswith("OCSP OK - ")
+
+
+def test_live_reads_back_what_a_recorded_push_problem_was_about(
+    cert_dir: CertDir, run_cli: Callable[..., Result], start_haproxy: StartHAProxy
+) -> None:
+    """A renewed certificate: the run's push problem and --live's finding are the same fact
+    about the same socket, said once (in --live's words); after a reload HAProxy serves the
+    staple on disk, and --live, reading it back, says nothing of the old problem."""
+    proxy = pushed(cert_dir, run_cli, start_haproxy, "site")
+    old = cert_dir.leaves["site"].cert.serial_number
+    cert_dir.add("site")
+    new = cert_dir.leaves["site"].cert.serial_number
+    assert run_cli("refresh", "-s", proxy.socket, cert_dir.path).exit_code == 1  # renewed
+    recorded = json.loads(run_cli("status", "--json", "-s", proxy.socket, cert_dir.path).stdout)
+    assert [": HAProxy still holds" in problem for problem in recorded["problems"]] == [True]
+
+    code, data = live_json(run_cli, proxy.socket, cert_dir.path)
+    assert code == 1
+    assert data["problems"] == [
+        f"{cert_dir.path / 'site.pem'}: HAProxy {proxy.socket} holds the certificate with "
+        f"serial {old:X}, but the file has serial {new:X} (renewed): reload HAProxy, or load "
+        "it with `ocsptool refresh --update-certs -s ADDR`"
+    ]
+    table = run_cli("status", "--live", "-s", proxy.socket, cert_dir.path)
+    headline = table.stdout.splitlines()[:2]
+    assert headline[0] == "● 1 needs attention (of 1):"
+    assert headline[1].startswith(f"  site.test: HAProxy {proxy.socket} holds the certificate")
+    assert "still holds" not in table.stdout  # the run's wording of the same fact: not twice
+
+    proxy.restart()  # loads the renewed certificate and its .ocsp from disk
+    code, data = live_json(run_cli, proxy.socket, cert_dir.path)
+    assert (code, data["problems"]) == (0, [])
+    assert data["live_checks"][0]["line"] == (
+        f"checked HAProxy {proxy.socket}: 1 of 1 serve the staple on disk"
+    )
+    # Without --live nothing was read back: the recorded problem stands until a run pushes.
+    assert run_cli("status", "-s", proxy.socket, cert_dir.path).exit_code == 1
+    assert run_cli("refresh", "-s", proxy.socket, cert_dir.path).exit_code == 0
+    assert run_cli("status", "-s", proxy.socket, cert_dir.path).exit_code == 0

@@ -48,6 +48,7 @@ def _mixed(cert_dir: CertDir, responder: Responder) -> None:
 OUTCOME_KEYS = [
     "path", "action", "name", "ocsp_url", "status", "this_update", "next_update", "next_due",
     "error", "pushed", "push_errors", "origin", "fetched_by", "self_stapled", "not_loaded",
+    "certificate_loaded",
 ]  # fmt: skip
 
 
@@ -60,7 +61,10 @@ def test_refresh_json_rows_are_pinned(
     rows = _rows(first, cert_dir.path)
     assert all(list(row) == OUTCOME_KEYS for row in rows.values())
     url = cert_dir.url
-    common = {"pushed": [], "push_errors": [], "self_stapled": [], "not_loaded": []}
+    common = {
+        "pushed": [], "push_errors": [], "self_stapled": [], "not_loaded": [],
+        "certificate_loaded": [],
+    }  # fmt: skip
     fetched = {"origin": "responder", "fetched_by": None, **common}  # no shared store
     assert rows == {
         "a.pem": {

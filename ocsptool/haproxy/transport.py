@@ -155,6 +155,12 @@ class Connection:
             why = cause
         elif isinstance(cause, FileNotFoundError):
             why = "no such socket (is HAProxy running with this 'stats socket'?)"
+        elif isinstance(cause, PermissionError) and isinstance(
+            path := parse_address(self.address)[1], str
+        ):
+            from ocsptool.haproxy.access import denied  # whose it is, and the fix
+
+            why = denied(path)
         elif isinstance(cause, PermissionError):
             why = "permission denied (run as a user that may use the socket)"
         elif isinstance(cause, ConnectionRefusedError):

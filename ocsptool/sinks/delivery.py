@@ -30,6 +30,8 @@ class Delivered:
     """What the consumers did, as (key, value) pairs in the order it happened."""
 
     pushed: list[tuple[str, str]] = field(default_factory=list)
+    #: Of those, where the renewed certificate itself was loaded too (``--update-certs``).
+    certs_loaded: list[tuple[str, str]] = field(default_factory=list)
     not_loaded: list[tuple[str, str]] = field(default_factory=list)
     push_errors: list[tuple[str, str]] = field(default_factory=list)
     #: The key's self-stapling consumers after its last delivery.
@@ -120,6 +122,8 @@ def _record(done: Delivered, state: State, key: str, sink: Sink, delivery: Deliv
     done.self_stapled[key] = events.delivered(state, key, sink.name, self_stapled=itself)
     if delivery.state is DeliveryState.PUBLISHED:
         done.pushed.append((key, sink.name))
+        if delivery.method == "cert-loaded":
+            done.certs_loaded.append((key, sink.name))
     elif delivery.state is DeliveryState.NOT_SERVED:
         done.not_loaded.append((key, sink.name))
 

@@ -57,9 +57,14 @@ class HAProxy:
     line may say ``[ocsp-update on]``). ``tcp_socket=True`` adds a second admin socket on
     ``ipv4@127.0.0.1:<port>``, available as ``tcp_address``. ``levels=("user", ...)`` adds
     one stats socket per level, ``level_socket(level)``. ``master=True`` runs it in
-    master-worker mode (``-W -S``) with the master CLI at ``master_socket``; ``global_lines``
+    master-worker mode (``-W -S``) with the master CLI at ``master_socket`` (and
+    ``master_options``, e.g. ``"mode,660,group,haproxy"``, after its path); ``global_lines``
     go into the global section as they are.
     """
+
+    #: Bind options after the master socket's path (a class default: ``Running`` in
+    #: ``haproxy_configs`` sets up its own attributes, not through ``__init__``).
+    master_options: str = ""
 
     def __init__(
         self,
@@ -70,6 +75,7 @@ class HAProxy:
         binary: str | None = None,
         levels: tuple[str, ...] = (),
         master: bool = False,
+        master_options: str = "",
         global_lines: tuple[str, ...] = (),
     ) -> None:
         found = binary or haproxy_binary()
@@ -84,6 +90,7 @@ class HAProxy:
         self.tcp_address = f"ipv4@127.0.0.1:{free_port()}" if tcp_socket else None
         self.levels = levels
         self.master_socket = str(self.dir / "master.sock") if master else None
+        self.master_options = master_options  # ``-S path,mode,660,group,g``
         self.global_lines = global_lines
         self.config = self.dir / "haproxy.cfg"
         self.log = self.dir / "haproxy.log"
@@ -151,7 +158,8 @@ class HAProxy:
     def _argv(self) -> list[str]:
         argv = [self.binary, "-db", "-f", str(self.config)]
         if self.master_socket is not None:
-            argv += ["-W", "-S", self.master_socket]
+            options = f",{self.master_options}" if self.master_options else ""
+            argv += ["-W", "-S", self.master_socket + options]
         return argv
 
     def _wait_until_ready(self, old_pid: int | None = None) -> None:
