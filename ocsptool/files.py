@@ -212,20 +212,42 @@ def is_temp_name(name: str) -> bool:
 
 
 def write_atomic(
-    path: Path, data: bytes, mode: int = 0o644, *, sync_dir: bool = True, keep_owner: bool = True
+    path: Path,
+    data: bytes,
+    mode: int = 0o644,
+    *,
+    sync_dir: bool = True,
+    keep_owner: bool = True,
+    directory: int | None = None,
 ) -> None:
     """Replace ``path`` with ``data`` atomically.
 
     The file keeps the owner, group and mode of the one it replaces (``mode`` is for a
     new file); ``keep_owner=False`` gives it ``mode`` and this process's owner and group.
-    A symlink at ``path`` is replaced, not followed.
+    A symlink at ``path`` is replaced, not followed. The directory is reached by
+    ``trust.open_directory`` (a symlink on the way is followed only when its owner is
+    trusted or owns where it leads) and everything happens relative to it: ``directory``
+    is that descriptor when the caller holds one (the file sink, one per directory).
     """
-    tmp = temp_path(path)
+    from ocsptool.trust import Untrusted, open_directory
+
+    name = path.name
+    tmp = temp_path(path).name
+    try:
+        dir_fd = open_directory(str(path.parent)) if directory is None else directory
+    except Untrusted as e:
+        raise WriteError(f"cannot write {path}: {e}") from None
+    except OSError as e:
+        raise WriteError(f"cannot write {path}: {explain(e, path.parent)}") from None
     try:
         with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        wanted = owner.ownership_for(path, mode) if keep_owner else owner.Ownership(-1, -1, mode)
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            os.unlink(tmp, dir_fd=dir_fd)
+        if keep_owner:
+            wanted = owner.ownership_for(path, mode, directory=dir_fd)
+        else:
+            wanted = owner.Ownership(-1, -1, mode)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(tmp, flags, 0o600, dir_fd=dir_fd)
         try:
             view = memoryview(data)
             while view:
@@ -234,29 +256,21 @@ def write_atomic(
             os.fsync(fd)
         finally:
             os.close(fd)
-        os.replace(tmp, path)
+        os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+        if sync_dir:
+            with contextlib.suppress(OSError):  # an O_PATH descriptor: not ours to list
+                os.fsync(dir_fd)
     except OSError as e:
         with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise WriteError(f"cannot write {path}: {_explain(e, path.parent)}") from None
-    if sync_dir:
-        fsync_dir(path.parent)
-
-
-def fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
+            os.unlink(tmp, dir_fd=dir_fd)
+        raise WriteError(f"cannot write {path}: {explain(e, path.parent)}") from None
     finally:
-        os.close(fd)
+        if directory is None:
+            os.close(dir_fd)
 
 
-def _explain(error: OSError, directory: Path) -> str:
+def explain(error: OSError, directory: Path) -> str:
+    """Why a write into ``directory`` failed, with what to do."""
     if error.errno in (errno.EACCES, errno.EPERM):
         return write_denied(directory)
     if error.errno == errno.EROFS:

@@ -43,26 +43,30 @@ class Ownership:
     mode: int
 
 
-def ownership_for(path: Path, mode: int) -> Ownership:
-    """What a file written at ``path`` should get: see the module's rule.
+def ownership_for(path: Path, mode: int, *, directory: int | None = None) -> Ownership:
+    """What a file written at ``path`` should get: see the module's rule. ``directory``:
+    an open descriptor of ``path``'s directory, to look there (not through the path).
 
     A symlink at ``path`` is replaced, not followed, so it counts as no file.
     """
     with contextlib.suppress(OSError):
-        old = os.lstat(path)
+        if directory is None:
+            old = os.lstat(path)
+        else:
+            old = os.stat(path.name, dir_fd=directory, follow_symlinks=False)
         if stat.S_ISREG(old.st_mode):
             return Ownership(old.st_uid, old.st_gid, stat.S_IMODE(old.st_mode) & 0o777)
-    return ownership_of_new(path, mode)
+    return ownership_of_new(path, mode, directory=directory)
 
 
-def ownership_of_new(path: Path, mode: int) -> Ownership:
+def ownership_of_new(path: Path, mode: int, *, directory: int | None = None) -> Ownership:
     """A new file: the directory's group, and as root its owner too."""
     try:
-        directory = os.stat(path.parent)
+        info = os.stat(path.parent) if directory is None else os.fstat(directory)
     except OSError:
         return Ownership(-1, -1, mode)
-    uid = directory.st_uid if os.geteuid() == 0 else -1
-    return Ownership(uid, directory.st_gid, mode)
+    uid = info.st_uid if os.geteuid() == 0 else -1
+    return Ownership(uid, info.st_gid, mode)
 
 
 def apply(fd: int, ownership: Ownership) -> None:

@@ -3,14 +3,15 @@ atomically by the file sink, where HAProxy loads it at start."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ocsptool.errors import OcspToolError
-from ocsptool.files import fsync_dir, read_regular, write_atomic
+from ocsptool.errors import OcspToolError, WriteError
+from ocsptool.files import read_regular, write_atomic
 from ocsptool.sinks import Delivery, DeliveryState, Publication
 
 if TYPE_CHECKING:
@@ -50,7 +51,10 @@ FILE_HOME = FileHome()
 class FileSink:
     """Writes in a few threads (each its own file, fsynced), then fsyncs each directory
     once. ``publish`` writes a batch; a run that streams uses ``submit`` as each staple
-    arrives (writes overlap the fetches) and ``collect`` at the end."""
+    arrives (writes overlap the fetches) and ``collect`` at the end.
+
+    Each directory is opened once (``trust.open_directory``: a symlink on the way is
+    followed only when it is safe) and every staple in it is written relative to it."""
 
     name = "file"
 
@@ -60,6 +64,7 @@ class FileSink:
         self.jobs = jobs
         self._pool: Any = None
         self._pending: list[tuple[Publication, Future[Delivery]]] = []
+        self._directories = _Directories()
 
     def publish(self, items: Sequence[Publication]) -> list[Delivery]:
         for item in items:
@@ -71,7 +76,7 @@ class FileSink:
             from concurrent.futures import ThreadPoolExecutor
 
             self._pool = ThreadPoolExecutor(max(1, self.jobs), "write")
-        self._pending.append((item, self._pool.submit(_write, item)))
+        self._pending.append((item, self._pool.submit(_write, item, self._directories)))
 
     def collect(self) -> list[Delivery]:
         """The deliveries of everything submitted (waits for the writes)."""
@@ -80,8 +85,7 @@ class FileSink:
         if self._pool is not None:
             self._pool.shutdown()
             self._pool = None
-        for directory in {item.staple_path.parent for item, _ in pending if item.staple_path}:
-            fsync_dir(directory)
+        self._directories.sync_and_close()
         return results
 
     @staticmethod
@@ -91,12 +95,53 @@ class FileSink:
         return read_regular(item.staple_path)
 
 
-def _write(item: Publication) -> Delivery:
+class _Directories:
+    """The directories staples are written into, each opened once (by whichever thread
+    needs it first), fsynced and closed at the end; a refusal is kept as its error."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self._lock = threading.Lock()
+        self._open: dict[Path, int | WriteError] = {}
+
+    def get(self, staple: Path) -> int:
+        """The open directory of ``staple``; raises ``WriteError`` (why not)."""
+        from ocsptool.files import explain
+        from ocsptool.trust import Untrusted, open_directory
+
+        directory = staple.parent
+        with self._lock:
+            found = self._open.get(directory)
+            if found is None:
+                try:
+                    found = open_directory(str(directory))
+                except Untrusted as e:
+                    found = WriteError(str(e))
+                except OSError as e:
+                    found = WriteError(explain(e, directory))
+                self._open[directory] = found
+        if isinstance(found, WriteError):
+            raise WriteError(f"cannot write {staple}: {found}")
+        return found
+
+    def sync_and_close(self) -> None:
+        with self._lock:
+            opened, self._open = self._open, {}
+        for fd in opened.values():
+            if isinstance(fd, int):
+                with contextlib.suppress(OSError):  # an O_PATH descriptor cannot fsync
+                    os.fsync(fd)
+                os.close(fd)
+
+
+def _write(item: Publication, directories: _Directories) -> Delivery:
     if item.staple_path is None:  # a publication for another home: never a guessed path
         return Delivery(item.key, DeliveryState.FAILED, "no staple file to write")
     try:
-        write_atomic(item.staple_path, item.der, sync_dir=False)
-        inode = os.stat(item.staple_path).st_ino
+        directory = directories.get(item.staple_path)
+        write_atomic(item.staple_path, item.der, sync_dir=False, directory=directory)
+        inode = os.stat(item.staple_path.name, dir_fd=directory).st_ino
     except OcspToolError as e:
         return Delivery(item.key, DeliveryState.FAILED, str(e))
     except OSError as e:

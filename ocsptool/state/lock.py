@@ -18,7 +18,7 @@ from typing import Any
 
 from ocsptool import owner
 from ocsptool.errors import LockHeld, WriteError
-from ocsptool.files import _explain, read_regular, trust_problem
+from ocsptool.files import explain, read_regular, trust_problem
 
 _MAX_LOCK_BYTES = 4096
 
@@ -32,7 +32,7 @@ def run_lock(state_path: Path) -> Iterator[RunLock]:
         fd = _open_lock(lock_path)
     except OSError as e:
         raise WriteError(
-            f"cannot create the lock file {lock_path}: {_explain(e, lock_path.parent)}"
+            f"cannot create the lock file {lock_path}: {explain(e, lock_path.parent)}"
         ) from None
     try:
         problem = _lock_problem(fd, lock_path)
