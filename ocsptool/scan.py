@@ -4,6 +4,10 @@ HAProxy's side files (.ocsp .issuer .key .sctl) are never taken for certificates
 presence is read from the same directory listing, so the scan costs no extra calls. A
 multi-cert bundle's parts (``site.pem.rsa``, ``.ecdsa``, ``.dsa``) are certificates of
 their own, as HAProxy loads them from a directory.
+
+Symlinks (on a PATH, to a subdirectory, to a certificate) are followed only when
+``trust.link_problem`` allows it: owned by root or this run's user, or by the owner of
+what they point to. A refused one is a problem (one line) and the scan goes on without it.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from ocsptool import trust
 from ocsptool.files import READ_DENIED, is_temp_name
 
 DEFAULT_EXTENSIONS = (".pem", ".crt")
@@ -62,8 +67,12 @@ def scan(
     seen_dirs: set[tuple[int, int]] = set()
     seen_files: set[str] = set()
     exts = (*extensions, *(e + part for e in extensions for part in BUNDLE_PARTS))
+    who = trust.running()
     for raw in paths:
         path = os.path.abspath(raw)
+        if (refused := trust.path_problem(path, who)) is not None:
+            result.problems.append(refused)
+            continue
         try:
             st = os.stat(path)
         except FileNotFoundError:
@@ -73,7 +82,7 @@ def scan(
             result.problems.append((path, _describe(e)))
             continue
         if os.path.isdir(path):
-            _scan_dir(path, exts, excludes, result, seen=(seen_dirs, seen_files))
+            _scan_dir(path, exts, excludes, result, seen=(seen_dirs, seen_files), who=who)
         elif path not in seen_files:
             seen_files.add(path)
             result.found.append(
@@ -89,6 +98,7 @@ def _scan_dir(
     result: ScanResult,
     *,
     seen: tuple[set[tuple[int, int]], set[str]],
+    who: trust.Who,
 ) -> None:
     seen_dirs, seen_files = seen
     subdirs: list[str] = []
@@ -116,7 +126,7 @@ def _scan_dir(
                     candidates.append(entry)
                 else:
                     try:
-                        if entry.is_dir():
+                        if entry.is_dir() and not _refused(entry, who, result):
                             subdirs.append(entry.path)
                     except OSError as e:
                         result.problems.append((entry.path, _describe(e)))
@@ -133,6 +143,8 @@ def _scan_dir(
             continue
         try:
             st = entry.stat()
+            if entry.is_symlink() and _refused(entry, who, result):
+                continue
         except OSError as e:
             result.problems.append((path, _describe(e)))
             continue
@@ -154,7 +166,20 @@ def _scan_dir(
             )
         )
     for sub in sorted(subdirs):
-        _scan_dir(sub, exts, excludes, result, seen=seen)
+        _scan_dir(sub, exts, excludes, result, seen=seen, who=who)
+
+
+def _refused(entry: os.DirEntry[str], who: trust.Who, result: ScanResult) -> bool:
+    """Whether ``entry``, a symlink, may not be followed (then said in ``result``)."""
+    if not entry.is_symlink():
+        return False
+    uid = entry.stat(follow_symlinks=False).st_uid
+    if uid in who.users:
+        return False
+    why = trust.link_problem(entry.path, os.readlink(entry.path), uid, entry.stat().st_uid, who)
+    if why is not None:
+        result.problems.append((entry.path, why))
+    return why is not None
 
 
 def _name(entry: os.DirEntry[str]) -> str:
