@@ -49,6 +49,8 @@ __all__ = [
 ]
 
 DEFAULTS_FILE = Path("/etc/default/haproxy")
+#: What an untrusted configuration is called, and what it costs (``trust.Steering``).
+UNTRUSTED_CONFIG = ("HAProxy configuration", "nothing it loads is stapled")
 #: ``haproxy -f DIR`` reads at most this many files (bounded work).
 MAX_CONFIG_FILES = 1000
 
@@ -68,6 +70,9 @@ def read_haproxy_config(
     """
     files = _config_files(path)
     reader = ConfigReader({**env, "HAPROXY_CFGFILES": ",".join(files)})
+    for name in files:
+        if (untrusted := reader.steering.problem(name, *UNTRUSTED_CONFIG)) is not None:
+            return Discovery(str(path), path, (), (), (), (untrusted,), tuple(files))
     for name in files:
         try:
             text = read_text(name)
@@ -179,6 +184,10 @@ def _master(path: Path, defaults_file: Path, reader: ConfigReader) -> None:
     except FileReadError as exc:
         if os.path.lexists(defaults_file):
             reader.warnings.append(f"{defaults_file}: not read ({exc}); master socket unknown")
+        return
+    effect = "its master socket is not used"
+    if (untrusted := reader.steering.problem(os.fspath(defaults_file), "file", effect)) is not None:
+        reader.warnings.append(untrusted)
         return
     values = shell_assignments(text)
     config = values.get("CONFIG", DEBIAN_CONFIG)

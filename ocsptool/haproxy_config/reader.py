@@ -38,6 +38,7 @@ from ocsptool.haproxy_config.keywords import (
 from ocsptool.haproxy_config.model import LoadedCert, Socket, SocketLevel
 from ocsptool.haproxy_config.sockets import AddressError, parse_level, socket_address
 from ocsptool.haproxy_config.words import WordError, split_words
+from ocsptool.trust import Steering
 
 SECTIONS = frozenset(
     (
@@ -51,6 +52,8 @@ SECTIONS = frozenset(
 _BIND_SECTIONS = frozenset(("frontend", "listen", "peers", "log-forward"))
 _PROXIES = frozenset(("frontend", "listen"))
 _DEFAULT_PATHS = frozenset(("current", "config", "parent", "origin"))
+#: What an untrusted crt-list is called, and what it costs (``trust.Steering``).
+UNTRUSTED_LIST = ("crt-list", "its certificates are not stapled")
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +111,8 @@ class ConfigReader:
         self._store_loaded = False
         self._f_use: list[tuple[str, list[str]]] = []
         self._conditional_warned = False
+        #: Which files may steer this run (configurations, crt-lists): ``trust``.
+        self.steering = Steering()
 
     @property
     def crt_lists_read(self) -> tuple[str, ...]:
@@ -591,6 +596,10 @@ class ConfigReader:
             except FileReadError as exc:
                 self._crt_lists[at] = [], str(exc)
             else:
+                if (untrusted := self.steering.problem(at, *UNTRUSTED_LIST)) is not None:
+                    self._crt_lists[at] = [], None
+                    self.problems.append(untrusted)
+                    return
                 entries, warnings = parse_crt_list(text, at)
                 self._crt_lists[at] = entries, None
                 self.warnings.extend(warnings)

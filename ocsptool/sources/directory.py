@@ -49,8 +49,9 @@ class DirectorySource:
 def explicit_paths(paths: Sequence[str]) -> tuple[list[str], list[tuple[str, str]]]:
     """PATHs as the directory scan takes them, with crt-lists and bundle base names
     expanded: a file whose first line is not PEM or DER is read as a crt-list (relative
-    entries under the list's directory); a missing ``site.pem`` whose ``site.pem.rsa``,
-    ``.ecdsa`` or ``.dsa`` exist is those parts. Also the problems: (path, why)."""
+    entries under the list's directory), when it may steer this run (``trust``); a
+    missing ``site.pem`` whose ``site.pem.rsa``, ``.ecdsa`` or ``.dsa`` exist is those
+    parts. Also the problems: (path, why)."""
     out: list[str] = []
     problems: list[tuple[str, str]] = []
     for raw in paths:
@@ -75,6 +76,9 @@ def explicit_paths(paths: Sequence[str]) -> tuple[list[str], list[tuple[str, str
         if not path.endswith(CRT_LIST_ENDINGS) and not any(x.names for *_, x in expansions):
             out.append(raw)  # no line names a file: not a crt-list (the parse says why)
             continue
+        if (untrusted := _untrusted(path)) is not None:
+            problems.append(untrusted)
+            continue
         problems += [(w.partition(": ")[0], w.partition(": ")[2]) for w in warnings]
         for line, crt, expansion in expansions:
             if expansion.denied:  # this user may not look: status reports it from the state
@@ -83,6 +87,18 @@ def explicit_paths(paths: Sequence[str]) -> tuple[list[str], list[tuple[str, str
                 problems.append((f"{path}:{line}", expansion.problem))
             out.extend(expansion.names)
     return out, problems
+
+
+def _untrusted(path: str) -> tuple[str, str] | None:
+    """(the crt-list, why) when it may not steer this run (``trust.Steering``)."""
+    from ocsptool.haproxy_config.reader import UNTRUSTED_LIST
+    from ocsptool.trust import Steering
+
+    problem = Steering().problem(path, *UNTRUSTED_LIST)
+    if problem is None:
+        return None
+    where, _, why = problem.partition(": ")
+    return where, why
 
 
 def _crt_list_text(path: str) -> str | None:
