@@ -33,6 +33,7 @@ from ocsptool.nginx.model import Certificate, Listen, NginxConfig, ServerBlock
 from ocsptool.nginx.stapling import findings, staple_files
 from ocsptool.nginx.tokens import End, Statement, statements
 from ocsptool.printable import shown
+from ocsptool.trust import Steering
 
 #: Debian's nginx (``nginx -V``): ``--conf-path``, ``--prefix`` and ``--pid-path``.
 DEFAULT_CONFIG = Path("/etc/nginx/nginx.conf")
@@ -52,6 +53,9 @@ _SSL_DIRECTIVES = frozenset(
     )
 )  # fmt: skip
 _NOT_FILES = ("stderr", "syslog:", "memory:")
+#: What an untrusted configuration or include is called, and what it costs (``trust``).
+UNTRUSTED_CONFIG = ("nginx configuration", "nothing it staples from a file is kept")
+UNTRUSTED_INCLUDE = ("nginx include", "what it configures is not read")
 
 
 class Context(Enum):
@@ -110,7 +114,11 @@ def read_nginx_config(
         raise NginxConfigError(
             f"{_shown(main)}: cannot read the nginx configuration: {_cause(exc)}"
         ) from None
-    reader.parse_file(main, text, _Frame(Context.MAIN, None), ())
+    if (untrusted := reader.steering.problem(main, *UNTRUSTED_CONFIG)) is not None:
+        reader.untrusted.append(main)
+        reader.problems.append(untrusted)
+    else:
+        reader.parse_file(main, text, _Frame(Context.MAIN, None), ())
     servers = reader.server_blocks()
     found = findings(servers)
     pid = reader.pid[0] if reader.pid else default_pid
@@ -125,6 +133,7 @@ def read_nginx_config(
         warnings=_lines([*reader.warnings, *found.warnings]),
         problems=_lines([*reader.problems, *found.problems]),
         inputs=tuple(reader.inputs),
+        untrusted=tuple(reader.untrusted),
     )
 
 
@@ -142,6 +151,9 @@ class _Reader:
         self.inputs: dict[str, None] = {}
         self.files = 0
         self.too_many_reported = False
+        #: Which files may steer this run, and the ones that may not (``trust``).
+        self.steering = Steering()
+        self.untrusted: list[str] = []
 
     # -- files ----------------------------------------------------------------------
 
@@ -200,6 +212,11 @@ class _Reader:
             except OSError as exc:
                 self.inputs[name] = None
                 self.problems.append(f"{origin}: cannot read the included {name}: {_cause(exc)}")
+                continue
+            if (untrusted := self.steering.problem(name, *UNTRUSTED_INCLUDE)) is not None:
+                self.inputs[name] = None
+                self.untrusted.append(name)
+                self.problems.append(untrusted)
                 continue
             self.parse_file(name, text, frame, chain)
 

@@ -129,7 +129,9 @@ class NginxConfig:
     nginx refuses or what would staple a wrong response, ``warnings`` what was skipped
     or has no effect, each one line ``file:line: ...``. ``inputs`` every file read or
     tried, and the directory of every ``include`` glob (a new file there changes the
-    result).
+    result). ``untrusted``: the files not used because someone this run does not trust
+    may write them (``trust.Steering``; each is one of the problems); when the
+    configuration itself is one, nothing of it is used.
     """
 
     path: Path
@@ -142,3 +144,4 @@ class NginxConfig:
     warnings: tuple[str, ...]
     problems: tuple[str, ...]
     inputs: tuple[str, ...]
+    untrusted: tuple[str, ...] = ()

@@ -69,8 +69,8 @@ class NginxSource:
 
         read = [read_nginx_config(Path(path)) for path in paths]
         found = cls.of(read)
-        if cache is not None:
-            _save(cache, paths, read, found)
+        if cache is not None and not any(conf.untrusted for conf in read):
+            _save(cache, paths, read, found)  # a refusal is said again until it is fixed
         return found
 
     @classmethod
@@ -111,7 +111,7 @@ class NginxSource:
                             itself.setdefault(_absolute(cert.path), address)
         return cls(
             routes,
-            tuple(dict.fromkeys(address_of(conf.path) for conf in configs)),
+            tuple(dict.fromkeys(address_of(c.path) for c in configs if not _refused(c))),
             tuple(dict.fromkeys(warnings)),
             tuple(problems),
             {k: a for k, a in itself.items() if k not in routes},
@@ -165,6 +165,11 @@ class NginxSource:
 
     def target(self, found: Found, route: Route) -> Target:
         return file_target(found, route)
+
+
+def _refused(conf: NginxConfig) -> bool:
+    """Whether nothing of ``conf`` is used: the configuration itself may not steer the run."""
+    return str(conf.path) in conf.untrusted
 
 
 def _two_files(origin: str, key: str, path: str, old: Route, old_origin: str) -> tuple[str, str]:
