@@ -161,6 +161,17 @@ from typing import Any  # noqa: E402
 from ocsptool.testing.haproxy import HAProxy, haproxy_binary  # noqa: E402
 
 
+def haproxy_on_path(binary: str, directory: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """``binary`` as the first ``haproxy`` on PATH, as a host that runs it has it: when no
+    running instance answers ``show version``, its version decides which staple-file
+    options are honoured (``ocsptool.haproxy_config.versions``). The directory of it."""
+    on_path = directory / "bin"
+    on_path.mkdir(exist_ok=True)
+    (on_path / "haproxy").symlink_to(binary)
+    monkeypatch.setenv("PATH", f"{on_path}:{os.environ.get('PATH', '/usr/bin:/bin')}")
+    return on_path
+
+
 @pytest.fixture(scope="session")
 def haproxy_bin() -> str:
     """The haproxy executable; skips (fails under CI=true) when it is missing."""

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import Result
-from conftest import PKI, matrix_params, since_params
+from conftest import PKI, haproxy_on_path, matrix_params, since_params
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from ocsptool.haproxy_config import (
@@ -1320,8 +1320,15 @@ def test_real_peers_and_log_forward_bind_lines_staple_too(  # noqa: PLR0917 - fi
 @pytest.mark.haproxy
 @pytest.mark.parametrize("binary", matrix_params((3, 0)), indirect=True)
 def test_real_crt_store_staples_written_before_haproxy_can_start(  # noqa: PLR0917 - fixtures
-    binary: Binary, short_tmp: Path, pki: PKI, responder: Responder, run_cli: Run, state_file: Path
+    binary: Binary,
+    short_tmp: Path,
+    pki: PKI,
+    responder: Responder,
+    run_cli: Run,
+    state_file: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    haproxy_on_path(binary.path, short_tmp, monkeypatch)  # not running: this one starts next
     store, keys, base = short_tmp / "store", short_tmp / "keys", short_tmp / "global"
     # a leaf without its chain and without its key: the load line names both files
     a = _issued(pki, responder.url, store / "a.pem", "a.test", chain=False, key=False)
@@ -1369,6 +1376,7 @@ def test_real_crt_list_line_files_relative_to_the_working_directory(  # noqa: PL
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.chdir(short_tmp)  # HAProxy's working directory (and ocsptool's)
+    haproxy_on_path(binary.path, short_tmp, monkeypatch)  # not running: this one starts next
     certs = short_tmp / "certs"
     a = _issued(pki, responder.url, certs / "a.pem", "a.test", chain=False)
     (short_tmp / "a.issuer").write_bytes(a.chain[0].public_bytes(PEM))

@@ -34,6 +34,10 @@ class Dialect:
     staples_replaced_certs: bool
     window: int = WINDOW
 
+    def has(self, since: tuple[int, int]) -> bool:
+        """Whether this version has what came with release ``since`` (``keywords.SINCE``)."""
+        return self.release >= since
+
     def served_command(self, cert_id: str) -> str:
         """The command that shows what HAProxy staples for ``cert_id``."""
         if self.reads_der:

@@ -88,9 +88,14 @@ class HAProxyConfigSource:
         if cache is not None and (cached := _load(cache, question)) is not None:
             return cached
         from ocsptool.haproxy_config import read_haproxy_config
+        from ocsptool.haproxy_config.versions import honour
 
         discoveries = [
             read_haproxy_config(Path(c), env=os.environ, defaults_file=DEFAULTS_FILE) for c in paths
+        ]
+        replaced = bool(override) and len(discoveries) == 1
+        discoveries = [
+            honour(d, tuple(override) if replaced else instance_sockets(d)) for d in discoveries
         ]
         found = cls._of(discoveries, tuple(override))
         if cache is not None and not found.problems:
