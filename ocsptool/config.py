@@ -9,6 +9,8 @@ The file is flat: each key is the default of one command-line option, e.g.::
 variables, which beat the file, which beats the built-in defaults. Relative paths in the
 file are taken relative to the file's directory. An unknown key or a bad value is a
 ``ConfigError`` naming the file and the key; nothing in the file is ever ignored silently.
+The file is used only when someone this run trusts wrote it (``trust.Steering``): it says
+where staples are written, which sockets get keys and which hook the run executes.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ DEFAULT_PATH = Path("/etc/ocsptool/config.toml")
 #: A config file is a few KiB; past this it is a mistake or an attack.
 MAX_CONFIG_BYTES = 1024 * 1024
 ENVVAR = "OCSPTOOL_CONFIG"
+#: What an untrusted config file is called, and what it costs (``trust.Steering``): it
+#: names where staples go, which sockets get keys, and the hook a run executes.
+UNTRUSTED = ("config file", "the run stops")
 
 
 def find(explicit: Path | None) -> Path | None:
@@ -51,6 +56,10 @@ def load(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: not valid TOML: {e}") from e
     except UnicodeDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML: not UTF-8 ({e.reason})") from e
+    from ocsptool.trust import Steering
+
+    if (untrusted := Steering().problem(str(path), *UNTRUSTED)) is not None:
+        raise ConfigError(untrusted)
     base = path.parent
     values: dict[str, Any] = {}
     for key, value in raw.items():
