@@ -8,10 +8,15 @@ except under CI=true, where it fails (an attack suite that quietly skips proves 
 ``arena`` is a directory under /tmp that the attacker can reach (pytest's own temporary
 directories are private to root); the tests make the places the attacker may write in it.
 The operator (ocsptool, HAProxy) runs as root, as the issue's reproductions did.
+
+``job`` is the README's job user (``ocsptool-job``, made the same way), a member of a group
+that stands for ``haproxy`` (``ocsptool-haproxy``): for the README's own layouts, run as
+that user. The attacker can act as a member of that group too (``groups=``).
 """
 
 from __future__ import annotations
 
+import grp
 import os
 import pwd
 import shutil
@@ -38,19 +43,27 @@ class Attacker:
     #: A Python the attacker may run (this venv's may live under root's private home).
     executable: str
 
-    def argv(self, *argv: str | os.PathLike[str]) -> list[str]:
-        """``argv`` run as the attacker: its uid and gid, no supplementary groups."""
-        who = [f"--reuid={self.uid}", f"--regid={self.gid}", "--clear-groups"]
+    def argv(self, *argv: str | os.PathLike[str], groups: tuple[int, ...] = ()) -> list[str]:
+        """``argv`` run as the attacker: its uid and gid, and only the supplementary
+        ``groups`` given (none by default)."""
+        who = [f"--reuid={self.uid}", f"--regid={self.gid}"]
+        who.append(f"--groups={','.join(map(str, groups))}" if groups else "--clear-groups")
         return ["setpriv", *who, "--", *map(os.fspath, argv)]
 
-    def python(self, code: str, *args: str | os.PathLike[str]) -> list[str]:
+    def python(
+        self, code: str, *args: str | os.PathLike[str], groups: tuple[int, ...] = ()
+    ) -> list[str]:
         """The argv of a stdlib-only Python program run as the attacker."""
-        return self.argv(self.executable, "-I", "-S", "-c", code, *args)
+        return self.argv(self.executable, "-I", "-S", "-c", code, *args, groups=groups)
 
-    def run(self, code: str, *args: str | os.PathLike[str]) -> str:
+    def run(self, code: str, *args: str | os.PathLike[str], groups: tuple[int, ...] = ()) -> str:
         """Run ``code`` as the attacker to its end; its stdout (fails the test on error)."""
         done = subprocess.run(
-            self.python(code, *args), capture_output=True, text=True, timeout=60, check=False
+            self.python(code, *args, groups=groups),
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
         )
         assert done.returncode == 0, done.stderr
         return done.stdout
@@ -84,8 +97,7 @@ class Peer:
         self.process.communicate(timeout=10)
 
 
-@pytest.fixture(scope="session")
-def attacker() -> Iterator[Attacker]:
+def _need_root() -> None:
     if os.geteuid() != 0:
         message = (
             "the attack suite acts as a second, unprivileged user: creating it (useradd) "
@@ -94,6 +106,11 @@ def attacker() -> Iterator[Attacker]:
         if os.environ.get("CI") == "true":
             pytest.fail(f"{message}; CI=true requires it")
         pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def attacker() -> Iterator[Attacker]:
+    _need_root()
     created = False
     try:
         entry = pwd.getpwnam(NAME)
@@ -109,6 +126,61 @@ def attacker() -> Iterator[Attacker]:
     yield user
     if created:
         subprocess.run(["userdel", NAME], check=False, capture_output=True)
+
+
+JOB = "ocsptool-job"
+#: Stands for Debian's ``haproxy`` group: the job's user is a member, as the README says.
+GROUP = "ocsptool-haproxy"
+
+
+@dataclass(frozen=True)
+class Job:
+    """The README's job user: its own user and group, and a member of ``group``."""
+
+    name: str
+    uid: int
+    gid: int
+    group: str
+    group_gid: int
+
+    def argv(self, *argv: str | os.PathLike[str]) -> list[str]:
+        who = [f"--reuid={self.uid}", f"--regid={self.gid}", f"--groups={self.group_gid}"]
+        return ["setpriv", *who, "--", *map(os.fspath, argv)]
+
+    def ocsptool(self, *args: object, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        """``python -m ocsptool ARGS`` as the job's user, as its timer runs it."""
+        from tests.conftest import ROOT
+
+        return subprocess.run(
+            self.argv(sys.executable, "-m", "ocsptool", *map(str, args)),
+            capture_output=True,
+            text=True,
+            env=dict(os.environ, PYTHONPATH=str(ROOT)),
+            cwd="/",
+            timeout=timeout,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+
+
+@pytest.fixture(scope="session")
+def job() -> Iterator[Job]:
+    _need_root()
+    made: list[list[str]] = []
+    try:
+        grp.getgrnam(GROUP)
+    except KeyError:
+        subprocess.run(["groupadd", "--system", GROUP], check=True, capture_output=True)
+        made.append(["groupdel", GROUP])
+    try:
+        pwd.getpwnam(JOB)
+    except KeyError:
+        subprocess.run([*USERADD, JOB], check=True, capture_output=True)
+        made.insert(0, ["userdel", JOB])
+    entry, group = pwd.getpwnam(JOB), grp.getgrnam(GROUP)
+    yield Job(JOB, entry.pw_uid, entry.pw_gid, GROUP, group.gr_gid)
+    for command in made:
+        subprocess.run(command, check=False, capture_output=True)
 
 
 def _python_for(uid: int, gid: int) -> str:

@@ -65,16 +65,14 @@ def root_only(arena: Path, pki: PKI, url: str) -> tuple[Path, Path]:
     return private, secret
 
 
-def test_a_scan_follows_no_symlink_of_the_attacker_into_a_root_only_directory(  # noqa: PLR0917 - fixtures
+def test_a_scan_follows_no_symlink_of_the_attacker_into_a_root_only_directory(
     attacker: Attacker, arena: Path, pki: PKI, responder: Responder, haproxy_bin: str
 ) -> None:
     certs = world_writable(arena / "certs")
     site = pki.direct.leaf("site.test", ocsp_url=responder.url).write_bundle(certs / "site.pem")
     private, secret = root_only(arena, pki, responder.url)
     lair = world_writable(arena / "lair", sticky=False)
-    attacker.run(
-        LINKS, private, certs / "sub", secret, certs / "evil.pem", private, lair / "certs"
-    )
+    attacker.run(LINKS, private, certs / "sub", secret, certs / "evil.pem", private, lair / "certs")
     state = arena / "state" / "state.json"
     with HAProxy(site, binary=haproxy_bin) as proxy:
         done = run_subprocess("refresh", "--state", state, "-s", proxy.socket, certs)
@@ -113,7 +111,7 @@ def test_a_symlink_into_its_owners_own_directory_is_followed(
     assert staple.stat().st_uid == attacker.uid
 
 
-def test_a_staple_is_never_written_through_a_directory_the_attacker_swapped(  # noqa: PLR0917 - fixtures
+def test_a_staple_is_never_written_through_a_directory_the_attacker_swapped(
     attacker: Attacker, arena: Path, pki: PKI, responder: Responder, haproxy_bin: str
 ) -> None:
     """HAProxy's configuration (root's) loads ``shared/live/site.pem``; ``shared`` is
