@@ -440,10 +440,16 @@ def nothing_found(inventory: Inventory) -> list[str]:
         lines.append(f"no certificate found in {', '.join(looked_in)} (looked for {exts})")
     configs = inputs.haproxy_configs
     explained = {w: m[1] for w in inventory.warnings if (m := _ORIGIN.match(w))}
+    from ocsptool.haproxy_config.reader import UNTRUSTED_LIST
+
+    refused = f"{UNTRUSTED_LIST[0]} not used ("
+    lists_refused = any(why.startswith(refused) for _, why in inventory.problems)
     for config in configs:
         prefixes = (str(config), os.path.abspath(config))
         if any(path.startswith(prefixes) for path in failed):
             continue  # its problem says why
+        if lists_refused and len(configs) == 1:
+            continue  # its crt-list was not used: that line says why
         # with one configuration every crt-list line is its own; with several, its files'
         mine = [w for w in explained if len(configs) == 1 or w.startswith(prefixes)]
         where = list(dict.fromkeys(explained[w] for w in mine))
