@@ -332,6 +332,23 @@ def test_the_master_socket_comes_from_debians_defaults_for_its_config(tmp_path: 
     )
 
 
+def test_a_defaults_file_others_may_write_names_no_master_socket(tmp_path: Path) -> None:
+    """``/etc/default/haproxy`` names the master socket keys may go to: it must be root's
+    (or this user's) and nobody else's to write (``trust.Steering``)."""
+    config = tmp_path / "h.cfg"
+    config.write_text("global\n")
+    defaults = tmp_path / "default"
+    defaults.write_text(f'CONFIG="{config}"\nEXTRAOPTS="-S /tmp/m.sock"\n')
+    defaults.chmod(0o666)
+    found = read_haproxy_config(config, env={}, defaults_file=defaults)
+    assert [s for s in found.sockets if s.master] == []
+    assert found.warnings == (
+        f"{defaults}: defaults file not used (its master socket is not used): it is "
+        f"root:root 0666, writable by other users: sudo chmod go-w {defaults}",
+        f"{config}: no bind line or ssl-f-use loads a certificate",
+    )
+
+
 def test_an_unreadable_configuration_raises_one_line(tmp_path: Path) -> None:
     with pytest.raises(HAProxyConfigError) as missing:
         read_haproxy_config(tmp_path / "no.cfg", env={})

@@ -114,6 +114,40 @@ def test_a_configuration_that_cannot_be_read_exits_2(tmp_path: Path) -> None:
         NginxSource.read([tmp_path / "nginx.conf"])
 
 
+def test_a_configuration_others_may_write_is_not_used_nor_its_nginx_reloaded(
+    conf: Path, tmp_path: Path
+) -> None:
+    """An untrusted configuration names no staple file and no nginx to reload; an
+    untrusted include is skipped alone; a reading with a refusal is not kept, so the line
+    is said again until it is fixed (``trust.Steering``)."""
+    tls = conf.parent / "tls"
+    site(conf, "a", block("a.test", [tls / "a.crt"], "/srv/a.ocsp"))
+    b = site(conf, "b", block("b.test", [tls / "b.crt"], "/srv/b.ocsp"))
+    b.chmod(0o646)
+    cache = tmp_path / "state.json.discovery-nginx"
+    found = NginxSource.read([conf], cache=cache)
+    assert set(found.routes) == {f"{tls}/a.crt"}
+    assert found.problems == (
+        (
+            str(b),
+            "nginx include not used (what it configures is not read): it is root:root 0646, "
+            f"writable by other users: sudo chmod go-w {b}",
+        ),
+    )
+    assert found.sockets == (f"nginx:{conf}",)
+    assert not cache.exists()
+    conf.chmod(0o666)
+    refused = NginxSource.read([conf], cache=cache)
+    assert (refused.routes, refused.sockets) == ({}, ())
+    assert refused.problems == (
+        (
+            str(conf),
+            "nginx configuration not used (nothing it staples from a file is kept): it is "
+            f"root:root 0666, writable by other users: sudo chmod go-w {conf}",
+        ),
+    )
+
+
 def test_the_cache_is_kept_while_nothing_read_changes(
     conf: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

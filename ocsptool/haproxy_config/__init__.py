@@ -185,8 +185,8 @@ def _master(path: Path, defaults_file: Path, reader: ConfigReader) -> None:
         if os.path.lexists(defaults_file):
             reader.warnings.append(f"{defaults_file}: not read ({exc}); master socket unknown")
         return
-    effect = "its master socket is not used"
-    if (untrusted := reader.steering.problem(os.fspath(defaults_file), "file", effect)) is not None:
+    named = ("defaults file", "its master socket is not used")
+    if (untrusted := reader.steering.problem(os.fspath(defaults_file), *named)) is not None:
         reader.warnings.append(untrusted)
         return
     values = shell_assignments(text)
