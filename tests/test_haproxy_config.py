@@ -1460,6 +1460,7 @@ def test_real_ssl_f_use(  # noqa: PLR0917 - fixtures
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.chdir(short_tmp)
+    haproxy_on_path(binary.path, short_tmp, monkeypatch)  # not running: this one starts next
     certs = short_tmp / "certs"
     _issued(pki, responder.url, certs / "a.pem", "a.test")
     _issued(pki, responder.url, certs / "b.pem", "b.test")
