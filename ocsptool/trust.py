@@ -160,8 +160,16 @@ class Steering:
         symlink) may be changed by someone this run does not trust, or None."""
         who = self.who
         mode = stat.S_IMODE(info.st_mode)
-        owner, group = user_name(info.st_uid), group_name(info.st_gid)
         link = stat.S_ISLNK(info.st_mode)
+        sticky = is_dir and bool(mode & stat.S_ISVTX)
+        if info.st_uid in who.users and (
+            link
+            or not mode & 0o022
+            or sticky
+            or (not mode & stat.S_IWOTH and info.st_gid in who.groups)
+        ):
+            return None  # the usual case: no name looked up
+        owner, group = user_name(info.st_uid), group_name(info.st_gid)
         named = shown(path, 4000)
         if link:
             facts = f"{named} is a symlink of {owner}'s"
@@ -169,20 +177,15 @@ class Steering:
             facts = f"{named if is_dir else 'it'} is {owner}:{group} {mode:04o}"
         if info.st_uid not in who.users:
             return f"{facts}, not {who.owners}: sudo chown {'-h ' if link else ''}root: {named}"
-        if link:
-            return None  # a symlink's own mode means nothing
-        sticky = is_dir and bool(mode & stat.S_ISVTX)
-        if mode & stat.S_IWOTH and not sticky:
+        if mode & stat.S_IWOTH:
             return f"{facts}, writable by other users: sudo chmod go-w {named}"
-        if mode & stat.S_IWGRP and not sticky and info.st_gid not in who.groups:
-            why = f"{facts}, writable by group {group}, which may not steer {who.name}"
-            if is_dir:
-                return (
-                    f"{why}: move the file to a directory only {who.writers} may write, "
-                    f"or run ocsptool as a member of {group} (or: sudo chmod g-w {named})"
-                )
-            return f"{why}: sudo chmod g-w {named}"
-        return None
+        why = f"{facts}, writable by group {group}, which may not steer {who.name}"
+        if is_dir:
+            return (
+                f"{why}: move the file to a directory only {who.writers} may write, "
+                f"or run ocsptool as a member of {group} (or: sudo chmod g-w {named})"
+            )
+        return f"{why}: sudo chmod g-w {named}"
 
 
 # -- symlinks ----------------------------------------------------------------------------
