@@ -24,7 +24,7 @@ from ocsptool import exitcodes, view
 from ocsptool import status as health
 from ocsptool.cli import cli
 from ocsptool.plural import plural
-from ocsptool.refresh import Settings
+from ocsptool.settings import Settings
 from ocsptool.testing.responder import Responder
 
 NOW = dt.datetime.now(dt.UTC)

@@ -14,7 +14,7 @@ from ocsptool.files import fsync_dir, read_regular, write_atomic
 from ocsptool.sinks import Delivery, DeliveryState, Publication
 
 if TYPE_CHECKING:
-    from ocsptool.inventory import Route
+    from ocsptool.route import Route
 
 
 class FileHome:

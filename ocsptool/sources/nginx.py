@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ocsptool.files import READ_DENIED
-from ocsptool.inventory import Route, Served
+from ocsptool.route import Route, Served
 from ocsptool.scan import Found, ScanResult
 from ocsptool.sources.types import Survey, file_target
 
