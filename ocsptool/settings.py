@@ -20,13 +20,13 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ocsptool.inventory import Inputs
 from ocsptool.kubernetes import DEFAULT_SECRET_KEY
 from ocsptool.limits import MAX_RESPONSE_BYTES, Timeouts
 from ocsptool.pacing import DEFAULT_JOBS_PER_HOST
 from ocsptool.scan import DEFAULT_EXTENSIONS
 
 if TYPE_CHECKING:
+    from ocsptool.inventory import Inputs
     from ocsptool.kubernetes.selection import Selection
     from ocsptool.responders import Overrides
 
@@ -354,6 +354,8 @@ class Settings:
     @property
     def inputs(self) -> Inputs:
         """What names this run's certificates (``sources.discover`` reads them)."""
+        from ocsptool.inventory import Inputs
+
         return Inputs(
             paths=self.paths,
             sockets=self.sockets,
