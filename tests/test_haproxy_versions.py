@@ -3,7 +3,8 @@
 ``make matrix`` runs them against every binary of the matrix (``OCSPTOOL_HAPROXY=PATH
 pytest -m haproxy`` for one). Each test asks the binary its version and asserts what
 that version must do: the window, read-back, levels, the master CLI, renewed
-certificates, ``ocsp-update on``.
+certificates, ``ocsp-update on``. The last section proves what only 3.4, 2.8.0 or
+3.2.0 does, against a binary of that version when one is given (not run otherwise).
 """
 
 from __future__ import annotations
