@@ -694,7 +694,7 @@ class Bench:
             check=True,
         )
         self.sections.append(
-            (f"cProfile, no-op refresh at {certs.size:,} certs: top 10 cumulative", pstats(out))
+            (f"cProfile, no-op refresh at {certs.size:,} certs: top 15 cumulative", pstats(out))
         )
 
     # -- 7: the no-op refresh of TLS Secrets (issue 22) ---------------------------------------
@@ -962,7 +962,7 @@ def importtime(stderr: str, top: int = 12) -> str:
     return "\n".join(lines)
 
 
-def pstats(path: Path, top: int = 10) -> str:
+def pstats(path: Path, top: int = 15) -> str:
     """The top ``top`` ocsptool functions by cumulative time, and all functions by own time."""
     import io
     import pstats as stats_module

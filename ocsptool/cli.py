@@ -24,8 +24,8 @@ from ocsptool.settings import JOBS_RANGE, TIMEOUT_RANGE, Options, Setting, defau
 if TYPE_CHECKING:
     from ocsptool.check import Verdict
     from ocsptool.inventory import Inventory
-    from ocsptool.refresh import RunReport
-    from ocsptool.refresh import Settings as RunSettings
+    from ocsptool.outcome import RunReport
+    from ocsptool.settings import Settings as RunSettings
     from ocsptool.status import StatusReport
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -364,7 +364,8 @@ def _refresh(
     force: bool = False,
 ) -> int:
     from ocsptool import run_output
-    from ocsptool.refresh import inventory_of, run_refresh
+    from ocsptool.refresh import run_refresh
+    from ocsptool.sources import inventory_of
 
     now = _now()
     tty = run_output.is_terminal()
@@ -475,7 +476,9 @@ def _gather(
 
     report = health.gather(settings, now=now)
     if live:
-        health.compare_live(report, report.sockets, now=now, timeout=settings.haproxy_timeout)
+        from ocsptool.live import compare_live
+
+        compare_live(report, report.sockets, now=now, timeout=settings.haproxy_timeout)
     if metrics is not None:
         from ocsptool import metrics as prom
 
@@ -600,8 +603,8 @@ def renew(o: Options) -> None:
 
 def _renew(settings: RunSettings, certs: Sequence[str], as_json: bool, verbosity: int) -> int:
     from ocsptool import run_output
-    from ocsptool.refresh import inventory_of, run_refresh
-    from ocsptool.sources import select
+    from ocsptool.refresh import run_refresh
+    from ocsptool.sources import inventory_of, select
     from ocsptool.target import no_ocsp
 
     now = _now()
@@ -710,9 +713,8 @@ def show(o: Options) -> None:
 
 def _show(settings: RunSettings, cert: str) -> int:
     from ocsptool.errors import CertificateError
-    from ocsptool.refresh import inventory_of
     from ocsptool.show import inspect
-    from ocsptool.sources import select
+    from ocsptool.sources import inventory_of, select
     from ocsptool.status_output import show_text
 
     if cert.endswith(".ocsp"):

@@ -26,17 +26,17 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
+from ocsptool.route import Route, issuer_sources
 from ocsptool.scan import DEFAULT_EXTENSIONS, Found
 from ocsptool.sinks.file import FILE_HOME
 
 if TYPE_CHECKING:
     from ocsptool.kubernetes.selection import Selection
     from ocsptool.sinks import Home
-    from ocsptool.target import Consumer, Target
+    from ocsptool.target import Target
 
 
 @dataclass(frozen=True)
@@ -62,58 +62,6 @@ class Inputs:
     def named(self) -> bool:
         """Whether anything names certificates (else the defaults are read)."""
         return bool(self.paths or self.haproxy_configs or self.nginx_configs or self.kubernetes)
-
-
-#: One instance that serves a certificate: (its sockets, best first; the name it loaded
-#: the certificate under; it staples it itself with ``ocsp-update on``). Plain tuples: cheap
-#: to keep, cache and load at 100,000.
-Served = tuple[tuple[str, ...], str, bool]
-
-
-class Route(NamedTuple):
-    """Who serves one certificate and where its staple goes."""
-
-    served: tuple[Served, ...]
-    #: The staple file the servers read (None: ``<cert>.ocsp``).
-    staple_path: str | None
-    #: The consumers (runtime addresses) that get its staple.
-    sinks: tuple[str, ...]
-    #: Where it came from: ``file:line`` of the line that loads it (None: a PATH).
-    origin: str | None = None
-    #: The key file a configuration names (None: in the bundle, or ``<cert>.key``).
-    key_path: str | None = None
-    #: The issuer file a configuration names (None: the chain, or ``<cert>.issuer``).
-    issuer_path: str | None = None
-    #: HAProxy's ``issuers-chain-path``: a directory of chains, each file's first
-    #: certificate an issuer HAProxy may take (None: none).
-    issuers_dir: str | None = None
-
-    @property
-    def consumers(self) -> tuple[Consumer, ...]:
-        from ocsptool.target import Consumer
-
-        return tuple(Consumer(*s) for s in self.served)
-
-
-def issuer_sources(route: Route) -> tuple[tuple[Path, ...], tuple[Path, ...]]:
-    """The issuer files ``route`` names and the chain files of its ``issuers_dir``."""
-    files = (Path(route.issuer_path),) if route.issuer_path else ()
-    return files, chain_files(route.issuers_dir) if route.issuers_dir else ()
-
-
-#: At most this many files of an ``issuers-chain-path`` directory are looked at.
-MAX_CHAIN_FILES = 10_000
-
-
-@lru_cache(maxsize=16)
-def chain_files(directory: str) -> tuple[Path, ...]:
-    """The regular files of ``directory`` in HAProxy's order (alphabetical), once per run."""
-    try:
-        with os.scandir(directory) as entries:
-            names = sorted(e.name for _, e in zip(range(MAX_CHAIN_FILES), entries, strict=False))
-    except OSError:
-        return ()
-    return tuple(Path(directory, n) for n in names if os.path.isfile(os.path.join(directory, n)))
 
 
 class Part(NamedTuple):

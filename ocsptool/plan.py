@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING
 
 from ocsptool.freshness import cert_expired, fresh_until
 from ocsptool.scan import Found
-from ocsptool.state import Record
+from ocsptool.state.index import NO_STAPLE, IndexEntry
+from ocsptool.state.records import Record
 
 if TYPE_CHECKING:
     from ocsptool.target import Target
@@ -66,14 +67,6 @@ class Plan:
         self.expired += other.expired
 
 
-#: One entry of a store's fresh index: (stat, issuer_stat, staple inode, fresh until
-#: (epoch; min of due and notAfter), the consumers that have the staple), or None for a
-#: record that is not plainly fresh-able (no staple, broken, revoked...). A certificate
-#: without OCSP URL has the inode NO_STAPLE: it needs nothing, ever, while unchanged.
-IndexEntry = tuple[list[int], list[int] | None, int | None, int, tuple[str, ...]] | None
-NO_STAPLE = -1
-
-
 def all_fresh(
     found: Collection[Found],
     index: Mapping[str, IndexEntry],
@@ -108,26 +101,6 @@ def all_fresh(
             return None
         fresh(path)
     return plan
-
-
-def index_entry(rec: Record) -> IndexEntry:
-    """A record's entry in the fresh index (see ``all_fresh``)."""
-    staple = rec.get("staple")
-    if rec.get("cert_error"):
-        return None
-    if not rec.get("url"):
-        return (rec["stat"], rec.get("issuer_stat"), NO_STAPLE, 0, ())
-    if staple is None:
-        return None
-    if staple.get("status") != "good" or "due" not in rec or "not_after" not in rec:
-        return None
-    return (
-        rec["stat"],
-        rec.get("issuer_stat"),
-        staple.get("inode"),
-        fresh_until(rec),
-        tuple(rec.get("pushed", ())),
-    )
 
 
 def triage(

@@ -27,19 +27,15 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ocsptool import scan as scanning
 from ocsptool.errors import CertificateError, OcspToolError
 from ocsptool.files import remove_leftovers
 from ocsptool.freshness import cert_expired
 from ocsptool.gcpause import paused
-from ocsptool.inventory import Inputs, Inventory, Part
-from ocsptool.limits import MAX_RESPONSE_BYTES, Timeouts
-from ocsptool.pacing import DEFAULT_JOBS_PER_HOST
+from ocsptool.inventory import Inventory, Part
+from ocsptool.outcome import Outcome, RunReport
 from ocsptool.plan import Action, Plan, all_fresh, decide, triage
 from ocsptool.scan import Found
 from ocsptool.state import Record, State, StateFile, events, state_file
@@ -49,165 +45,14 @@ if TYPE_CHECKING:
     import requests
 
     from ocsptool.fleet.run import StoreRun
-    from ocsptool.kubernetes.selection import Selection
     from ocsptool.ocsp import Staple
-    from ocsptool.responders import Overrides
     from ocsptool.retrieval import Retrieved
+    from ocsptool.settings import Settings
     from ocsptool.sinks import Delivery, Home, HomeWriter, Publication
     from ocsptool.sinks.delivery import Delivered
     from ocsptool.target import Asking, Target
-    from ocsptool.view import CertStatus
 
 Progress = Callable[[int, int], None]
-
-
-@dataclass(frozen=True)
-class Settings:
-    paths: tuple[str, ...]
-    state_path: Path
-    sockets: tuple[str, ...] = ()
-    jobs: int = 8
-    timeouts: Timeouts = field(default_factory=Timeouts)
-    max_response_bytes: int = MAX_RESPONSE_BYTES
-    extensions: tuple[str, ...] = scanning.DEFAULT_EXTENSIONS
-    excludes: tuple[str, ...] = ()
-    haproxy_timeout: float = 10.0
-    #: The fleet's shared staple store (``redis://...``), or None.
-    store: str | None = None
-    #: The on-change hook: a shell string or an argv tuple (killed after the read timeout).
-    on_change: str | tuple[str, ...] | None = None
-    #: HAProxy configurations (one per instance): their certificates, routed to their sockets.
-    haproxy_configs: tuple[Path, ...] = ()
-    #: Requests in flight per responder host (under ``jobs``).
-    jobs_per_host: int = DEFAULT_JOBS_PER_HOST
-    #: ``responder_overrides`` from the config file: an issuer's URL replaces the leaf's.
-    responder_overrides: Overrides | None = None
-    #: ``renew --responder``: ask this URL instead of the certificates' own.
-    responder: str | None = None
-    #: CA certificates for https:// responders, and a forward proxy (``fetch.new_session``).
-    ca_bundle: Path | None = None
-    proxy: str | None = None
-    #: Load a renewed certificate into HAProxy with its staple (``--update-certs``).
-    update_certs: bool = False
-    #: nginx configurations (one per instance): their staple files, then one reload each.
-    nginx_configs: tuple[Path, ...] = ()
-    #: How to reload nginx (argv, e.g. ``systemctl reload nginx``); None: SIGHUP to the
-    #: master named by the configuration's ``pid``, after ``nginx -t``.
-    nginx_reload: tuple[str, ...] | None = None
-    #: ``--kubernetes``: the TLS Secrets served (None: none).
-    kubernetes: Selection | None = None
-
-    @property
-    def inputs(self) -> Inputs:
-        """What names this run's certificates (``sources.discover`` reads them)."""
-        return Inputs(
-            paths=self.paths,
-            sockets=self.sockets,
-            haproxy_configs=self.haproxy_configs,
-            nginx_configs=self.nginx_configs,
-            extensions=self.extensions,
-            excludes=self.excludes,
-            kubernetes=self.kubernetes,
-        )
-
-    @property
-    def discovery_cache(self) -> Path:
-        """``<state>.discovery``: a configuration's reading, kept for the next run."""
-        return self.state_path.with_name(self.state_path.name + ".discovery")
-
-
-@dataclass
-class Outcome:
-    """What happened to one certificate in this run."""
-
-    path: str
-    action: Action
-    name: str | None = None
-    ocsp_url: str | None = None
-    status: str | None = None  # the staple on disk: good | revoked | None
-    this_update: dt.datetime | None = None
-    next_update: dt.datetime | None = None
-    next_due: dt.datetime | None = None
-    error: str | None = None
-    pushed: list[str] = field(default_factory=list)
-    push_errors: list[str] = field(default_factory=list)
-    #: Where the staple on disk came from: responder | store (None: not known).
-    origin: str | None = None
-    #: The node that fetched it from the responder (this one, or another via the store).
-    fetched_by: str | None = None
-    #: HAProxy addresses that staple this certificate themselves (``ocsp-update on``).
-    self_stapled: list[str] = field(default_factory=list)
-    #: HAProxy addresses that have not loaded this certificate (nothing pushed there).
-    not_loaded: list[str] = field(default_factory=list)
-    #: Of ``pushed``, where the renewed certificate itself replaced the one HAProxy held
-    #: (``--update-certs``).
-    certificate_loaded: list[str] = field(default_factory=list)
-
-    @classmethod
-    def of(cls, view: CertStatus, action: Action, rec: Record) -> Outcome:
-        """The outcome of ``action`` for the certificate ``view`` describes (``status.recorded``
-        of its record: the same facts ``status`` reads). Only ``next_due`` reads ``rec``: a
-        certificate never scheduled (due 0) says the epoch here, where the view says None."""
-        return cls(
-            path=view.path,
-            action=action,
-            name=view.name,
-            ocsp_url=view.ocsp_url,
-            status=None if view.status == "none" else view.status,  # None: no staple
-            this_update=view.this_update,
-            next_update=view.next_update,
-            next_due=from_epoch(rec.get("due")) if view.ocsp_url else None,
-            error=None if action is Action.FETCHED else view.last_error,
-            origin=view.origin,
-            fetched_by=view.fetched_by,
-            self_stapled=list(view.self_stapled),
-        )
-
-
-@dataclass
-class RunReport:
-    #: One line each, ``<file>: <what went wrong>``; any problem makes the exit code 1.
-    problems: list[str] = field(default_factory=list)
-    #: One line each, worth saying but not a failure (e.g. a corrupt state moved aside).
-    notes: list[str] = field(default_factory=list)
-    fetched: int = 0
-    #: The one line naming the shared store and why this run gave it up (exit 69).
-    store_problem: str | None = None
-    #: The staple files this run changed (what the on-change hook is given).
-    changed: list[str] = field(default_factory=list)
-    #: Builds the per-certificate outcomes when someone asks (a quiet no-op run never does).
-    build_outcomes: Callable[[], list[Outcome]] = field(default=list, repr=False)
-    #: What the run looked at, and the records it left: ``status.view(report.inventory,
-    #: report.state, now)`` reads them without a second scan.
-    inventory: Inventory = field(default_factory=Inventory, repr=False)
-    load_state: Callable[[], State] = field(default=State, repr=False)
-
-    @cached_property
-    def state(self) -> State:
-        """The records the run left (loaded when asked, after a run that needed none)."""
-        return self.load_state()
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-    @cached_property
-    def outcomes(self) -> list[Outcome]:
-        """One ``Outcome`` per certificate, sorted by path."""
-        return self.build_outcomes()
-
-
-def inventory_of(settings: Settings, *, cache: bool = True, certs: Sequence[str] = ()) -> Inventory:
-    """The run's inventory, as every command builds it: the settings' inputs (or the
-    servers' default configurations when nothing is named), read by the sources.
-    ``certs`` (``renew CERT...``, ``show CERT``) are added as PATHs: a configuration that
-    names one keeps its route (``sources.select`` finds them)."""
-    from ocsptool.sources import default_inputs, discover, with_certs
-
-    inputs = default_inputs(settings.inputs, required=not certs)
-    if certs:
-        inputs = with_certs(inputs, certs)
-    return discover(inputs, cache=settings.discovery_cache if cache else None)
 
 
 def run_refresh(
@@ -222,6 +67,8 @@ def run_refresh(
     """Refresh what is due in ``inventory`` (default: ``inventory_of(settings)``) and
     every key in ``force``."""
     if inventory is None:
+        from ocsptool.sources import inventory_of
+
         inventory = inventory_of(settings)
     if settings.store:  # a bad --store is a usage error on every run, not only a busy one
         from ocsptool.fleet import check_store_url

@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from ocsptool.outcome import Outcome, RunReport
 from ocsptool.plural import plural
-from ocsptool.refresh import Outcome, RunReport
 from ocsptool.times import as_json_fields, iso
 
 

@@ -4,7 +4,7 @@ Each field says, in its ``setting(...)``, everything about one setting: its flag
 environment variable, its config-file key and what a value there may be, its kind (which
 ``cli`` turns into a click option), the commands that take it, and its help. From this one
 table ``cli`` makes the click options, ``config`` the config-file keys, and
-``Options.run_settings`` the core's ``refresh.Settings``. A new setting is one field here.
+``Options.run_settings`` the core's ``Settings``. A new setting is one field here.
 
 Precedence (click does it): flags, then environment variables, then the config file, then
 the defaults below.
@@ -21,10 +21,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ocsptool.kubernetes import DEFAULT_SECRET_KEY
+from ocsptool.limits import MAX_RESPONSE_BYTES, Timeouts
+from ocsptool.pacing import DEFAULT_JOBS_PER_HOST
+from ocsptool.scan import DEFAULT_EXTENSIONS
 
 if TYPE_CHECKING:
+    from ocsptool.inventory import Inputs
     from ocsptool.kubernetes.selection import Selection
-    from ocsptool.refresh import Settings as RunSettings
     from ocsptool.responders import Overrides
 
 #: The commands that take certificates from the inventory (every way of naming them).
@@ -307,6 +310,66 @@ _GATEWAY_KEYS = (
     "nghttpx-ingress tls.ocsp-resp"
 )
 _LIVE_TIMEOUT = "Seconds to wait for HAProxy (--live)."
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The core's settings for a run, made from ``Options`` (``Options.run_settings``):
+    what ``refresh``, ``renew``, ``status`` and ``check`` pass to the core."""
+
+    paths: tuple[str, ...]
+    state_path: Path
+    sockets: tuple[str, ...] = ()
+    jobs: int = 8
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    max_response_bytes: int = MAX_RESPONSE_BYTES
+    extensions: tuple[str, ...] = DEFAULT_EXTENSIONS
+    excludes: tuple[str, ...] = ()
+    haproxy_timeout: float = 10.0
+    #: The fleet's shared staple store (``redis://...``), or None.
+    store: str | None = None
+    #: The on-change hook: a shell string or an argv tuple (killed after the read timeout).
+    on_change: str | tuple[str, ...] | None = None
+    #: HAProxy configurations (one per instance): their certificates, routed to their sockets.
+    haproxy_configs: tuple[Path, ...] = ()
+    #: Requests in flight per responder host (under ``jobs``).
+    jobs_per_host: int = DEFAULT_JOBS_PER_HOST
+    #: ``responder_overrides`` from the config file: an issuer's URL replaces the leaf's.
+    responder_overrides: Overrides | None = None
+    #: ``renew --responder``: ask this URL instead of the certificates' own.
+    responder: str | None = None
+    #: CA certificates for https:// responders, and a forward proxy (``fetch.new_session``).
+    ca_bundle: Path | None = None
+    proxy: str | None = None
+    #: Load a renewed certificate into HAProxy with its staple (``--update-certs``).
+    update_certs: bool = False
+    #: nginx configurations (one per instance): their staple files, then one reload each.
+    nginx_configs: tuple[Path, ...] = ()
+    #: How to reload nginx (argv, e.g. ``systemctl reload nginx``); None: SIGHUP to the
+    #: master named by the configuration's ``pid``, after ``nginx -t``.
+    nginx_reload: tuple[str, ...] | None = None
+    #: ``--kubernetes``: the TLS Secrets served (None: none).
+    kubernetes: Selection | None = None
+
+    @property
+    def inputs(self) -> Inputs:
+        """What names this run's certificates (``sources.discover`` reads them)."""
+        from ocsptool.inventory import Inputs
+
+        return Inputs(
+            paths=self.paths,
+            sockets=self.sockets,
+            haproxy_configs=self.haproxy_configs,
+            nginx_configs=self.nginx_configs,
+            extensions=self.extensions,
+            excludes=self.excludes,
+            kubernetes=self.kubernetes,
+        )
+
+    @property
+    def discovery_cache(self) -> Path:
+        """``<state>.discovery``: a configuration's reading, kept for the next run."""
+        return self.state_path.with_name(self.state_path.name + ".discovery")
 
 
 @dataclass(frozen=True)
@@ -665,10 +728,9 @@ class Options:
     def verbosity(self) -> int:
         return self.verbose - self.quiet
 
-    def run_settings(self, jobs: int | None = None) -> RunSettings:
+    def run_settings(self, jobs: int | None = None) -> Settings:
         """The core's settings for a run."""
         from ocsptool.limits import Timeouts
-        from ocsptool.refresh import Settings
         from ocsptool.scan import DEFAULT_EXTENSIONS
         from ocsptool.state import default_path
 

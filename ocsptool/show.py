@@ -20,7 +20,7 @@ from ocsptool.times import iso
 if TYPE_CHECKING:
     from cryptography import x509
 
-    from ocsptool.inventory import Route
+    from ocsptool.route import Route
     from ocsptool.scan import Found
     from ocsptool.sinks import Home
     from ocsptool.target import Target

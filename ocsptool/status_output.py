@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 from ocsptool.plural import plural
 from ocsptool.printable import printable
-from ocsptool.status import LiveCheck, StatusReport
+from ocsptool.status import StatusReport
 from ocsptool.target import no_ocsp
 from ocsptool.times import as_json_fields, iso
-from ocsptool.view import CRITICAL, WARNING, CertStatus, Stapler
+from ocsptool.view import CRITICAL, WARNING, CertStatus, LiveCheck, Stapler
 
 if TYPE_CHECKING:
     from rich.console import Console

@@ -36,7 +36,8 @@ if TYPE_CHECKING:
     from cryptography import x509
 
     from ocsptool.certs import Bundle
-    from ocsptool.inventory import Route
+    from ocsptool.haproxy import ServedStaple
+    from ocsptool.route import Route
     from ocsptool.sinks import Home
     from ocsptool.target import Target
 
@@ -250,7 +251,7 @@ def from_disk(
 ) -> CertStatus:
     """The row of a certificate file: its bundle parsed, its staple file (``staple_path``,
     else ``<cert>.ocsp``) verified (not with ``staple=False``: a server staples it itself)."""
-    from ocsptool.inventory import Route
+    from ocsptool.route import Route
     from ocsptool.sinks.file import FILE_HOME
     from ocsptool.sources.types import file_target
 
@@ -479,3 +480,69 @@ def lone_leaf(path: Path) -> x509.Certificate | None:
     except CertificateError:
         return None
     return leaves[0] if len(leaves) == 1 else None
+
+
+# -- what a server serves (status --live) -------------------------------------------
+
+
+@dataclass(frozen=True)
+class LiveCheck:
+    """What ``status --live`` learnt from one HAProxy, or why it could not ask it."""
+
+    address: str
+    #: Why it could not be read; then nothing is claimed about what it serves.
+    error: str | None = None
+    #: Certificates with an OCSP URL that this HAProxy loaded.
+    certificates: int = 0
+    #: Of those, how many it serves the staple on disk for.
+    matched: int = 0
+    #: Of those, how many it staples itself (``ocsp-update on``).
+    self_stapled: int = 0
+    #: Certificates with an OCSP URL that this HAProxy has not loaded (not counted above).
+    not_loaded: int = 0
+    #: How people name the server (default: ``HAProxy <address>``).
+    label: str = ""
+
+    @property
+    def server(self) -> str:
+        return self.label or f"HAProxy {self.address}"
+
+    @property
+    def line(self) -> str:
+        if self.error is not None:
+            return f"could not check {self.server}: {self.error}"
+        text = (
+            f"checked {self.server}: {self.matched} of {self.certificates} serve the staple on disk"
+        )
+        if self.self_stapled:
+            text += f"; HAProxy staples {self.self_stapled} itself (ocsp-update)"
+        if self.not_loaded:
+            s = "s" if self.not_loaded > 1 else ""
+            text += f"; {self.not_loaded} certificate{s} not loaded there"
+        return text
+
+
+def live_fact(
+    address: str,
+    stapler: Stapler,
+    cert: CertStatus,
+    served: ServedStaple | None,
+    now: dt.datetime,
+) -> LiveFact:
+    if served is None or not served.status:
+        return LiveFact(address, stapler, Served.NONE)
+    if served.next_update is not None and served.next_update <= now:
+        verdict = Served.EXPIRED
+    elif cert.status not in ("good", "revoked") or cert.this_update is None:
+        verdict = Served.NEWER  # anything beats no usable staple on disk
+    elif served.this_update is not None and served.this_update < cert.this_update:
+        verdict = Served.OLDER
+    elif served.this_update is not None and served.this_update > cert.this_update:
+        verdict = Served.NEWER
+    elif served.status == cert.status and served.next_update == cert.next_update:
+        verdict = Served.SAME
+    else:
+        verdict = Served.DIFFERENT
+    return LiveFact(
+        address, stapler, verdict, served.status, served.this_update, served.next_update
+    )

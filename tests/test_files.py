@@ -22,7 +22,7 @@ from ocsptool.errors import LockHeld, WriteError
 from ocsptool.state import lock as state_lock
 from ocsptool.testing.responder import Responder
 from tests.conftest import PKI, CertDir, RunCli
-from tests.test_bad_files import run_without_dac
+from tests.test_certs_bad_files import run_without_dac
 
 # -- write_atomic ----------------------------------------------------------------------------
 

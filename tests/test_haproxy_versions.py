@@ -3,7 +3,8 @@
 ``make matrix`` runs them against every binary of the matrix (``OCSPTOOL_HAPROXY=PATH
 pytest -m haproxy`` for one). Each test asks the binary its version and asserts what
 that version must do: the window, read-back, levels, the master CLI, renewed
-certificates, ``ocsp-update on``.
+certificates, ``ocsp-update on``. The last section proves what only 3.4, 2.8.0 or
+3.2.0 does, against a binary of that version when one is given (not run otherwise).
 """
 
 from __future__ import annotations
@@ -12,11 +13,15 @@ import base64
 import datetime as dt
 import logging
 import socket
+import subprocess
 import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from conftest import CertDir
+from conftest import CertDir, release_params, run_subprocess
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -40,6 +45,8 @@ from ocsptool.haproxy import (
 )
 from ocsptool.haproxy.transport import Connection
 from ocsptool.testing.haproxy import HAProxy, tls_staple
+from ocsptool.testing.haproxy_configs import served_certificate
+from ocsptool.testing.matrix import Binary
 from ocsptool.testing.pki import Authority, Leaf
 from ocsptool.testing.responder import Responder
 
@@ -381,3 +388,223 @@ def test_ocsp_update_on_is_left_to_haproxy(
     assert served(proxy, "mine") == mine_der
     # HAProxy serves what it loaded from the .ocsp (or its own fetch), never our push.
     assert tls_staple(proxy.port, "theirs.test") != newer
+
+
+# -- What only one version does ------------------------------------------------------------
+# Each test runs against every binary of its version this run is given (the matrix, or
+# `$OCSPTOOL_HAPROXY` in a `make matrix` pass), and is reported as not run, with the reason,
+# when there is none: CI's matrix (2.6.12, 3.0.11) holds none of them. The tests above prove
+# the same code paths on whatever binary runs; these prove the facts ocsptool's dialect
+# relies on, against the version that has them.
+
+StartBinary = Callable[..., HAProxy]
+
+
+@pytest.fixture
+def start_binary() -> Iterator[StartBinary]:
+    """``start_binary(binary, crt, **options)``: a real HAProxy of the parametrized binary
+    (not ``haproxy_bin``), stopped and removed after the test."""
+    started: list[HAProxy] = []
+
+    def start(binary: Binary, crt: Path, **options: Any) -> HAProxy:
+        proxy = HAProxy(crt, binary=binary.path, **options)
+        started.append(proxy)
+        proxy.start()
+        assert proxy.command("show version").startswith(f"{binary.version}-")
+        return proxy
+
+    yield start
+    for proxy in started:
+        proxy.close()
+
+
+def ask(address: str, text: str) -> str:
+    """HAProxy's raw reply to ``text`` on ``address`` (non-interactive: it hangs up after)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.settimeout(5.0)
+        sock.connect(address)
+        sock.sendall(text.encode())
+        return read_for(sock, 5.0)
+
+
+def read_for(sock: socket.socket, seconds: float) -> str:
+    """Everything ``sock`` receives within ``seconds`` (or until the peer hangs up)."""
+    received = b""
+    deadline = time.monotonic() + seconds
+    while (left := deadline - time.monotonic()) > 0:
+        sock.settimeout(left)
+        try:
+            chunk = sock.recv(65536)
+        except TimeoutError:
+            break
+        if not chunk:
+            break
+        received += chunk
+    return received.decode()
+
+
+def b64(der: bytes) -> str:
+    return base64.b64encode(der).decode()
+
+
+def refresh(state: Path, *args: object) -> subprocess.CompletedProcess[str]:
+    """``ocsptool refresh --state STATE ARGS...`` as a real process, as cron runs it."""
+    return run_subprocess("refresh", "--state", state, *args)
+
+
+@pytest.mark.parametrize("binary", release_params("3.4"), indirect=True)
+def test_3_4_ocsp_commands_need_level_admin(
+    binary: Binary,
+    cert_dir: CertDir,
+    responder: Responder,
+    state_file: Path,
+    start_binary: StartBinary,
+) -> None:
+    cert_dir.add("slot")
+    cert_dir.staple("slot").write_bytes(b"")  # a stapling slot from the start
+    cert_dir.add("first")
+    proxy = start_binary(binary, cert_dir.path, levels=("operator", "user"))
+    version = dialect_of(proxy).version
+    der = staple(responder, cert_dir.leaves["slot"])
+
+    for level in ("operator", "user"):
+        address = proxy.level_socket(level)
+        assert ask(address, "show cli level\n") == f"{level}\n\n"
+        # Every OCSP command, read or write, is refused below admin (2.6 to 3.2 take both).
+        assert ask(address, "show ssl ocsp-response\n") == "Permission denied\n\n"
+        assert ask(address, f"set ssl ocsp-response {b64(der)}\n") == "Permission denied\n\n"
+        assert served(proxy, "slot") is None
+
+        result = refresh(state_file, "-s", address, cert_dir.path)
+
+        assert (result.returncode, result.stdout) == (1, "")
+        needs = f"setting OCSP responses on HAProxy {version}"
+        assert result.stderr == f"ocsptool: {fix(address, level, needs)}\n"  # one line
+        assert served(proxy, "slot") is None
+        assert served(proxy, "first") is None
+
+    # The same command at level admin, then ocsptool through the admin socket.
+    assert ask(proxy.socket, f"set ssl ocsp-response {b64(der)}\n") == "OCSP Response updated!\n\n"
+    assert served(proxy, "slot") == der
+    fixed = refresh(state_file, "-s", proxy.socket, cert_dir.path)
+    assert (fixed.returncode, fixed.stdout, fixed.stderr) == (0, "", "")
+    for name in ("slot", "first"):  # an update, and a first staple (a transaction)
+        assert served(proxy, name) == cert_dir.staple(name).read_bytes()
+
+
+@pytest.mark.parametrize("binary", release_params("2.8.0"), indirect=True)
+def test_2_8_0_keeps_the_old_certid_after_a_runtime_replace(
+    binary: Binary,
+    cert_dir: CertDir,
+    responder: Responder,
+    state_file: Path,
+    start_binary: StartBinary,
+) -> None:
+    """Every other version serves the renewed certificate with its staple after the same
+    transaction: ``tests/test_refresh_haproxy.py``'s renewed-certificate test."""
+    path = cert_dir.add("site")
+    old_staple = staple(responder, cert_dir.leaves["site"])
+    cert_dir.staple("site").write_bytes(old_staple)
+    proxy = start_binary(binary, cert_dir.path)
+    version = dialect_of(proxy).version
+    old = cert_dir.leaves["site"]
+    assert served(proxy, "site") == old_staple
+    cert_dir.add("site")  # renewed on disk: a new key and serial
+    new = cert_dir.leaves["site"]
+    new_der = new.cert.public_bytes(serialization.Encoding.DER)
+
+    # ocsptool does not replace it at runtime: it says why, and the fix, never success.
+    result = refresh(state_file, "--update-certs", "-s", proxy.socket, cert_dir.path)
+
+    assert (result.returncode, result.stdout) == (1, "")
+    assert result.stderr == (
+        f"ocsptool: {path}: HAProxy {proxy.socket}: HAProxy still holds the certificate "
+        f"with serial {old.cert.serial_number:X}, but the file has serial "
+        f"{new.cert.serial_number:X} (renewed): reload HAProxy to load it (HAProxy "
+        f"{version} does not staple a certificate replaced at runtime)\n"
+    )
+    assert loaded_certs(proxy.socket) == [(str(path), old.cert.serial_number)]
+    assert served(proxy, "site") == old_staple
+    new_staple = cert_dir.staple("site").read_bytes()
+    assert ocsp.load_der_ocsp_response(new_staple).serial_number == new.cert.serial_number
+
+    # Why: the transaction that loads a renewed certificate with its staple elsewhere.
+    bundle = path.read_text().rstrip("\n")
+    assert ask(proxy.socket, f"set ssl cert {path} <<\n{bundle}\n\n") == (
+        f"Transaction created for certificate {path}!\n\n"
+    )
+    assert ask(proxy.socket, f"set ssl cert {path}.ocsp <<\n{b64(new_staple)}\n\n") == (
+        f"Transaction updated for certificate {path}!\n\n"
+    )
+    assert ask(proxy.socket, f"commit ssl cert {path}\n") == f"Committing {path}.\nSuccess!\n\n"
+    assert loaded_certs(proxy.socket) == [(str(path), new.cert.serial_number)]
+    # The new certificate is served with the OLD certificate's staple: the CertID kept.
+    assert served_certificate(proxy.port, "site.test") == new_der
+    assert served(proxy, "site") == old_staple
+    assert set(show_ocsp_responses(proxy.socket)) == {response_certid_key(old_staple)}
+    assert ask(proxy.socket, f"set ssl ocsp-response {b64(new_staple)}\n") == (
+        "OCSP single response: Certificate ID does not match any certificate or issuer.\n\n"
+    )
+    assert served(proxy, "site") == old_staple
+
+    # The fix ocsptool names: HAProxy reads the files again.
+    proxy.restart()
+    again = refresh(state_file, "--update-certs", "-s", proxy.socket, cert_dir.path)
+    assert (again.returncode, again.stderr) == (0, "")
+    assert served_certificate(proxy.port, "site.test") == new_der
+    assert served(proxy, "site") == cert_dir.staple("site").read_bytes() == new_staple
+
+
+@pytest.mark.parametrize("binary", release_params("3.2.0"), indirect=True)
+def test_3_2_0_stalls_past_17_kb_unanswered_and_the_window_does_not(
+    binary: Binary,
+    cert_dir: CertDir,
+    start_binary: StartBinary,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """More than ~17 KB of commands unanswered on one ``prompt`` connection: 3.2.0 stops
+    answering it, and closing it aborts the process (HAProxy issue #3064, fixed after
+    3.2.0). ``push_staples`` never has more than ``WINDOW`` (8 KB) unanswered, so the same
+    staples go through; 200 of them, read back and served, on every binary of a
+    ``make matrix`` pass: ``test_200_realistic_staples_pushed_read_back_and_served``."""
+    ca = cert_dir.pki.direct
+    delegate = rsa_delegate(ca)
+    names = [f"site{i}" for i in range(12)]
+    for name in names:
+        cert_dir.add(name)
+        cert_dir.staple(name).write_bytes(b"")
+    monkeypatch.chdir(tmp_path)  # where the aborted process would leave a core file
+    proxy = start_binary(binary, cert_dir.path)
+    ders = {name: realistic(cert_dir.leaves[name], ca, delegate) for name in names}
+    commands = [f"set ssl ocsp-response {b64(ders[name])}\n" for name in names]
+    assert sum(map(len, commands)) > 24_000  # all of it sent, none of it read yet
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+        sock.connect(proxy.socket)
+        sock.sendall(b"prompt\n")
+        assert read_for(sock, 1.0) == "\n> "
+        sock.sendall("".join(commands).encode())
+        replies = read_for(sock, 3.0)
+        answered = replies.count("OCSP Response updated!")
+        assert replies == "OCSP Response updated!\n\n> " * answered
+        assert 0 < answered < len(names)  # it stopped answering: stalled, not slow
+        assert sum(map(len, commands[:answered])) > WINDOW  # the window stays below it
+        assert read_for(sock, 2.0) == ""
+        assert proxy.command("show version").startswith(binary.version)  # only this one
+    deadline = time.monotonic() + 10
+    while proxy.running and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not proxy.running  # closing the stalled connection aborted the process
+    assert "refuses to die, aborting now!" in proxy.output
+
+    proxy.restart()  # the same version, and ocsptool's window, for the same staples
+    results = push_staples(proxy.socket, [item(cert_dir, name, ders[name]) for name in names])
+
+    assert [(r.ok, r.method) for r in results] == [(True, Method.UPDATE)] * len(names)
+    assert set(show_ocsp_responses(proxy.socket)) == {
+        response_certid_key(der) for der in ders.values()
+    }
+    for name in names:
+        assert served(proxy, name) == ders[name]
+    assert proxy.running

@@ -217,7 +217,7 @@ INDEX_ENTRY = {
 
 @pytest.mark.parametrize("case", sorted(INDEX_ENTRY))
 def test_index_entry(case: str) -> None:
-    from ocsptool.plan import index_entry
+    from ocsptool.state.index import index_entry
 
     record, expected = INDEX_ENTRY[case]
     assert index_entry(record) == expected

@@ -15,7 +15,8 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509 import ocsp
 
-from ocsptool.refresh import Settings, run_refresh
+from ocsptool.refresh import run_refresh
+from ocsptool.settings import Settings
 from ocsptool.testing.haproxy import HAProxy, tls_staple
 from ocsptool.testing.pki import key_pem
 from ocsptool.testing.responder import Responder, wait_until

@@ -313,3 +313,28 @@ def test_a_reload_command_that_cannot_be_split_is_a_usage_error(run_cli: Run) ->
         'ocsptool: --nginx-reload: cannot split "systemctl \'reload nginx" into words: '
         "No closing quotation\n"
     )
+
+
+def test_the_issuer_from_ssl_trusted_certificate(host: NginxHost, run_cli: Run, pki: PKI) -> None:
+    """A block whose ssl_certificate holds the leaf alone, its issuer in the file
+    ssl_trusted_certificate names (with other CAs): ocsptool takes the issuer from there,
+    as nginx does, and the staple is served."""
+    site = host.sites["ec.test"]
+    leaf_only = site.cert.with_name("ec-leaf.crt")
+    leaf_only.write_bytes(site.leaf.bundle_pem(chain=False, key=False))
+    trusted = host.nginx.dir / "tls" / "trusted.pem"
+    trusted.write_bytes(pki.root.pem + pki.direct.pem + pki.delegated.pem)
+    conf = host.nginx.dir / "conf.d/ec.test.conf"
+    conf.write_text(
+        conf.read_text()
+        .replace(str(site.cert), str(leaf_only))
+        .replace(
+            "    ssl_stapling_file",
+            f"    ssl_trusted_certificate {trusted};\n    ssl_stapling_file",
+        )
+    )
+    started(host, run_cli)
+    assert status_of(site.staple.read_bytes()) == "good"
+    assert host.served("ec.test") == site.staple.read_bytes()
+    shown = run_cli("show", "--nginx-config", host.nginx.config, leaf_only)
+    assert f"issuer from: {trusted}" in " ".join(shown.stdout.split())

@@ -56,7 +56,7 @@ def test_show_without_staple_or_ocsp(cert_dir: CertDir, run_cli: Callable[..., R
     )  # fmt: skip
     result = run_cli("show", cert_dir.add("crl", ocsp=False))
     assert result.exit_code == 0
-    assert fields(result)["OCSP URL"] == "no OCSP URL"  # and no CRL either: see test_trust.py
+    assert fields(result)["OCSP URL"] == "no OCSP URL"  # and no CRL either: see test_check_trust.py
 
 
 def test_show_unusable_certificate(cert_dir: CertDir, run_cli: Callable[..., Result]) -> None:

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from conftest import PKI
 
-from ocsptool.inventory import Inputs, Route
+from ocsptool.inventory import Inputs
 from ocsptool.nginx.errors import NginxConfigError
+from ocsptool.route import Route
 from ocsptool.sources import default_inputs, discover
 from ocsptool.sources import haproxy_config as haproxy_source
 from ocsptool.sources import nginx as nginx_source

@@ -15,7 +15,8 @@ import shutil
 from pathlib import Path
 
 from ocsptool import state as statefile
-from ocsptool.refresh import Settings, run_refresh
+from ocsptool.refresh import run_refresh
+from ocsptool.settings import Settings
 
 FIXTURE = Path(__file__).parent / "fixtures" / "release-0.1.0"
 WRITTEN = dt.datetime.fromisoformat((FIXTURE / "NOW").read_text().strip())

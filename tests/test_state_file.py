@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from ocsptool import state as statefile
-from ocsptool.refresh import Settings, run_refresh
+from ocsptool.refresh import run_refresh
+from ocsptool.settings import Settings
 from ocsptool.state.file import JsonStateFile
 from ocsptool.testing.responder import Responder
 from tests.conftest import CertDir

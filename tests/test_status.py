@@ -15,7 +15,7 @@ from conftest import CertDir
 
 from ocsptool import certs
 from ocsptool.cli import cli
-from ocsptool.refresh import Settings
+from ocsptool.settings import Settings
 from ocsptool.status import gather
 from ocsptool.testing.haproxy import HAProxy
 from ocsptool.testing.responder import Responder

@@ -10,7 +10,9 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cryptography.x509 import ocsp
@@ -324,3 +326,28 @@ def read_ocsp_updates(connection: Connection) -> list[OcspUpdate]:
 def ocsp_updated_paths(address: str, *, timeout: float = 10.0) -> list[str]:
     """The paths of the certificates HAProxy staples itself (``ocsp-update on``)."""
     return [row.path for row in ocsp_updates(address, timeout=timeout)]
+
+
+def learn_names(cert_paths: Sequence[str], loaded: Sequence[str]) -> dict[str, str]:
+    """The names HAProxy loaded our files under, when no configuration says (``-s``
+    only) and the path itself is not one of them: a symlink's target or link, or a
+    relative name (HAProxy's working directory is not ours) that is the end of exactly
+    one of our paths. From ``show ssl cert``."""
+    real: dict[str, list[str]] = {}
+    tails: dict[str, list[str]] = {}
+    for name in loaded:
+        if name.startswith("/"):
+            real.setdefault(os.path.realpath(name), []).append(name)
+        elif not name.startswith("@"):
+            tails.setdefault(os.path.normpath(name), []).append(name)
+    names: dict[str, str] = {}
+    for path in cert_paths:
+        if path in loaded:
+            continue
+        found = real.get(os.path.realpath(path), [])
+        if not found:
+            parts = path.split("/")
+            found = [n for i in range(1, len(parts)) for n in tails.get("/".join(parts[i:]), [])]
+        if len(found) == 1:
+            names[path] = found[0]
+    return names

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -195,3 +196,13 @@ def _decode(data: Mapping[str, Any], key: str, where: str) -> bytes | None:
         return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
         raise CertificateError(f"{where}: {key} is not base64") from None
+
+
+def digest(data: bytes) -> int:
+    """A 56-bit digest: an int as the state and the fresh index store stat keys."""
+    return int.from_bytes(hashlib.sha256(data).digest()[:7], "big")
+
+
+def staple_id(staple: bytes | None) -> int | None:
+    """The staple a Secret holds, as ``Found.ocsp_inode`` (None: none)."""
+    return digest(staple) if staple else None

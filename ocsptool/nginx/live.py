@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from ocsptool.haproxy import ServedStaple
     from ocsptool.nginx.served import Probe
-    from ocsptool.status import LiveCheck, StatusReport
-    from ocsptool.view import CertStatus, LiveFact
+    from ocsptool.status import StatusReport
+    from ocsptool.view import CertStatus, LiveCheck, LiveFact
 
 
 def check_nginx(
@@ -31,7 +31,7 @@ def check_nginx(
     from ocsptool.nginx import read_nginx_config
     from ocsptool.nginx.control import master_pid
     from ocsptool.sinks.nginx import config_of, probes_of
-    from ocsptool.status import LiveCheck
+    from ocsptool.view import LiveCheck
 
     config = config_of(address)
     label = f"nginx {config}"
@@ -106,8 +106,7 @@ def _facts(
 def _compared(
     address: str, cert: CertStatus, served: bytes | None, disk: bytes | None, now: dt.datetime
 ) -> LiveFact:
-    from ocsptool.status import live_fact
-    from ocsptool.view import LiveFact, Served, Stapler
+    from ocsptool.view import LiveFact, Served, Stapler, live_fact
 
     if served is not None and served == disk:
         return LiveFact(

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from ocsptool.inventory import Route
+    from ocsptool.route import Route
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from ocsptool.files import read_regular, write_atomic
 from ocsptool.sinks import Delivery, DeliveryState, Publication
 
 if TYPE_CHECKING:
-    from ocsptool.inventory import Route
+    from ocsptool.route import Route
 
 
 class FileHome:

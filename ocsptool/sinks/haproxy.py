@@ -71,7 +71,7 @@ class HAProxySink:
 
         from ocsptool.errors import HAProxyError
         from ocsptool.haproxy import show_ssl_certs
-        from ocsptool.sources.haproxy_config import learn_names
+        from ocsptool.haproxy.readers import learn_names
 
         missing = [
             i for i, r in enumerate(results) if r.method == "not-loaded" and items[i].name is None

@@ -24,7 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from ocsptool.errors import OcspToolError
 from ocsptool.sinks import Delivery, DeliveryState, Publication
@@ -32,11 +32,12 @@ from ocsptool.sinks import Delivery, DeliveryState, Publication
 if TYPE_CHECKING:
     from concurrent.futures import Future, ThreadPoolExecutor
 
-    from ocsptool.inventory import Route
+    from ocsptool.certs import Bundle
     from ocsptool.kubernetes.client import KubeClient
     from ocsptool.kubernetes.config import ApiConfig
     from ocsptool.kubernetes.secrets import TlsSecret
-    from ocsptool.sources.kubernetes import KubernetesSource
+    from ocsptool.kubernetes.selection import Selection
+    from ocsptool.route import Route
 
 #: Patches in flight at once (each a small request; the API server is not a responder).
 MAX_WRITERS = 4
@@ -52,10 +53,20 @@ _NOT_WRITTEN = {
 }
 
 
-class SecretHome:
-    """The staples of a ``KubernetesSource``'s Secrets, under its data key."""
+class Listed(Protocol):
+    """What the home needs of its source (``sources.kubernetes.KubernetesSource``): the
+    Secrets it listed, the selection, and a Secret's leaf and issuer."""
 
-    def __init__(self, source: KubernetesSource, config: ApiConfig) -> None:
+    selection: Selection
+    secrets: dict[str, TlsSecret]
+
+    def bundle(self, key: str) -> Bundle: ...
+
+
+class SecretHome:
+    """The staples of a Kubernetes source's Secrets, under its data key."""
+
+    def __init__(self, source: Listed, config: ApiConfig) -> None:
         self.source = source
         self.config = config
         self.missing = f"no staple under {source.selection.secret_key}"
@@ -110,7 +121,7 @@ class SecretWriter:
 
     def _write(self, item: Publication) -> Delivery:
         from ocsptool.kubernetes.publish import Outcome, publish_staple
-        from ocsptool.sources.kubernetes import staple_id
+        from ocsptool.kubernetes.secrets import staple_id
 
         source = self.home.source
         secret = source.secrets.get(item.key)

@@ -11,10 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ocsptool.errors import UsageError
-from ocsptool.inventory import Inputs, Inventory, Part, Route
+from ocsptool.inventory import Inputs, Inventory, Part
+from ocsptool.route import Route
 from ocsptool.sources.types import Source, Survey
+
+if TYPE_CHECKING:
+    from ocsptool.settings import Settings
 
 
 def sources_for(inputs: Inputs, *, cache: Path | None = None) -> list[Source]:
@@ -159,6 +164,19 @@ def _merged(
             )
         )
     return merged
+
+
+def inventory_of(settings: Settings, *, cache: bool = True, certs: Sequence[str] = ()) -> Inventory:
+    """The run's inventory, as every command builds it: the settings' inputs (or the
+    servers' default configurations when nothing is named), read by the sources.
+    ``certs`` (``renew CERT...``, ``show CERT``) are added as PATHs: a configuration that
+    names one keeps its route (``sources.select`` finds them)."""
+    from ocsptool.sources import default_inputs, discover, with_certs
+
+    inputs = default_inputs(settings.inputs, required=not certs)
+    if certs:
+        inputs = with_certs(inputs, certs)
+    return discover(inputs, cache=settings.discovery_cache if cache else None)
 
 
 def select(inventory: Inventory, names: Sequence[str]) -> tuple[list[str], list[str]]:

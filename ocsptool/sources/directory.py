@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from ocsptool import scan as scanning
 from ocsptool.files import READ_DENIED
-from ocsptool.inventory import Route
+from ocsptool.route import Route
 from ocsptool.scan import Found
 from ocsptool.sources.types import Survey, file_target
 

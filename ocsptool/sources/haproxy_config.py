@@ -25,13 +25,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ocsptool.files import READ_DENIED
-from ocsptool.inventory import Route
+from ocsptool.route import Route
 from ocsptool.scan import Found, ScanResult
 from ocsptool.sources.types import Survey, file_target
 
 if TYPE_CHECKING:
     from ocsptool.haproxy_config import Discovery, LoadedCert, Socket
-    from ocsptool.inventory import Served
+    from ocsptool.route import Served
     from ocsptool.target import Target
 
 #: Read when no PATH, no ``paths`` and no ``haproxy_configs`` are given (Debian, Ubuntu).
@@ -385,28 +385,3 @@ def _named_stat(path: str) -> list[int] | None:
     except OSError:
         return None
     return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
-
-
-def learn_names(cert_paths: Sequence[str], loaded: Sequence[str]) -> dict[str, str]:
-    """The names HAProxy loaded our files under, when no configuration says (``-s``
-    only) and the path itself is not one of them: a symlink's target or link, or a
-    relative name (HAProxy's working directory is not ours) that is the end of exactly
-    one of our paths. From ``show ssl cert``."""
-    real: dict[str, list[str]] = {}
-    tails: dict[str, list[str]] = {}
-    for name in loaded:
-        if name.startswith("/"):
-            real.setdefault(os.path.realpath(name), []).append(name)
-        elif not name.startswith("@"):
-            tails.setdefault(os.path.normpath(name), []).append(name)
-    names: dict[str, str] = {}
-    for path in cert_paths:
-        if path in loaded:
-            continue
-        found = real.get(os.path.realpath(path), [])
-        if not found:
-            parts = path.split("/")
-            found = [n for i in range(1, len(parts)) for n in tails.get("/".join(parts[i:]), [])]
-        if len(found) == 1:
-            names[path] = found[0]
-    return names

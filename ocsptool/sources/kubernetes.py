@@ -21,16 +21,16 @@ are filtered out by the API server and never read.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Collection
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ocsptool.errors import CertificateError
-from ocsptool.inventory import Route
 from ocsptool.kubernetes.errors import KubeApiError, Unauthorized, Unreachable
+from ocsptool.kubernetes.secrets import digest, staple_id
 from ocsptool.kubernetes.selection import Selection
+from ocsptool.route import Route
 from ocsptool.scan import Found
 from ocsptool.sources.types import Survey
 
@@ -52,20 +52,10 @@ def secret_key(namespace: str, name: str) -> str:
     return f"{SCHEME}{namespace}/{name}"
 
 
-def digest(data: bytes) -> int:
-    """A 56-bit digest: an int as the state and the fresh index store stat keys."""
-    return int.from_bytes(hashlib.sha256(data).digest()[:7], "big")
-
-
 def stat_of(secret: TlsSecret) -> list[int]:
     """What the certificate is read from: ``tls.crt`` and ``ca.crt``, as a stat key."""
     ca = secret.ca_crt or b""
     return [0, len(secret.tls_crt), digest(secret.tls_crt), digest(ca) if ca else 0]
-
-
-def staple_id(staple: bytes | None) -> int | None:
-    """The staple a Secret holds, as ``Found.ocsp_inode`` (None: none)."""
-    return digest(staple) if staple else None
 
 
 class KubernetesSource:

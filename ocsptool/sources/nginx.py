@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ocsptool.files import READ_DENIED
-from ocsptool.inventory import Route, Served
+from ocsptool.route import Route, Served
 from ocsptool.scan import Found, ScanResult
 from ocsptool.sources.types import Survey, file_target
 
@@ -95,7 +95,9 @@ class NginxSource:
                 old = routes.get(key)
                 if old is None:
                     key_path = _absolute(cert.key) if cert.key and cert.key[:1] == "/" else None
-                    routes[key] = Route((served,), path, sinks, staple.origin, key_path)
+                    trusted = staple.trusted_certificate  # an issuer source, as nginx takes it
+                    issuer = _absolute(trusted) if trusted else None
+                    routes[key] = Route((served,), path, sinks, staple.origin, key_path, issuer)
                     origins[key] = staple.origin
                 elif old.staple_path == path:  # another instance reads the same file
                     routes[key] = old._replace(
@@ -216,7 +218,7 @@ def _issuer_stat(
 # -- the discovery cache -------------------------------------------------------------------
 
 #: Bumped whenever the cache's layout or meaning changes.
-_CACHE_VERSION = 3
+_CACHE_VERSION = 4
 #: A file that cannot be stat'ed, in the packed stat keys.
 _MISSING = (-1, -1, -1, -1, -1)
 _BITS63 = (1 << 63) - 1
@@ -259,6 +261,7 @@ def _save(
         [routes[k].staple_path for k in keys],
         [routes[k].origin for k in keys],
         [routes[k].key_path for k in keys],
+        [routes[k].issuer_path for k in keys],
         [routes[k].sinks for k in keys],
         {k: routes[k].served for k in keys if routes[k].served != _usual(k, routes[k].sinks)},
     ]
@@ -286,9 +289,8 @@ def _load(cache: Path, paths: tuple[str, ...]) -> NginxSource | None:
         inputs, stat_keys = depends
         if _stat_keys(inputs.split("\0")).hex() != stat_keys:
             return None
-        (keys, staples, origins, key_paths, sinks, unusual), sockets, warnings, problems, itself = (
-            answer
-        )
+        columns, sockets, warnings, problems, itself = answer
+        keys, staples, origins, key_paths, issuers, sinks, unusual = columns
         new = tuple.__new__  # Route(...) without its Python-level __new__: 10,000 calls
         get = unusual.get
 
@@ -299,9 +301,9 @@ def _load(cache: Path, paths: tuple[str, ...]) -> NginxSource | None:
             return tuple((tuple(s), str(n), bool(u)) for s, n, u in found)
 
         routes = {
-            key: new(Route, (served(key, sink), staple, sink, origin, kpath, None, None))
-            for key, staple, origin, kpath, sink in zip(
-                keys, staples, origins, key_paths, map(tuple, sinks), strict=True
+            key: new(Route, (served(key, sink), staple, sink, origin, kpath, issuer, None))
+            for key, staple, origin, kpath, issuer, sink in zip(
+                keys, staples, origins, key_paths, issuers, map(tuple, sinks), strict=True
             )
         }
         return NginxSource(

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from ocsptool.inventory import Route
+from ocsptool.route import Route
 from ocsptool.scan import Found
 from ocsptool.sinks.file import FILE_HOME
 
@@ -69,7 +69,7 @@ def file_target(found: Found, route: Route) -> Target:
     from dataclasses import replace
 
     from ocsptool.certs import parse_bundle
-    from ocsptool.inventory import issuer_sources
+    from ocsptool.route import issuer_sources
     from ocsptool.target import target_of
 
     staple = Path(route.staple_path) if route.staple_path else None

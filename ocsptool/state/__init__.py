@@ -27,7 +27,7 @@ from ocsptool.state.records import (
 )
 
 if TYPE_CHECKING:
-    from ocsptool.plan import IndexEntry
+    from ocsptool.state.index import IndexEntry
 
 
 class StateFile(Protocol):

@@ -24,8 +24,8 @@ from typing import Any
 from ocsptool import state as statefile
 from ocsptool.errors import OcspToolError
 from ocsptool.files import MAX_READ_BYTES, Untrusted, read_own, write_atomic
-from ocsptool.plan import IndexEntry, index_entry
 from ocsptool.state import State
+from ocsptool.state.index import IndexEntry, index_entry
 from ocsptool.state.lock import RunLock, last_run, run_lock
 
 _INDEX_VERSION = 2  # 1 was marshal: never decoded again

@@ -28,7 +28,7 @@ from ocsptool.cli import cli
 from ocsptool.errors import WriteError
 from ocsptool.files import write_atomic
 from ocsptool.plural import plural
-from ocsptool.refresh import Settings
+from ocsptool.settings import Settings
 from ocsptool.testing.responder import Responder
 
 NOW = dt.datetime.now(dt.UTC)

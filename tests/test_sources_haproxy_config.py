@@ -21,8 +21,8 @@ from conftest import haproxy_on_path, matrix_params
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from ocsptool.haproxy.readers import learn_names
 from ocsptool.sources import haproxy_config as source
-from ocsptool.sources.haproxy_config import learn_names
 from ocsptool.testing.haproxy import free_port, tls_staple
 from ocsptool.testing.haproxy_configs import (
     KeyType,
