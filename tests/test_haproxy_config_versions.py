@@ -63,6 +63,7 @@ def test_an_unknown_version_is_said_and_the_staple_goes_to_the_default_file(
         f"at {crt_list}:1) are not written: their certificates' staples go to <cert>.ocsp",
     )
     assert found.routes[str(site)].staple_path is None  # <cert>.ocsp
+    assert versions.learn([str(socket)]).inputs == (str(socket),)  # SBIN emptied here
 
 
 @pytest.mark.haproxy

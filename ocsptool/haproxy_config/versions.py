@@ -106,7 +106,8 @@ def learn(sockets: Sequence[str]) -> Release:
         if dialect is not None:
             return Release(dialect, f"{binary} -v", tuple(inputs))
         failures.append(f"{binary} -v did not say its version")
-    else:
+    else:  # read again once one is installed where it will be found
+        inputs += [os.path.join(directory, "haproxy") for directory in SBIN]
         failures.append("no haproxy binary on PATH or in /usr/sbin")
     return Release(None, "; ".join(failures), tuple(inputs))
 
