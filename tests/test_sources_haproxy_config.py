@@ -550,6 +550,64 @@ def test_routes_say_where_haproxy_reads_each_staple(tmp_path: Path, cert_dir: ob
     assert cache.exists()
 
 
+def test_the_scan_finds_each_staple_and_issuer_where_haproxy_reads_them(
+    tmp_path: Path, cert_dir: object
+) -> None:
+    """Each certificate's stat key, the inode of the staple file HAProxy reads (beside it,
+    or one a crt-store names in another directory) and its issuer file's stat key (beside
+    it, or named): as the files are, and None for those that are not there."""
+    site = cert_dir.add("site")  # type: ignore[attr-defined]
+    crt = site.with_name("site.crt")
+    site.rename(crt)
+    other = cert_dir.add("other")  # type: ignore[attr-defined]
+    plain = cert_dir.add("plain")  # type: ignore[attr-defined]
+    staples = tmp_path / "staples"
+    staples.mkdir()
+    config = tmp_path / "haproxy.cfg"
+    config.write_text(
+        "global\n    ssl-load-extra-del-ext\n"
+        f"crt-store s\n    load crt {other} ocsp {staples}/other.der issuer {tmp_path}/ca.pem"
+        f" alias o\n{HEAD}frontend tls\n    bind :443 ssl crt {crt} crt @s/o crt {plain}\n"
+    )
+
+    def scanned() -> dict[str, tuple[object, ...]]:
+        found = source.HAProxyConfigSource.read([config]).scan()
+        assert found.problems == []
+        return {Path(f.path).name: tuple(f[1:]) for f in found.found}
+
+    def key(path: Path) -> list[int]:
+        st = path.stat()
+        return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
+
+    named_issuer = tmp_path / "ca.pem"  # HAProxy refuses to start without it
+    named_issuer.write_text("")
+    files = [crt, other, plain]
+    assert scanned() == {
+        "site.crt": (key(crt), None, None),
+        "other.pem": (key(other), None, key(named_issuer)),
+        "plain.pem": (key(plain), None, None),
+    }
+    written = [
+        crt.with_name("site.ocsp"),
+        staples / "other.der",
+        plain.with_name("plain.pem.ocsp"),
+        crt.with_name("site.issuer"),
+        named_issuer,
+        plain.with_name("plain.pem.issuer"),
+        crt.with_name("site.crt.ocsp"),  # not the file del-ext makes HAProxy read
+    ]
+    for path in written:
+        path.write_bytes(b"x")
+    assert scanned() == {
+        p.name: (key(p), written[n].stat().st_ino, key(written[n + 3])) for n, p in enumerate(files)
+    }
+    read = source.HAProxyConfigSource.read([config])
+    plain.unlink()  # since the configuration was read (as a cached reading may be)
+    found = read.scan()
+    assert found.problems == [(str(plain), "no such file or directory (a dangling symlink?)")]
+    assert [Path(f.path).name for f in found.found] == ["site.crt", "other.pem"]
+
+
 def test_a_configuration_with_nothing_to_staple_names_each_line_not_understood(
     tmp_path: Path, cert_dir: object, run_cli: Run
 ) -> None:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 from ocsptool.files import READ_DENIED
 from ocsptool.route import Route
-from ocsptool.scan import Found, ScanResult
+from ocsptool.scan import Found, Inodes, ScanResult
 from ocsptool.sources.types import Survey, file_target
 
 if TYPE_CHECKING:
@@ -162,10 +162,16 @@ class HAProxyConfigSource:
         )
 
     def scan(self) -> ScanResult:
+        from ocsptool.scan import side_files
+
         result = ScanResult(problems=list(self.problems))
-        listings: dict[str, dict[str, os.DirEntry[str]] | None] = {}
+        #: Per directory of certificates: its ``.ocsp`` and ``.issuer`` files' inodes.
+        listings: dict[str, Inodes | None] = {}
+        #: Per directory of staple files a configuration names: every name's inode.
+        named: dict[str, Inodes | None] = {}
         found = result.found.append
         new = tuple.__new__
+        stat_of = os.stat
         denied = self.denied
         for key, route in self.routes.items():
             if denied and key in denied:
@@ -174,10 +180,9 @@ class HAProxyConfigSource:
             if directory in listings:
                 listing = listings[directory]
             else:
-                listing = listings[directory] = _listing(directory or "/")
-            entry = listing.get(name) if listing else None
+                listing = listings[directory] = side_files(directory or "/")
             try:
-                st = entry.stat() if entry is not None else os.stat(key)
+                st = stat_of(key)
             except OSError as e:
                 from ocsptool.scan import _describe
 
@@ -188,14 +193,18 @@ class HAProxyConfigSource:
                 slisting, sname = listing, name + ".ocsp"
             else:
                 sdir, sname = staple_path.rsplit("/", 1)
-                if sdir not in listings:
-                    listings[sdir] = _listing(sdir or "/")
-                slisting = listings[sdir]
-            ocsp = slisting.get(sname) if slisting else None
-            named = route.issuer_path  # the issuer file a configuration names, if any
-            issuer = _issuer_stat(key, name, listing) if named is None else _named_stat(named)
+                if sdir not in named:
+                    named[sdir] = side_files(sdir or "/", None)
+                slisting = named[sdir]
+            issuer_path = route.issuer_path  # the issuer file a configuration names, if any
+            if issuer_path is not None:
+                issuer = _named_stat(issuer_path)
+            elif listing is not None and name + ".issuer" not in listing:
+                issuer = None
+            else:
+                issuer = _named_stat(key + ".issuer")
             stat = [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
-            found(new(Found, (key, stat, ocsp.inode() if ocsp else None, issuer)))
+            found(new(Found, (key, stat, slisting.get(sname) if slisting else None, issuer)))
         return result
 
     def target(self, found: Found, route: Route) -> Target:
@@ -356,22 +365,6 @@ def _load(cache: Path, question: Question) -> HAProxyConfigSource | None:
         return HAProxyConfigSource(routes, tuple(sockets), tuple(warnings), (), socketless)
     except (ValueError, TypeError, IndexError, KeyError):
         return None
-
-
-def _listing(directory: str) -> dict[str, os.DirEntry[str]] | None:
-    try:
-        with os.scandir(directory) as it:
-            return {entry.name: entry for entry in it}
-    except OSError:
-        return None
-
-
-def _issuer_stat(
-    key: str, name: str, listing: dict[str, os.DirEntry[str]] | None
-) -> list[int] | None:
-    if listing is not None and name + ".issuer" not in listing:
-        return None
-    return _named_stat(key + ".issuer")
 
 
 def _named_stat(path: str) -> list[int] | None:
