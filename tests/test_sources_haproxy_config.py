@@ -460,6 +460,54 @@ def test_routes_ocsp_update_and_how_s_sockets_combine(tmp_path: Path, cert_dir: 
     assert both.sockets == ("/run/given.sock", "/run/one.sock", "/run/two.sock")
 
 
+def test_a_cached_reading_is_the_reading(
+    tmp_path: Path, cert_dir: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Everything a reading says comes back the same from the cache (its compact columns):
+    two instances sharing a crt-list with ocsp-update, one without a socket; a certificate
+    both load, one each loads under another name, files a crt-store names, del-ext."""
+    from ocsptool.sources.haproxy_config import HAProxyConfigSource
+
+    site, alias, shared = (cert_dir.add(n) for n in ("site", "alias", "shared"))  # type: ignore[attr-defined]
+    crt = site.with_name("site.crt")
+    site.rename(crt)
+    (tmp_path / "ca.pem").write_text("")
+    listed = tmp_path / "list.txt"
+    listed.write_text(f"{shared} [ocsp-update on] shared.test\n{crt}\n")
+    configs = []
+    for n, socket in (("one", "    stats socket /run/one.sock level admin\n"), ("two", "")):
+        (tmp_path / n).mkdir()
+        config = tmp_path / n / "haproxy.cfg"
+        config.write_text(
+            f"global\n{socket}    ssl-load-extra-del-ext\n"
+            f"crt-store s\n    load crt {alias} ocsp {tmp_path}/{n}.der issuer {tmp_path}/ca.pem"
+            f" alias a\n{HEAD}frontend tls\n    bind :443 ssl crt-list {listed} crt @s/a\n"
+        )
+        configs.append(config)
+    cache = tmp_path / "state.discovery"
+    read = HAProxyConfigSource.read(configs, ["/run/given.sock"], cache=cache)
+    assert cache.exists()
+    assert read.problems == ()
+    assert {k: [name for _, name, _ in r.served] for k, r in read.routes.items()} == {
+        str(shared): [str(shared)] * 2,
+        str(crt): [str(crt)] * 2,
+        str(alias): ["@s/a"] * 2,
+    }
+    assert read.routes[str(alias)].staple_path == f"{tmp_path}/one.der"
+    assert read.routes[str(crt)].staple_path == str(crt.with_name("site.ocsp"))
+    assert read.socketless == {str(k): str(configs[1]) for k in (shared, crt, alias)}
+    import ocsptool.haproxy_config as library
+
+    def not_again(*args: object, **kwargs: object) -> object:
+        raise AssertionError("read again")
+
+    monkeypatch.setattr(library, "read_haproxy_config", not_again)
+    cached = HAProxyConfigSource.read(configs, ["/run/given.sock"], cache=cache)
+    assert cached == read
+    assert list(cached.routes) == list(read.routes)
+    assert list(cached.socketless) == list(read.socketless)
+
+
 @pytest.mark.parametrize("command", ["refresh", "status", "check"])
 def test_help_says_where_certificates_and_sockets_come_from(run_cli: Run, command: str) -> None:
     text = " ".join(run_cli(command, "--help", state=None).stdout.split())
@@ -547,6 +595,7 @@ def test_routes_say_where_haproxy_reads_each_staple(tmp_path: Path, cert_dir: ob
             f"{config}:6: its crt-store load line names no 'ocsp' file, and HAProxy never looks "
             "for <crt>.ocsp there (add 'ocsp <file>'); ocsptool does not staple '@s/b'",
         )
+        assert found.socketless == {str(crt): str(config), str(other): str(config)}
     assert cache.exists()
 
 
