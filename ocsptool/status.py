@@ -82,11 +82,13 @@ class StatusReport:
 def gather(settings: Settings, *, now: dt.datetime) -> StatusReport:
     """Staple health of every certificate of the run's inventory (``refresh.inventory_of``:
     the same certificates every command sees); reads, never writes."""
+    from ocsptool.gcpause import paused
     from ocsptool.sources import inventory_of
 
     inventory = inventory_of(settings, cache=False)
-    state = _read_state(settings.state_path, now)
-    return report(inventory, state, now, last_run(settings.state_path))
+    with paused():  # the records and a row per certificate: long-lived, never garbage
+        state = _read_state(settings.state_path, now)
+        return report(inventory, state, now, last_run(settings.state_path))
 
 
 def report(
