@@ -158,6 +158,9 @@ def report(
 
 def _served_by(cert: CertStatus, servers: list[str]) -> None:
     """The servers of a certificate: HAProxy instances, and the nginx ones apart."""
+    if not servers:  # a PATH's certificate: 10,000 rows of a status report
+        cert.haproxy, cert.nginx = [], []
+        return
     from ocsptool.sinks.nginx import is_nginx
 
     cert.haproxy = [s for s in servers if not is_nginx(s)]
@@ -203,6 +206,9 @@ def _consumer_problems(cert: CertStatus, rec: Record | None, consumers: Sequence
     """The delivery problems of the consumers configured now: one that is no longer
     configured is not this certificate's problem any more."""
     errors = (rec or {}).get("push_errors") or {}
+    if not errors:
+        cert.push_errors, cert.push_error = {}, None
+        return
     cert.push_errors = {c: why for c, why in errors.items() if c in consumers}
     cert.push_error = "; ".join(cert.push_errors.values()) or None
 

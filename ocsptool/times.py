@@ -24,9 +24,17 @@ def as_json_fields(data: Any) -> dict[str, Any]:
 
 
 def from_epoch(value: Any) -> dt.datetime | None:
-    if not isinstance(value, int | float) or isinstance(value, bool):
+    """Epoch seconds as a UTC datetime; None for anything else (None, a bool, a string)."""
+    kind = value.__class__
+    if kind is int or kind is float:  # JSON's: seven per certificate of a status report
+        return _fromtimestamp(value, _UTC)
+    if value is None or not isinstance(value, int | float) or isinstance(value, bool):
         return None
-    return dt.datetime.fromtimestamp(value, dt.UTC)
+    return _fromtimestamp(value, _UTC)
+
+
+_fromtimestamp = dt.datetime.fromtimestamp
+_UTC = dt.UTC
 
 
 def span(delta: dt.timedelta) -> str:
