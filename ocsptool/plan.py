@@ -86,9 +86,9 @@ def all_fresh(
     epoch = int(now.timestamp())
     plan = Plan()
     fresh, no_ocsp = plan.fresh.append, plan.no_ocsp.append
-    keys, others, tables = index.keys, index.others, index.consumers
-    devs, inos, sizes, mtimes, inodes, untils, has = index.columns
-    count = len(keys)
+    names, folders, others, tables = index.names, index.folders, index.others, index.consumers
+    folder, devs, inos, sizes, mtimes, inodes, untils, has = index.columns
+    count = len(names)
     at = 0  # the index is in the state's order, most often the order found: row by row
     rows: dict[str, int] | None = None
     for path, stat, inode, issuer_stat in found:
@@ -103,12 +103,12 @@ def all_fresh(
                 return None
             had: Collection[str] = entry[4]
         else:
-            if at < count and keys[at] == path:
+            if at < count and folders[folder[at]] + names[at] == path:
                 row = at
                 at += 1
             else:
                 if rows is None:
-                    rows = {key: n for n, key in enumerate(keys)}
+                    rows = index.rows()
                 if (found_row := rows.get(path)) is None:
                     return None
                 row = found_row

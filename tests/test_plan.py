@@ -230,7 +230,7 @@ def test_all_fresh_in_any_order_packed_or_not_each_file_by_its_own_entry() -> No
     }
     entries = dict(reversed(list(entries.items())))
     index = FreshIndex.of(entries)
-    assert len(index.keys) == 6 and sorted(index.others) == sorted(
+    assert len(index.names) == 6 and sorted(index.others) == sorted(
         [*(f"/c/{n}.pem" for n in (0, 3, 6, 9)), "/c/huge.pem"]
     )
     plan = all_fresh(files, index, NOW, frozenset(), ["sock"])
@@ -255,31 +255,42 @@ def test_the_index_packs_and_reads_back_as_json_does() -> None:
         "/c/c.pem": ([1, 4, 3, 4], [1, 1, 1, 1], 8, EPOCH, ()),
         "/c/d.pem": None,
         "/c/e.pem": ([1, 5, 3, 4], None, None, EPOCH, ()),
-        "/c/f.pem": ([1, 6, 3, 4], None, 9, EPOCH, ("s1", "s2")),
+        "kubernetes:web/f": ([1, 6, 3, 4], None, 9, EPOCH, ("s1", "s2")),
+        "g": ([1, 7, 70_000, 2**40], None, 10, EPOCH, ()),
+        "/c/h.pem": ([1, 8, 3, 4], None, 11, EPOCH, ()),
     }
     index = FreshIndex.of(entries)
-    assert index.keys == ["/c/a.pem", "/c/b.pem", "/c/f.pem"]
+    assert index.folders == ["/c/", "kubernetes:web/", ""]
+    assert index.names == ["a.pem", "b.pem", "f", "g", "h.pem"]
     assert index.consumers == [("s1", "s2"), ()]
     assert [list(c) for c in index.columns] == [
-        [1, 1, 1], [2, 3, 6], [3, 3, 3], [4, -4, 4], [7, NO_STAPLE, 9], [EPOCH, 0, EPOCH],
-        [0, 1, 0],
+        [0, 0, 1, 2, 0], [1, 1, 1, 1, 1], [2, 3, 6, 7, 8], [3, 3, 3, 70_000, 3],
+        [4, -4, 4, 2**40, 4], [7, NO_STAPLE, 9, 10, 11], [EPOCH, 0, EPOCH, EPOCH, EPOCH],
+        [0, 1, 0, 1, 1],
     ]  # fmt: skip
+    assert [c.typecode for c in index.columns] == ["b", "b", "b", "i", "q", "b", "i", "b"]
     assert index.others == {k: entries[k] for k in ("/c/c.pem", "/c/d.pem", "/c/e.pem")}
+    assert index.rows() == {"/c/a.pem": 0, "/c/b.pem": 1, "kubernetes:web/f": 2, "g": 3,
+                            "/c/h.pem": 4}  # fmt: skip
     again = FreshIndex.loads(json.loads(json.dumps(index.dumps())))
-    assert (again.keys, again.consumers, again.columns) == (
-        index.keys,
+    assert (again.folders, again.names, again.consumers, again.columns) == (
+        index.folders,
+        index.names,
         index.consumers,
         index.columns,
     )
     assert again.others == json.loads(json.dumps(index.others))
-    keys, consumers, columns, others = index.dumps()
+    folders, names, consumers, columns, others = index.dumps()
     for bad in (
-        [keys[:2], consumers, columns, others],  # a column longer than the keys
-        [keys, consumers, columns[:6], others],
-        [keys, consumers[:1], columns, others],  # a row names consumers that are not there
-        [keys, consumers, [*columns[:6], columns[3]], others],  # rows out of the table
-        [keys, consumers, columns, []],
-        [keys, consumers, [c[:-4] for c in columns], others],  # not whole int64s
+        [folders, names[:2], consumers, columns, others],  # columns longer than the names
+        [folders, names, consumers, columns[:7], others],
+        [folders, names, consumers[:1], columns, others],  # a row's consumers not there
+        [folders[:2], names, consumers, columns, others],  # a row's folder not there
+        [folders, names, consumers, [*columns[:7], columns[4]], others],  # out of the table
+        [folders, names, consumers, columns, []],
+        [folders, names, consumers, [[c, t[:-4]] for c, t in columns], others],  # cut short
+        [folders, names, consumers, [["l", t] for _, t in columns], others],  # not a size kept
+        [[1], names, consumers, columns, others],
     ):
         with pytest.raises((ValueError, TypeError)):
             FreshIndex.loads(json.loads(json.dumps(bad)))

@@ -28,7 +28,8 @@ from ocsptool.state import State
 from ocsptool.state.index import FreshIndex, index_entry
 from ocsptool.state.lock import RunLock, last_run, run_lock
 
-_INDEX_VERSION = 3  # 1 was marshal: never decoded again; 2 a JSON list per entry
+#: 1 was marshal: never decoded again; 2 a JSON list per entry; 3 int64 columns.
+_INDEX_VERSION = 4
 #: The index may be this much larger than its state file (a tiny state, small entries).
 _INDEX_SLACK = 64 * 1024
 
@@ -78,8 +79,9 @@ class JsonStateFile:
             return None
         try:
             text = data.decode()
-            del data  # not kept while the text is parsed
+            del data  # not kept while the text is parsed, nor the text after
             version, key, *packed = json.loads(text)
+            del text
             if (version, key) != (_INDEX_VERSION, [st.st_ino, st.st_size, st.st_mtime_ns]):
                 return None
             index = FreshIndex.loads(packed)
