@@ -99,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
                 bench.breakdown()
             if not args.quick and "5" in only:
                 bench.profile()
+            if not args.quick and bench.large_argv is not None:
+                size = f"{bench.sizes.large:,}"
+                bench.cprofile(bench.large_argv, f"no-op refresh at {size} certs from a crt-list")
     finally:
         if not args.workdir:
             fx.remove(workdir)

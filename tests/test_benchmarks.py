@@ -71,6 +71,7 @@ def test_smoke_run_prints_the_table() -> None:
         "### cProfile, no-op refresh at 20 certs: top 15 cumulative",
         "ocsptool/cli.py",  # ocsptool's own functions, not only the interpreter's
         "### 9: the fixture of 20 certificates",
+        "### cProfile, no-op refresh at 20 certs from a crt-list: top 15 cumulative",
     ):
         assert section in out, section
     assert "warning" not in done.stderr
