@@ -214,6 +214,27 @@ def test_all_fresh_needs_the_index_to_hold_exactly_the_files_found(form: Any) ->
     assert all_fresh([FOUND], index, NOW, frozenset(), []) is None
 
 
+@pytest.mark.parametrize("form", [packed, unpacked])
+def test_all_fresh_asks_a_routed_certificate_for_its_own_sinks(form: Any) -> None:
+    """A certificate a configuration routes needs its staple at its route's sinks (not
+    the -s ones); any other, at every -s socket."""
+    from ocsptool.plan import all_fresh
+
+    other = Found("/c/b.pem", [1, 2, 3, 5], 8, None)
+    index = form({FOUND.path: ENTRY, other.path: (other.stat, None, 8, EPOCH + 60, ())})
+    routed = {FOUND.path: ("sock",)}
+
+    def fresh(routed: dict[str, tuple[str, ...]], consumers: list[str]) -> list[str] | None:
+        plan = all_fresh([FOUND, other], index, NOW, (), consumers, routed=routed)
+        return None if plan is None else plan.fresh
+
+    assert fresh(routed, []) == [FOUND.path, other.path]
+    assert fresh(routed, ["given"]) is None  # b has no route: every -s socket
+    assert fresh({**routed, other.path: ()}, ["given"]) == [FOUND.path, other.path]
+    assert fresh({FOUND.path: ("sock", "more")}, []) is None
+    assert fresh({}, ["sock"]) is None  # b lacks it
+
+
 def test_all_fresh_in_any_order_packed_or_not_each_file_by_its_own_entry() -> None:
     """The index is in the state's order, often not the order found (a certificate added
     later); entries that do not pack (an issuer file, an inode past int64) are mixed in:
