@@ -34,7 +34,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--workdir", type=Path, help="keep fixtures here (default: a temp dir)")
     parser.add_argument("--write", action="store_true", help=f"store the result in {RESULTS.name}")
     parser.add_argument(
-        "--only", nargs="*", choices=["1", "2", "3", "4", "5", "6", "7", "8"], help="workloads"
+        "--only",
+        nargs="*",
+        choices=[str(n) for n in range(1, 10)],
+        help="workloads (default: all but 9, whose fixture takes minutes; a --size run: all)",
     )
     parser.add_argument(
         "--ocsptool",
@@ -55,7 +58,9 @@ def sizes(args: argparse.Namespace) -> Sizes:
     cold_runs = 1 if args.quick else min(3, runs)
     if args.size is not None:
         n = args.size
-        return Sizes(n, n, min(100, n), n, (n,), runs, cold_runs, nginx=(n,), kube=n, smoke=True)
+        return Sizes(
+            n, n, min(100, n), n, (n,), runs, cold_runs, nginx=(n,), kube=n, large=n, smoke=True
+        )
     scaling = (1_000, 10_000, 50_000) if args.full else (1_000, 10_000)
     return Sizes(scaling=scaling, runs=runs, cold_runs=cold_runs)
 
@@ -71,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         workdir = Path(tempfile.mkdtemp(prefix="run-", dir=args.workdir))
     else:
         workdir = Path(tempfile.mkdtemp(prefix="ocsptool-bench-"))
-    only = set(args.only or "12345678")
+    only = set(args.only or ("123456789" if args.size is not None else "12345678"))
     try:
         pki = fx.make_pki(workdir)
         with fx.serving(pki) as responder:
@@ -85,6 +90,7 @@ def main(argv: list[str] | None = None) -> int:
                 ("6", bench.workload_paced),
                 ("7", bench.workload_nginx),
                 ("8", bench.workload_kubernetes),
+                ("9", bench.workload_large),
             ]
             for key, step in steps:
                 if key in only:
@@ -93,6 +99,9 @@ def main(argv: list[str] | None = None) -> int:
                 bench.breakdown()
             if not args.quick and "5" in only:
                 bench.profile()
+            if not args.quick and bench.large_argv is not None:
+                size = f"{bench.sizes.large:,}"
+                bench.cprofile(bench.large_argv, f"no-op refresh at {size} certs from a crt-list")
     finally:
         if not args.workdir:
             fx.remove(workdir)

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,8 +49,11 @@ class ProcessFailed(RuntimeError):
 GNU_TIME = "/usr/bin/time"
 
 
-def run_once(argv: Sequence[str], *, check: bool = True) -> Run:
-    """Run ``argv`` to the end; its wall time and its own peak RSS."""
+def run_once(
+    argv: Sequence[str], *, check: bool = True, environ: Mapping[str, str] | None = None
+) -> Run:
+    """Run ``argv`` to the end (in ``environ``, default ``env()``); its wall time and its
+    own peak RSS."""
     rss_file = None
     wrapped = list(argv)
     if os.access(GNU_TIME, os.X_OK):
@@ -64,7 +67,7 @@ def run_once(argv: Sequence[str], *, check: bool = True) -> Run:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
-            env=env(),
+            env=env() if environ is None else dict(environ),
             cwd=PACKAGE_ROOT,  # ``-m`` puts the working directory first on sys.path
         )
         assert process.stderr is not None
@@ -118,18 +121,20 @@ def time_pair(
     reference: Sequence[str],
     runs: int,
     before: Callable[[], None] | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
 ) -> tuple[Timing, Timing]:
     """Time two commands in alternation, so both see the same load on a shared machine.
 
-    ``before`` runs (untimed) before each run of ``ours``.
+    ``before`` runs (untimed) before each run of ``ours``; ``environ``: both run in it.
     """
     mine: list[Run] = []
     theirs: list[Run] = []
     for _ in range(runs):
         if before is not None:
             before()
-        mine.append(run_once(ours))
-        theirs.append(run_once(reference))
+        mine.append(run_once(ours, environ=environ))
+        theirs.append(run_once(reference, environ=environ))
     return _timing(mine), _timing(theirs)
 
 

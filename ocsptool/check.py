@@ -137,6 +137,6 @@ def _expires(left: dt.timedelta) -> str:
 
 
 def _span(delta: dt.timedelta) -> str:
-    from ocsptool.status_output import span
+    from ocsptool.times import span
 
     return span(delta)

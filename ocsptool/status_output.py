@@ -16,7 +16,7 @@ from ocsptool.plural import plural
 from ocsptool.printable import printable
 from ocsptool.status import StatusReport
 from ocsptool.target import no_ocsp
-from ocsptool.times import as_json_fields, iso
+from ocsptool.times import as_json_fields, iso, span
 from ocsptool.view import CRITICAL, WARNING, CertStatus, LiveCheck, Stapler
 
 if TYPE_CHECKING:
@@ -30,22 +30,6 @@ _STATUS_STYLE = {
     "unknown": "red",
     "none": "yellow",
 }
-
-
-def span(delta: dt.timedelta) -> str:
-    """``3d 4h``, ``2h 5m``, ``45s``: the two largest units."""
-    seconds = int(abs(delta.total_seconds()))
-    units = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
-    parts: list[str] = []
-    for name, size in units:
-        if seconds >= size or (name == "s" and not parts):
-            parts.append(f"{seconds // size}{name}")
-            seconds %= size
-        if len(parts) == 2:
-            break
-    if len(parts) == 2 and parts[1].startswith("0"):
-        parts.pop()
-    return " ".join(parts)
 
 
 def relative(moment: dt.datetime | None, now: dt.datetime, *, expiry: bool = False) -> str:

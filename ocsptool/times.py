@@ -24,9 +24,33 @@ def as_json_fields(data: Any) -> dict[str, Any]:
 
 
 def from_epoch(value: Any) -> dt.datetime | None:
-    if not isinstance(value, int | float) or isinstance(value, bool):
+    """Epoch seconds as a UTC datetime; None for anything else (None, a bool, a string)."""
+    kind = value.__class__
+    if kind is int or kind is float:  # JSON's: seven per certificate of a status report
+        return _fromtimestamp(value, _UTC)
+    if value is None or not isinstance(value, int | float) or isinstance(value, bool):
         return None
-    return dt.datetime.fromtimestamp(value, dt.UTC)
+    return _fromtimestamp(value, _UTC)
+
+
+_fromtimestamp = dt.datetime.fromtimestamp
+_UTC = dt.UTC
+
+
+def span(delta: dt.timedelta) -> str:
+    """``3d 4h``, ``2h 5m``, ``45s``: the two largest units (status, check)."""
+    seconds = int(abs(delta.total_seconds()))
+    units = (("d", 86400), ("h", 3600), ("m", 60), ("s", 1))
+    parts: list[str] = []
+    for name, size in units:
+        if seconds >= size or (name == "s" and not parts):
+            parts.append(f"{seconds // size}{name}")
+            seconds %= size
+        if len(parts) == 2:
+            break
+    if len(parts) == 2 and parts[1].startswith("0"):
+        parts.pop()
+    return " ".join(parts)
 
 
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}

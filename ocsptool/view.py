@@ -412,6 +412,9 @@ def assess(cert: CertStatus, now: dt.datetime) -> None:
         found.append(
             (CRITICAL if cert.must_staple and "serves no staple" in line else WARNING, line)
         )
+    if not found:  # most rows: nothing wrong
+        cert.severity, cert.problems = OK, []
+        return
     found.sort(key=lambda item: -item[0])
     cert.severity = max((s for s, _ in found), default=OK)
     cert.problems = [text for _, text in found]

@@ -12,6 +12,7 @@ from ocsptool.certs import parse_bundle
 from ocsptool.plan import Plan, decide, triage
 from ocsptool.scan import Found
 from ocsptool.state import Record
+from ocsptool.state.index import NO_STAPLE, FreshIndex
 from ocsptool.target import IssuerOrigin, target_of
 from ocsptool.testing.pki import Authority
 
@@ -179,13 +180,23 @@ ALL_FRESH = {
 }
 
 
+def packed(entries: dict[str, Any]) -> FreshIndex:
+    return FreshIndex.of(entries)
+
+
+def unpacked(entries: dict[str, Any]) -> FreshIndex:
+    """Every entry as it is, none packed (as an issuer file or a huge inode leaves them)."""
+    return FreshIndex(others=entries)
+
+
+@pytest.mark.parametrize("form", [packed, unpacked])
 @pytest.mark.parametrize("case", sorted(ALL_FRESH))
-def test_all_fresh(case: str) -> None:
+def test_all_fresh(case: str, form: Any) -> None:
     from ocsptool.plan import all_fresh
 
     found, entry, force, consumers, expected = ALL_FRESH[case]
-    index = {} if entry == "absent" else {FOUND.path: entry}
-    plan = all_fresh([found], index, NOW, frozenset(force), consumers)  # type: ignore[arg-type]
+    index = form({} if entry == "absent" else {FOUND.path: entry})
+    plan = all_fresh([found], index, NOW, frozenset(force), consumers)
     if expected is None:
         assert plan is None
     elif expected == "no-ocsp":
@@ -195,11 +206,115 @@ def test_all_fresh(case: str) -> None:
         assert where(plan) == ["fresh"]
 
 
-def test_all_fresh_needs_the_index_to_hold_exactly_the_files_found() -> None:
+@pytest.mark.parametrize("form", [packed, unpacked])
+def test_all_fresh_needs_the_index_to_hold_exactly_the_files_found(form: Any) -> None:
     from ocsptool.plan import all_fresh
 
-    index = {FOUND.path: ENTRY, "/c/gone.pem": ENTRY}  # a record to prune: load them
-    assert all_fresh([FOUND], index, NOW, frozenset(), []) is None  # type: ignore[arg-type]
+    index = form({FOUND.path: ENTRY, "/c/gone.pem": ENTRY})  # a record to prune: load them
+    assert all_fresh([FOUND], index, NOW, frozenset(), []) is None
+
+
+@pytest.mark.parametrize("form", [packed, unpacked])
+def test_all_fresh_asks_a_routed_certificate_for_its_own_sinks(form: Any) -> None:
+    """A certificate a configuration routes needs its staple at its route's sinks (not
+    the -s ones); any other, at every -s socket."""
+    from ocsptool.plan import all_fresh
+
+    other = Found("/c/b.pem", [1, 2, 3, 5], 8, None)
+    index = form({FOUND.path: ENTRY, other.path: (other.stat, None, 8, EPOCH + 60, ())})
+    routed = {FOUND.path: ("sock",)}
+
+    def fresh(routed: dict[str, tuple[str, ...]], consumers: list[str]) -> list[str] | None:
+        plan = all_fresh([FOUND, other], index, NOW, (), consumers, routed=routed)
+        return None if plan is None else plan.fresh
+
+    assert fresh(routed, []) == [FOUND.path, other.path]
+    assert fresh(routed, ["given"]) is None  # b has no route: every -s socket
+    assert fresh({**routed, other.path: ()}, ["given"]) == [FOUND.path, other.path]
+    assert fresh({FOUND.path: ("sock", "more")}, []) is None
+    assert fresh({}, ["sock"]) is None  # b lacks it
+
+
+def test_all_fresh_in_any_order_packed_or_not_each_file_by_its_own_entry() -> None:
+    """The index is in the state's order, often not the order found (a certificate added
+    later); entries that do not pack (an issuer file, an inode past int64) are mixed in:
+    each file is still compared with its own entry, and only with it."""
+    from ocsptool.plan import all_fresh
+
+    files = [
+        Found(f"/c/{n}.pem", [1, n, 3, 4], 100 + n, [5, n, 5, 5] if n % 3 == 0 else None)
+        for n in range(10)
+    ]
+    files.append(Found("/c/huge.pem", [1, 2**64 - 1, 3, 4], 2**63, None))
+    entries: dict[str, Any] = {
+        f.path: (f.stat, f.issuer_stat, f.ocsp_inode, EPOCH + 60, ("sock",)) for f in files
+    }
+    entries = dict(reversed(list(entries.items())))
+    index = FreshIndex.of(entries)
+    assert len(index.names) == 6 and sorted(index.others) == sorted(
+        [*(f"/c/{n}.pem" for n in (0, 3, 6, 9)), "/c/huge.pem"]
+    )
+    plan = all_fresh(files, index, NOW, frozenset(), ["sock"])
+    assert plan is not None and plan.fresh == [f.path for f in files]
+    for n, f in enumerate(files):  # any one file changed, in any way: not all fresh
+        for changed in (
+            f._replace(stat=[*f.stat[:3], 5]),
+            f._replace(ocsp_inode=None),
+            f._replace(issuer_stat=None if f.issuer_stat else [5, 5, 5, 5]),
+        ):
+            assert all_fresh([*files[:n], changed, *files[n + 1 :]], index, NOW, (), []) is None
+    swapped = [files[1]._replace(path=files[2].path), files[2]._replace(path=files[1].path)]
+    assert all_fresh([files[0], *swapped, *files[3:]], index, NOW, (), []) is None
+
+
+def test_the_index_packs_and_reads_back_as_json_does() -> None:
+    import json
+
+    entries: dict[str, Any] = {
+        "/c/a.pem": ([1, 2, 3, 4], None, 7, EPOCH, ("s1", "s2")),
+        "/c/b.pem": ([1, 3, 3, -4], None, NO_STAPLE, 0, ()),
+        "/c/c.pem": ([1, 4, 3, 4], [1, 1, 1, 1], 8, EPOCH, ()),
+        "/c/d.pem": None,
+        "/c/e.pem": ([1, 5, 3, 4], None, None, EPOCH, ()),
+        "kubernetes:web/f": ([1, 6, 3, 4], None, 9, EPOCH, ("s1", "s2")),
+        "g": ([1, 7, 70_000, 2**40], None, 10, EPOCH, ()),
+        "/c/h.pem": ([1, 8, 3, 4], None, 11, EPOCH, ()),
+    }
+    index = FreshIndex.of(entries)
+    assert index.folders == ["/c/", "kubernetes:web/", ""]
+    assert index.names == ["a.pem", "b.pem", "f", "g", "h.pem"]
+    assert index.consumers == [("s1", "s2"), ()]
+    assert [list(c) for c in index.columns] == [
+        [0, 0, 1, 2, 0], [1, 1, 1, 1, 1], [2, 3, 6, 7, 8], [3, 3, 3, 70_000, 3],
+        [4, -4, 4, 2**40, 4], [7, NO_STAPLE, 9, 10, 11], [EPOCH, 0, EPOCH, EPOCH, EPOCH],
+        [0, 1, 0, 1, 1],
+    ]  # fmt: skip
+    assert [c.typecode for c in index.columns] == ["b", "b", "b", "i", "q", "b", "i", "b"]
+    assert index.others == {k: entries[k] for k in ("/c/c.pem", "/c/d.pem", "/c/e.pem")}
+    assert index.rows() == {"/c/a.pem": 0, "/c/b.pem": 1, "kubernetes:web/f": 2, "g": 3,
+                            "/c/h.pem": 4}  # fmt: skip
+    again = FreshIndex.loads(json.loads(json.dumps(index.dumps())))
+    assert (again.folders, again.names, again.consumers, again.columns) == (
+        index.folders,
+        index.names,
+        index.consumers,
+        index.columns,
+    )
+    assert again.others == json.loads(json.dumps(index.others))
+    folders, names, consumers, columns, others = index.dumps()
+    for bad in (
+        [folders, names[:2], consumers, columns, others],  # columns longer than the names
+        [folders, names, consumers, columns[:7], others],
+        [folders, names, consumers[:1], columns, others],  # a row's consumers not there
+        [folders[:2], names, consumers, columns, others],  # a row's folder not there
+        [folders, names, consumers, [*columns[:7], columns[4]], others],  # out of the table
+        [folders, names, consumers, columns, []],
+        [folders, names, consumers, [[c, t[:-4]] for c, t in columns], others],  # cut short
+        [folders, names, consumers, [["l", t] for _, t in columns], others],  # not a size kept
+        [[1], names, consumers, columns, others],
+    ):
+        with pytest.raises((ValueError, TypeError)):
+            FreshIndex.loads(json.loads(json.dumps(bad)))
 
 
 INDEX_ENTRY = {

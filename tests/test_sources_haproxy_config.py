@@ -460,6 +460,58 @@ def test_routes_ocsp_update_and_how_s_sockets_combine(tmp_path: Path, cert_dir: 
     assert both.sockets == ("/run/given.sock", "/run/one.sock", "/run/two.sock")
 
 
+@pytest.mark.parametrize("binary", matrix_params((3, 0)), indirect=True)
+def test_a_cached_reading_is_the_reading(
+    binary: Binary, tmp_path: Path, cert_dir: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Everything a reading says comes back the same from the cache (its compact columns):
+    two instances sharing a crt-list with ocsp-update, one without a socket; a certificate
+    both load, one each loads under another name, files a crt-store names, del-ext. (A
+    crt-store's ``ocsp`` is honoured for HAProxy 3.0+: one is on PATH.)"""
+    from ocsptool.sources.haproxy_config import HAProxyConfigSource
+
+    haproxy_on_path(binary.path, tmp_path, monkeypatch)
+
+    site, alias, shared = (cert_dir.add(n) for n in ("site", "alias", "shared"))  # type: ignore[attr-defined]
+    crt = site.with_name("site.crt")
+    site.rename(crt)
+    (tmp_path / "ca.pem").write_text("")
+    listed = tmp_path / "list.txt"
+    listed.write_text(f"{shared} [ocsp-update on] shared.test\n{crt}\n")
+    configs = []
+    for n, socket in (("one", "    stats socket /run/one.sock level admin\n"), ("two", "")):
+        (tmp_path / n).mkdir()
+        config = tmp_path / n / "haproxy.cfg"
+        config.write_text(
+            f"global\n{socket}    ssl-load-extra-del-ext\n"
+            f"crt-store s\n    load crt {alias} ocsp {tmp_path}/{n}.der issuer {tmp_path}/ca.pem"
+            f" alias a\n{HEAD}frontend tls\n    bind :443 ssl crt-list {listed} crt @s/a\n"
+        )
+        configs.append(config)
+    cache = tmp_path / "state.discovery"
+    read = HAProxyConfigSource.read(configs, ["/run/given.sock"], cache=cache)
+    assert cache.exists()
+    assert read.problems == ()
+    assert {k: [name for _, name, _ in r.served] for k, r in read.routes.items()} == {
+        str(shared): [str(shared)] * 2,
+        str(crt): [str(crt)] * 2,
+        str(alias): ["@s/a"] * 2,
+    }
+    assert read.routes[str(alias)].staple_path == f"{tmp_path}/one.der"
+    assert read.routes[str(crt)].staple_path == str(crt.with_name("site.ocsp"))
+    assert read.socketless == {str(k): str(configs[1]) for k in (shared, crt, alias)}
+    import ocsptool.haproxy_config as library
+
+    def not_again(*args: object, **kwargs: object) -> object:
+        raise AssertionError("read again")
+
+    monkeypatch.setattr(library, "read_haproxy_config", not_again)
+    cached = HAProxyConfigSource.read(configs, ["/run/given.sock"], cache=cache)
+    assert cached == read
+    assert list(cached.routes) == list(read.routes)
+    assert list(cached.socketless) == list(read.socketless)
+
+
 @pytest.mark.parametrize("command", ["refresh", "status", "check"])
 def test_help_says_where_certificates_and_sockets_come_from(run_cli: Run, command: str) -> None:
     text = " ".join(run_cli(command, "--help", state=None).stdout.split())
@@ -570,7 +622,70 @@ def test_routes_say_where_haproxy_reads_each_staple(
             f"{config}:6: its crt-store load line names no 'ocsp' file, and HAProxy never looks "
             "for <crt>.ocsp there (add 'ocsp <file>'); ocsptool does not staple '@s/b'",
         )
+        expected = {str(crt): str(config)} | ({} if problems else {str(other): str(config)})
+        assert found.socketless == expected
     assert cache.exists() == (not problems)
+
+
+@pytest.mark.parametrize("binary", matrix_params((3, 0)), indirect=True)
+def test_the_scan_finds_each_staple_and_issuer_where_haproxy_reads_them(
+    binary: Binary, tmp_path: Path, cert_dir: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each certificate's stat key, the inode of the staple file HAProxy reads (beside it,
+    or one a crt-store names in another directory) and its issuer file's stat key (beside
+    it, or named): as the files are, and None for those that are not there. (HAProxy 3.0+
+    on PATH: a crt-store's ``ocsp`` is its option.)"""
+    haproxy_on_path(binary.path, tmp_path, monkeypatch)
+    site = cert_dir.add("site")  # type: ignore[attr-defined]
+    crt = site.with_name("site.crt")
+    site.rename(crt)
+    other = cert_dir.add("other")  # type: ignore[attr-defined]
+    plain = cert_dir.add("plain")  # type: ignore[attr-defined]
+    staples = tmp_path / "staples"
+    staples.mkdir()
+    config = tmp_path / "haproxy.cfg"
+    config.write_text(
+        "global\n    ssl-load-extra-del-ext\n"
+        f"crt-store s\n    load crt {other} ocsp {staples}/other.der issuer {tmp_path}/ca.pem"
+        f" alias o\n{HEAD}frontend tls\n    bind :443 ssl crt {crt} crt @s/o crt {plain}\n"
+    )
+
+    def scanned() -> dict[str, tuple[object, ...]]:
+        found = source.HAProxyConfigSource.read([config]).scan()
+        assert found.problems == []
+        return {Path(f.path).name: tuple(f[1:]) for f in found.found}
+
+    def key(path: Path) -> list[int]:
+        st = path.stat()
+        return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
+
+    named_issuer = tmp_path / "ca.pem"  # HAProxy refuses to start without it
+    named_issuer.write_text("")
+    files = [crt, other, plain]
+    assert scanned() == {
+        "site.crt": (key(crt), None, None),
+        "other.pem": (key(other), None, key(named_issuer)),
+        "plain.pem": (key(plain), None, None),
+    }
+    written = [
+        crt.with_name("site.ocsp"),
+        staples / "other.der",
+        plain.with_name("plain.pem.ocsp"),
+        crt.with_name("site.issuer"),
+        named_issuer,
+        plain.with_name("plain.pem.issuer"),
+        crt.with_name("site.crt.ocsp"),  # not the file del-ext makes HAProxy read
+    ]
+    for path in written:
+        path.write_bytes(b"x")
+    assert scanned() == {
+        p.name: (key(p), written[n].stat().st_ino, key(written[n + 3])) for n, p in enumerate(files)
+    }
+    read = source.HAProxyConfigSource.read([config])
+    plain.unlink()  # since the configuration was read (as a cached reading may be)
+    found = read.scan()
+    assert found.problems == [(str(plain), "no such file or directory (a dangling symlink?)")]
+    assert [Path(f.path).name for f in found.found] == ["site.crt", "other.pem"]
 
 
 def test_a_configuration_with_nothing_to_staple_names_each_line_not_understood(

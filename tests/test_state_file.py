@@ -113,8 +113,8 @@ def test_the_index_is_json_and_bounded_by_the_state(cert_dir: CertDir, state_fil
     cert_dir.add("a")
     run_refresh(settings(cert_dir, state_file), now=NOW)
     index = state_file.with_name("state.json.index")
-    version, key, entries = json.loads(index.read_bytes())
-    assert version == 2 and list(entries) == [str(cert_dir.path / "a.pem")]
+    version, key, folders, names, _consumers, _columns, others = json.loads(index.read_bytes())
+    assert (version, folders, names, others) == (4, [f"{cert_dir.path}/"], ["a.pem"], {})
     assert key[1] == state_file.stat().st_size
     index.write_bytes(index.read_bytes() + b" " * (2 * state_file.stat().st_size + 65536))
     assert JsonStateFile(state_file).index() is None  # past twice the state: not even read

@@ -102,7 +102,7 @@ def discover(inputs: Inputs, *, cache: Path | None = None) -> Inventory:
     sockets = list(inputs.sockets)
     warnings: list[str] = []
     routes: Mapping[str, Route] = {}
-    socketless: dict[str, str] = {}
+    socketless: Mapping[str, str] = {}
     itself: dict[str, str] = {}
     aliases: dict[str, str] = {}
     seen: set[str] | None = set() if len(surveys) > 1 else None
@@ -120,7 +120,8 @@ def discover(inputs: Inputs, *, cache: Path | None = None) -> Inventory:
         inventory.problems += survey.problems
         inventory.unreadable += survey.unreadable
         inventory.leftovers += survey.leftovers
-        socketless.update(survey.socketless)
+        if survey.socketless:  # one source: its own mapping, not a copy of 100,000 keys
+            socketless = {**socketless, **survey.socketless} if socketless else survey.socketless
         for key, address in survey.itself.items():
             itself.setdefault(key, address)
         inventory.listed += survey.listed

@@ -22,11 +22,11 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ocsptool.files import READ_DENIED
 from ocsptool.route import Route
-from ocsptool.scan import Found, ScanResult
+from ocsptool.scan import Found, Inodes, ScanResult
 from ocsptool.sources.types import Survey, file_target
 
 if TYPE_CHECKING:
@@ -167,10 +167,16 @@ class HAProxyConfigSource:
         )
 
     def scan(self) -> ScanResult:
+        from ocsptool.scan import side_files
+
         result = ScanResult(problems=list(self.problems))
-        listings: dict[str, dict[str, os.DirEntry[str]] | None] = {}
+        #: Per directory of certificates: its ``.ocsp`` and ``.issuer`` files' inodes.
+        listings: dict[str, Inodes | None] = {}
+        #: Per directory of staple files a configuration names: every name's inode.
+        named: dict[str, Inodes | None] = {}
         found = result.found.append
         new = tuple.__new__
+        stat_of = os.stat
         denied = self.denied
         for key, route in self.routes.items():
             if denied and key in denied:
@@ -179,10 +185,9 @@ class HAProxyConfigSource:
             if directory in listings:
                 listing = listings[directory]
             else:
-                listing = listings[directory] = _listing(directory or "/")
-            entry = listing.get(name) if listing else None
+                listing = listings[directory] = side_files(directory or "/")
             try:
-                st = entry.stat() if entry is not None else os.stat(key)
+                st = stat_of(key)
             except OSError as e:
                 from ocsptool.scan import _describe
 
@@ -193,14 +198,18 @@ class HAProxyConfigSource:
                 slisting, sname = listing, name + ".ocsp"
             else:
                 sdir, sname = staple_path.rsplit("/", 1)
-                if sdir not in listings:
-                    listings[sdir] = _listing(sdir or "/")
-                slisting = listings[sdir]
-            ocsp = slisting.get(sname) if slisting else None
-            named = route.issuer_path  # the issuer file a configuration names, if any
-            issuer = _issuer_stat(key, name, listing) if named is None else _named_stat(named)
+                if sdir not in named:
+                    named[sdir] = side_files(sdir or "/", None)
+                slisting = named[sdir]
+            issuer_path = route.issuer_path  # the issuer file a configuration names, if any
+            if issuer_path is not None:
+                issuer = _named_stat(issuer_path)
+            elif listing is not None and name + ".issuer" not in listing:
+                issuer = None
+            else:
+                issuer = _named_stat(key + ".issuer")
             stat = [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
-            found(new(Found, (key, stat, ocsp.inode() if ocsp else None, issuer)))
+            found(new(Found, (key, stat, slisting.get(sname) if slisting else None, issuer)))
         return result
 
     def target(self, found: Found, route: Route) -> Target:
@@ -262,8 +271,8 @@ Question = tuple[tuple[str, ...], tuple[str, ...], str, str]
 
 #: Bumped whenever the cache's layout or meaning changes (4: compact JSON, read only when
 #: ours; Route.issuers_dir, certificates without a staple file left out, crt-list and
-#: ssl-f-use files relative to default-path).
-_CACHE_VERSION = 4
+#: ssl-f-use files relative to default-path. 5: columns, each distinct route shape once).
+_CACHE_VERSION = 5
 
 
 def _inputs(discoveries: Sequence[Discovery]) -> list[str]:
@@ -292,33 +301,49 @@ def _stat_keys(paths: Sequence[str]) -> list[list[int] | None]:
 def _save(
     cache: Path, question: Question, discoveries: Sequence[Discovery], found: HAProxyConfigSource
 ) -> None:
-    """Keep the reading as compact JSON: each distinct socket list and sink list once, each
-    certificate a row of indexes and the paths that are not the defaults."""
+    """Keep the reading as compact JSON columns: the keys, each route's shape (its sinks,
+    the sockets and ``ocsp-update`` of each instance that serves it, its
+    ``issuers-chain-path``, the configuration of its instance without a socket: a table,
+    each distinct shape once, most certificates sharing one) and its origin; then, only
+    for the routes that have them, the names the instances load it under when not its
+    key, and its staple, key and issuer files."""
     from ocsptool.sources import cache as kept
 
     inputs = _inputs(discoveries)
     names = _variables(inputs)
+    socketless = found.socketless
     tables: dict[tuple[str, ...], int] = {}
 
     def ref(value: tuple[str, ...]) -> int:
         return tables.setdefault(tuple(value), len(tables))
 
-    rows = {
-        key: [
-            ref(route.sinks),
-            [
-                [ref(own), None if name == key else name, update]
-                for own, name, update in route.served
-            ],
-            route.staple_path,
-            route.origin,
-            route.key_path,
-            route.issuer_path,
-            route.issuers_dir,
-        ]
-        for key, route in found.routes.items()
-    }
-    answer = [list(tables), rows, found.sockets, found.warnings, found.socketless]
+    shapes: dict[tuple[int, tuple[tuple[int, bool], ...], str | None, str | None], int] = {}
+    shape_of: list[int] = []
+    named: list[list[object]] = []
+    paths: list[list[object]] = []
+    for n, (key, route) in enumerate(found.routes.items()):
+        served = tuple((ref(own), update) for own, _name, update in route.served)
+        shape = (ref(route.sinks), served, route.issuers_dir, socketless.get(key))
+        shape_of.append(shapes.setdefault(shape, len(shapes)))
+        loaded_as = [None if name == key else name for _own, name, _update in route.served]
+        if any(name is not None for name in loaded_as):
+            named.append([n, loaded_as])
+        files = [route.staple_path, route.key_path, route.issuer_path]
+        if any(path is not None for path in files):
+            paths.append([n, *files])
+    routes = found.routes
+    answer = [
+        list(tables),
+        [[sinks, [list(s) for s in served], *rest] for sinks, served, *rest in shapes],
+        list(routes),
+        shape_of,
+        [route.origin for route in routes.values()],
+        named,
+        paths,
+        found.sockets,
+        found.warnings,
+        {key: config for key, config in socketless.items() if key not in routes},
+    ]
     depends = [inputs, _stat_keys(inputs), names, _values(names)]
     kept.save(cache, [_CACHE_VERSION, question, depends, answer])
 
@@ -340,43 +365,57 @@ def _load(cache: Path, question: Question) -> HAProxyConfigSource | None:
         inputs, keys, names, values = depends
         if _stat_keys(inputs) != keys or _values(names) != values:
             return None
-        table_list, rows, sockets, warnings, socketless = answer
-        tables = [tuple(t) for t in table_list]
-        new = tuple.__new__  # Route(*r) without its Python-level __new__: 100,000 calls
-        routes = {
-            key: new(
-                Route,
-                (
-                    tuple((tables[o], key if n is None else n, bool(u)) for o, n, u in served),
-                    staple,
-                    tables[sinks],
-                    origin,
-                    key_path,
-                    issuer,
-                    chains,
-                ),
+        table_list, shape_list, keys, shape_of, origins, named, paths, *rest = answer
+        sockets, warnings, unrouted = rest
+        routes, socketless = _routes(table_list, shape_list, keys, shape_of, origins)
+        socketless.update(unrouted)
+        for n, loaded_as in named:
+            key = keys[n]
+            route = routes[key]
+            served = zip(route.served, loaded_as, strict=True)
+            routes[key] = route._replace(
+                served=tuple(
+                    (own, key if name is None else name, up) for (own, _, up), name in served
+                )
             )
-            for key, (sinks, served, staple, origin, key_path, issuer, chains) in rows.items()
-        }
+        for n, staple, key_path, issuer in paths:
+            key = keys[n]
+            routes[key] = routes[key]._replace(
+                staple_path=staple, key_path=key_path, issuer_path=issuer
+            )
         return HAProxyConfigSource(routes, tuple(sockets), tuple(warnings), (), socketless)
     except (ValueError, TypeError, IndexError, KeyError):
         return None
 
 
-def _listing(directory: str) -> dict[str, os.DirEntry[str]] | None:
-    try:
-        with os.scandir(directory) as it:
-            return {entry.name: entry for entry in it}
-    except OSError:
-        return None
-
-
-def _issuer_stat(
-    key: str, name: str, listing: dict[str, os.DirEntry[str]] | None
-) -> list[int] | None:
-    if listing is not None and name + ".issuer" not in listing:
-        return None
-    return _named_stat(key + ".issuer")
+def _routes(
+    table_list: list[list[str]],
+    shape_list: list[list[Any]],
+    keys: list[str],
+    shape_of: list[int],
+    origins: list[str | None],
+) -> tuple[dict[str, Route], dict[str, str]]:
+    """Each key's route from its shape and origin (served under its key; no files named),
+    and the keys of instances without a socket: the hot loop of a cached reading."""
+    tables = [tuple(t) for t in table_list]
+    shapes = []
+    instances: list[str | None] = []
+    for sinks, served, chains, instance in shape_list:
+        by = tuple((tables[own], bool(update)) for own, update in served)
+        shapes.append((tables[sinks], by, chains, by[0] if len(by) == 1 else None))
+        instances.append(instance)
+    new = tuple.__new__  # Route(*r) without its Python-level __new__: 100,000 calls
+    routes: dict[str, Route] = {}
+    for key, shape, origin in zip(keys, shape_of, origins, strict=True):
+        sinks, by, chains, one = shapes[shape]
+        served = ((one[0], key, one[1]),) if one is not None else tuple((o, key, u) for o, u in by)
+        routes[key] = new(Route, (served, None, sinks, origin, None, None, chains))
+    socketless: dict[str, str] = {}
+    if any(instance is not None for instance in instances):
+        for key, shape in zip(keys, shape_of, strict=True):
+            if (instance := instances[shape]) is not None:
+                socketless[key] = instance
+    return routes, socketless
 
 
 def _named_stat(path: str) -> list[int] | None:

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 
 from ocsptool.files import READ_DENIED
 from ocsptool.route import Route, Served
-from ocsptool.scan import Found, ScanResult
+from ocsptool.scan import Found, Inodes, ScanResult
 from ocsptool.sources.types import Survey, file_target
 
 if TYPE_CHECKING:
@@ -133,8 +133,13 @@ class NginxSource:
 
     def scan(self) -> ScanResult:
         """Each certificate's stat key, its staple file's inode and its ``.issuer``."""
+        from ocsptool.scan import side_files
+
         result = ScanResult(problems=list(self.problems))
-        listings: dict[str, dict[str, os.DirEntry[str]] | None] = {}
+        #: Per directory of certificates: its ``.issuer`` files' inodes.
+        listings: dict[str, Inodes | None] = {}
+        #: Per directory of staple files: every name's inode.
+        staples: dict[str, Inodes | None] = {}
         found = result.found.append
         new = tuple.__new__
         for key, route in self.routes.items():
@@ -142,10 +147,9 @@ class NginxSource:
             if directory in listings:
                 listing = listings[directory]
             else:
-                listing = listings[directory] = _listing(directory or "/")
-            entry = listing.get(name) if listing else None
+                listing = listings[directory] = side_files(directory or "/", (".issuer",))
             try:
-                st = entry.stat() if entry is not None else os.stat(key)
+                st = os.stat(key)
             except OSError as e:
                 from ocsptool.scan import _describe
 
@@ -156,13 +160,12 @@ class NginxSource:
                 result.problems.append((key, why))
                 continue
             sdir, sname = (route.staple_path or key + ".ocsp").rsplit("/", 1)
-            if sdir not in listings:
-                listings[sdir] = _listing(sdir or "/")
-            slisting = listings[sdir]
-            staple = slisting.get(sname) if slisting else None
+            if sdir not in staples:
+                staples[sdir] = side_files(sdir or "/", None)
+            slisting = staples[sdir]
             issuer = _issuer_stat(key, name, listing)
             stat = [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
-            found(new(Found, (key, stat, staple.inode() if staple else None, issuer)))
+            found(new(Found, (key, stat, slisting.get(sname) if slisting else None, issuer)))
         return result
 
     def target(self, found: Found, route: Route) -> Target:
@@ -195,17 +198,7 @@ def _split(problem: str) -> tuple[str, str]:
     return where, why
 
 
-def _listing(directory: str) -> dict[str, os.DirEntry[str]] | None:
-    try:
-        with os.scandir(directory) as it:
-            return {entry.name: entry for entry in it}
-    except OSError:
-        return None
-
-
-def _issuer_stat(
-    key: str, name: str, listing: dict[str, os.DirEntry[str]] | None
-) -> list[int] | None:
+def _issuer_stat(key: str, name: str, listing: Inodes | None) -> list[int] | None:
     if listing is not None and name + ".issuer" not in listing:
         return None
     try:

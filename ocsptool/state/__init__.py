@@ -10,7 +10,6 @@ index by default; another kind of state is one module and one line there.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -27,7 +26,7 @@ from ocsptool.state.records import (
 )
 
 if TYPE_CHECKING:
-    from ocsptool.state.index import IndexEntry
+    from ocsptool.state.index import FreshIndex
 
 
 class StateFile(Protocol):
@@ -39,7 +38,7 @@ class StateFile(Protocol):
         """The records. ``read_only``: take no lock, move nothing aside (status, check)."""
         ...
 
-    def index(self) -> Mapping[str, IndexEntry] | None:
+    def index(self) -> FreshIndex | None:
         """The fresh index (``plan.all_fresh``), or None when there is none that is up to
         date: then the run loads the records. May always return None."""
         ...

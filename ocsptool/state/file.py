@@ -25,10 +25,11 @@ from ocsptool import state as statefile
 from ocsptool.errors import OcspToolError
 from ocsptool.files import MAX_READ_BYTES, Untrusted, read_own, write_atomic
 from ocsptool.state import State
-from ocsptool.state.index import IndexEntry, index_entry
+from ocsptool.state.index import FreshIndex, index_entry
 from ocsptool.state.lock import RunLock, last_run, run_lock
 
-_INDEX_VERSION = 2  # 1 was marshal: never decoded again
+#: 1 was marshal: never decoded again; 2 a JSON list per entry; 3 int64 columns.
+_INDEX_VERSION = 4
 #: The index may be this much larger than its state file (a tiny state, small entries).
 _INDEX_SLACK = 64 * 1024
 
@@ -60,7 +61,7 @@ class JsonStateFile:
             return
         self._write_index(state)
 
-    def index(self) -> dict[str, IndexEntry] | None:
+    def index(self) -> FreshIndex | None:
         """The fresh index, if it matches the state file as it is now (and only we could
         have written it: see the module's doc; one warning line when another could)."""
         self._index_valid = False
@@ -77,15 +78,17 @@ class JsonStateFile:
         except OSError:  # missing, not a regular file, a symlink, larger than the limit
             return None
         try:
-            version, key, entries = json.loads(data)
+            text = data.decode()
+            del data  # not kept while the text is parsed, nor the text after
+            version, key, *packed = json.loads(text)
+            del text
+            if (version, key) != (_INDEX_VERSION, [st.st_ino, st.st_size, st.st_mtime_ns]):
+                return None
+            index = FreshIndex.loads(packed)
         except (ValueError, TypeError, RecursionError):
             return None
-        if (version, key) != (_INDEX_VERSION, [st.st_ino, st.st_size, st.st_mtime_ns]):
-            return None
-        if not isinstance(entries, dict):
-            return None
         self._index_valid = True
-        return entries
+        return index
 
     def _write_index(self, state: State) -> None:
         with contextlib.suppress(OSError, OcspToolError):  # only a cache: never fails a run
@@ -93,9 +96,10 @@ class JsonStateFile:
                 self.index_path.unlink()
                 self._index_foreign = False
             st = os.stat(self.path)
-            entries = {key: index_entry(rec) for key, rec in state.certs.items()}
+            index = FreshIndex.of({key: index_entry(rec) for key, rec in state.certs.items()})
             key = [st.st_ino, st.st_size, st.st_mtime_ns]
-            data = json.dumps([_INDEX_VERSION, key, entries], separators=(",", ":")).encode()
+            value = [_INDEX_VERSION, key, *index.dumps()]
+            data = json.dumps(value, separators=(",", ":")).encode()
             write_atomic(self.index_path, data, mode=0o600, sync_dir=False)
             self._index_valid = True
 

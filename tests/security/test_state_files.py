@@ -203,7 +203,7 @@ def test_a_damaged_index_of_our_own_costs_one_full_run(
         code, stderr, took = shared.refresh(proxy)
         assert (code, stderr) == (0, "")
         assert took < 10
-        assert shared.index.read_bytes().startswith(b"[2,")
+        assert shared.index.read_bytes().startswith(b"[4,")
         assert shared.stapled(proxy)
     finally:
         proxy.close()
@@ -260,13 +260,14 @@ import json, sys
 path, victim, socket = sys.argv[1], sys.argv[2], sys.argv[3]
 with open(path) as f:
     version, question, depends, answer = json.load(f)
-tables, rows, sockets, warnings, socketless = answer
+tables, shapes, keys, shape_of, origins, named, paths, sockets, warnings, socketless = answer
 tables.append([socket])
-for row in rows.values():
-    row[0] = len(tables) - 1  # every staple to the attacker's socket...
-    row[2] = victim  # ...and written over the victim
+for shape in shapes:
+    shape[0] = len(tables) - 1  # every staple to the attacker's socket...
+paths = [[n, victim, None, None] for n in range(len(keys))]  # ...and written over the victim
+answer = [tables, shapes, keys, shape_of, origins, named, paths, [socket], warnings, socketless]
 with open(path, "w") as f:
-    json.dump([version, question, depends, [tables, rows, [socket], warnings, socketless]], f)
+    json.dump([version, question, depends, answer], f)
 """
 
 
