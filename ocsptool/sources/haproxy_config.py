@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from ocsptool.files import READ_DENIED
 from ocsptool.route import Route
-from ocsptool.scan import Found, Inodes, ScanResult
+from ocsptool.scan import Found, ScanResult
 from ocsptool.sources.types import Survey, file_target
 
 if TYPE_CHECKING:
@@ -167,50 +167,9 @@ class HAProxyConfigSource:
         )
 
     def scan(self) -> ScanResult:
-        from ocsptool.scan import side_files
+        from ocsptool.sources.routes import scan_routes
 
-        result = ScanResult(problems=list(self.problems))
-        #: Per directory of certificates: its ``.ocsp`` and ``.issuer`` files' inodes.
-        listings: dict[str, Inodes | None] = {}
-        #: Per directory of staple files a configuration names: every name's inode.
-        named: dict[str, Inodes | None] = {}
-        found = result.found.append
-        new = tuple.__new__
-        stat_of = os.stat
-        denied = self.denied
-        for key, route in self.routes.items():
-            if denied and key in denied:
-                continue
-            directory, name = key.rsplit("/", 1)
-            if directory in listings:
-                listing = listings[directory]
-            else:
-                listing = listings[directory] = side_files(directory or "/")
-            try:
-                st = stat_of(key)
-            except OSError as e:
-                from ocsptool.scan import _describe
-
-                result.problems.append((key, _describe(e)))
-                continue
-            staple_path = route.staple_path
-            if staple_path is None:
-                slisting, sname = listing, name + ".ocsp"
-            else:
-                sdir, sname = staple_path.rsplit("/", 1)
-                if sdir not in named:
-                    named[sdir] = side_files(sdir or "/", None)
-                slisting = named[sdir]
-            issuer_path = route.issuer_path  # the issuer file a configuration names, if any
-            if issuer_path is not None:
-                issuer = _named_stat(issuer_path)
-            elif listing is not None and name + ".issuer" not in listing:
-                issuer = None
-            else:
-                issuer = _named_stat(key + ".issuer")
-            stat = [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
-            found(new(Found, (key, stat, slisting.get(sname) if slisting else None, issuer)))
-        return result
+        return scan_routes(self.routes.items(), self.problems, skip=self.denied)
 
     def target(self, found: Found, route: Route) -> Target:
         return file_target(found, route)
@@ -416,11 +375,3 @@ def _routes(
             if (instance := instances[shape]) is not None:
                 socketless[key] = instance
     return routes, socketless
-
-
-def _named_stat(path: str) -> list[int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]

@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING
 
 from ocsptool.files import READ_DENIED
 from ocsptool.route import Route, Served
-from ocsptool.scan import Found, Inodes, ScanResult
+from ocsptool.scan import Found, ScanResult
 from ocsptool.sources.types import Survey, file_target
 
 if TYPE_CHECKING:
@@ -132,41 +132,12 @@ class NginxSource:
         )
 
     def scan(self) -> ScanResult:
-        """Each certificate's stat key, its staple file's inode and its ``.issuer``."""
-        from ocsptool.scan import side_files
+        """Each certificate's stat key, its staple file's inode and its issuer file's."""
+        from ocsptool.sources.routes import scan_routes
 
-        result = ScanResult(problems=list(self.problems))
-        #: Per directory of certificates: its ``.issuer`` files' inodes.
-        listings: dict[str, Inodes | None] = {}
-        #: Per directory of staple files: every name's inode.
-        staples: dict[str, Inodes | None] = {}
-        found = result.found.append
-        new = tuple.__new__
-        for key, route in self.routes.items():
-            directory, name = key.rsplit("/", 1)
-            if directory in listings:
-                listing = listings[directory]
-            else:
-                listing = listings[directory] = side_files(directory or "/", (".issuer",))
-            try:
-                st = os.stat(key)
-            except OSError as e:
-                from ocsptool.scan import _describe
-
-                why = _describe(e)  # READ_DENIED as it is: status reports it from the state
-                if isinstance(e, FileNotFoundError):
-                    gone = "no such file or directory" if listing is not None else why
-                    why = f"{gone}; nginx cannot load this ssl_certificate"
-                result.problems.append((key, why))
-                continue
-            sdir, sname = (route.staple_path or key + ".ocsp").rsplit("/", 1)
-            if sdir not in staples:
-                staples[sdir] = side_files(sdir or "/", None)
-            slisting = staples[sdir]
-            issuer = _issuer_stat(key, name, listing)
-            stat = [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
-            found(new(Found, (key, stat, slisting.get(sname) if slisting else None, issuer)))
-        return result
+        return scan_routes(
+            self.routes.items(), self.problems, missing="nginx cannot load this ssl_certificate"
+        )
 
     def target(self, found: Found, route: Route) -> Target:
         return file_target(found, route)
@@ -196,16 +167,6 @@ def _split(problem: str) -> tuple[str, str]:
     """``file:line: why`` as (``file:line``, why)."""
     where, _, why = problem.partition(": ")
     return where, why
-
-
-def _issuer_stat(key: str, name: str, listing: Inodes | None) -> list[int] | None:
-    if listing is not None and name + ".issuer" not in listing:
-        return None
-    try:
-        st = os.stat(key + ".issuer")
-    except OSError:
-        return None
-    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
 
 
 # -- the discovery cache -------------------------------------------------------------------
