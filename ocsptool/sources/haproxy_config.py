@@ -155,15 +155,10 @@ class HAProxyConfigSource:
         )
 
     def survey(self) -> Survey:
-        scanned = self.scan()
-        return Survey(
-            found=scanned.found,
-            routes=self.routes,
-            sockets=self.sockets,
-            warnings=self.warnings,
-            problems=scanned.problems,
-            unreadable=[path for path, why in scanned.problems if why == READ_DENIED],
-            socketless=self.socketless,
+        from ocsptool.sources.routes import survey_of
+
+        return survey_of(
+            self.scan(), self.routes, self.sockets, self.warnings, socketless=self.socketless
         )
 
     def scan(self) -> ScanResult:

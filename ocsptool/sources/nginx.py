@@ -32,7 +32,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ocsptool.files import READ_DENIED
 from ocsptool.route import Route, Served
 from ocsptool.scan import Found, ScanResult
 from ocsptool.sources.types import Survey, file_target
@@ -120,16 +119,9 @@ class NginxSource:
         )
 
     def survey(self) -> Survey:
-        scanned = self.scan()
-        return Survey(
-            found=scanned.found,
-            routes=self.routes,
-            sockets=self.sockets,
-            warnings=self.warnings,
-            problems=scanned.problems,
-            unreadable=[path for path, why in scanned.problems if why == READ_DENIED],
-            itself=self.itself,
-        )
+        from ocsptool.sources.routes import survey_of
+
+        return survey_of(self.scan(), self.routes, self.sockets, self.warnings, itself=self.itself)
 
     def scan(self) -> ScanResult:
         """Each certificate's stat key, its staple file's inode and its issuer file's."""

@@ -7,10 +7,33 @@ per directory that holds certificates or staples, one ``stat`` per certificate.
 from __future__ import annotations
 
 import os
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
+from typing import Any
 
+from ocsptool.files import READ_DENIED
 from ocsptool.route import Route
 from ocsptool.scan import Found, Inodes, ScanResult
+from ocsptool.sources.types import Survey
+
+
+def survey_of(
+    scanned: ScanResult,
+    routes: Mapping[str, Route],
+    sockets: tuple[str, ...],
+    warnings: tuple[str, ...],
+    **more: Any,
+) -> Survey:
+    """A configuration source's survey: what ``scan_routes`` found, its routes and sockets,
+    and what this user may not read (``status`` reports those from the state)."""
+    return Survey(
+        found=scanned.found,
+        routes=routes,
+        sockets=sockets,
+        warnings=warnings,
+        problems=scanned.problems,
+        unreadable=[path for path, why in scanned.problems if why == READ_DENIED],
+        **more,
+    )
 
 
 def scan_routes(
