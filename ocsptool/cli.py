@@ -312,11 +312,12 @@ def options_for(command: str) -> Callable[[F], F]:
 )
 @click.pass_context
 def cli(ctx: click.Context, config_file: Path | None) -> None:
-    """Keep OCSP staples fresh for HAProxy and nginx.
+    """Keep OCSP staples fresh for HAProxy, nginx and Kubernetes TLS Secrets.
 
     Run `ocsptool refresh` from cron or a systemd timer: it fetches, verifies and
     writes <cert>.ocsp (nginx: each ssl_stapling_file) for what is due, pushes new
-    staples into HAProxy and reloads nginx once when it needs them.
+    staples into HAProxy and reloads nginx once when it needs them. With
+    --kubernetes, it also puts a staple into each TLS Secret of a namespace.
     """
     from ocsptool import config
 
