@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import socket
 import struct
 import subprocess
@@ -26,6 +25,8 @@ import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
+
+from ocsptool.testing.processes import stop_process
 
 _START_TIMEOUT = 10.0
 _CANDIDATES = ("/usr/sbin/haproxy", "/usr/local/sbin/haproxy")
@@ -224,13 +225,7 @@ class HAProxy:
     def stop(self) -> None:
         """Stop haproxy (SIGTERM, then SIGKILL) and remove its socket."""
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process, 5)
         Path(self.socket).unlink(missing_ok=True)
         if self.master_socket is not None:
             Path(self.master_socket).unlink(missing_ok=True)

@@ -30,7 +30,6 @@ import lzma
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import tempfile
 import time
@@ -47,6 +46,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from ocsptool.testing.haproxy import free_port
 from ocsptool.testing.pki import Leaf, key_pem
+from ocsptool.testing.processes import stop_process
 
 TLS_TYPE = "kubernetes.io/tls"
 ARCHIVE_GLOB = "kube-apiserver-v*.xz"
@@ -408,15 +408,7 @@ class KubeApiServer:
 
     def stop(self) -> None:
         for name in ("kube-apiserver", "etcd"):
-            process = self.processes.pop(name, None)
-            if process is None or process.poll() is not None:
-                continue
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(15)
+            stop_process(self.processes.pop(name, None), 15)
         if self._admin is not None:
             self._admin.session.close()
             self._admin = None

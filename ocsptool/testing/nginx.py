@@ -35,6 +35,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 
 from ocsptool.testing.haproxy import free_port
 from ocsptool.testing.pki import Authority, Leaf
+from ocsptool.testing.processes import stop_process
 
 __all__ = ["Nginx", "Site", "free_port", "issue", "nginx_binary"]
 
@@ -184,13 +185,7 @@ class Nginx:
     def stop(self) -> None:
         """Stop nginx (SIGTERM, then SIGKILL); the directory stays."""
         process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+        stop_process(process, 5)
 
     def close(self) -> None:
         """Stop nginx and delete its directory."""

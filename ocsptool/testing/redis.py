@@ -25,6 +25,7 @@ from pathlib import Path
 from types import TracebackType
 
 from ocsptool.testing.haproxy import free_port
+from ocsptool.testing.processes import stop_process
 
 _CANDIDATES = ("/usr/bin/redis-server", "/usr/local/bin/redis-server")
 
@@ -101,12 +102,7 @@ class RedisServer:
         if process is None or process.poll() is not None:
             return
         process.send_signal(signal.SIGCONT)  # a paused server cannot act on SIGTERM
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        stop_process(process, 10)
 
     def pause(self) -> None:
         """SIGSTOP: the kernel still accepts connections, but nothing answers (a slow store)."""
