@@ -50,18 +50,6 @@ _LOG_READ_LIMIT = 256 * 1024
 
 
 @dataclass(frozen=True, slots=True)
-class NginxBuild:
-    """What ``nginx -V`` says about a build; paths as nginx resolves them (prefix-relative
-    ones joined). ``error_log_path`` may be ``stderr`` (Debian's)."""
-
-    version: str
-    prefix: str
-    conf_path: str
-    pid_path: str
-    error_log_path: str
-
-
-@dataclass(frozen=True, slots=True)
 class ConfigCheck:
     """The outcome of ``nginx -t``: ``reason`` is nginx's first ``[emerg]`` (or the last
     line it printed) when it failed."""
@@ -89,51 +77,6 @@ def nginx_binary() -> str | None:
     if found:
         return found
     return next((path for path in _CANDIDATES if os.access(path, os.X_OK)), None)
-
-
-def parse_build(text: str) -> NginxBuild:
-    """``nginx -V``'s output as a ``NginxBuild`` (nginx's defaults for what it leaves out)."""
-    version = re.search(r"nginx version: \S*?/?([0-9][^\s]*)", text)
-    options: dict[str, str] = {}
-    for line in text.splitlines():
-        if line.startswith("configure arguments:"):
-            try:
-                words = shlex.split(line.partition(":")[2])
-            except ValueError:
-                words = line.partition(":")[2].split()
-            options = dict(w[2:].partition("=")[::2] for w in words if w.startswith("--"))
-    prefix = options.get("prefix", "/usr/local/nginx")
-    prefix = prefix if prefix.endswith("/") else prefix + "/"
-
-    def full(name: str) -> str:
-        return name if name.startswith("/") or name == "stderr" else prefix + name
-
-    return NginxBuild(
-        version=version.group(1) if version else "",
-        prefix=prefix,
-        conf_path=full(options.get("conf-path", "conf/nginx.conf")),
-        pid_path=full(options.get("pid-path", "logs/nginx.pid")),
-        error_log_path=full(options.get("error-log-path", "logs/error.log")),
-    )
-
-
-def nginx_build(binary: str, *, timeout: float = 10.0) -> NginxBuild:
-    """Run ``nginx -V`` and parse it; ``NginxError`` when it cannot be run."""
-    try:
-        done = subprocess.run(  # noqa: S603 - the operator's nginx binary, no shell
-            [binary, "-V"],
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=timeout,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise NginxError(f"{binary}: cannot run it: {_cause(exc)}") from None
-    if done.returncode != 0:
-        raise NginxError(f"{binary} -V: exited with {done.returncode}")
-    return parse_build(done.stderr + done.stdout)
 
 
 # -- the master and its workers -------------------------------------------------------
@@ -184,15 +127,6 @@ def _hidden(pid: int) -> bool:
     except OSError:
         return False
     return False
-
-
-def is_running(pid_path: Path | str) -> bool:
-    """Whether a live nginx master is behind ``pid_path``."""
-    try:
-        master_pid(pid_path)
-    except NginxError:
-        return False
-    return True
 
 
 def worker_pids(master: int) -> frozenset[int]:
