@@ -110,6 +110,11 @@ WHY_STARTUP = (
 )
 
 
+#: Every floor's target: ocsptool at most this many times the floor's time.
+FLOOR_FACTOR = 1.5
+WITHIN_FLOOR = "<= 1.5x floor"
+
+
 @dataclass
 class Row:
     workload: str
@@ -185,13 +190,10 @@ class Bench:
         size = self.sizes.noop
         ours, floor = self.noop(size)
         self.rows.append(
-            Row(
+            floor_row(
                 f"1. No-op refresh, {size:,} certs",
-                secs(ours),
-                f"floor {secs(floor)}",
-                times(ours.median, floor.median),
-                "<= 1.5x floor",
-                ours.median <= 1.5 * floor.median,
+                ours,
+                floor,
             )
         )
         self.rows.append(
@@ -232,13 +234,10 @@ class Bench:
         floor_argv = [sys.executable, FLOORS, "noop", str(certs.directory), str(certs.state)]
         ours, floor = time_pair(argv, floor_argv, self.sizes.runs)
         self.rows.append(
-            Row(
+            floor_row(
                 f"1. No-op refresh, {size:,} certs from a crt-list (--haproxy-config)",
-                secs(ours),
-                f"floor {secs(floor)}",
-                times(ours.median, floor.median),
-                "<= 1.5x floor",
-                ours.median <= 1.5 * floor.median,
+                ours,
+                floor,
             )
         )
 
@@ -262,8 +261,8 @@ class Bench:
         certs = self.warm_set(size)
         try:
             with monitor.monitoring_user() as user, monitor.layout(certs.paths) as place:
-                refresh_argv = [user.python, "-m", "ocsptool", "refresh", "--state", place.state]
-                refresh_argv.append(str(place.certs))
+                refresh_argv = [user.python, "-m", "ocsptool", "refresh"]
+                refresh_argv += ["--state", str(place.state), str(place.certs)]
                 self.log(f"warming the monitoring layout's state: {size:,} certificates")
                 run_once(refresh_argv, environ=user.env)
                 lock = place.state.with_name(place.state.name + ".lock")
@@ -324,13 +323,10 @@ class Bench:
             self.log("warning: a no-op refresh rewrote the state, its index or a staple")
         name = f"9. No-op refresh, {size:,} certs from a crt-list (--haproxy-config)"
         self.rows += [
-            Row(
+            floor_row(
                 name,
-                secs(ours),
-                f"floor {secs(floor)}",
-                times(ours.median, floor.median),
-                "<= 1.5x floor",
-                ours.median <= 1.5 * floor.median,
+                ours,
+                floor,
             ),
             Row(
                 f"9. Peak RSS, no-op at {size:,} from a crt-list",
@@ -407,24 +403,19 @@ class Bench:
         again, floor_nginx = time_pair(argv, nginx_floor, self.sizes.runs)
         name = f"7. No-op refresh, {size:,} nginx server blocks, a file each (--nginx-config)"
         self.rows += [
-            Row(
+            floor_row(
                 name,
-                secs(ours),
-                f"floor {secs(plain)}",
-                times(ours.median, plain.median),
-                "<= 1.5x floor",
-                ours.median <= 1.5 * plain.median,
+                ours,
+                plain,
                 WHY_NGINX_START if size < 10_000 else WHY_NGINX_FILES,
             ),
-            Row(
+            floor_row(
                 name,
-                secs(again),
-                f"nginx floor {secs(floor_nginx)} (also stats each site file, lists the "
-                "staple directory)",
-                times(again.median, floor_nginx.median),
-                "<= 1.5x floor",
-                again.median <= 1.5 * floor_nginx.median,
+                again,
+                floor_nginx,
                 WHY_NGINX_START,
+                label="nginx floor",
+                note="also stats each site file, lists the staple directory",
             ),
         ]
         return argv
@@ -497,14 +488,13 @@ class Bench:
             )
         )
         self.rows.append(
-            Row(
+            floor_row(
                 f"2. Cold refresh, {size:,} certs",
-                secs(ours),
-                f"raw HTTP floor {secs(floor)} ({JOBS} threads)",
-                times(ours.median, floor.median),
-                "<= 1.5x floor",
-                ours.median <= 1.5 * floor.median,
+                ours,
+                floor,
                 WHY_INSTANT,
+                label="raw HTTP floor",
+                note=f"{JOBS} threads",
             )
         )
         self.cold_with_latency(certs, floor_argv)
@@ -523,15 +513,14 @@ class Bench:
         finally:
             self.responder.latency = 0.0
         self.rows.append(
-            Row(
+            floor_row(
                 f"2. Cold refresh, {certs.size:,} certs, responder answering in "
                 f"{LATENCY * 1000:.0f} ms",
-                secs(ours),
-                f"raw HTTP floor {secs(floor)} ({JOBS} threads; refresh --jobs-per-host {JOBS})",
-                times(ours.median, floor.median),
-                "<= 1.5x floor",
-                ours.median <= 1.5 * floor.median,
+                ours,
+                floor,
                 WHY_LATENCY,
+                label="raw HTTP floor",
+                note=f"{JOBS} threads; refresh --jobs-per-host {JOBS}",
             )
         )
 
@@ -841,7 +830,7 @@ class Bench:
         archive = apiserver_archive()
         if archive is None or etcd_binary() is None:
             why = "no kube-apiserver archive or etcd (see ocsptool/testing/kubernetes.py)"
-            self.rows.append(Row(name, "skipped", why, "-", "<= 1.5x floor", None))
+            self.rows.append(Row(name, "skipped", why, "-", WITHIN_FLOOR, None))
             return
         self.log("starting kube-apiserver and etcd")
         with KubeApiServer(apiserver_binary(archive, _kube_cache(self.workdir))) as server:
@@ -885,14 +874,12 @@ class Bench:
             )
             unchanged = _versions(admin, namespace) == before
         self.rows += [
-            Row(
+            floor_row(
                 name,
-                secs(ours),
-                f"floor {secs(floor)} (list in pages, decode)",
-                times(ours.median, floor.median),
-                "<= 1.5x floor",
-                ours.median <= 1.5 * floor.median,
+                ours,
+                floor,
                 WHY_KUBE_START,
+                note="list in pages, decode",
             ),
             Row(
                 f"{name}: requests to the API server, and writes",
@@ -1115,6 +1102,23 @@ def pstats(path: Path, top: int = 15) -> str:
         body = body.replace(str(ROOT) + "/", "")
         out.append(f"{title}:\n\n```\n{body.rstrip()}\n```")
     return "\n\n".join(out)
+
+
+def floor_row(
+    workload: str,
+    ours: Timing,
+    floor: Timing,
+    why: str = "",
+    *,
+    label: str = "floor",
+    note: str = "",
+) -> Row:
+    """A timing against its floor, with every floor's target: at most 1.5x the floor."""
+    reference = f"{label} {secs(floor)}" + (f" ({note})" if note else "")
+    met = ours.median <= FLOOR_FACTOR * floor.median
+    return Row(
+        workload, secs(ours), reference, times(ours.median, floor.median), WITHIN_FLOOR, met, why
+    )
 
 
 def secs(t: Timing) -> str:
