@@ -32,7 +32,6 @@ MAX_FILE_BYTES = 1024 * 1024
 #: No file ocsptool reads is larger (the state of 100,000 certificates is ~70 MB): a read
 #: without its own limit stops here (``TooLarge``) instead of filling the memory.
 MAX_READ_BYTES = 256 * 1024 * 1024
-#: The lock file holds a few bytes (the last run).
 
 
 def write_denied(directory: Path) -> str:

@@ -256,7 +256,7 @@ def test_root_creating_a_file_gives_it_to_the_directory_owner(users: Users, shar
     with state_lock.run_lock(state):
         pass
     assert who(state) == (JOB, JOB, 0o640)
-    assert who(state_lock.lock_path_of(state)) == (JOB, JOB, 0o640)
+    assert who(owner.lock_of(state)) == (JOB, JOB, 0o640)
 
 
 def test_renew_as_root_then_the_timer_as_the_job_user(
@@ -266,7 +266,7 @@ def test_renew_as_root_then_the_timer_as_the_job_user(
     every later run of the job failed. Now every file stays the job's."""
     state, cert = job_layout(shared, pki, responder)
     certs, staple = cert.parent, cert.parent / "site.pem.ocsp"
-    lock = state_lock.lock_path_of(state)
+    lock = owner.lock_of(state)
 
     first = users.ocsptool(JOB, "refresh", "--state", state, certs)
     assert (first.code, first.stderr) == (0, "")
@@ -368,7 +368,7 @@ def test_monitoring_in_the_group_reads_the_state_and_others_cannot(
     state, cert = job_layout(shared, pki, responder)
     first = users.ocsptool(JOB, "refresh", "--state", state, cert.parent)
     assert (first.code, first.stderr) == (0, "")
-    lock = state_lock.lock_path_of(state)
+    lock = owner.lock_of(state)
     for path in (state, lock):
         seen = users.run(MONITOR, "cat", path)
         assert (seen.code, seen.stdout, seen.stderr) == (0, path.read_text(), "")
@@ -409,7 +409,7 @@ def test_refresh_and_renew_as_the_wrong_user_refuse_in_one_line(
     assert users.ocsptool(JOB, "refresh", "--state", state, cert.parent).code == 0
     staple = Path(f"{cert}.ocsp")
     before = staple.read_bytes()
-    lock = state_lock.lock_path_of(state)
+    lock = owner.lock_of(state)
     for argv in (("refresh", cert.parent), ("renew", cert)):
         done = users.ocsptool(MONITOR, argv[0], "--state", state, argv[1])
         assert (done.code, done.stdout) == (2, "")
@@ -473,7 +473,7 @@ def test_a_state_written_before_0640_names_the_chmod_for_its_group(
 ) -> None:
     state, cert = job_layout(shared, pki, responder)
     assert users.ocsptool(JOB, "refresh", "--state", state, cert.parent).code == 0
-    lock = state_lock.lock_path_of(state)
+    lock = owner.lock_of(state)
     state.chmod(0o600)  # as ocsptool 0.1 wrote it
     done = users.ocsptool(MONITOR, "status", "--state", state, cert.parent)
     assert (done.code, done.stdout) == (2, "")
@@ -498,7 +498,7 @@ def test_trying_it_by_hand_as_root_then_the_job(
     cert = pki.direct.leaf("site.test", ocsp_url=responder.url).write_bundle(certs / "site.pem")
     owned(cert, JOB, JOB, 0o640)
     state = shared / "lib" / "ocsptool" / "state.json"
-    lock = state_lock.lock_path_of(state)
+    lock = owner.lock_of(state)
     by_hand = subprocess.run(
         [sys.executable, "-m", "ocsptool", "refresh", "--state", str(state), str(certs)],
         capture_output=True,

@@ -11,15 +11,10 @@ import socket
 import struct
 import urllib.parse
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import Protocol
 
 from ocsptool.errors import OcspToolError, UsageError
 from ocsptool.limits import MAX_RESPONSE_BYTES
-
-if TYPE_CHECKING:
-    pass
-
-_T = TypeVar("_T")
 
 STAPLE_PREFIX = "ocsptool:staple:"
 LEASE_PREFIX = "ocsptool:lease:"

@@ -155,14 +155,10 @@ class Connection:
             why = cause
         elif isinstance(cause, FileNotFoundError):
             why = "no such socket (is HAProxy running with this 'stats socket'?)"
-        elif isinstance(cause, PermissionError) and isinstance(
-            path := parse_address(self.address)[1], str
-        ):
-            from ocsptool.haproxy.access import denied  # whose it is, and the fix
-
-            why = denied(path)
         elif isinstance(cause, PermissionError):
-            why = "permission denied (run as a user that may use the socket)"
+            from ocsptool.haproxy.access import FALLBACK, denied  # whose it is, and the fix
+
+            why = denied(self._path) if self._path is not None else FALLBACK
         elif isinstance(cause, ConnectionRefusedError):
             why = "connection refused (nothing is listening)"
         elif isinstance(cause, TimeoutError):

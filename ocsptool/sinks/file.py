@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import os
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -50,8 +49,8 @@ FILE_HOME = FileHome()
 
 class FileSink:
     """Writes in a few threads (each its own file, fsynced), then fsyncs each directory
-    once. ``publish`` writes a batch; a run that streams uses ``submit`` as each staple
-    arrives (writes overlap the fetches) and ``collect`` at the end.
+    once: ``submit`` as each staple arrives (writes overlap the fetches), ``collect`` at
+    the end.
 
     Each directory is opened once (``trust.open_directory``: a symlink on the way is
     followed only when it is safe) and every staple in it is written relative to it."""
@@ -65,11 +64,6 @@ class FileSink:
         self._pool: Any = None
         self._pending: list[tuple[Publication, Future[Delivery]]] = []
         self._directories = _Directories()
-
-    def publish(self, items: Sequence[Publication]) -> list[Delivery]:
-        for item in items:
-            self.submit(item)
-        return self.collect()
 
     def submit(self, item: Publication) -> None:
         if self._pool is None:
@@ -87,12 +81,6 @@ class FileSink:
             self._pool = None
         self._directories.sync_and_close()
         return results
-
-    @staticmethod
-    def read(item: Publication) -> bytes:
-        """The staple on disk (FIFO-safe); raises ``OSError``."""
-        assert item.staple_path is not None, "the file sink writes staple files only"
-        return read_regular(item.staple_path)
 
 
 class _Directories:

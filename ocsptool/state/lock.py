@@ -26,7 +26,7 @@ _MAX_LOCK_BYTES = 4096
 @contextlib.contextmanager
 def run_lock(state_path: Path) -> Iterator[RunLock]:
     """Hold ``<state>.lock`` for the run; raise ``LockHeld`` at once if another run has it."""
-    lock_path = lock_path_of(state_path)
+    lock_path = owner.lock_of(state_path)
     try:
         lock_path.parent.mkdir(parents=True, exist_ok=True)
         fd = _open_lock(lock_path)
@@ -82,10 +82,6 @@ def _open_lock(lock_path: Path) -> int:
     return fd
 
 
-def lock_path_of(state_path: Path) -> Path:
-    return state_path.with_name(state_path.name + ".lock")
-
-
 class RunLock:
     """The held lock file. It also records the last run: a few bytes written in place,
     with no fsync and no rename, so that recording costs a no-op run next to nothing
@@ -104,7 +100,7 @@ class RunLock:
 def last_run(state_path: Path) -> dict[str, Any]:
     """What ``RunLock.record_run`` last wrote next to ``state_path``, or {}."""
     try:
-        data = json.loads(read_regular(lock_path_of(state_path), _MAX_LOCK_BYTES, nofollow=True))
+        data = json.loads(read_regular(owner.lock_of(state_path), _MAX_LOCK_BYTES, nofollow=True))
     except (OSError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}
