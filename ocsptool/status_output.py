@@ -497,9 +497,15 @@ def _printable(report: StatusReport) -> StatusReport:
             return [printable(v) for v in value]
         return value
 
+    names = [f.name for f in dataclasses.fields(CertStatus)]
+
     def cert(c: CertStatus) -> CertStatus:
-        changes = {f.name: clean(getattr(c, f.name)) for f in dataclasses.fields(c)}
-        return dataclasses.replace(c, **changes)
+        changes = {}
+        for name in names:
+            value = getattr(c, name)
+            if (clean_value := clean(value)) != value:
+                changes[name] = clean_value
+        return dataclasses.replace(c, **changes) if changes else c  # most rows: no copy
 
     return dataclasses.replace(
         report,
