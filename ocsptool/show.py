@@ -9,9 +9,7 @@ labelled lines. Neither needs the state file.
 from __future__ import annotations
 
 import datetime as dt
-import os
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ocsptool.status_output import relative
@@ -76,17 +74,14 @@ def inspect(
 
     A certificate whose issuer cannot be found is still shown, then the problem."""
     from ocsptool.errors import CertificateError
-    from ocsptool.target import IssuerNotFound, IssuerOrigin, has_crl, no_ocsp
-    from ocsptool.view import CertStatus, lone_leaf, read_staple
+    from ocsptool.target import IssuerOrigin, has_crl, no_ocsp
+    from ocsptool.view import CertStatus, leaf_of, read_staple
 
     key = found.path
     try:
         target = parse(found, route)
     except CertificateError as e:
-        if isinstance(e, IssuerNotFound):
-            leaf: x509.Certificate | None = e.leaf
-        else:  # a file: its one leaf, if it has one (another key is never a path)
-            leaf = lone_leaf(Path(key)) if os.path.isabs(key) else None
+        leaf = leaf_of(e, key)
         if leaf is None:
             raise
         return [*_certificate(key, leaf, None, now), ("problem", str(e))], False

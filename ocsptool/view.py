@@ -274,17 +274,14 @@ def from_source(
     ``staple=False``: a server staples it itself); the history of a record of the same leaf
     kept."""
     from ocsptool.certs import describe_name, validity_problem
-    from ocsptool.target import IssuerNotFound, has_crl
+    from ocsptool.target import has_crl
 
     cert = CertStatus(path=f.path)
     try:
         target = parse(f, route)
     except CertificateError as e:
         cert.cert_error = str(e)
-        if isinstance(e, IssuerNotFound):
-            leaf: x509.Certificate | None = e.leaf
-        else:  # a file: read its one leaf, if it has one (another key is never a path)
-            leaf = lone_leaf(Path(f.path)) if os.path.isabs(f.path) else None
+        leaf = leaf_of(e, f.path)
         if leaf is not None:  # no issuer: the leaf still says what is at stake
             from ocsptool.certs import Bundle
 
@@ -473,13 +470,19 @@ def urgency(cert: CertStatus, now: dt.datetime) -> tuple[int, float, str]:
     return rank, left, cert.path
 
 
-def lone_leaf(path: Path) -> x509.Certificate | None:
-    """The one leaf certificate in the file at ``path``, when there is exactly one (what a
-    bundle without its issuer still shows)."""
+def leaf_of(error: CertificateError, key: str) -> x509.Certificate | None:
+    """The leaf a certificate that cannot be used still shows: the one a missing issuer's
+    error carries, else the one leaf in its file, when there is exactly one (another key
+    is never a path)."""
     from ocsptool.certs import is_ca, read_certificates, read_file
+    from ocsptool.target import IssuerNotFound
 
+    if isinstance(error, IssuerNotFound):
+        return error.leaf
+    if not os.path.isabs(key):
+        return None
     try:
-        leaves = [c for c in read_certificates(read_file(path)) if not is_ca(c)]
+        leaves = [c for c in read_certificates(read_file(Path(key))) if not is_ca(c)]
     except CertificateError:
         return None
     return leaves[0] if len(leaves) == 1 else None

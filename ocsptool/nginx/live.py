@@ -75,7 +75,7 @@ def _facts(
     """What nginx serves for each name of ``cert``: the first name served differently
     from the file (else the first name) is its fact; each difference is a line."""
     from ocsptool.files import read_regular
-    from ocsptool.nginx.errors import HandshakeFailed, TLSClientMissing
+    from ocsptool.nginx.errors import HandshakeFailed
     from ocsptool.nginx.served import served_staple
     from ocsptool.view import LiveFact, Served, Stapler
 
@@ -88,8 +88,6 @@ def _facts(
         name = f"{probe.servername} on {probe.host}:{probe.port}"
         try:
             served = served_staple(probe.host, probe.port, probe.servername, timeout=timeout)
-        except TLSClientMissing:
-            raise
         except HandshakeFailed as e:
             cert.live.append(f"{label}: {e}")
             facts.append(LiveFact(address, Stapler.NGINX, Served.NONE))
