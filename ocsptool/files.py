@@ -21,6 +21,7 @@ from pathlib import Path
 
 from ocsptool import owner
 from ocsptool.errors import CertificateError, WriteError
+from ocsptool.trust import Untrusted, open_directory
 
 TEMP_SUFFIX = ".ocsptool-tmp.ocsp"
 #: The permission messages, one definition each.
@@ -40,14 +41,6 @@ def write_denied(directory: Path) -> str:
 
 class TooLarge(OSError):
     """A file over the size a reader takes (errno EFBIG); never read past it."""
-
-
-class Untrusted(OSError):
-    """A file ocsptool keeps for itself that another user could have written; ``str`` is
-    the cause, to follow "it" (``belongs to mallory (uid 1001), not to root``)."""
-
-    def __str__(self) -> str:
-        return self.strerror or ""
 
 
 def read_regular(path: Path | str, limit: int | None = None, *, nofollow: bool = False) -> bytes:
@@ -228,8 +221,6 @@ def write_atomic(
     trusted or owns where it leads) and everything happens relative to it: ``directory``
     is that descriptor when the caller holds one (the file sink, one per directory).
     """
-    from ocsptool.trust import Untrusted, open_directory
-
     name = path.name
     tmp = temp_path(path).name
     try:

@@ -75,8 +75,9 @@ def running() -> Who:
 
 
 class Untrusted(OSError):
-    """A path ocsptool refuses to follow or use (errno EPERM); ``str`` is the one-line
-    cause and fix, to follow the path it concerns."""
+    """A path ocsptool refuses to follow or use, or a file it keeps for itself that another
+    user could have written (errno EPERM); ``str`` is the one-line cause (and fix), to
+    follow the path it concerns (``belongs to mallory (uid 1001), not to root``)."""
 
     def __str__(self) -> str:
         return self.strerror or ""

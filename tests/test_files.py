@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from ocsptool import files
+from ocsptool import files, trust
 from ocsptool.errors import LockHeld, WriteError
 from ocsptool.state import lock as state_lock
 from ocsptool.testing.responder import Responder
@@ -332,7 +332,7 @@ def test_read_own_trusts_only_files_no_one_else_could_have_written(tmp_path: Pat
     own.chmod(0o600)
     assert files.read_own(own, 100) == b"data"
     own.chmod(0o620)
-    with pytest.raises(files.Untrusted) as raised:
+    with pytest.raises(trust.Untrusted) as raised:
         files.read_own(own, 100)
     assert str(raised.value) == "is writable by other users (mode 0620)"
     own.chmod(0o600)
@@ -356,7 +356,7 @@ def test_a_file_of_another_user_is_trusted_only_if_they_may_write_its_directory(
     planted.write_bytes(b"data")
     os.chown(planted, nobody, nobody)
     me = "root"
-    with pytest.raises(files.Untrusted) as raised:
+    with pytest.raises(trust.Untrusted) as raised:
         files.read_own(planted, 100)
     name = files.owner.user_name(nobody)
     assert str(raised.value) == f"belongs to {name} (uid {nobody}), not to {me}"
@@ -365,7 +365,7 @@ def test_a_file_of_another_user_is_trusted_only_if_they_may_write_its_directory(
     assert files.read_own(planted, 100) == b"data"
     directory.chmod(0o777)  # through the "other" bits (like /tmp): anyone could have
     os.chown(directory, 0, 0)
-    with pytest.raises(files.Untrusted):
+    with pytest.raises(trust.Untrusted):
         files.read_own(planted, 100)
 
 

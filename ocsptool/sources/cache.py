@@ -19,7 +19,8 @@ from typing import Any
 
 def load(cache: Path) -> Any | None:
     """What ``save`` wrote at ``cache``, or None (then the configurations are read)."""
-    from ocsptool.files import MAX_READ_BYTES, Untrusted, read_own
+    from ocsptool.files import MAX_READ_BYTES, read_own
+    from ocsptool.trust import Untrusted
 
     try:
         data = read_own(cache, MAX_READ_BYTES, strict=True)

@@ -23,10 +23,11 @@ from typing import Any
 
 from ocsptool import state as statefile
 from ocsptool.errors import OcspToolError
-from ocsptool.files import MAX_READ_BYTES, Untrusted, read_own, write_atomic
+from ocsptool.files import MAX_READ_BYTES, read_own, write_atomic
 from ocsptool.state import State
 from ocsptool.state.index import FreshIndex, index_entry
 from ocsptool.state.lock import RunLock, last_run, run_lock
+from ocsptool.trust import Untrusted
 
 #: 1 was marshal: never decoded again; 2 a JSON list per entry; 3 int64 columns.
 _INDEX_VERSION = 4

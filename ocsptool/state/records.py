@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any, TypedDict
 
 from ocsptool.errors import StateError
-from ocsptool.files import MAX_READ_BYTES, TooLarge, Untrusted, read_own, write_atomic
+from ocsptool.files import MAX_READ_BYTES, TooLarge, read_own, write_atomic
 from ocsptool.owner import STATE_MODE
+from ocsptool.trust import Untrusted
 
 VERSION = 1
 
