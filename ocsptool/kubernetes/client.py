@@ -340,9 +340,11 @@ class KubeClient:
         source = self.config.token_file
         if source is None or time.monotonic() - self._token_read < TOKEN_REREAD_SECONDS:
             return self._token
+        from ocsptool.kubernetes.config import read_text
+
         try:
-            fresh = source.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError):
+            fresh = read_text(source, "token file").strip()
+        except KubeConfigError:
             fresh = ""
         if fresh:  # a file being rotated may be briefly unreadable: keep the last token
             self._token = fresh

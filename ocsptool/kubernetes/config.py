@@ -101,14 +101,14 @@ def in_cluster(env: Mapping[str, str], directory: Path = SERVICE_ACCOUNT_DIR) ->
     if not port.isdigit():
         raise KubeConfigError(f"kubernetes: KUBERNETES_SERVICE_PORT={port!r} is not a port")
     token_file = directory / "token"
-    token = _read_text(token_file, "service account token").strip()
+    token = read_text(token_file, "service account token").strip()
     if not token:
         raise KubeConfigError(f"{token_file}: empty service account token")
     ca_pem = _read(directory / "ca.crt", "service account CA")
     namespace = env.get("POD_NAMESPACE", "")
     if not namespace:
         try:
-            namespace = _read_text(directory / "namespace", "namespace").strip()
+            namespace = read_text(directory / "namespace", "namespace").strip()
         except KubeConfigError:
             namespace = ""
     bracketed = f"[{host}]" if ":" in host else host
@@ -278,7 +278,7 @@ def _token(user: dict[str, Any], path: Path, what: str) -> tuple[str | None, Pat
     if not token_path:
         return None, None
     resolved = _relative(token_path, path)
-    token = _read_text(resolved, "token file").strip()
+    token = read_text(resolved, "token file").strip()
     if not token:
         raise KubeConfigError(f"{resolved}: empty token file")
     return token, resolved
@@ -318,7 +318,7 @@ def _read(path: Path, what: str) -> bytes:
     return data
 
 
-def _read_text(path: Path, what: str) -> str:
+def read_text(path: Path, what: str) -> str:
     try:
         return _read(path, what).decode("utf-8")
     except UnicodeDecodeError:
