@@ -56,17 +56,11 @@ def read_regular(path: Path | str, limit: int | None = None, *, nofollow: bool =
 
     The one file read that everything in ocsptool uses.
     """
-    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
-    fd = os.open(path, flags | (os.O_NOFOLLOW if nofollow else 0))
+    fd = _open(path, follow=not nofollow)
     try:
         info = _regular(fd)
         if limit is None:
-            if info.st_size > MAX_READ_BYTES:
-                raise TooLarge(errno.EFBIG, f"larger than {MAX_READ_BYTES // 2**20} MiB")
-            data = _read_fd(fd, info.st_size, MAX_READ_BYTES)
-            if len(data) > MAX_READ_BYTES:
-                raise TooLarge(errno.EFBIG, f"larger than {MAX_READ_BYTES // 2**20} MiB")
-            return data
+            return _read_whole(fd, info, MAX_READ_BYTES)
         return _read_fd(fd, min(info.st_size, limit), limit)
     finally:
         os.close(fd)
@@ -82,22 +76,32 @@ def read_own(path: Path | str, limit: int, *, follow: bool = False, strict: bool
     may be us. ``strict``: only root's or this user's own file will do (a cache that names
     where to write and where to send a key: a root run never takes the job user's).
     """
-    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
-    fd = os.open(path, flags | (0 if follow else os.O_NOFOLLOW))
+    fd = _open(path, follow=follow)
     try:
         info = _regular(fd)
         problem = trust_problem(info, Path(path).parent, strict=strict)
         if problem is not None:
             raise Untrusted(errno.EPERM, problem)
-        too_large = TooLarge(errno.EFBIG, f"larger than {_size(limit)}")
-        if info.st_size > limit:
-            raise too_large
-        data = _read_fd(fd, info.st_size, limit)
-        if len(data) > limit:
-            raise too_large
-        return data
+        return _read_whole(fd, info, limit)
     finally:
         os.close(fd)
+
+
+def _open(path: Path | str, *, follow: bool) -> int:
+    """A read-only descriptor that never blocks (a FIFO) nor takes a terminal."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC
+    return os.open(path, flags | (0 if follow else os.O_NOFOLLOW))
+
+
+def _read_whole(fd: int, info: os.stat_result, limit: int) -> bytes:
+    """The whole file, or ``TooLarge`` past ``limit`` (unread when its size says so)."""
+    too_large = TooLarge(errno.EFBIG, f"larger than {_size(limit)}")
+    if info.st_size > limit:
+        raise too_large
+    data = _read_fd(fd, info.st_size, limit)
+    if len(data) > limit:
+        raise too_large
+    return data
 
 
 def _size(limit: int) -> str:
