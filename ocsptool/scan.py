@@ -88,7 +88,9 @@ def scan(
         elif path not in seen_files:
             seen_files.add(path)
             result.found.append(
-                Found(path, stat_key(st), _side_inode(path + ".ocsp"), _side_stat(path))
+                Found(
+                    path, stat_key(st), _side_inode(path + ".ocsp"), stat_key_at(path + ".issuer")
+                )
             )
     return result
 
@@ -163,7 +165,7 @@ def _scan_dir(
                     path,
                     [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns],
                     ocsp.inode() if ocsp is not None else None,
-                    _side_stat(path) if name + ".issuer" in sides else None,
+                    stat_key_at(path + ".issuer") if name + ".issuer" in sides else None,
                 ),
             )
         )
@@ -210,9 +212,10 @@ def _side_inode(path: str) -> int | None:
         return None
 
 
-def _side_stat(cert_path: str) -> StatKey | None:
+def stat_key_at(path: str) -> StatKey | None:
+    """The stat key of ``path`` (following symlinks), None if it cannot be stat'ed."""
     try:
-        return stat_key(os.stat(cert_path + ".issuer"))
+        return stat_key(os.stat(path))
     except OSError:
         return None
 

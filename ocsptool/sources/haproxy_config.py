@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 from ocsptool.files import READ_DENIED
 from ocsptool.route import Route
 from ocsptool.scan import Found, ScanResult
+from ocsptool.sources.routes import absolute, split
 from ocsptool.sources.types import Survey, file_target
 
 if TYPE_CHECKING:
@@ -116,12 +117,12 @@ class HAProxyConfigSource:
         for discovery in discoveries:
             own = override if replaced else instance_sockets(discovery)
             warnings += discovery.warnings
-            problems += [_split(problem) for problem in discovery.problems]
+            problems += [split(problem) for problem in discovery.problems]
             first = (own[0], *override) if own and not replaced else override
             sinks = tuple(dict.fromkeys(first))
             sockets += own[:1]
             for name in discovery.denied:  # this user may not look; the instance loads it
-                path = _absolute(name)
+                path = absolute(name)
                 problems.append((path, READ_DENIED))
                 routes.setdefault(path, Route(((own, name, False),), None, sinks))
                 denied.add(path)
@@ -130,7 +131,7 @@ class HAProxyConfigSource:
             for cert in discovery.certs:
                 if cert.staple_path is None:  # HAProxy reads no staple: the reader says why
                     continue
-                key = _absolute(cert.cert_file)
+                key = absolute(cert.cert_file)
                 if key in seen:  # loaded twice by one instance: pushed once, the first name
                     continue
                 seen.add(key)
@@ -174,29 +175,17 @@ def _route(
     key: str, cert: LoadedCert, served: Served, sinks: tuple[str, ...], chains: str | None
 ) -> Route:
     """A certificate's route; paths that are the default (``<cert>.ocsp``) kept as None."""
-    staple = _absolute(cert.staple_path) if cert.staple_path else key + ".ocsp"
-    issuer = _absolute(cert.issuer_path) if cert.issuer_path else None
+    staple = absolute(cert.staple_path) if cert.staple_path else key + ".ocsp"
+    issuer = absolute(cert.issuer_path) if cert.issuer_path else None
     return Route(
         (served,),
         None if staple == key + ".ocsp" else staple,
         sinks,
         cert.origin,
-        _absolute(cert.key_file) if cert.key_file else None,
+        absolute(cert.key_file) if cert.key_file else None,
         None if issuer in (None, key + ".issuer") else issuer,
-        _absolute(chains) if chains else None,
+        absolute(chains) if chains else None,
     )
-
-
-def _absolute(path: str) -> str:
-    """``os.path.abspath``, skipped for a path that is plainly absolute and normal."""
-    if path[:1] == "/" and "//" not in path and "/." not in path:
-        return path
-    return os.path.abspath(path)
-
-
-def _split(problem: str) -> tuple[str, str]:
-    where, _, why = problem.partition(": ")
-    return where, why
 
 
 def _variables(paths: Sequence[str]) -> list[str]:

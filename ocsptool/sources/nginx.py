@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 
 from ocsptool.route import Route, Served
 from ocsptool.scan import Found, ScanResult
+from ocsptool.sources.routes import absolute, split
 from ocsptool.sources.types import Survey, file_target
 
 if TYPE_CHECKING:
@@ -86,16 +87,16 @@ class NginxSource:
             address = address_of(conf.path)
             sinks = (address,)  # one object for all its routes (the cache keeps it once)
             warnings += conf.warnings
-            problems += [_split(problem) for problem in conf.problems]
+            problems += [split(problem) for problem in conf.problems]
             for staple in conf.staple_files:
                 cert = staple.certificate
-                key, path = _absolute(cert.path), _absolute(staple.path)
+                key, path = absolute(cert.path), absolute(staple.path)
                 served = (sinks, cert.path, False)
                 old = routes.get(key)
                 if old is None:
-                    key_path = _absolute(cert.key) if cert.key and cert.key[:1] == "/" else None
+                    key_path = absolute(cert.key) if cert.key and cert.key[:1] == "/" else None
                     trusted = staple.trusted_certificate  # an issuer source, as nginx takes it
-                    issuer = _absolute(trusted) if trusted else None
+                    issuer = absolute(trusted) if trusted else None
                     routes[key] = Route((served,), path, sinks, staple.origin, key_path, issuer)
                     origins[key] = staple.origin
                 elif old.staple_path == path:  # another instance reads the same file
@@ -109,7 +110,7 @@ class NginxSource:
                 if block.stapling and block.stapling_file is None and not block.variables:
                     for cert in block.certificates:
                         if not cert.inline:
-                            itself.setdefault(_absolute(cert.path), address)
+                            itself.setdefault(absolute(cert.path), address)
         return cls(
             routes,
             tuple(dict.fromkeys(address_of(c.path) for c in configs if not _refused(c))),
@@ -147,18 +148,6 @@ def _two_files(origin: str, key: str, path: str, old: Route, old_origin: str) ->
         "staples too; ocsptool keeps one staple file per certificate, so this one would "
         f"go stale: point this block's ssl_stapling_file at {old.staple_path}",
     )
-
-
-def _absolute(path: str) -> str:
-    if path[:1] == "/" and "//" not in path and "/." not in path:
-        return path
-    return os.path.abspath(path)
-
-
-def _split(problem: str) -> tuple[str, str]:
-    """``file:line: why`` as (``file:line``, why)."""
-    where, _, why = problem.partition(": ")
-    return where, why
 
 
 # -- the discovery cache -------------------------------------------------------------------

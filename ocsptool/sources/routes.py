@@ -12,7 +12,7 @@ from typing import Any
 
 from ocsptool.files import READ_DENIED
 from ocsptool.route import Route
-from ocsptool.scan import Found, Inodes, ScanResult
+from ocsptool.scan import Found, Inodes, ScanResult, stat_key_at
 from ocsptool.sources.types import Survey
 
 
@@ -82,19 +82,24 @@ def scan_routes(
             slisting = named[sdir]
         issuer_path = route.issuer_path  # the issuer file a configuration names, if any
         if issuer_path is not None:
-            issuer = _stat_key(issuer_path)
+            issuer = stat_key_at(issuer_path)
         elif listing is not None and name + ".issuer" not in listing:
             issuer = None
         else:
-            issuer = _stat_key(key + ".issuer")
+            issuer = stat_key_at(key + ".issuer")
         stat = [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
         found(new(Found, (key, stat, slisting.get(sname) if slisting else None, issuer)))
     return result
 
 
-def _stat_key(path: str) -> list[int] | None:
-    try:
-        st = os.stat(path)
-    except OSError:
-        return None
-    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns]
+def absolute(path: str) -> str:
+    """``os.path.abspath``, skipped for a path that is plainly absolute and normal."""
+    if path[:1] == "/" and "//" not in path and "/." not in path:
+        return path
+    return os.path.abspath(path)
+
+
+def split(problem: str) -> tuple[str, str]:
+    """``file:line: why`` as (``file:line``, why)."""
+    where, _, why = problem.partition(": ")
+    return where, why
