@@ -66,6 +66,29 @@ def read_regular(path: Path | str, limit: int | None = None, *, nofollow: bool =
         os.close(fd)
 
 
+class FileReadError(OSError):
+    """Why a file could not be read, as a short cause (``not a regular file``)."""
+
+
+def read_text(path: str, limit: int) -> str:
+    """A configuration file's text (HAProxy's, a crt-list, nginx's), undecodable bytes kept
+    as surrogates, so paths survive; ``FileReadError`` with a short cause.
+
+    Through ``read_regular``: opened with O_NONBLOCK, so a FIFO or a device
+    is refused at once instead of blocking, and never read past ``limit`` bytes (a larger
+    file: "larger than N MiB").
+    """
+    try:
+        data = read_regular(path, limit)
+    except IsADirectoryError:
+        raise FileReadError("is a directory") from None
+    except OSError as exc:
+        raise FileReadError(exc.strerror or str(exc)) from None
+    if len(data) > limit:
+        raise FileReadError(f"larger than {limit // (1024 * 1024)} MiB")
+    return data.decode("utf-8", "surrogateescape")
+
+
 def read_own(path: Path | str, limit: int, *, follow: bool = False, strict: bool = False) -> bytes:
     """A file ocsptool wrote for itself (the state, the fresh index, a cache), or
     ``Untrusted`` when another user could have written it (see ``trust_problem``).

@@ -40,3 +40,8 @@ def shown(text: str, limit: int = 80) -> str:
     """``printable(text)``, cut to ``limit`` characters (with an ellipsis)."""
     clean = printable(text)
     return clean if len(clean) <= limit else clean[: limit - 1] + "…"
+
+
+def shown_lines(messages: list[str]) -> tuple[str, ...]:
+    """Each message once, printable (paths may hold any byte, a terminal may not)."""
+    return tuple(dict.fromkeys(shown(message, 4000) for message in messages))

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from ocsptool.haproxy_config.crt import Expansion, expand_crt
 from ocsptool.haproxy_config.crtlist import CrtListLine, parse_crt_list
-from ocsptool.haproxy_config.files import FileReadError, read_text, shown
+from ocsptool.haproxy_config.files import MAX_FILE_BYTES, FileReadError, read_text, shown
 from ocsptool.haproxy_config.model import (
     NOTHING_LOADED,
     Discovery,
@@ -34,6 +34,7 @@ from ocsptool.haproxy_config.sockets import (
     shell_assignments,
     socket_address,
 )
+from ocsptool.printable import shown_lines
 
 __all__ = [
     "CrtListLine",
@@ -75,7 +76,7 @@ def read_haproxy_config(
             return Discovery(str(path), path, (), (), (), (untrusted,), tuple(files))
     for name in files:
         try:
-            text = read_text(name)
+            text = read_text(name, MAX_FILE_BYTES)
         except FileReadError as exc:
             raise HAProxyConfigError(
                 f"{shown(name, 4000)}: cannot read the HAProxy configuration: {exc}"
@@ -92,8 +93,8 @@ def read_haproxy_config(
         config=path,
         certs=certs,
         sockets=tuple(reader.sockets),
-        warnings=_lines(reader.warnings),
-        problems=_lines(reader.problems),
+        warnings=shown_lines(reader.warnings),
+        problems=shown_lines(reader.problems),
         inputs=(*files, *reader.crt_lists_read),
         denied=tuple(dict.fromkeys(reader.denied)),
         issuers_dir=reader.issuers_dir,
@@ -136,11 +137,6 @@ def unstapled(certs: tuple[LoadedCert, ...]) -> list[str]:
     return lines
 
 
-def _lines(messages: list[str]) -> tuple[str, ...]:
-    """Each message once, printable (paths may hold any byte, a terminal may not)."""
-    return tuple(dict.fromkeys(shown(message, 4000) for message in messages))
-
-
 def _config_files(path: Path) -> list[str]:
     name = os.fspath(path)
     try:
@@ -180,7 +176,7 @@ def _config_files(path: Path) -> list[str]:
 def _master(path: Path, defaults_file: Path, reader: ConfigReader) -> None:
     """The master CLI of Debian's unit (``-S`` in ``EXTRAOPTS``) for its ``CONFIG``."""
     try:
-        text = read_text(os.fspath(defaults_file))
+        text = read_text(os.fspath(defaults_file), MAX_FILE_BYTES)
     except FileReadError as exc:
         if os.path.lexists(defaults_file):
             reader.warnings.append(f"{defaults_file}: not read ({exc}); master socket unknown")

@@ -28,7 +28,13 @@ from dataclasses import dataclass, replace
 
 from ocsptool.haproxy_config.crt import Expansion, expand_crt
 from ocsptool.haproxy_config.crtlist import CrtListLine, parse_cert_options, parse_crt_list
-from ocsptool.haproxy_config.files import MAX_LINE_CHARS, FileReadError, read_text, shown
+from ocsptool.haproxy_config.files import (
+    MAX_FILE_BYTES,
+    MAX_LINE_CHARS,
+    FileReadError,
+    read_text,
+    shown,
+)
 from ocsptool.haproxy_config.keywords import (
     ALL_EXTRA_FILES,
     BIND_OPTIONS,
@@ -592,7 +598,7 @@ class ConfigReader:
             return
         if at not in self._crt_lists:
             try:
-                text = read_text(at)
+                text = read_text(at, MAX_FILE_BYTES)
             except FileReadError as exc:
                 self._crt_lists[at] = [], str(exc)
             else:

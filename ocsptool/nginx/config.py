@@ -20,19 +20,18 @@ nested blocks and includes; an include loop is reported, not followed.
 
 from __future__ import annotations
 
-import errno
 import glob
 import os
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
-from ocsptool.files import read_regular
+from ocsptool.files import read_text
 from ocsptool.nginx.errors import NginxConfigError
 from ocsptool.nginx.model import Certificate, Listen, NginxConfig, ServerBlock
 from ocsptool.nginx.stapling import findings, staple_files
 from ocsptool.nginx.tokens import End, Statement, statements
-from ocsptool.printable import shown
+from ocsptool.printable import shown, shown_lines
 from ocsptool.trust import Steering
 
 #: Debian's nginx (``nginx -V``): ``--conf-path``, ``--prefix`` and ``--pid-path``.
@@ -109,7 +108,7 @@ def read_nginx_config(
     main = os.path.abspath(path)
     reader = _Reader(_with_slash(str(prefix or DEFAULT_PREFIX)), os.path.dirname(main) + "/")
     try:
-        text = _read(main)
+        text = read_text(main, MAX_FILE_BYTES)
     except OSError as exc:
         raise NginxConfigError(
             f"{_shown(main)}: cannot read the nginx configuration: {_cause(exc)}"
@@ -130,8 +129,8 @@ def read_nginx_config(
         error_logs=tuple(reader.error_logs),
         servers=servers,
         staple_files=staple_files(servers),
-        warnings=_lines([*reader.warnings, *found.warnings]),
-        problems=_lines([*reader.problems, *found.problems]),
+        warnings=shown_lines([*reader.warnings, *found.warnings]),
+        problems=shown_lines([*reader.problems, *found.problems]),
         inputs=tuple(reader.inputs),
         untrusted=tuple(reader.untrusted),
     )
@@ -208,7 +207,7 @@ class _Reader:
                     )
                 return
             try:
-                text = _read(name)
+                text = read_text(name, MAX_FILE_BYTES)
             except OSError as exc:
                 self.inputs[name] = None
                 self.problems.append(f"{origin}: cannot read the included {name}: {_cause(exc)}")
@@ -428,13 +427,6 @@ def _address_key(address: str, port: int | None) -> tuple[str, int | None]:
     return ("*" if address == "0.0.0.0" else address, port)  # noqa: S104
 
 
-def _read(name: str) -> str:
-    data = read_regular(name, MAX_FILE_BYTES)
-    if len(data) > MAX_FILE_BYTES:
-        raise OSError(errno.EFBIG, f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB")
-    return data.decode("utf-8", "surrogateescape")
-
-
 def _cause(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
@@ -446,11 +438,6 @@ def _full(name: str, prefix: str) -> str:
 
 def _with_slash(prefix: str) -> str:
     return prefix if prefix.endswith("/") else prefix + "/"
-
-
-def _lines(messages: list[str]) -> tuple[str, ...]:
-    """Each message once, printable (paths may hold any byte, a terminal may not)."""
-    return tuple(dict.fromkeys(_shown(message) for message in messages))
 
 
 def _shown(text: str, limit: int = 4000) -> str:
