@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ocsptool.errors import UsageError
+from ocsptool.files import READ_DENIED
 from ocsptool.inventory import Inputs, Inventory, Part
 from ocsptool.route import Route
 from ocsptool.sources.types import Source, Survey
@@ -118,7 +119,7 @@ def discover(inputs: Inputs, *, cache: Path | None = None) -> Inventory:
         sockets += survey.sockets
         warnings += survey.warnings
         inventory.problems += survey.problems
-        inventory.unreadable += survey.unreadable
+        inventory.unreadable += [path for path, why in survey.problems if why == READ_DENIED]
         inventory.leftovers += survey.leftovers
         if survey.socketless:  # one source: its own mapping, not a copy of 100,000 keys
             socketless = {**socketless, **survey.socketless} if socketless else survey.socketless

@@ -34,13 +34,7 @@ class DirectorySource:
         paths, problems = explicit_paths(self.paths)
         result = scanning.scan(paths, self.extensions, self.excludes)
         problems += result.problems
-        unreadable = [path for path, why in problems if why == READ_DENIED]
-        return Survey(
-            found=result.found,
-            problems=problems,
-            unreadable=unreadable,
-            leftovers=result.leftovers,
-        )
+        return Survey(found=result.found, problems=problems, leftovers=result.leftovers)
 
     def target(self, found: Found, route: Route) -> Target:
         return file_target(found, route)

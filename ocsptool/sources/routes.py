@@ -10,7 +10,6 @@ import os
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
-from ocsptool.files import READ_DENIED
 from ocsptool.route import Route
 from ocsptool.scan import Found, Inodes, ScanResult, stat_key_at
 from ocsptool.sources.types import Survey
@@ -31,7 +30,6 @@ def survey_of(
         sockets=sockets,
         warnings=warnings,
         problems=scanned.problems,
-        unreadable=[path for path, why in scanned.problems if why == READ_DENIED],
         **more,
     )
 

@@ -38,9 +38,9 @@ class Survey:
     #: The consumers (runtime addresses) it names.
     sockets: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    #: (key or PATH, why); ``files.READ_DENIED``: this user may not read it (``status``
+    #: and ``check`` report it from the state: ``Inventory.unreadable``).
     problems: list[tuple[str, str]] = field(default_factory=list)
-    #: Keys or PATHs this user may not read (permission denied).
-    unreadable: list[str] = field(default_factory=list)
     leftovers: list[str] = field(default_factory=list)
     socketless: Mapping[str, str] = field(default_factory=dict)
     #: Keys the server staples itself, with no file of ocsptool's -> its consumer address.
