@@ -14,18 +14,17 @@ import binascii
 import hashlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from ocsptool.errors import CertificateError
 from ocsptool.kubernetes import DEFAULT_SECRET_KEY, TLS_TYPE
 from ocsptool.kubernetes.errors import NotTlsSecret
+from ocsptool.target import IssuerOrigin
 
 if TYPE_CHECKING:
     from cryptography import x509
 
     from ocsptool.kubernetes.client import KubeClient
-
-IssuerOrigin = Literal["chain", "ca.crt"]
 
 
 @dataclass(frozen=True)
@@ -154,7 +153,7 @@ def certificates(secret: TlsSecret) -> SecretCertificates:
         )
     for candidate in chain[1:]:
         if _issued_by(leaf, candidate):
-            return SecretCertificates(leaf, candidate, "chain")
+            return SecretCertificates(leaf, candidate, IssuerOrigin.CHAIN)
     if secret.ca_crt:
         try:
             authorities = read_certificates(secret.ca_crt)
@@ -162,7 +161,7 @@ def certificates(secret: TlsSecret) -> SecretCertificates:
             raise CertificateError(f"{secret}: ca.crt: {e}") from None
         for candidate in authorities:
             if _issued_by(leaf, candidate):
-                return SecretCertificates(leaf, candidate, "ca.crt")
+                return SecretCertificates(leaf, candidate, IssuerOrigin.CA_CRT)
     return SecretCertificates(leaf, None, None)
 
 

@@ -167,9 +167,8 @@ class KubernetesSource:
             read = certificates(secret)
         except CertificateError as e:  # the key names the Secret already
             raise CertificateError(str(e).removeprefix(f"{secret}: ")) from None
-        if read.issuer is not None:
-            origin = IssuerOrigin.CA_CRT if read.issuer_origin == "ca.crt" else IssuerOrigin.CHAIN
-            return read.leaf, read.issuer, origin
+        if read.issuer is not None and read.issuer_origin is not None:
+            return read.leaf, read.issuer, read.issuer_origin
         return read.leaf, self.issuers.get(key), IssuerOrigin.AIA
 
 
