@@ -48,6 +48,22 @@ class Route(NamedTuple):
         return tuple(Consumer(*s) for s in self.served)
 
 
+def staple_file(key: str, route: Route) -> str:
+    """The staple file ``route``'s servers read for the certificate ``key``."""
+    return route.staple_path or key + ".ocsp"
+
+
+def joined(key: str, old: Route, new: Route) -> Route | None:
+    """One certificate's route when two places load it: ``old``'s, with ``new``'s servers
+    and sinks added, when both read the same staple file; None when they read different
+    files (ocsptool keeps one staple file per certificate: the other would go stale)."""
+    if staple_file(key, old) != staple_file(key, new):
+        return None
+    return old._replace(
+        served=(*old.served, *new.served), sinks=tuple(dict.fromkeys((*old.sinks, *new.sinks)))
+    )
+
+
 def issuer_sources(route: Route) -> tuple[tuple[Path, ...], tuple[Path, ...]]:
     """The issuer files ``route`` names and the chain files of its ``issuers_dir``."""
     files = (Path(route.issuer_path),) if route.issuer_path else ()

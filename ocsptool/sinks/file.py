@@ -7,14 +7,12 @@ import contextlib
 import datetime as dt
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from ocsptool.errors import OcspToolError, WriteError
 from ocsptool.files import read_regular, write_atomic
+from ocsptool.route import Route, staple_file
 from ocsptool.sinks import Delivery, DeliveryState, Publication
-
-if TYPE_CHECKING:
-    from ocsptool.route import Route
 
 
 class FileHome:
@@ -25,7 +23,7 @@ class FileHome:
 
     @staticmethod
     def path(key: str, route: Route) -> Path:
-        return Path(route.staple_path or key + ".ocsp")
+        return Path(staple_file(key, route))
 
     def read(self, key: str, route: Route) -> bytes | None:
         try:

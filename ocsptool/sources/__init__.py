@@ -147,16 +147,16 @@ def _merged(
     """Two sources' routes: a certificate both name keeps the first one's route, with the
     second one's servers added when they read the same staple file; when they read
     different files, one of them would go stale: a problem."""
+    from ocsptool.route import joined, staple_file
+
     merged = {**then, **first}
     for key in first.keys() & then.keys():
         old, new = first[key], then[key]
-        here, there = old.staple_path or key + ".ocsp", new.staple_path or key + ".ocsp"
-        if here == there:
-            merged[key] = old._replace(
-                served=(*old.served, *new.served),
-                sinks=tuple(dict.fromkeys((*old.sinks, *new.sinks))),
-            )
+        both = joined(key, old, new)
+        if both is not None:
+            merged[key] = both
             continue
+        here, there = staple_file(key, old), staple_file(key, new)
         problems.append(
             (
                 new.origin or key,

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ocsptool.route import Route, Served
+from ocsptool.route import Route, Served, joined
 from ocsptool.scan import Found, ScanResult
 from ocsptool.sources.routes import absolute, split
 from ocsptool.sources.types import Survey, file_target
@@ -79,7 +79,6 @@ class NginxSource:
         from ocsptool.sinks.nginx import address_of
 
         routes: dict[str, Route] = {}
-        origins: dict[str, str] = {}
         itself: dict[str, str] = {}
         warnings: list[str] = []
         problems: list[tuple[str, str]] = []
@@ -98,14 +97,10 @@ class NginxSource:
                     trusted = staple.trusted_certificate  # an issuer source, as nginx takes it
                     issuer = absolute(trusted) if trusted else None
                     routes[key] = Route((served,), path, sinks, staple.origin, key_path, issuer)
-                    origins[key] = staple.origin
-                elif old.staple_path == path:  # another instance reads the same file
-                    routes[key] = old._replace(
-                        served=(*old.served, served),
-                        sinks=tuple(dict.fromkeys((*old.sinks, address))),
-                    )
+                elif both := joined(key, old, Route((served,), path, sinks)):
+                    routes[key] = both  # another instance reads the same file
                 else:
-                    problems.append(_two_files(staple.origin, key, path, old, origins[key]))
+                    problems.append(_two_files(staple.origin, key, path, old))
             for block in conf.servers:
                 if block.stapling and block.stapling_file is None and not block.variables:
                     for cert in block.certificates:
@@ -141,10 +136,10 @@ def _refused(conf: NginxConfig) -> bool:
     return str(conf.path) in conf.untrusted
 
 
-def _two_files(origin: str, key: str, path: str, old: Route, old_origin: str) -> tuple[str, str]:
+def _two_files(origin: str, key: str, path: str, old: Route) -> tuple[str, str]:
     return (
         origin,
-        f"ssl_stapling_file {path} staples {key}, which {old.staple_path} ({old_origin}) "
+        f"ssl_stapling_file {path} staples {key}, which {old.staple_path} ({old.origin}) "
         "staples too; ocsptool keeps one staple file per certificate, so this one would "
         f"go stale: point this block's ssl_stapling_file at {old.staple_path}",
     )
